@@ -1,0 +1,51 @@
+# IVIG Clinic. `make run` starts the demo clinic; `make test` runs the tests.
+# Both create .venv and install the pinned requirements first.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+DEV := DEBUG=1
+
+.PHONY: install install-dev run migrate seed test test-postgres lint format check clean
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "IVIG Clinic needs Python 3.11 (found " + sys.version.split()[0] + "); set PYTHON=/path/to/python3.11"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python requirements.txt
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+install-dev: $(VENV)/.installed-dev
+
+migrate: install
+	$(DEV) $(BIN)/python manage.py migrate --noinput
+
+seed: migrate
+	$(DEV) $(BIN)/python manage.py seed_demo
+
+## run: set up, load the demo clinic and start the web app with a Celery worker and beat (Ctrl-C stops all)
+run: seed
+	$(DEV) scripts/run-dev
+
+## test: set up and run the whole test suite (SQLite and the filesystem broker unless DATABASE_URL / CELERY_BROKER_URL say otherwise)
+test: install-dev
+	$(BIN)/pytest
+
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install-dev
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis
