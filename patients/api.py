@@ -1,0 +1,49 @@
+"""Read-only registry API (JSON). Authentication: the browser session, like the pages."""
+
+from datetime import date
+from decimal import Decimal
+from uuid import UUID
+
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404
+from ninja import Router, Schema
+from ninja.pagination import PageNumberPagination, paginate
+
+from .models import Patient
+
+router = Router(tags=["patients"])
+
+
+class PatientOut(Schema):
+    uuid: UUID
+    mrn: str
+    given_name: str
+    family_name: str
+    date_of_birth: date
+    sex_at_birth: str
+    diagnosis: str
+    antibodies: list[str]
+    iga_status: str
+    current_weight_kg: Decimal | None = None
+    current_weight_on: date | None = None
+    current_height_cm: Decimal | None = None
+    current_height_on: date | None = None
+
+
+def _require_view(request) -> None:
+    if not request.user.has_perm("patients.view_patient"):
+        raise PermissionDenied
+
+
+@router.get("/patients", response=list[PatientOut])
+@paginate(PageNumberPagination, page_size=25)
+def list_patients(request, q: str = ""):
+    """Patients matching `q` (MRN prefix or part of a name), 25 a page."""
+    _require_view(request)
+    return Patient.objects.search(q).with_current_measurements()
+
+
+@router.get("/patients/{patient_uuid}", response=PatientOut)
+def get_patient(request, patient_uuid: UUID):
+    _require_view(request)
+    return get_object_or_404(Patient.objects.with_current_measurements(), uuid=patient_uuid)

@@ -1,0 +1,90 @@
+"""A patient's audit trail, read from the django-simple-history tables of the
+patient and of every record under it: who, when, what, and the values before
+and after each change."""
+
+from dataclasses import dataclass, field
+from itertools import groupby
+
+from .models import BodyMeasurement, LabResult, Medication, Patient, RiskFactor
+
+ACTIONS = {"+": "created", "~": "changed", "-": "deleted"}
+# Bookkeeping columns that would only add noise to a clinical audit view.
+HIDDEN_FIELDS = {"id", "uuid", "created_at", "updated_at", "recorded_by", "patient"}
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    field: str
+    before: str
+    after: str
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    when: object
+    who: str
+    record_type: str
+    record: str
+    action: str
+    reason: str
+    changes: list[FieldChange] = field(default_factory=list)
+
+
+def _display(model_field, value) -> str:
+    if value is None or value == "":
+        return "—"
+    if model_field.choices:
+        return str(dict(model_field.flatchoices).get(value, value))
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value) or "—"
+    return str(value)
+
+
+def _entries_for(history_rows, model) -> list[AuditEntry]:
+    fields = [f for f in model._meta.concrete_fields if f.name not in HIDDEN_FIELDS]
+    entries = []
+    rows = sorted(history_rows, key=lambda row: (row.id, row.history_date, row.history_id))
+    for _, versions in groupby(rows, key=lambda row: row.id):
+        previous = None
+        for row in versions:
+            changes = []
+            for model_field in fields:
+                after = getattr(row, model_field.attname)
+                before = getattr(previous, model_field.attname) if previous is not None else None
+                if row.history_type == "-" or (previous is not None and before == after):
+                    continue
+                if previous is None and after in (None, "", [], False):
+                    continue
+                changes.append(
+                    FieldChange(
+                        field=str(model_field.verbose_name),
+                        before="" if previous is None else _display(model_field, before),
+                        after=_display(model_field, after),
+                    )
+                )
+            entries.append(
+                AuditEntry(
+                    when=row.history_date,
+                    who=row.history_user.get_username() if row.history_user else "system",
+                    record_type=str(model._meta.verbose_name),
+                    record=str(row.instance),
+                    action=ACTIONS[row.history_type],
+                    reason=row.history_change_reason or "",
+                    changes=changes,
+                )
+            )
+            previous = row
+    return entries
+
+
+def patient_audit_trail(patient: Patient) -> list[AuditEntry]:
+    """Every change to the patient and the records under it, newest first."""
+    sources = [(Patient.history.filter(id=patient.id), Patient)]
+    for model in (BodyMeasurement, LabResult, Medication, RiskFactor):
+        sources.append((model.history.filter(patient_id=patient.id), model))
+    entries = []
+    for queryset, model in sources:
+        entries.extend(_entries_for(queryset.select_related("history_user"), model))
+    return sorted(entries, key=lambda entry: entry.when, reverse=True)
