@@ -1,0 +1,1035 @@
+"""IVIG dose, vial and infusion-rate arithmetic.
+
+Pure functions over ``Decimal`` and small frozen dataclasses: no ORM, no clock, no settings.
+Floats are refused (``TypeError``) because a binary float cannot hold 0.1 kg or 3.3 mg/kg/min
+exactly; pass ``Decimal``, ``int`` or ``str``. Impossible input raises ``ValueError`` whose
+message starts with the field name; nothing is clamped silently.
+
+Rounding rules (each one chosen so a pharmacist can redo the sum by hand from what is shown):
+
+- ideal and adjusted body weight, BMI: 0.1, half up. The adjusted weight is computed from the
+  *shown* (rounded) ideal weight, and the BMI threshold is compared with the *shown* BMI, so
+  the reason sentence never contradicts the figures next to it.
+- actual body weight: used as entered (it is a measurement; rounding it up could put the
+  dosing weight above the patient's weight).
+- prescribed daily dose: 0.01 g, half up (10 mg, far below any vial size).
+- volumes: 0.1 mL, half up for the day's volume. Within the ladder, a step that runs its full
+  time is credited with its volume rounded *down* to 0.1 mL and the step that finishes the bag
+  takes the remainder, so step volumes add up to the day's volume exactly and no step implies a
+  rate above its pump rate.
+- pump rates: 0.1 mL/h, rounded down, so no step ever exceeds its mg/kg/min cap.
+- the last step's minutes: rounded up to a whole minute, so the infusion time is never
+  understated (``infusion_minutes`` = last step start + last step minutes).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields, is_dataclass
+from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Any, NamedTuple
+
+CM_PER_INCH = Decimal("2.54")
+DEVINE_BASE_INCHES = Decimal("60")
+DEVINE_KG_PER_INCH = Decimal("2.3")
+DEVINE_BASE_KG = {"female": Decimal("45.5"), "male": Decimal("50")}
+
+SEXES = ("female", "male")
+WEIGHT_BASES = ("actual", "ideal", "adjusted", "auto")
+POPULATIONS = ("adults", None)
+
+WEIGHT_MAX_KG = Decimal("350")
+HEIGHT_MIN_CM = Decimal("40")
+HEIGHT_MAX_CM = Decimal("250")
+DOSE_MAX_G_PER_KG = Decimal("3")
+# The heaviest patient at the highest dose on one day; also bounds the vial search.
+DAILY_DOSE_MAX_G = WEIGHT_MAX_KG * DOSE_MAX_G_PER_KG
+AGE_MAX_YEARS = 130
+ADULT_AGE_YEARS = 18
+
+DEFAULT_ADJUSTED_WEIGHT_FACTOR = Decimal("0.4")
+DEFAULT_BMI_THRESHOLD = Decimal("30")
+DEFAULT_TOLERANCE_PERCENT = Decimal("10")
+DEFAULT_SITE_AT_RISK_CAP_MG_PER_KG_MIN = Decimal("3.3")
+
+TENTH = Decimal("0.1")
+HUNDREDTH = Decimal("0.01")
+MINUTES_PER_HOUR = 60
+MG_PER_G = 1000
+
+
+class WarningCode(StrEnum):
+    OFF_LABEL_DOSE = "off_label_dose"
+    OFF_LABEL_INDICATION = "off_label_indication"
+    AGE_UNDER_18_ADULT_INDICATION = "age_under_18_adult_indication"
+    IGA_DEFICIENCY_ANTI_IGA = "iga_deficiency_anti_iga"
+    CORN_ALLERGY_MALTOSE = "corn_allergy_maltose"
+    RENAL_RISK = "renal_risk"
+    ROUNDING_OUTSIDE_TOLERANCE = "rounding_outside_tolerance"
+
+
+# --------------------------------------------------------------------------- input checks
+
+
+def _decimal(value: Any, field_name: str) -> Decimal:
+    # bool is an int subclass; True kg is never meant.
+    if isinstance(value, bool) or not isinstance(value, int | str | Decimal):
+        raise TypeError(
+            f"{field_name}: must be a Decimal, int or str, not {type(value).__name__} "
+            "(floats cannot hold clinical figures exactly)"
+        )
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        raise ValueError(f"{field_name}: {value!r} is not a number") from None
+    if not number.is_finite():
+        raise ValueError(f"{field_name}: must be a finite number, not {value!r}")
+    return number
+
+
+def _positive(value: Any, field_name: str, unit: str) -> Decimal:
+    number = _decimal(value, field_name)
+    if number <= 0:
+        raise ValueError(f"{field_name}: must be above 0 {unit}, not {number}")
+    return number
+
+
+def _whole(value: Any, field_name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{field_name}: must be a whole number (int), not {type(value).__name__}")
+    return value
+
+
+def _flag(value: Any, field_name: str) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{field_name}: must be True or False, not {value!r}")
+    return value
+
+
+def _weight(weight_kg: Any) -> Decimal:
+    weight = _decimal(weight_kg, "weight_kg")
+    if not 0 < weight <= WEIGHT_MAX_KG:
+        raise ValueError(f"weight_kg: must be above 0 and at most {WEIGHT_MAX_KG} kg, not {weight}")
+    return weight
+
+
+def _height(height_cm: Any) -> Decimal:
+    height = _decimal(height_cm, "height_cm")
+    if not HEIGHT_MIN_CM <= height <= HEIGHT_MAX_CM:
+        raise ValueError(f"height_cm: must be between {HEIGHT_MIN_CM} and {HEIGHT_MAX_CM} cm, not {height}")
+    return height
+
+
+def _sex(sex: Any) -> str:
+    if sex not in SEXES:
+        raise ValueError(f"sex: must be 'female' or 'male' (the Devine formula has no other base), not {sex!r}")
+    return sex
+
+
+def _dose_g_per_kg(dose_g_per_kg: Any, field_name: str = "dose_g_per_kg") -> Decimal:
+    dose = _decimal(dose_g_per_kg, field_name)
+    if not 0 < dose <= DOSE_MAX_G_PER_KG:
+        raise ValueError(f"{field_name}: must be above 0 and at most {DOSE_MAX_G_PER_KG} g/kg, not {dose}")
+    return dose
+
+
+def _factor(adjusted_weight_factor: Any) -> Decimal:
+    factor = _decimal(adjusted_weight_factor, "adjusted_weight_factor")
+    if not 0 <= factor <= 1:
+        raise ValueError(f"adjusted_weight_factor: must be between 0 and 1, not {factor}")
+    return factor
+
+
+def _tolerance(tolerance_percent: Any) -> Decimal:
+    tolerance = _decimal(tolerance_percent, "tolerance_percent")
+    if not 0 <= tolerance < 100:
+        raise ValueError(f"tolerance_percent: must be at least 0 and below 100 %, not {tolerance}")
+    return tolerance
+
+
+# ----------------------------------------------------------------------- text formatting
+
+
+def _plain(number: Decimal) -> str:
+    """Shortest exact text for a sentence: Decimal('4.0') -> '4', Decimal('3.30') -> '3.3'."""
+    return format(number.normalize(), "f")
+
+
+def _kg(number: Decimal) -> str:
+    """At least one decimal, as scales and BMI charts show: 58 -> '58.0', 58.25 -> '58.25'."""
+    if number.as_tuple().exponent >= -1:
+        return str(number.quantize(TENTH))
+    return format(number, "f")
+
+
+# ----------------------------------------------------------------------- body weight
+
+
+def _devine_kg(height_cm: Decimal, sex: str) -> Decimal:
+    inches = height_cm / CM_PER_INCH
+    return (DEVINE_BASE_KG[sex] + DEVINE_KG_PER_INCH * (inches - DEVINE_BASE_INCHES)).quantize(TENTH, ROUND_HALF_UP)
+
+
+def ideal_body_weight_kg(*, height_cm: Decimal | int | str, sex: str) -> Decimal:
+    """Devine ideal body weight: 50 kg (male) or 45.5 kg (female) + 2.3 kg per inch over 60 in.
+
+    Below 60 in the line is extrapolated as is (the result falls under the base); where that
+    leaves nothing (0.0 kg or less once rounded, below about 97 cm male / 102 cm female) the
+    formula has no answer and ``ValueError`` is raised rather than inventing a floor.
+
+    Example: 170 cm = 66.93 in; 45.5 + 2.3 x 6.93 = 61.44 -> 61.4 kg.
+
+    >>> ideal_body_weight_kg(height_cm=Decimal("170"), sex="female")
+    Decimal('61.4')
+    """
+    height = _height(height_cm)
+    patient_sex = _sex(sex)
+    ideal_kg = _devine_kg(height, patient_sex)
+    if ideal_kg <= 0:
+        raise ValueError(
+            f"height_cm: the Devine formula gives no ideal body weight at {height} cm for a {patient_sex} "
+            f"patient ({ideal_kg} kg); dose on actual body weight"
+        )
+    return ideal_kg
+
+
+def body_mass_index(*, weight_kg: Decimal | int | str, height_cm: Decimal | int | str) -> Decimal:
+    """BMI in kg/m², rounded half up to 0.1.
+
+    Example: 70 kg at 1.70 m -> 70 / 2.89 = 24.22 -> 24.2.
+
+    >>> body_mass_index(weight_kg=Decimal("70"), height_cm=Decimal("170"))
+    Decimal('24.2')
+    """
+    weight = _weight(weight_kg)
+    height_m = _height(height_cm) / 100
+    return (weight / (height_m * height_m)).quantize(TENTH, ROUND_HALF_UP)
+
+
+def adjusted_body_weight_kg(
+    *,
+    weight_kg: Decimal | int | str,
+    ideal_body_weight_kg: Decimal | int | str,
+    factor: Decimal | int | str = DEFAULT_ADJUSTED_WEIGHT_FACTOR,
+) -> Decimal:
+    """Adjusted body weight = IBW + factor x (actual - IBW), rounded half up to 0.1 kg.
+
+    Example: actual 95 kg, IBW 61.4 kg -> 61.4 + 0.4 x 33.6 = 74.84 -> 74.8 kg.
+
+    >>> adjusted_body_weight_kg(weight_kg=Decimal("95"), ideal_body_weight_kg=Decimal("61.4"))
+    Decimal('74.8')
+    """
+    weight = _weight(weight_kg)
+    ideal_kg = _positive(ideal_body_weight_kg, "ideal_body_weight_kg", "kg")
+    weight_factor = _factor(factor)
+    return (ideal_kg + weight_factor * (weight - ideal_kg)).quantize(TENTH, ROUND_HALF_UP)
+
+
+@dataclass(frozen=True)
+class DosingWeight:
+    basis_requested: str
+    basis_used: str
+    dosing_weight_kg: Decimal
+    # None where the Devine formula gives nothing (very short patients); see ideal_body_weight_kg.
+    ideal_body_weight_kg: Decimal | None
+    adjusted_body_weight_kg: Decimal | None
+    bmi: Decimal
+    reason: str
+
+
+def dosing_weight(
+    *,
+    weight_kg: Decimal | int | str,
+    height_cm: Decimal | int | str,
+    sex: str,
+    basis: str,
+    bmi_threshold: Decimal | int | str = DEFAULT_BMI_THRESHOLD,
+    adjusted_weight_factor: Decimal | int | str = DEFAULT_ADJUSTED_WEIGHT_FACTOR,
+) -> DosingWeight:
+    """The weight the dose and the rates are calculated on.
+
+    ``basis``: ``actual``; ``ideal`` or ``adjusted`` (never above actual); ``auto`` = adjusted
+    when the shown BMI is at least ``bmi_threshold``, otherwise actual.
+
+    Example: 95 kg, 165.7 cm, female: BMI 95 / 1.657² = 34.6 >= 30; IBW 45.5 + 2.3 x 5.24 = 57.5 kg;
+    adjusted 57.5 + 0.4 x 37.5 = 72.5 kg.
+
+    >>> dosing_weight(weight_kg=Decimal("95"), height_cm=Decimal("165.7"), sex="female", basis="auto").reason
+    'BMI 34.6 ≥ 30.0: adjusted body weight 72.5 kg used (actual 95.0 kg, ideal 57.5 kg)'
+    """
+    weight = _weight(weight_kg)
+    height = _height(height_cm)
+    patient_sex = _sex(sex)
+    if basis not in WEIGHT_BASES:
+        raise ValueError(f"weight_basis: must be one of {', '.join(WEIGHT_BASES)}, not {basis!r}")
+    threshold = _positive(bmi_threshold, "bmi_threshold", "kg/m²")
+    factor = _factor(adjusted_weight_factor)
+
+    bmi = body_mass_index(weight_kg=weight, height_cm=height)
+    ideal_kg: Decimal | None = _devine_kg(height, patient_sex)
+    adjusted_kg: Decimal | None = None
+    if ideal_kg > 0:
+        adjusted_kg = adjusted_body_weight_kg(weight_kg=weight, ideal_body_weight_kg=ideal_kg, factor=factor)
+    else:
+        ideal_kg = None
+
+    def result(basis_used: str, used_kg: Decimal, reason: str) -> DosingWeight:
+        return DosingWeight(basis, basis_used, used_kg, ideal_kg, adjusted_kg, bmi, reason)
+
+    if basis == "actual":
+        return result("actual", weight, f"actual body weight {_kg(weight)} kg requested")
+    if basis == "auto" and bmi < threshold:
+        return result("actual", weight, f"BMI {bmi} < {_kg(threshold)}: actual body weight used")
+
+    wanted = "ideal" if basis == "ideal" else "adjusted"
+    prefix = f"BMI {bmi} ≥ {_kg(threshold)}: " if basis == "auto" else ""
+    candidate_kg = ideal_kg if wanted == "ideal" else adjusted_kg
+    if candidate_kg is None:
+        raise ValueError(
+            f"height_cm: {prefix}{wanted} body weight needs an ideal body weight, and the Devine formula "
+            f"gives none at {height} cm for a {patient_sex} patient; choose weight basis 'actual'"
+        )
+    if candidate_kg > weight:
+        return result(
+            "actual",
+            weight,
+            f"{prefix}{wanted} body weight {candidate_kg} kg exceeds actual {_kg(weight)} kg: actual used",
+        )
+    detail = f"actual {_kg(weight)} kg" + (f", ideal {ideal_kg} kg" if wanted == "adjusted" else "")
+    return result(wanted, candidate_kg, f"{prefix}{wanted} body weight {candidate_kg} kg used ({detail})")
+
+
+# ----------------------------------------------------------------------- vials
+
+
+class VialCount(NamedTuple):
+    size_g: Decimal
+    count: int
+
+
+@dataclass(frozen=True)
+class VialRounding:
+    prescribed_dose_g: Decimal
+    # The dose to give: the whole-vial amount when rounded, otherwise the prescribed dose.
+    dose_g: Decimal
+    rounded: bool
+    # Largest vials first. When not rounded, these cover dose_g and the rest of the last vial is discarded.
+    vials: tuple[VialCount, ...]
+    vials_total_g: Decimal
+    # The whole-vial amount closest to the prescription, and how far off it is (signed).
+    nearest_whole_vial_g: Decimal
+    difference_percent: Decimal
+    tolerance_percent: Decimal
+
+
+def _vial_grid(sizes_g: Sequence[Decimal]) -> tuple[Decimal, dict[int, Decimal]]:
+    """Express vial sizes as whole multiples of the largest common step (2, 2.5, 5 g -> step 0.5 g)."""
+    finest = Decimal(1).scaleb(min(size.as_tuple().exponent for size in sizes_g))
+    counts_of_finest = {size: int(size / finest) for size in sizes_g}
+    common = math.gcd(*counts_of_finest.values())
+    step_g = finest * common
+    return step_g, {count // common: size for size, count in counts_of_finest.items()}
+
+
+def _fewest_vials_table(sizes_in_steps: Iterable[int], limit: int) -> tuple[list[int], list[int]]:
+    """Coin change: fewest vials for every amount 0..limit (in grid steps), and one vial of that best set.
+
+    Larger vials are tried first and only a strictly better count replaces them, so among
+    equally few vials the set built from the largest vials is kept (deterministic output).
+    """
+    unreachable = limit + 1
+    fewest = [0] + [unreachable] * limit
+    last_vial = [0] * (limit + 1)
+    descending = sorted(set(sizes_in_steps), reverse=True)
+    for amount in range(1, limit + 1):
+        best, best_vial = unreachable, 0
+        for vial in descending:
+            if vial <= amount and fewest[amount - vial] + 1 < best:
+                best, best_vial = fewest[amount - vial] + 1, vial
+        fewest[amount], last_vial[amount] = best, best_vial
+    return fewest, last_vial
+
+
+def _vials_for(amount: int, last_vial: list[int], size_of: dict[int, Decimal]) -> tuple[VialCount, ...]:
+    counts: dict[int, int] = {}
+    while amount:
+        vial = last_vial[amount]
+        counts[vial] = counts.get(vial, 0) + 1
+        amount -= vial
+    return tuple(VialCount(size_of[vial], counts[vial]) for vial in sorted(counts, reverse=True))
+
+
+def round_to_vials(
+    *,
+    dose_g: Decimal | int | str,
+    vial_sizes_g: Sequence[Decimal | int | str],
+    tolerance_percent: Decimal | int | str = DEFAULT_TOLERANCE_PERCENT,
+) -> VialRounding:
+    """Round a daily dose to the nearest amount made of whole vials, if within tolerance.
+
+    The nearest amount (ties go to the lower one; zero vials is never an answer) is made with
+    the fewest vials. If it lies outside ±``tolerance_percent`` the dose is NOT rounded and the
+    vials listed are the fewest whole vials covering it (least overage among those).
+    Exact and fast: a coin-change table over the vials' common gram step (e.g. 0.5 g for
+    2.5 g vials), at most about 2,200 amounts for 1,050 g.
+
+    Example: 70 g from 2/5/10/20/30 g vials -> 70 g exactly, as 2 x 30 g + 1 x 10 g.
+
+    >>> plan = round_to_vials(dose_g=Decimal("70"), vial_sizes_g=[Decimal(s) for s in (2, 5, 10, 20, 30)])
+    >>> plan.dose_g, plan.rounded, [(str(size), count) for size, count in plan.vials]
+    (Decimal('70.00'), True, [('30', 2), ('10', 1)])
+    """
+    prescribed = _decimal(dose_g, "dose_g")
+    if not 0 < prescribed <= DAILY_DOSE_MAX_G:
+        raise ValueError(f"dose_g: must be above 0 and at most {DAILY_DOSE_MAX_G} g, not {prescribed}")
+    sizes = _vial_sizes(vial_sizes_g)
+    tolerance = _tolerance(tolerance_percent)
+
+    step_g, size_of = _vial_grid(sizes)
+    target_steps = prescribed / step_g
+    below = int(target_steps.to_integral_value(ROUND_FLOOR))
+    above = int(target_steps.to_integral_value(ROUND_CEILING))
+    # Some amount in [target, target + largest vial] is always reachable: the best amount
+    # below the target plus one largest vial. So the table never needs to go further.
+    limit = above + max(size_of)
+    fewest, last_vial = _fewest_vials_table(size_of, limit)
+
+    def reachable(amount: int) -> bool:
+        return amount > 0 and fewest[amount] <= limit
+
+    lower = next((a for a in range(below, 0, -1) if reachable(a)), None)
+    upper = next(a for a in range(above, limit + 1) if reachable(a))
+    nearest = upper
+    if lower is not None and prescribed - lower * step_g <= upper * step_g - prescribed:
+        nearest = lower
+    nearest_g = nearest * step_g
+    difference = nearest_g - prescribed
+    within = abs(difference) * 100 <= tolerance * prescribed
+
+    if within:
+        chosen = nearest
+        dose_to_give = nearest_g.quantize(HUNDREDTH)
+    else:
+        # Fewest vials first (the specification), then the least left over in the last vial.
+        chosen = min((a for a in range(above, limit + 1) if reachable(a)), key=lambda a: (fewest[a], a))
+        dose_to_give = prescribed
+    return VialRounding(
+        prescribed_dose_g=prescribed,
+        dose_g=dose_to_give,
+        rounded=within,
+        vials=_vials_for(chosen, last_vial, size_of),
+        vials_total_g=chosen * step_g,
+        nearest_whole_vial_g=nearest_g,
+        difference_percent=(difference * 100 / prescribed).quantize(TENTH, ROUND_HALF_UP),
+        tolerance_percent=tolerance,
+    )
+
+
+def _vial_sizes(vial_sizes_g: Any) -> tuple[Decimal, ...]:
+    if isinstance(vial_sizes_g, str | bytes) or not isinstance(vial_sizes_g, Iterable):
+        raise TypeError("vial_sizes_g: must be a list or tuple of vial sizes in grams")
+    sizes = tuple(_positive(size, "vial_sizes_g", "g") for size in vial_sizes_g)
+    if not sizes:
+        raise ValueError("vial_sizes_g: at least one vial size is needed")
+    for size in sizes:
+        # Keeps the vial search grid at 0.01 g or coarser, so it stays small and fast.
+        if size != size.quantize(HUNDREDTH):
+            raise ValueError(f"vial_sizes_g: sizes must have at most 2 decimals (grams), not {size}")
+    return sizes
+
+
+# ----------------------------------------------------------------------- rates
+
+
+@dataclass(frozen=True)
+class RateStep:
+    """One rung of a label's ladder; ``minutes=None`` means it runs until the bag is done."""
+
+    rate_mg_per_kg_min: Decimal
+    minutes: int | None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "rate_mg_per_kg_min", _positive(self.rate_mg_per_kg_min, "rate_mg_per_kg_min", "mg/kg/min")
+        )
+        if self.minutes is not None and _whole(self.minutes, "minutes") <= 0:
+            raise ValueError(f"minutes: must be above 0 (or None for the last step), not {self.minutes}")
+
+
+def _ladder(steps: Any, field_name: str = "steps") -> tuple[RateStep, ...]:
+    ladder = tuple(steps)
+    if not ladder:
+        raise ValueError(f"{field_name}: the ladder needs at least one step")
+    if not all(isinstance(step, RateStep) for step in ladder):
+        raise TypeError(f"{field_name}: every step must be a RateStep")
+    if ladder[-1].minutes is not None or any(step.minutes is None for step in ladder[:-1]):
+        raise ValueError(f"{field_name}: only the last step runs until done (minutes=None), and it must")
+    return ladder
+
+
+def site_protocol_steps(
+    initial_rate_mg_per_kg_min: Decimal | int | str,
+    initial_minutes: int,
+    max_rate_mg_per_kg_min: Decimal | int | str,
+) -> tuple[RateStep, ...]:
+    """The site's default ladder where a label says only "increase gradually".
+
+    Doubles the rate every ``initial_minutes`` from the initial rate; the last step is the
+    maximum and runs until done. This is site protocol, not label text.
+
+    Example: 0.8 mg/kg/min for 30 min, maximum 8 -> 0.8, 1.6, 3.2, 6.4 (30 min each), then 8.
+
+    >>> [(str(s.rate_mg_per_kg_min), s.minutes) for s in site_protocol_steps(Decimal("0.8"), 30, Decimal("8"))]
+    [('0.8', 30), ('1.6', 30), ('3.2', 30), ('6.4', 30), ('8', None)]
+    """
+    initial = _positive(initial_rate_mg_per_kg_min, "initial_rate_mg_per_kg_min", "mg/kg/min")
+    minutes = _whole(initial_minutes, "initial_minutes")
+    if minutes <= 0:
+        raise ValueError(f"initial_minutes: must be above 0, not {minutes}")
+    maximum = _positive(max_rate_mg_per_kg_min, "max_rate_mg_per_kg_min", "mg/kg/min")
+    if initial > maximum:
+        raise ValueError(
+            f"initial_rate_mg_per_kg_min: {_plain(initial)} mg/kg/min is above the maximum {_plain(maximum)} mg/kg/min"
+        )
+    steps = []
+    rate = initial
+    while rate < maximum:
+        steps.append(RateStep(rate, minutes))
+        rate *= 2
+    steps.append(RateStep(maximum, None))
+    return tuple(steps)
+
+
+@dataclass(frozen=True)
+class RateCap:
+    max_rate_mg_per_kg_min: Decimal
+    reason: str
+
+
+def max_rate_cap(
+    *,
+    indication_max_rate_mg_per_kg_min: Decimal | int | str,
+    at_risk: bool,
+    product_at_risk_cap_mg_per_kg_min: Decimal | int | str | None,
+    site_at_risk_cap_mg_per_kg_min: Decimal | int | str = DEFAULT_SITE_AT_RISK_CAP_MG_PER_KG_MIN,
+) -> RateCap:
+    """The fastest rate allowed: the indication maximum, lowered to the at-risk cap when at risk.
+
+    The at-risk cap is the product label's figure; where the label gives none, the site's.
+
+    Example: dermatomyositis maximum 4, at risk, label cap 3.3 -> 3.3 mg/kg/min.
+
+    >>> max_rate_cap(indication_max_rate_mg_per_kg_min=Decimal("4"), at_risk=True,
+    ...              product_at_risk_cap_mg_per_kg_min=Decimal("3.3")).reason
+    'at-risk cap 3.3 mg/kg/min (label)'
+    """
+    indication_max = _positive(indication_max_rate_mg_per_kg_min, "max_rate_mg_per_kg_min", "mg/kg/min")
+    patient_at_risk = _flag(at_risk, "at_risk")
+    site_cap = _positive(site_at_risk_cap_mg_per_kg_min, "site_at_risk_cap_mg_per_kg_min", "mg/kg/min")
+    indication_reason = f"indication maximum {_plain(indication_max)} mg/kg/min"
+    if not patient_at_risk:
+        return RateCap(indication_max, indication_reason)
+    if product_at_risk_cap_mg_per_kg_min is None:
+        cap, source = site_cap, "site policy: the label gives no number"
+    else:
+        cap = _positive(product_at_risk_cap_mg_per_kg_min, "at_risk_cap_mg_per_kg_min", "mg/kg/min")
+        source = "label"
+    cap_reason = f"at-risk cap {_plain(cap)} mg/kg/min ({source})"
+    if indication_max <= cap:
+        return RateCap(indication_max, f"{indication_reason}, at or below the {cap_reason}")
+    return RateCap(cap, cap_reason)
+
+
+def cap_steps(*, steps: Sequence[RateStep], max_rate_mg_per_kg_min: Decimal | int | str) -> tuple[RateStep, ...]:
+    """Cap every step at the maximum and merge neighbours that end up at the same rate.
+
+    A merged step keeps the summed minutes; if the last step is among those merged it runs
+    until done.
+
+    Example: 1, 2, 4, 8 (30 min each), 12 until done, capped at 3.3 -> 1, 2, then 3.3 until done.
+
+    >>> ladder = [RateStep(Decimal(r), 30) for r in ("1", "2", "4", "8")] + [RateStep(Decimal("12"), None)]
+    >>> [(str(s.rate_mg_per_kg_min), s.minutes) for s in cap_steps(steps=ladder, max_rate_mg_per_kg_min="3.3")]
+    [('1', 30), ('2', 30), ('3.3', None)]
+    """
+    ladder = _ladder(steps)
+    cap = _positive(max_rate_mg_per_kg_min, "max_rate_mg_per_kg_min", "mg/kg/min")
+    capped: list[RateStep] = []
+    for step in ladder:
+        rate = min(step.rate_mg_per_kg_min, cap)
+        if capped and capped[-1].rate_mg_per_kg_min == rate:
+            previous = capped.pop()
+            minutes = None if step.minutes is None else previous.minutes + step.minutes
+            capped.append(RateStep(previous.rate_mg_per_kg_min, minutes))
+        else:
+            capped.append(RateStep(rate, step.minutes))
+    return tuple(capped)
+
+
+def rate_ml_per_h(
+    *,
+    rate_mg_per_kg_min: Decimal | int | str,
+    dosing_weight_kg: Decimal | int | str,
+    concentration_mg_per_ml: Decimal | int | str,
+) -> Decimal:
+    """Pump rate: mg/kg/min x kg x 60 / (mg/mL), rounded DOWN to 0.1 mL/h so it never exceeds the cap.
+
+    Example: 3.3 mg/kg/min, 70 kg, 10 % (100 mg/mL) -> 138.6 mL/h.
+
+    >>> rate_ml_per_h(rate_mg_per_kg_min=Decimal("3.3"), dosing_weight_kg=Decimal("70"),
+    ...               concentration_mg_per_ml=Decimal("100"))
+    Decimal('138.6')
+    """
+    rate = _positive(rate_mg_per_kg_min, "rate_mg_per_kg_min", "mg/kg/min")
+    weight = _positive(dosing_weight_kg, "dosing_weight_kg", "kg")
+    concentration = _positive(concentration_mg_per_ml, "concentration_mg_per_ml", "mg/mL")
+    return (rate * weight * MINUTES_PER_HOUR / concentration).quantize(TENTH, ROUND_DOWN)
+
+
+@dataclass(frozen=True)
+class InfusionStep:
+    rate_mg_per_kg_min: Decimal
+    rate_ml_per_h: Decimal
+    start_min: int
+    minutes: int
+    volume_ml: Decimal
+
+
+def infusion_timeline(
+    *,
+    steps: Sequence[RateStep],
+    dosing_weight_kg: Decimal | int | str,
+    concentration_mg_per_ml: Decimal | int | str,
+    daily_volume_ml: Decimal | int | str,
+) -> tuple[InfusionStep, ...]:
+    """Run the (already capped) ladder until the day's volume is in.
+
+    A step that would take in more than what is left is cut short and later steps are dropped.
+    Full steps are credited with their volume rounded down to 0.1 mL; the finishing step takes
+    the exact remainder (so volumes add up to ``daily_volume_ml``) and its minutes are rounded up.
+
+    Example: 700 mL at 70 kg, 100 mg/mL: 21 mL at 42 mL/h, 42 mL at 84 mL/h, 637 mL at 168 mL/h
+    for 228 min (227.5 rounded up), starting at minute 60.
+
+    >>> ladder = (RateStep(Decimal("1"), 30), RateStep(Decimal("2"), 30), RateStep(Decimal("4"), None))
+    >>> [(str(s.rate_ml_per_h), s.start_min, s.minutes, str(s.volume_ml)) for s in infusion_timeline(
+    ...     steps=ladder, dosing_weight_kg="70", concentration_mg_per_ml="100", daily_volume_ml="700.0")]
+    [('42.0', 0, 30, '21.0'), ('84.0', 30, 30, '42.0'), ('168.0', 60, 228, '637.0')]
+    """
+    ladder = _ladder(steps)
+    weight = _positive(dosing_weight_kg, "dosing_weight_kg", "kg")
+    concentration = _positive(concentration_mg_per_ml, "concentration_mg_per_ml", "mg/mL")
+    remaining_ml = _positive(daily_volume_ml, "daily_volume_ml", "mL")
+    timeline: list[InfusionStep] = []
+    start_min = 0
+    for step in ladder:
+        ml_per_h = rate_ml_per_h(
+            rate_mg_per_kg_min=step.rate_mg_per_kg_min, dosing_weight_kg=weight, concentration_mg_per_ml=concentration
+        )
+        if ml_per_h <= 0:
+            raise ValueError(
+                f"dosing_weight_kg: {_kg(weight)} kg at {_plain(step.rate_mg_per_kg_min)} mg/kg/min gives a pump "
+                "rate below 0.1 mL/h"
+            )
+        if step.minutes is not None:
+            step_capacity_ml = ml_per_h * step.minutes / MINUTES_PER_HOUR
+            if step_capacity_ml < remaining_ml:
+                step_volume_ml = step_capacity_ml.quantize(TENTH, ROUND_DOWN)
+                timeline.append(
+                    InfusionStep(step.rate_mg_per_kg_min, ml_per_h, start_min, step.minutes, step_volume_ml)
+                )
+                remaining_ml -= step_volume_ml
+                start_min += step.minutes
+                continue
+        minutes = int((remaining_ml * MINUTES_PER_HOUR / ml_per_h).to_integral_value(ROUND_CEILING))
+        timeline.append(InfusionStep(step.rate_mg_per_kg_min, ml_per_h, start_min, minutes, remaining_ml))
+        break
+    return tuple(timeline)
+
+
+# ----------------------------------------------------------------------- the plan
+
+
+@dataclass(frozen=True)
+class ProductFacts:
+    slug: str
+    name: str
+    concentration_mg_per_ml: Decimal
+    vial_sizes_g: tuple[Decimal, ...]
+    # None where the label gives no number; the site's cap then applies to at-risk patients.
+    at_risk_cap_mg_per_kg_min: Decimal | None
+    contains_maltose: bool
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "concentration_mg_per_ml", _positive(self.concentration_mg_per_ml, "concentration_mg_per_ml", "mg/mL")
+        )
+        object.__setattr__(self, "vial_sizes_g", _vial_sizes(self.vial_sizes_g))
+        if self.at_risk_cap_mg_per_kg_min is not None:
+            object.__setattr__(
+                self,
+                "at_risk_cap_mg_per_kg_min",
+                _positive(self.at_risk_cap_mg_per_kg_min, "at_risk_cap_mg_per_kg_min", "mg/kg/min"),
+            )
+        _flag(self.contains_maltose, "contains_maltose")
+
+
+@dataclass(frozen=True)
+class IndicationFacts:
+    slug: str
+    label_status: str
+    population: str | None
+    dose_g_per_kg_min: Decimal
+    dose_g_per_kg_max: Decimal
+    days_min: int
+    days_max: int
+    steps: tuple[RateStep, ...]
+    max_rate_mg_per_kg_min: Decimal
+    # True where the ladder is the site's default (site_protocol_steps), not label text.
+    site_protocol: bool
+
+    def __post_init__(self) -> None:
+        if self.population not in POPULATIONS:
+            raise ValueError(f"population: must be 'adults' or None, not {self.population!r}")
+        dose_min = _dose_g_per_kg(self.dose_g_per_kg_min, "dose_g_per_kg_min")
+        dose_max = _dose_g_per_kg(self.dose_g_per_kg_max, "dose_g_per_kg_max")
+        if dose_min > dose_max:
+            raise ValueError(f"dose_g_per_kg_min: {dose_min} g/kg is above dose_g_per_kg_max {dose_max} g/kg")
+        if _whole(self.days_min, "days_min") < 1:
+            raise ValueError(f"days_min: must be at least 1, not {self.days_min}")
+        if _whole(self.days_max, "days_max") < self.days_min:
+            raise ValueError(f"days_max: must be at least days_min ({self.days_min}), not {self.days_max}")
+        object.__setattr__(self, "dose_g_per_kg_min", dose_min)
+        object.__setattr__(self, "dose_g_per_kg_max", dose_max)
+        object.__setattr__(self, "steps", _ladder(self.steps))
+        object.__setattr__(
+            self,
+            "max_rate_mg_per_kg_min",
+            _positive(self.max_rate_mg_per_kg_min, "max_rate_mg_per_kg_min", "mg/kg/min"),
+        )
+        _flag(self.site_protocol, "site_protocol")
+
+
+@dataclass(frozen=True)
+class DoseWarning:
+    code: str
+    message: str
+    # A blocking warning means the dose must not be given as planned.
+    blocking: bool = False
+
+
+@dataclass(frozen=True)
+class DosePlan:
+    product_slug: str
+    indication_slug: str
+    concentration_mg_per_ml: Decimal
+    dose_g_per_kg: Decimal
+    days: int
+    weight_basis_requested: str
+    weight_basis: str
+    weight_reason: str
+    dosing_weight_kg: Decimal
+    ideal_body_weight_kg: Decimal | None
+    adjusted_body_weight_kg: Decimal | None
+    bmi: Decimal
+    prescribed_daily_dose_g: Decimal
+    daily_dose_g: Decimal
+    rounded: bool
+    total_dose_g: Decimal
+    daily_volume_ml: Decimal
+    vials_per_day: tuple[VialCount, ...]
+    at_risk: bool
+    max_rate_mg_per_kg_min: Decimal
+    max_rate_ml_per_h: Decimal
+    cap_reason: str
+    site_protocol: bool
+    rate_steps: tuple[InfusionStep, ...]
+    infusion_minutes: int
+    warnings: tuple[DoseWarning, ...]
+
+    @property
+    def blocked(self) -> bool:
+        return any(warning.blocking for warning in self.warnings)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly copy: Decimals as strings, tuples as lists, vials as {size_g, count}.
+
+        Example: ``plan.to_dict()["daily_dose_g"] == "70.00"`` for the 70 g dermatomyositis day.
+        """
+        data = _jsonable(self)
+        data["blocked"] = self.blocked
+        return data
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, StrEnum):
+        return value.value
+    if isinstance(value, VialCount):
+        return {"size_g": format(value.size_g, "f"), "count": value.count}
+    if is_dataclass(value) and not isinstance(value, type):
+        return {item.name: _jsonable(getattr(value, item.name)) for item in fields(value)}
+    if isinstance(value, tuple | list):
+        return [_jsonable(item) for item in value]
+    return value
+
+
+def _dose_text(indication: IndicationFacts) -> str:
+    if indication.dose_g_per_kg_min == indication.dose_g_per_kg_max:
+        return f"{_plain(indication.dose_g_per_kg_min)} g/kg"
+    return f"{_plain(indication.dose_g_per_kg_min)}–{_plain(indication.dose_g_per_kg_max)} g/kg"
+
+
+def _days(days: Any, indication: IndicationFacts) -> int:
+    count = _whole(days, "days")
+    if not indication.days_min <= count <= indication.days_max:
+        allowed = (
+            f"{indication.days_min}"
+            if indication.days_min == indication.days_max
+            else f"between {indication.days_min} and {indication.days_max}"
+        )
+        raise ValueError(f"days: must be {allowed} for {indication.slug}, not {count}")
+    return count
+
+
+def _age(age_years: Any) -> int | None:
+    if age_years is None:
+        return None
+    age = _whole(age_years, "age_years")
+    if not 0 <= age <= AGE_MAX_YEARS:
+        raise ValueError(f"age_years: must be between 0 and {AGE_MAX_YEARS}, not {age}")
+    return age
+
+
+def plan_dose(
+    *,
+    product: ProductFacts,
+    indication: IndicationFacts,
+    weight_kg: Decimal | int | str,
+    height_cm: Decimal | int | str,
+    sex: str,
+    dose_g_per_kg: Decimal | int | str,
+    days: int,
+    weight_basis: str,
+    at_risk: bool,
+    off_label_indication: bool = False,
+    age_years: int | None = None,
+    iga_deficient_with_anti_iga: bool = False,
+    corn_allergy: bool = False,
+    renal_risk: bool = False,
+    tolerance_percent: Decimal | int | str = DEFAULT_TOLERANCE_PERCENT,
+    site_at_risk_cap_mg_per_kg_min: Decimal | int | str = DEFAULT_SITE_AT_RISK_CAP_MG_PER_KG_MIN,
+    adjusted_weight_factor: Decimal | int | str = DEFAULT_ADJUSTED_WEIGHT_FACTOR,
+    bmi_threshold: Decimal | int | str = DEFAULT_BMI_THRESHOLD,
+) -> DosePlan:
+    """Everything the order screen shows for one course: weight, dose, vials, volume, ladder, warnings.
+
+    ``renal_risk`` also counts as at risk for the rate cap: the labels' at-risk ceiling is for
+    patients at risk of thrombosis *or* renal dysfunction.
+
+    Example: 70 kg, 170 cm, female, Octagam 10 %, dermatomyositis, 2 g/kg over 2 days ->
+    70 g/day (2 x 30 g + 10 g), 700 mL, 42 -> 84 -> 168 mL/h, 288 min.
+
+    >>> octagam = ProductFacts(slug="octagam-10", name="Octagam 10%", concentration_mg_per_ml=Decimal("100"),
+    ...     vial_sizes_g=(Decimal("2"), Decimal("5"), Decimal("10"), Decimal("20"), Decimal("30")),
+    ...     at_risk_cap_mg_per_kg_min=Decimal("3.3"), contains_maltose=True)
+    >>> dm = IndicationFacts(slug="dermatomyositis", label_status="label", population="adults",
+    ...     dose_g_per_kg_min=Decimal("2"), dose_g_per_kg_max=Decimal("2"), days_min=2, days_max=5,
+    ...     steps=(RateStep(Decimal("1"), 30), RateStep(Decimal("2"), 30), RateStep(Decimal("4"), None)),
+    ...     max_rate_mg_per_kg_min=Decimal("4"), site_protocol=False)
+    >>> plan = plan_dose(product=octagam, indication=dm, weight_kg="70", height_cm="170", sex="female",
+    ...     dose_g_per_kg="2", days=2, weight_basis="auto", at_risk=False)
+    >>> str(plan.daily_dose_g), str(plan.daily_volume_ml), [str(s.rate_ml_per_h) for s in plan.rate_steps]
+    ('70.00', '700.0', ['42.0', '84.0', '168.0'])
+    >>> plan.infusion_minutes
+    288
+    """
+    if not isinstance(product, ProductFacts):
+        raise TypeError("product: must be a ProductFacts")
+    if not isinstance(indication, IndicationFacts):
+        raise TypeError("indication: must be an IndicationFacts")
+    dose = _dose_g_per_kg(dose_g_per_kg)
+    day_count = _days(days, indication)
+    patient_at_risk = _flag(at_risk, "at_risk")
+    flags = {
+        name: _flag(value, name)
+        for name, value in (
+            ("off_label_indication", off_label_indication),
+            ("iga_deficient_with_anti_iga", iga_deficient_with_anti_iga),
+            ("corn_allergy", corn_allergy),
+            ("renal_risk", renal_risk),
+        )
+    }
+    age = _age(age_years)
+
+    weight = dosing_weight(
+        weight_kg=weight_kg,
+        height_cm=height_cm,
+        sex=sex,
+        basis=weight_basis,
+        bmi_threshold=bmi_threshold,
+        adjusted_weight_factor=adjusted_weight_factor,
+    )
+    prescribed_daily_g = (dose * weight.dosing_weight_kg / day_count).quantize(HUNDREDTH, ROUND_HALF_UP)
+    if prescribed_daily_g <= 0:
+        raise ValueError(
+            f"dose_g_per_kg: {_plain(dose)} g/kg at {_kg(weight.dosing_weight_kg)} kg is below 0.01 g a day"
+        )
+    vials = round_to_vials(
+        dose_g=prescribed_daily_g, vial_sizes_g=product.vial_sizes_g, tolerance_percent=tolerance_percent
+    )
+    daily_volume_ml = (vials.dose_g * MG_PER_G / product.concentration_mg_per_ml).quantize(TENTH, ROUND_HALF_UP)
+
+    capped_for_risk = patient_at_risk or flags["renal_risk"]
+    cap = max_rate_cap(
+        indication_max_rate_mg_per_kg_min=indication.max_rate_mg_per_kg_min,
+        at_risk=capped_for_risk,
+        product_at_risk_cap_mg_per_kg_min=product.at_risk_cap_mg_per_kg_min,
+        site_at_risk_cap_mg_per_kg_min=site_at_risk_cap_mg_per_kg_min,
+    )
+    ladder = cap_steps(steps=indication.steps, max_rate_mg_per_kg_min=cap.max_rate_mg_per_kg_min)
+    slowest = min(step.rate_mg_per_kg_min for step in ladder)
+    slowest_ml_per_h = rate_ml_per_h(
+        rate_mg_per_kg_min=slowest,
+        dosing_weight_kg=weight.dosing_weight_kg,
+        concentration_mg_per_ml=product.concentration_mg_per_ml,
+    )
+    if slowest_ml_per_h <= 0:
+        # Reported against the field the user typed, not the derived dosing weight.
+        raise ValueError(
+            f"weight_kg: {_kg(weight.dosing_weight_kg)} kg at {_plain(slowest)} mg/kg/min "
+            "gives a pump rate below 0.1 mL/h"
+        )
+    timeline = infusion_timeline(
+        steps=ladder,
+        dosing_weight_kg=weight.dosing_weight_kg,
+        concentration_mg_per_ml=product.concentration_mg_per_ml,
+        daily_volume_ml=daily_volume_ml,
+    )
+    max_ml_per_h = rate_ml_per_h(
+        rate_mg_per_kg_min=cap.max_rate_mg_per_kg_min,
+        dosing_weight_kg=weight.dosing_weight_kg,
+        concentration_mg_per_ml=product.concentration_mg_per_ml,
+    )
+
+    warnings = _warnings(
+        product=product,
+        indication=indication,
+        dose_g_per_kg=dose,
+        age_years=age,
+        flags=flags,
+        vials=vials,
+        daily_volume_ml=daily_volume_ml,
+        cap=cap,
+        max_rate_ml_per_h=max_ml_per_h,
+    )
+    return DosePlan(
+        product_slug=product.slug,
+        indication_slug=indication.slug,
+        concentration_mg_per_ml=product.concentration_mg_per_ml,
+        dose_g_per_kg=dose,
+        days=day_count,
+        weight_basis_requested=weight.basis_requested,
+        weight_basis=weight.basis_used,
+        weight_reason=weight.reason,
+        dosing_weight_kg=weight.dosing_weight_kg,
+        ideal_body_weight_kg=weight.ideal_body_weight_kg,
+        adjusted_body_weight_kg=weight.adjusted_body_weight_kg,
+        bmi=weight.bmi,
+        prescribed_daily_dose_g=prescribed_daily_g,
+        daily_dose_g=vials.dose_g,
+        rounded=vials.rounded,
+        total_dose_g=vials.dose_g * day_count,
+        daily_volume_ml=daily_volume_ml,
+        vials_per_day=vials.vials,
+        at_risk=capped_for_risk,
+        max_rate_mg_per_kg_min=cap.max_rate_mg_per_kg_min,
+        max_rate_ml_per_h=max_ml_per_h,
+        cap_reason=cap.reason,
+        site_protocol=indication.site_protocol,
+        rate_steps=timeline,
+        infusion_minutes=timeline[-1].start_min + timeline[-1].minutes,
+        warnings=warnings,
+    )
+
+
+def _warnings(
+    *,
+    product: ProductFacts,
+    indication: IndicationFacts,
+    dose_g_per_kg: Decimal,
+    age_years: int | None,
+    flags: dict[str, bool],
+    vials: VialRounding,
+    daily_volume_ml: Decimal,
+    cap: RateCap,
+    max_rate_ml_per_h: Decimal,
+) -> tuple[DoseWarning, ...]:
+    # Order: what stops the infusion first, then what needs a prescriber's word, then nursing notes.
+    found: list[DoseWarning] = []
+    if flags["iga_deficient_with_anti_iga"]:
+        found.append(
+            DoseWarning(
+                WarningCode.IGA_DEFICIENCY_ANTI_IGA,
+                f"IgA deficiency with antibodies against IgA: {product.name} is contraindicated (risk of severe "
+                "allergic reaction, anaphylaxis). Do not give; discuss an alternative with the prescriber.",
+                blocking=True,
+            )
+        )
+    if flags["off_label_indication"]:
+        found.append(
+            DoseWarning(
+                WarningCode.OFF_LABEL_INDICATION,
+                f"{product.name} is not labelled for this patient's condition: off-label use, "
+                "the prescriber must confirm and document the reason.",
+            )
+        )
+    if not indication.dose_g_per_kg_min <= dose_g_per_kg <= indication.dose_g_per_kg_max:
+        found.append(
+            DoseWarning(
+                WarningCode.OFF_LABEL_DOSE,
+                f"{_plain(dose_g_per_kg)} g/kg is outside the labelled dose for {indication.slug} with {product.name} "
+                f"({_dose_text(indication)}): off-label dose, the prescriber must confirm it.",
+            )
+        )
+    if age_years is not None and age_years < ADULT_AGE_YEARS and indication.population == "adults":
+        found.append(
+            DoseWarning(
+                WarningCode.AGE_UNDER_18_ADULT_INDICATION,
+                f"Patient is {age_years} years old; {product.name} is labelled for {indication.slug} in adults only: "
+                "use under 18 is off-label, the prescriber must confirm it.",
+            )
+        )
+    if flags["corn_allergy"] and product.contains_maltose:
+        found.append(
+            DoseWarning(
+                WarningCode.CORN_ALLERGY_MALTOSE,
+                f"Corn allergy: {product.name} contains maltose made from corn. Check with the prescriber before "
+                "giving it, or choose a product without maltose.",
+            )
+        )
+    if flags["renal_risk"]:
+        found.append(
+            DoseWarning(
+                WarningCode.RENAL_RISK,
+                "Renal risk: make sure the patient is well hydrated before the infusion (correct any volume "
+                "depletion first); check serum creatinine, BUN and urine output before and during therapy; "
+                f"do not exceed {_plain(cap.max_rate_mg_per_kg_min)} mg/kg/min ({max_rate_ml_per_h} mL/h); "
+                "stop if renal function worsens.",
+            )
+        )
+    if not vials.rounded:
+        vial_list = " + ".join(f"{count} × {_plain(size)} g" for size, count in vials.vials)
+        found.append(
+            DoseWarning(
+                WarningCode.ROUNDING_OUTSIDE_TOLERANCE,
+                f"The daily dose {vials.prescribed_dose_g} g cannot be made from whole vials within "
+                f"±{_plain(vials.tolerance_percent)} % (nearest: {_plain(vials.nearest_whole_vial_g)} g, "
+                f"{vials.difference_percent:+} %). Dose not rounded: give {vials.dose_g} g ({daily_volume_ml} mL) "
+                f"drawn from {vial_list} vials ({_plain(vials.vials_total_g)} g in all); discard what is left.",
+            )
+        )
+    return tuple(found)
