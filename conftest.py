@@ -5,6 +5,12 @@ from patients.roles import ROLES
 from patients.tests.factories import PatientFactory, UserFactory
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # Real hashing is deliberately slow; tests need only that passwords work.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def make_user(db):
     def make(role: str | None = None, **kwargs):

@@ -4,9 +4,9 @@ from datetime import date
 from decimal import Decimal
 from uuid import UUID
 
-from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404
 from ninja import Router, Schema
+from ninja.errors import HttpError
 from ninja.pagination import PageNumberPagination, paginate
 
 from .models import Patient
@@ -32,7 +32,7 @@ class PatientOut(Schema):
 
 def _require_view(request) -> None:
     if not request.user.has_perm("patients.view_patient"):
-        raise PermissionDenied
+        raise HttpError(403, "Your role does not allow this.")
 
 
 @router.get("/patients", response=list[PatientOut])

@@ -5,11 +5,13 @@ and after each change."""
 from dataclasses import dataclass, field
 from itertools import groupby
 
-from .models import BodyMeasurement, LabResult, Medication, Patient, RiskFactor
+from .models import BodyMeasurement, LabResult, Medication, MyositisAntibody, Patient, RiskFactor
 
 ACTIONS = {"+": "created", "~": "changed", "-": "deleted"}
 # Bookkeeping columns that would only add noise to a clinical audit view.
 HIDDEN_FIELDS = {"id", "uuid", "created_at", "updated_at", "recorded_by", "patient"}
+# Lists of codes stored in JSON fields, shown by their labels.
+LIST_LABELS = {"antibodies": dict(MyositisAntibody.choices)}
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,8 @@ def _display(model_field, value) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, list):
-        return ", ".join(str(item) for item in value) or "—"
+        labels = LIST_LABELS.get(model_field.name, {})
+        return ", ".join(str(labels.get(item, item)) for item in value) or "—"
     return str(value)
 
 

@@ -8,5 +8,6 @@ def clinic(request):
     return {
         "clinic_name": settings.CLINIC_NAME,
         "session_idle_minutes": settings.SESSION_COOKIE_AGE // 60,
+        "lockout_minutes": round(settings.AXES_COOLOFF_TIME * 60),
         "user_roles": roles_of(user) if user is not None and user.is_authenticated else [],
     }

@@ -364,7 +364,8 @@ class Medication(ClinicalRecord):
     past_date_fields = ("started_on",)  # a planned stop date may lie ahead
 
     class Meta:
-        ordering = ["stopped_on", "category", "name"]
+        # Current drugs (no stop date) first on every database; NULL order differs between them.
+        ordering = [models.F("stopped_on").asc(nulls_first=True), "category", "name"]
         constraints = [
             models.CheckConstraint(
                 condition=Q(daily_dose_mg__isnull=True) | Q(daily_dose_mg__gt=0), name="medication_dose_positive"
@@ -435,7 +436,7 @@ class RiskFactor(ClinicalRecord):
     past_date_fields = ("noted_on", "ended_on")
 
     class Meta:
-        ordering = ["ended_on", "kind"]
+        ordering = [models.F("ended_on").asc(nulls_first=True), "kind"]
         constraints = [
             models.UniqueConstraint(
                 fields=["patient", "kind"], condition=Q(ended_on__isnull=True), name="risk_factor_one_active_per_kind"
