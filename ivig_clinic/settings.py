@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "simple_history",
     "csp",
     "ninja",
+    "accounts",
     "patients",
     "dosing",
 ]

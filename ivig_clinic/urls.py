@@ -5,11 +5,21 @@ from django.views.generic import RedirectView
 from ninja import NinjaAPI
 from ninja.security import django_auth
 
+from accounts.auth import ApiTokenAuth
+from dosing.api import router as dosing_router
 from patients.api import router as patients_router
-from patients.views import healthz
+from patients.views import favicon, healthz
 
-api = NinjaAPI(title="IVIG Clinic API", version="1", urls_namespace="api-v1", auth=django_auth, docs_url="/docs")
+# Scripts authenticate with a per-user token (Authorization: Bearer ...); the browser with its session.
+api = NinjaAPI(
+    title="IVIG Clinic API",
+    version="1",
+    urls_namespace="api-v1",
+    auth=[ApiTokenAuth(), django_auth],
+    docs_url="/docs",
+)
 api.add_router("", patients_router)
+api.add_router("", dosing_router)
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="patients:list"), name="home"),
@@ -17,8 +27,12 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/password/", auth_views.PasswordChangeView.as_view(), name="password_change"),
     path("accounts/password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
+    path("accounts/", include("accounts.urls")),
     path("patients/", include("patients.urls")),
+    path("dosing/", include("dosing.urls")),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    # Browsers ask for /favicon.ico whatever the page says; answer from the app's own static files.
+    path("favicon.ico", favicon, name="favicon"),
 ]

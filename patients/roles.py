@@ -18,6 +18,10 @@ _VIEW_REGISTRY = [
     "patients.view_labresult",
     "patients.view_medication",
     "patients.view_riskfactor",
+    "dosing.view_product",
+    "dosing.view_indication",
+    "dosing.view_sitesettings",
+    "dosing.view_doseorder",
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
@@ -38,12 +42,18 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "patients.add_riskfactor",
         "patients.change_riskfactor",
         "patients.delete_riskfactor",
+        "dosing.add_doseorder",
+        "dosing.change_doseorder",  # cancel an order
     ],
     # Verifies orders and keeps the product catalog; reconciles medications.
     PHARMACIST: _VIEW_REGISTRY
     + [
         "patients.add_medication",
         "patients.change_medication",
+        "dosing.verify_doseorder",
+        "dosing.change_product",
+        "dosing.change_indication",
+        "dosing.change_sitesettings",
     ],
     # Schedules and runs infusions: weighs the patient at the chair, enters results received.
     NURSE: _VIEW_REGISTRY

@@ -5,16 +5,18 @@ from dataclasses import dataclass
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required, permission_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connection
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.templatetags.static import static
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from . import services
 from .audit import patient_audit_trail
+from .form_errors import call_service
 from .forms import (
     DeleteRecordForm,
     LabResultForm,
@@ -68,17 +70,6 @@ def _get_kind(request, slug: str, action: str) -> RecordKind:
     return kind
 
 
-def _call_service(form, service, **kwargs):
-    """Run a service with the form's cleaned data; put its ValidationErrors next to the fields."""
-    try:
-        return service(**kwargs, **form.cleaned_data)
-    except ValidationError as exc:
-        errors = exc.message_dict if hasattr(exc, "error_dict") else {None: exc.messages}
-        for field, field_messages in errors.items():
-            form.add_error(field if field in form.fields else None, field_messages)
-        return None
-
-
 @require_GET
 @permission_required("patients.view_patient", raise_exception=True)
 def patient_list(request):
@@ -93,7 +84,7 @@ def patient_list(request):
 def patient_create(request):
     form = PatientCreateForm(request.POST or None)
     if form.is_bound and form.is_valid():
-        patient = _call_service(form, services.patient_create, by=request.user)
+        patient = call_service(form, services.patient_create, by=request.user)
         if patient is not None:
             messages.success(request, f"Registered {patient.full_name} (MRN {patient.mrn}).")
             return redirect("patients:detail", patient_uuid=patient.uuid)
@@ -120,6 +111,7 @@ def patient_detail(request, patient_uuid):
         "latest_labs": [latest_labs[code] for code in LAB_CATALOG if code in latest_labs],
         "medications": list(patient.medications.all()),
         "risk_factors": list(patient.risk_factors.all()),
+        "dose_orders": list(patient.dose_orders.select_related("product", "indication")[:20]),
         "today": today,
         "measurement_form": MeasurementForm(initial={"measured_on": today}),
         "lab_form": LabResultForm(initial={"collected_on": today}),
@@ -135,7 +127,7 @@ def patient_edit(request, patient_uuid):
     if (
         form.is_bound
         and form.is_valid()
-        and _call_service(form, services.patient_update, by=request.user, patient=patient)
+        and call_service(form, services.patient_update, by=request.user, patient=patient)
     ):
         messages.success(request, "Patient details saved.")
         return redirect("patients:detail", patient_uuid=patient.uuid)
@@ -159,9 +151,7 @@ def record_add(request, patient_uuid, kind_slug):
     patient = _get_patient(patient_uuid)
     form = kind.form(request.POST or None, instance=kind.model(patient=patient))
     if form.is_bound and form.is_valid():
-        record = _call_service(
-            form, services.clinical_record_create, by=request.user, model=kind.model, patient=patient
-        )
+        record = call_service(form, services.clinical_record_create, by=request.user, model=kind.model, patient=patient)
         if record is not None:
             messages.success(request, f"Added {kind.noun}: {record}.")
             return redirect(f"{patient.get_absolute_url()}#{kind.section}")
@@ -178,7 +168,7 @@ def record_edit(request, patient_uuid, kind_slug, record_uuid):
     if (
         form.is_bound
         and form.is_valid()
-        and _call_service(form, services.clinical_record_update, by=request.user, record=record)
+        and call_service(form, services.clinical_record_update, by=request.user, record=record)
     ):
         messages.success(request, f"Saved {kind.noun}: {record}.")
         return redirect(f"{patient.get_absolute_url()}#{kind.section}")
@@ -207,3 +197,10 @@ def healthz(request):
     """For container health checks: the app answers and reaches its database."""
     connection.ensure_connection()
     return HttpResponse("ok", content_type="text/plain")
+
+
+@login_not_required
+@require_GET
+def favicon(request):
+    # Resolved per request: the hashed static name exists only after collectstatic.
+    return redirect(static("favicon.svg"))

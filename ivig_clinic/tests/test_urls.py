@@ -5,8 +5,8 @@ import uuid
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
-# Public on purpose: logging in, and the container health check.
-PUBLIC = {"login", "healthz"}
+# Public on purpose: logging in, the container health check, and the icon browsers fetch on their own.
+PUBLIC = {"login", "healthz", "favicon"}
 SAMPLE_KWARGS = {"uuid": uuid.uuid4(), "slug": "labs", "str": "x", "int": 1, "path": "x"}
 
 

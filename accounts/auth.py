@@ -1,0 +1,53 @@
+"""Bearer-token authentication for the JSON API (``Authorization: Bearer <secret>``).
+
+`ApiTokenAuth` is the Ninja side. `bearer_token_user` is the same check for code that
+runs before Ninja and knows only sessions (the login-required middleware), so a
+script with a token and no session reaches the API at all.
+"""
+
+import hmac
+from datetime import datetime
+
+from django.utils import timezone
+from ninja.security import HttpBearer
+
+from .models import ApiToken, secret_hash
+from .services import api_token_mark_used
+
+# Generated secrets are 43 characters; anything far longer is not one of ours (and is not worth hashing).
+MAX_SECRET_LENGTH = 200
+
+
+def user_for_secret(secret: str, *, now: datetime | None = None):
+    """The active user whose live token has this secret, or None. Notes the use (at most once a minute)."""
+    if not secret or len(secret) > MAX_SECRET_LENGTH:
+        return None
+    now = now or timezone.now()
+    digest = secret_hash(secret)
+    # Looked up by hash: what the database compares is a digest the caller cannot steer
+    # byte by byte; the constant-time comparison below keeps the check itself timing-safe.
+    token = ApiToken.objects.usable(now).select_related("user").filter(key_hash=digest).first()
+    if token is None or not hmac.compare_digest(token.key_hash, digest):
+        return None
+    api_token_mark_used(token=token, now=now)
+    return token.user
+
+
+def bearer_token_user(request):
+    """The user a request's bearer token belongs to, or None (no header, another scheme, or no live token)."""
+    scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return user_for_secret(secret.strip())
+
+
+class ApiTokenAuth(HttpBearer):
+    """Ninja auth: a live token of an active user. No CSRF check: a script sends the token
+    itself on purpose, a browser never adds it on its own."""
+
+    def authenticate(self, request, token: str):
+        user = user_for_secret(token.strip())
+        if user is None:
+            return None
+        request.user = user
+        return user

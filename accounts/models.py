@@ -1,0 +1,79 @@
+"""Per-user API tokens: how scripts call the JSON API without a browser session.
+
+A token's secret is shown once when it is made and never stored: the database
+keeps its SHA-256 (enough for a random 256-bit secret; a slow password hash
+would only slow down every API call) and its first characters, so people can
+tell their tokens apart. Creating and revoking are audited (simple-history);
+`last_used_at` is bookkeeping, updated in place without a history row.
+"""
+
+import hashlib
+from datetime import datetime
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+from simple_history.models import HistoricalRecords
+
+PREFIX_LENGTH = 8
+
+
+def secret_hash(secret: str) -> str:
+    """SHA-256 of a token secret, as 64 hex digits.
+
+    Example: ``secret_hash("abc")`` starts with ``"ba7816bf"``.
+    """
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class TokenStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    EXPIRED = "expired", "Expired"
+    REVOKED = "revoked", "Revoked"
+
+
+class ApiTokenQuerySet(models.QuerySet):
+    def usable(self, now: datetime):
+        """Tokens that authenticate at `now`: not revoked, not expired, their user still active."""
+        return self.filter(revoked_at__isnull=True, user__is_active=True).filter(
+            Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+        )
+
+
+class ApiToken(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, help_text="What the token is for, e.g. “pharmacy dose-check script”.")
+    key_hash = models.CharField("SHA-256 of the secret", max_length=64, unique=True, editable=False)
+    prefix = models.CharField(max_length=PREFIX_LENGTH, editable=False, help_text="The secret's first characters.")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty: does not expire.")
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    history = HistoricalRecords(excluded_fields=["last_used_at"])
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "API token"
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(expires_at__isnull=True) | Q(expires_at__gt=F("created_at")),
+                name="apitoken_expires_after_created",
+            ),
+            models.CheckConstraint(
+                condition=Q(revoked_at__isnull=True) | Q(revoked_at__gte=F("created_at")),
+                name="apitoken_revoked_after_created",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix}…)"
+
+    def status_on(self, now: datetime) -> str:
+        if self.revoked_at is not None:
+            return TokenStatus.REVOKED
+        if self.expires_at is not None and self.expires_at <= now:
+            return TokenStatus.EXPIRED
+        return TokenStatus.ACTIVE

@@ -1,0 +1,66 @@
+"""Every write to API tokens goes through here: validate, write in one
+transaction, and leave an audit entry (who, when, why) in the token's history."""
+
+import secrets
+from datetime import datetime, timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from .models import PREFIX_LENGTH, ApiToken, secret_hash
+
+# 32 random bytes: a 43-character URL-safe secret, far beyond guessing.
+SECRET_BYTES = 32
+# Recording every call would write on every request; a minute is precise enough to see
+# whether a token is still in use.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def _save(token: ApiToken, *, by, reason: str) -> None:
+    token.full_clean()
+    token._history_user = by
+    token._change_reason = reason
+    token.save()
+
+
+@transaction.atomic
+def api_token_create(*, by, name: str, expires_at: datetime | None = None, now: datetime | None = None):
+    """Make a token for `by` and return ``(token, secret)``. The secret exists only in the
+    return value: show it once, it cannot be recovered."""
+    now = now or timezone.now()
+    if expires_at is not None and expires_at <= now:
+        raise ValidationError({"expires_at": "The expiry must be in the future."})
+    secret = secrets.token_urlsafe(SECRET_BYTES)
+    token = ApiToken(
+        user=by,
+        name=name.strip(),
+        key_hash=secret_hash(secret),
+        prefix=secret[:PREFIX_LENGTH],
+        created_at=now,
+        expires_at=expires_at,
+    )
+    _save(token, by=by, reason="created")
+    return token, secret
+
+
+@transaction.atomic
+def api_token_revoke(*, by, token: ApiToken, now: datetime | None = None) -> ApiToken:
+    """Stop a token working. Revoking twice keeps the first revocation time."""
+    token = ApiToken.objects.select_for_update().get(pk=token.pk)
+    if token.revoked_at is None:
+        token.revoked_at = now or timezone.now()
+        _save(token, by=by, reason="revoked")
+    return token
+
+
+def api_token_mark_used(*, token: ApiToken, now: datetime) -> None:
+    """Note that the token was used, at most once a minute. Bookkeeping only: no audit row."""
+    if token.last_used_at is not None and now - token.last_used_at < LAST_USED_RESOLUTION:
+        return
+    # Conditional update: concurrent requests write once, and never move the time backwards.
+    ApiToken.objects.filter(pk=token.pk).filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lte=now - LAST_USED_RESOLUTION)
+    ).update(last_used_at=now)
+    token.last_used_at = now

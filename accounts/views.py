@@ -1,0 +1,54 @@
+"""The API-token page: each user lists, creates and revokes their own tokens.
+Each view: authorise, bind the form, call a service, then redirect or render."""
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
+
+from patients.roles import roles_of
+
+from . import services
+from .forms import ApiTokenForm
+from .models import ApiToken
+
+
+def _require_role(request) -> None:
+    # Tokens act with the user's permissions; without a clinic role there is nothing to use one for.
+    if not roles_of(request.user):
+        raise PermissionDenied
+
+
+def _get_token_for_user(user, token_id: int) -> ApiToken:
+    """Someone else's token is answered exactly like a missing one."""
+    return get_object_or_404(ApiToken, pk=token_id, user=user)
+
+
+@require_http_methods(["GET", "POST"])
+@never_cache  # the POST answer carries the secret: no copy in any cache
+def token_list(request):
+    _require_role(request)
+    now = timezone.now()
+    form = ApiTokenForm(request.POST or None)
+    if form.is_bound and form.is_valid():
+        try:
+            token, secret = services.api_token_create(
+                by=request.user, name=form.cleaned_data["name"], expires_at=form.expires_at(now), now=now
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            # Rendered, not redirected: the secret must never be stored, not even in the session.
+            return render(request, "accounts/token_created.html", {"token": token, "secret": secret})
+    tokens = [(token, token.status_on(now)) for token in ApiToken.objects.filter(user=request.user)]
+    return render(request, "accounts/token_list.html", {"form": form, "tokens": tokens})
+
+
+@require_POST
+def token_revoke(request, token_id: int):
+    _require_role(request)
+    token = services.api_token_revoke(by=request.user, token=_get_token_for_user(request.user, token_id))
+    messages.success(request, f"Revoked the token “{token.name}” ({token.prefix}…). Scripts using it now get 401.")
+    return redirect("accounts:tokens")

@@ -1,0 +1,68 @@
+"""Forms for prescribing and verifying dose orders (the catalog's forms live in forms.py)."""
+
+from decimal import Decimal
+
+from django import forms
+
+from .models import DoseOrder, Indication, WeightBasis
+
+
+class IndicationChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, indication: Indication) -> str:
+        return f"{indication.product.name} — {indication.name}"
+
+
+class DoseOrderForm(forms.Form):
+    indication = IndicationChoiceField(
+        label="Product and indication",
+        queryset=Indication.objects.select_related("product").order_by("product__name", "name"),
+    )
+    dose_g_per_kg = forms.DecimalField(
+        label="Dose per cycle (g/kg)",
+        max_digits=4,
+        decimal_places=2,
+        min_value=Decimal("0.01"),
+        max_value=Decimal("3"),
+        widget=forms.NumberInput(attrs={"step": "0.1", "min": "0.1", "max": "3"}),
+        help_text="Total for the cycle, split equally over the days. Dermatomyositis label: 2 g/kg.",
+    )
+    days = forms.IntegerField(
+        label="Infusion days per cycle",
+        min_value=1,
+        max_value=7,
+        help_text="Consecutive days; dermatomyositis label: 2 to 5.",
+    )
+    weight_basis = forms.ChoiceField(label="Dosing weight", choices=WeightBasis.choices, initial=WeightBasis.AUTO)
+    notes = forms.CharField(
+        label="Notes for pharmacy and nursing", required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.is_bound and "indication" not in self.initial:
+            default = (
+                self.fields["indication"].queryset.filter(product__slug="octagam-10", slug="dermatomyositis").first()
+            )
+            if default is not None:
+                self.initial.update(
+                    indication=default.pk, dose_g_per_kg=default.dose_g_per_kg_max, days=default.days_min
+                )
+
+
+class VerifyOrderForm(forms.Form):
+    checked = forms.BooleanField(
+        label="I have checked the dosing weight, dose, vials, volume and every step of the rate ladder.",
+        required=True,
+    )
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(label="Reason", max_length=300, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class SheetOptionsForm(forms.Form):
+    start = forms.TimeField(label="Planned start", required=False, widget=forms.TimeInput(attrs={"type": "time"}))
+    date = forms.DateField(label="Infusion date", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+
+ORDER_STATUS_FILTERS = [("", "All")] + list(DoseOrder._meta.get_field("status").choices)

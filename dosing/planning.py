@@ -1,0 +1,92 @@
+"""Bind catalog rows and the site's settings to the pure dose arithmetic.
+
+One place builds a plan, so the calculator page, the API and dose orders all
+compute the same numbers from the same facts."""
+
+from decimal import Decimal
+
+from .calculations import DosePlan, plan_dose
+from .catalog import indication_facts, product_facts
+from .models import Indication, LabelStatus, Product, SiteSettings
+
+# Patient diagnoses for which each catalog indication is labelled.
+LABELLED_FOR_DIAGNOSES = {
+    "dermatomyositis": {"adult_dm", "juvenile_dm", "amyopathic_dm"},
+}
+OFF_LABEL_STATUSES = {LabelStatus.EU, LabelStatus.SECONDARY, LabelStatus.UNCONFIRMED}
+
+
+def site_parameters(site: SiteSettings) -> dict:
+    return {
+        "tolerance_percent": Decimal(site.rounding_tolerance_percent),
+        "site_at_risk_cap_mg_per_kg_min": Decimal(site.site_at_risk_cap_mg_per_kg_min),
+        "adjusted_weight_factor": Decimal(site.adjusted_weight_factor),
+        "bmi_threshold": Decimal(site.adjusted_weight_bmi_threshold),
+    }
+
+
+def plan_for(
+    *,
+    product: Product,
+    indication: Indication,
+    site: SiteSettings,
+    off_label_indication: bool = False,
+    **inputs,
+) -> DosePlan:
+    """The dose plan for these inputs under the catalog and site settings as they are now.
+
+    Example: Octagam 10%, dermatomyositis, 70 kg, 170 cm, female, 2 g/kg over 2 days,
+    weight basis auto, not at risk → 70 g a day in 700 mL, 42 → 84 → 168 mL/h, 288 minutes.
+    """
+    if indication.product_id != product.pk:
+        raise ValueError(f"indication: {indication.slug} is not an indication of {product.slug}")
+    return plan_dose(
+        product=product_facts(product),
+        indication=indication_facts(indication),
+        off_label_indication=off_label_indication or indication.label_status in OFF_LABEL_STATUSES,
+        **site_parameters(site),
+        **inputs,
+    )
+
+
+def label_info(product: Product, indication: Indication) -> dict:
+    """Where the figures come from, for the plan's `label` block."""
+    return {
+        "status": indication.label_status,
+        "status_display": indication.get_label_status_display(),
+        "source": "; ".join(product.sources) or f"{product.name} prescribing information (see catalog)",
+        "site_protocol": indication.site_protocol,
+    }
+
+
+def facts_snapshot(product: Product, indication: Indication, site: SiteSettings) -> dict:
+    """Everything an order was computed from, kept with the order."""
+    return {
+        "product": {
+            "slug": product.slug,
+            "name": product.name,
+            "concentration_mg_per_ml": format(product.concentration_mg_per_ml, "f"),
+            "vial_sizes_in_stock_g": list(product.vial_sizes_in_stock_g),
+            "at_risk_cap_mg_per_kg_min": None
+            if product.at_risk_cap_mg_per_kg_min is None
+            else format(product.at_risk_cap_mg_per_kg_min, "f"),
+            "contains_maltose": product.contains_maltose,
+            "sources": list(product.sources),
+        },
+        "indication": {
+            "slug": indication.slug,
+            "name": indication.name,
+            "label_status": indication.label_status,
+            "population": indication.population,
+            "dose_g_per_kg_min": format(indication.dose_g_per_kg_min, "f"),
+            "dose_g_per_kg_max": format(indication.dose_g_per_kg_max, "f"),
+            "days_min": indication.days_min,
+            "days_max": indication.days_max,
+            "interval_weeks_min": indication.interval_weeks_min,
+            "interval_weeks_max": indication.interval_weeks_max,
+            "steps": indication.steps,
+            "max_rate_mg_per_kg_min": format(indication.max_rate_mg_per_kg_min, "f"),
+            "site_protocol": indication.site_protocol,
+        },
+        "site": {key: format(value, "f") for key, value in site_parameters(site).items()},
+    }

@@ -1,0 +1,124 @@
+"""The pharmacist's part of the catalog: the site's dosing settings and the vial
+sizes pharmacy stocks.
+
+Every write validates, runs in one transaction, records who and why in the
+row's history, and raises ``SiteSettings.catalog_revision`` by one, so a dose
+order can say which catalog it was computed from. Saving values that are
+already stored writes nothing and raises nothing.
+"""
+
+from decimal import Decimal, InvalidOperation
+
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
+
+from ..models import Product, SiteSettings
+
+# The fields a pharmacist may change, with the short words the change reason uses.
+SITE_SETTINGS_FIELDS = {
+    "rounding_tolerance_percent": ("tolerance", "%"),
+    "site_at_risk_cap_mg_per_kg_min": ("site at-risk cap", "mg/kg/min"),
+    "adjusted_weight_factor": ("adjusted weight factor", ""),
+    "adjusted_weight_bmi_threshold": ("BMI threshold", "kg/m²"),
+}
+# django-simple-history keeps the change reason in a 100-character column.
+CHANGE_REASON_MAX_CHARS = 100
+
+
+def _save(instance: models.Model, *, by, reason: str) -> None:
+    instance.full_clean()
+    instance._history_user = by
+    if len(reason) > CHANGE_REASON_MAX_CHARS:
+        # The history rows hold every value; the reason is the summary a person reads first.
+        reason = reason[: CHANGE_REASON_MAX_CHARS - 1] + "…"
+    instance._change_reason = reason
+    instance.save()
+
+
+def _site_for_update() -> SiteSettings:
+    # Locks the row so two pharmacists saving at once get consecutive revisions.
+    return SiteSettings.objects.select_for_update().get_or_create(pk=1)[0]
+
+
+def _raise_revision(site: SiteSettings, *, by, reason: str) -> None:
+    site.catalog_revision += 1
+    _save(site, by=by, reason=f"revision {site.catalog_revision}: {reason}")
+
+
+def _plain(number: Decimal) -> str:
+    return format(number.normalize(), "f")
+
+
+def _change_text(name: str, before: Decimal, after: Decimal) -> str:
+    words, unit = SITE_SETTINGS_FIELDS[name]
+    return f"{words} {_plain(before)} → {_plain(after)}{f' {unit}' if unit else ''}"
+
+
+@transaction.atomic
+def site_settings_update(*, by, **fields) -> SiteSettings:
+    """Change the site's dosing policy; the catalog revision goes up by one if anything changed.
+
+    Example: ``site_settings_update(by=pharmacist, rounding_tolerance_percent=Decimal("5"))``
+    at revision 1 stores 5 % and revision 2, with "revision 2: tolerance 10 → 5 %"
+    and the pharmacist in the history.
+    """
+    unknown = set(fields) - set(SITE_SETTINGS_FIELDS)
+    if unknown:
+        raise TypeError(f"site_settings_update: cannot set {', '.join(sorted(unknown))}")
+    site = _site_for_update()
+    before = {name: getattr(site, name) for name in fields}
+    for name, value in fields.items():
+        setattr(site, name, value)
+    # full_clean converts the values (e.g. "10" -> Decimal), so the comparison below is by value.
+    site.full_clean()
+    changes = [
+        _change_text(name, before[name], getattr(site, name)) for name in fields if getattr(site, name) != before[name]
+    ]
+    if changes:
+        _raise_revision(site, by=by, reason="; ".join(changes))
+    return site
+
+
+def _stock_sizes(product: Product, vial_sizes_in_stock_g) -> list[str]:
+    """The chosen sizes as the label writes them, in the label's order; a size the label does not list is refused."""
+    if isinstance(vial_sizes_in_stock_g, str | bytes):
+        raise TypeError("vial_sizes_in_stock_g: must be a list of sizes, not one string")
+    chosen = set()
+    for size in vial_sizes_in_stock_g or []:
+        try:
+            grams = Decimal(str(size))
+        except InvalidOperation:
+            grams = None
+        if grams is None or not grams.is_finite():
+            raise ValidationError({"vial_sizes_in_stock_g": f"{size!r} is not a vial size in grams."})
+        chosen.add(grams)
+    marketed = {Decimal(size): size for size in product.label_vial_sizes_g}
+    not_marketed = sorted(chosen - set(marketed))
+    if not_marketed:
+        listed = ", ".join(f"{_plain(size)} g" for size in not_marketed)
+        raise ValidationError(
+            {"vial_sizes_in_stock_g": f"{product.name} is not marketed in {listed}: choose from the label's sizes."}
+        )
+    if not chosen:
+        raise ValidationError(
+            {"vial_sizes_in_stock_g": "Choose at least one vial size: doses are rounded to the vials in stock."}
+        )
+    return [size for size in product.label_vial_sizes_g if Decimal(size) in chosen]
+
+
+@transaction.atomic
+def product_stock_update(*, by, product: Product, vial_sizes_in_stock_g) -> Product:
+    """Set the vial sizes pharmacy can dispense; dosing rounds to these from now on.
+
+    Example: Octagam 10% with 2, 5, 10, 20, 30 g in stock, set to ["10", "20"] -> stored as
+    ["10", "20"], history "vial sizes in stock (g): 2, 5, 10, 20, 30 → 10, 20", revision + 1.
+    """
+    sizes = _stock_sizes(product, vial_sizes_in_stock_g)
+    product = Product.objects.select_for_update().get(pk=product.pk)
+    if sizes == product.vial_sizes_in_stock_g:
+        return product
+    reason = f"vial sizes in stock (g): {', '.join(map(str, product.vial_sizes_in_stock_g))} → {', '.join(sizes)}"
+    product.vial_sizes_in_stock_g = sizes
+    _save(product, by=by, reason=reason)
+    _raise_revision(_site_for_update(), by=by, reason=f"{product.name} {reason}")
+    return product

@@ -1,0 +1,234 @@
+"""Dose orders: a physician prescribes from the patient's chart as it stands, a
+pharmacist (never the prescriber) verifies or rejects, and a later change of
+weight by 10 % or more sends a verified order back for verification.
+
+Each write validates, runs in one transaction and leaves who/why in the order's
+history. The order keeps a snapshot of its inputs, facts and plan."""
+
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from patients.models import IgAStatus, Patient
+from patients.risk import risk_reasons
+
+from ..models import DoseOrder, Indication, OrderStatus, SiteSettings
+from ..planning import LABELLED_FOR_DIAGNOSES, facts_snapshot, label_info, plan_for
+
+REVERIFY_WEIGHT_CHANGE_PERCENT = Decimal("10")
+# Fields of the order form that a calculation error can be shown next to.
+FORM_FIELDS = {"dose_g_per_kg", "days", "weight_basis", "indication"}
+
+
+def _save(order: DoseOrder, *, by, reason: str) -> None:
+    order.full_clean()
+    order._history_user = by
+    order._change_reason = reason
+    order.save()
+
+
+def _current(patient: Patient, field: str, today: date):
+    measurement = (
+        patient.measurements.filter(**{f"{field}__isnull": False}, measured_on__lte=today)
+        .order_by("-measured_on", "-created_at")
+        .first()
+    )
+    return (getattr(measurement, field), measurement.measured_on) if measurement else (None, None)
+
+
+def order_inputs(patient: Patient, today: date) -> dict:
+    """What an order for this patient would be computed from today, with the evidence.
+
+    Example: {"weight_kg": "70.0", "weight_measured_on": "2026-11-19", "height_cm": "170.0", ...,
+    "at_risk": False, "at_risk_reasons": []} for a 52-year-old with no risk factor.
+    """
+    weight_kg, weight_on = _current(patient, "weight_kg", today)
+    height_cm, height_on = _current(patient, "height_cm", today)
+    reasons = risk_reasons(patient, today)
+    return {
+        "weight_kg": None if weight_kg is None else format(weight_kg, "f"),
+        "weight_measured_on": weight_on and weight_on.isoformat(),
+        "height_cm": None if height_cm is None else format(height_cm, "f"),
+        "height_measured_on": height_on and height_on.isoformat(),
+        "sex": patient.sex_at_birth,
+        "age_years": patient.age_on(today),
+        "diagnosis": patient.diagnosis,
+        "iga_deficient_with_anti_iga": patient.iga_status == IgAStatus.DEFICIENT_ANTI_IGA,
+        "hypersensitivity_to_immunoglobulin": patient.hypersensitivity_to_immunoglobulin,
+        "corn_allergy": patient.corn_allergy,
+        "at_risk": bool(reasons),
+        "renal_risk": any(reason.category == "renal" for reason in reasons),
+        "at_risk_reasons": [{"category": reason.category, "text": reason.text} for reason in reasons],
+        "computed_on": today.isoformat(),
+    }
+
+
+def plan_order(*, patient: Patient, indication: Indication, dose_g_per_kg, days, weight_basis, today: date):
+    """Compute (without saving) the plan an order would have. Returns (inputs, plan)."""
+    inputs = order_inputs(patient, today)
+    missing = [name for name in ("weight_kg", "height_cm") if inputs[name] is None]
+    if missing:
+        raise ValidationError(
+            f"Record the patient's {' and '.join(m.split('_')[0] for m in missing)} first: dosing needs both."
+        )
+    labelled_for = LABELLED_FOR_DIAGNOSES.get(indication.slug)
+    try:
+        plan = plan_for(
+            product=indication.product,
+            indication=indication,
+            site=SiteSettings.load(),
+            off_label_indication=labelled_for is not None and patient.diagnosis not in labelled_for,
+            weight_kg=Decimal(inputs["weight_kg"]),
+            height_cm=Decimal(inputs["height_cm"]),
+            sex=inputs["sex"],
+            dose_g_per_kg=dose_g_per_kg,
+            days=days,
+            weight_basis=weight_basis,
+            at_risk=inputs["at_risk"],
+            age_years=inputs["age_years"],
+            iga_deficient_with_anti_iga=inputs["iga_deficient_with_anti_iga"],
+            corn_allergy=inputs["corn_allergy"],
+            renal_risk=inputs["renal_risk"],
+        )
+    except (ValueError, TypeError) as exc:
+        field, _, message = str(exc).partition(": ")
+        if field in FORM_FIELDS:
+            raise ValidationError({field: message[:1].upper() + message[1:]}) from exc
+        raise ValidationError(f"The patient's recorded data cannot be dosed: {exc}") from exc
+    return inputs, plan
+
+
+def _blocking_reasons(inputs: dict, plan) -> list[str]:
+    reasons = [warning.message for warning in plan.warnings if warning.blocking]
+    if inputs["hypersensitivity_to_immunoglobulin"]:
+        reasons.append("History of severe systemic hypersensitivity to human immunoglobulin: IVIG is contraindicated.")
+    return reasons
+
+
+@transaction.atomic
+def dose_order_create(
+    *,
+    by,
+    patient: Patient,
+    indication: Indication,
+    dose_g_per_kg,
+    days: int,
+    weight_basis: str,
+    notes: str = "",
+    today: date | None = None,
+) -> DoseOrder:
+    today = today or timezone.localdate()
+    inputs, plan = plan_order(
+        patient=patient,
+        indication=indication,
+        dose_g_per_kg=dose_g_per_kg,
+        days=days,
+        weight_basis=weight_basis,
+        today=today,
+    )
+    blocking = _blocking_reasons(inputs, plan)
+    if blocking:
+        raise ValidationError([f"Not ordered: {reason}" for reason in blocking])
+    site = SiteSettings.load()
+    facts = facts_snapshot(indication.product, indication, site)
+    facts["label"] = label_info(indication.product, indication)
+    order = DoseOrder(
+        patient=patient,
+        product=indication.product,
+        indication=indication,
+        dose_g_per_kg=plan.dose_g_per_kg,
+        days=plan.days,
+        weight_basis=weight_basis,
+        at_risk=plan.at_risk,
+        at_risk_reasons=inputs["at_risk_reasons"],
+        inputs=inputs,
+        facts=facts,
+        plan=plan.to_dict(),
+        catalog_revision=site.catalog_revision,
+        notes=notes,
+        prescribed_by=by,
+    )
+    _save(order, by=by, reason="prescribed")
+    return order
+
+
+def _require_awaiting(order: DoseOrder) -> None:
+    if order.status not in (OrderStatus.AWAITING_VERIFICATION, OrderStatus.REVERIFY):
+        raise ValidationError(
+            f"This order is {order.get_status_display().lower()}; only a pending order can be verified."
+        )
+
+
+@transaction.atomic
+def dose_order_verify(*, by, order: DoseOrder, now: datetime | None = None) -> DoseOrder:
+    order = DoseOrder.objects.select_for_update().get(pk=order.pk)
+    _require_awaiting(order)
+    if order.prescribed_by_id == by.pk:
+        raise ValidationError("You prescribed this order: another pharmacist must verify it.")
+    order.status = OrderStatus.VERIFIED
+    order.status_reason = ""
+    order.verified_by = by
+    order.verified_at = now or timezone.now()
+    _save(order, by=by, reason="verified")
+    return order
+
+
+@transaction.atomic
+def dose_order_reject(*, by, order: DoseOrder, reason: str) -> DoseOrder:
+    order = DoseOrder.objects.select_for_update().get(pk=order.pk)
+    _require_awaiting(order)
+    if not reason.strip():
+        raise ValidationError({"reason": "Say why the order is rejected; the prescriber sees it."})
+    if order.prescribed_by_id == by.pk:
+        raise ValidationError("You prescribed this order: cancel it instead of rejecting it.")
+    order.status = OrderStatus.REJECTED
+    order.status_reason = reason.strip()
+    _save(order, by=by, reason=f"rejected: {reason.strip()}")
+    return order
+
+
+@transaction.atomic
+def dose_order_cancel(*, by, order: DoseOrder, reason: str) -> DoseOrder:
+    order = DoseOrder.objects.select_for_update().get(pk=order.pk)
+    if order.status in (OrderStatus.CANCELLED, OrderStatus.REJECTED):
+        raise ValidationError(f"This order is already {order.get_status_display().lower()}.")
+    if not reason.strip():
+        raise ValidationError({"reason": "Say why the order is cancelled."})
+    order.status = OrderStatus.CANCELLED
+    order.status_reason = reason.strip()
+    _save(order, by=by, reason=f"cancelled: {reason.strip()}")
+    return order
+
+
+def weight_change_percent(ordered_kg: Decimal, current_kg: Decimal) -> Decimal:
+    """Change from the ordered weight, in percent of it, to 0.1.
+
+    Example: weight_change_percent(Decimal("70.0"), Decimal("77.0")) == Decimal("10.0")
+    """
+    return (abs(current_kg - ordered_kg) * 100 / ordered_kg).quantize(Decimal("0.1"), ROUND_HALF_UP)
+
+
+@transaction.atomic
+def dose_orders_recheck_weight(*, patient: Patient, by=None, today: date | None = None) -> list[DoseOrder]:
+    """Send verified orders back for verification when the current weight differs from
+    the ordered weight by 10 % or more. Returns the orders it changed."""
+    current_kg, measured_on = _current(patient, "weight_kg", today or timezone.localdate())
+    if current_kg is None:
+        return []
+    changed = []
+    for order in patient.dose_orders.select_for_update().filter(status=OrderStatus.VERIFIED):
+        ordered_kg = Decimal(order.inputs["weight_kg"])
+        # Exact comparison: 10 % of the ordered weight is the line, not a rounded figure.
+        if abs(current_kg - ordered_kg) * 100 < REVERIFY_WEIGHT_CHANGE_PERCENT * ordered_kg:
+            continue
+        order.status = OrderStatus.REVERIFY
+        order.status_reason = (
+            f"Weight changed from {ordered_kg} kg to {current_kg} kg on {measured_on:%Y-%m-%d} "
+            f"({weight_change_percent(ordered_kg, current_kg)} %) after verification."
+        )
+        _save(order, by=by, reason="weight changed by 10 % or more")
+        changed.append(order)
+    return changed

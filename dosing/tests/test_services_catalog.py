@@ -1,0 +1,183 @@
+"""Catalog services: validate, write in one transaction, record who and why, raise the revision once."""
+
+from decimal import Decimal
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.forms.models import model_to_dict
+
+from dosing.models import Indication, Product, SiteSettings
+from dosing.planning import plan_for
+from dosing.services.catalog import product_stock_update, site_settings_update
+
+D = Decimal
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def pharmacist(make_user):
+    return make_user("pharmacist")
+
+
+@pytest.fixture
+def octagam(db):
+    return Product.objects.get(slug="octagam-10")
+
+
+def _revision() -> int:
+    return SiteSettings.objects.get(pk=1).catalog_revision
+
+
+def _snapshot() -> dict:
+    return {
+        "site": model_to_dict(SiteSettings.objects.get(pk=1)),
+        "products": [model_to_dict(product) for product in Product.objects.order_by("pk")],
+        "site_history": SiteSettings.history.count(),
+        "product_history": Product.history.count(),
+    }
+
+
+# ------------------------------------------------------------------ site settings
+
+
+def test_a_change_is_saved_with_one_revision_and_a_history_row(pharmacist):
+    history_rows = SiteSettings.history.count()
+    site = site_settings_update(by=pharmacist, rounding_tolerance_percent=D("5"), site_at_risk_cap_mg_per_kg_min=D("3"))
+    assert (site.rounding_tolerance_percent, site.site_at_risk_cap_mg_per_kg_min) == (D("5"), D("3"))
+    stored = SiteSettings.objects.get(pk=1)
+    assert (stored.rounding_tolerance_percent, stored.catalog_revision) == (D("5"), 2)
+    assert SiteSettings.history.count() == history_rows + 1
+    entry = stored.history.latest("history_id")
+    assert entry.history_user == pharmacist
+    assert entry.history_change_reason == "revision 2: tolerance 10 → 5 %; site at-risk cap 3.3 → 3 mg/kg/min"
+
+
+def test_each_real_change_raises_the_revision_by_exactly_one(pharmacist):
+    site_settings_update(by=pharmacist, adjusted_weight_factor=D("0.3"))
+    site_settings_update(by=pharmacist, adjusted_weight_bmi_threshold=D("35"))
+    assert _revision() == 3
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"rounding_tolerance_percent": D("10")},
+        {"rounding_tolerance_percent": D("10.0"), "site_at_risk_cap_mg_per_kg_min": D("3.30")},
+        {"rounding_tolerance_percent": "10", "adjusted_weight_factor": "0.40", "adjusted_weight_bmi_threshold": 30},
+        {},
+    ],
+)
+def test_saving_the_stored_values_writes_nothing_and_keeps_the_revision(pharmacist, fields):
+    before = _snapshot()
+    site_settings_update(by=pharmacist, **fields)
+    assert _snapshot() == before
+
+
+BAD_SETTINGS = [
+    ("rounding_tolerance_percent", D("25")),
+    ("rounding_tolerance_percent", D("-1")),
+    ("site_at_risk_cap_mg_per_kg_min", D("0")),
+    ("site_at_risk_cap_mg_per_kg_min", D("9")),
+    ("adjusted_weight_factor", D("1.5")),
+    ("adjusted_weight_bmi_threshold", D("10")),
+    ("rounding_tolerance_percent", "ten"),
+]
+
+
+@pytest.mark.parametrize(("field", "value"), BAD_SETTINGS)
+def test_bad_settings_are_refused_at_the_field_and_nothing_is_written(pharmacist, field, value):
+    before = _snapshot()
+    # A valid change alongside, so a partial write would show.
+    other = "adjusted_weight_factor" if field != "adjusted_weight_factor" else "rounding_tolerance_percent"
+    with pytest.raises(ValidationError) as refused:
+        site_settings_update(by=pharmacist, **{field: value, other: D("0.5")})
+    assert field in refused.value.message_dict
+    assert _snapshot() == before
+
+
+def test_only_the_pharmacists_settings_can_be_set(pharmacist):
+    with pytest.raises(TypeError, match="catalog_revision"):
+        site_settings_update(by=pharmacist, catalog_revision=99)
+    assert _revision() == 1
+
+
+# ------------------------------------------------------------------ vial sizes in stock
+
+
+def test_stock_change_is_saved_in_label_order_with_history_and_one_revision(pharmacist, octagam):
+    product = product_stock_update(by=pharmacist, product=octagam, vial_sizes_in_stock_g=["30", "10", D("20")])
+    assert product.vial_sizes_in_stock_g == ["10", "20", "30"]
+    octagam.refresh_from_db()
+    assert octagam.vial_sizes_in_stock_g == ["10", "20", "30"]
+    entry = octagam.history.latest("history_id")
+    assert (entry.history_user, entry.history_change_reason) == (
+        pharmacist,
+        "vial sizes in stock (g): 2, 5, 10, 20, 30 → 10, 20, 30",
+    )
+    assert _revision() == 2
+    site_entry = SiteSettings.history.latest("history_id")
+    assert site_entry.history_user == pharmacist
+    assert site_entry.history_change_reason.startswith("revision 2: Octagam 10% vial sizes in stock")
+
+
+def test_sizes_are_stored_exactly_as_the_label_writes_them(pharmacist):
+    octagam_5 = Product.objects.get(slug="octagam-5")
+    product_stock_update(by=pharmacist, product=octagam_5, vial_sizes_in_stock_g=[D("2.50"), "25"])
+    octagam_5.refresh_from_db()
+    assert octagam_5.vial_sizes_in_stock_g == ["2.5", "25"]
+
+
+def test_the_same_stock_in_another_order_is_no_change(pharmacist, octagam):
+    before = _snapshot()
+    product_stock_update(by=pharmacist, product=octagam, vial_sizes_in_stock_g=["30", "20", "10", "5", "2", "2"])
+    assert _snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("sizes", "message"),
+    [
+        ([], "at least one"),
+        (None, "at least one"),
+        (["40"], "not marketed in 40 g"),
+        (["10", "2.5"], "not marketed in 2.5 g"),
+        (["ten"], "not a vial size"),
+        (["NaN"], "not a vial size"),
+    ],
+)
+def test_bad_stock_is_refused_at_the_field_and_nothing_is_written(pharmacist, octagam, sizes, message):
+    before = _snapshot()
+    with pytest.raises(ValidationError) as refused:
+        product_stock_update(by=pharmacist, product=octagam, vial_sizes_in_stock_g=sizes)
+    assert any(message in text for text in refused.value.message_dict["vial_sizes_in_stock_g"])
+    assert _snapshot() == before
+
+
+def test_stock_and_revision_are_one_transaction(pharmacist, octagam, monkeypatch):
+    before = _snapshot()
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(SiteSettings, "save", fail)
+    with pytest.raises(RuntimeError):
+        product_stock_update(by=pharmacist, product=octagam, vial_sizes_in_stock_g=["10"])
+    monkeypatch.undo()
+    assert _snapshot() == before
+
+
+def test_dosing_rounds_to_the_new_stock(pharmacist, octagam):
+    dm = Indication.objects.get(product=octagam, slug="dermatomyositis")
+    inputs = {
+        "weight_kg": D("70"),
+        "height_cm": D("170"),
+        "sex": "female",
+        "dose_g_per_kg": D("2"),
+        "days": 2,
+        "weight_basis": "auto",
+        "at_risk": False,
+    }
+    before = plan_for(product=octagam, indication=dm, site=SiteSettings.load(), **inputs)
+    product = product_stock_update(by=pharmacist, product=octagam, vial_sizes_in_stock_g=["10", "20"])
+    after = plan_for(product=product, indication=dm, site=SiteSettings.load(), **inputs)
+    assert [(str(v.size_g), v.count) for v in before.vials_per_day] == [("30", 2), ("10", 1)]
+    assert [(str(v.size_g), v.count) for v in after.vials_per_day] == [("20", 3), ("10", 1)]

@@ -1,0 +1,239 @@
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from dosing.models import OrderStatus, SiteSettings
+from dosing.services.orders import (
+    dose_order_cancel,
+    dose_order_reject,
+    dose_order_verify,
+    dose_orders_recheck_weight,
+    order_inputs,
+    weight_change_percent,
+)
+from patients import services as patient_services
+from patients.tests.factories import MedicationFactory, PatientFactory, RiskFactorFactory
+
+from .conftest import TODAY
+
+
+@pytest.mark.django_db
+def test_order_snapshots_inputs_facts_and_the_worked_plan(make_order, dm_patient):
+    order = make_order()
+    assert order.status == OrderStatus.AWAITING_VERIFICATION
+    assert order.inputs["weight_kg"] == "70.0" and order.inputs["weight_measured_on"] == "2026-11-20"
+    assert order.at_risk is False and order.at_risk_reasons == []
+    assert order.plan["daily_dose_g"] == "70.00" or Decimal(order.plan["daily_dose_g"]) == 70
+    assert Decimal(order.plan["daily_volume_ml"]) == 700
+    assert [Decimal(s["rate_ml_per_h"]) for s in order.plan["rate_steps"]] == [42, 84, 168]
+    assert order.plan["infusion_minutes"] == 288
+    assert order.facts["product"]["slug"] == "octagam-10"
+    assert order.facts["label"]["status"] == "label"
+    assert order.catalog_revision == SiteSettings.load().catalog_revision
+    assert order.history.get().history_change_reason == "prescribed"
+
+
+@pytest.mark.django_db
+def test_at_risk_patient_gets_the_at_risk_cap_with_reasons(make_order, dm_patient):
+    RiskFactorFactory(patient=dm_patient, kind="venous_thrombosis", noted_on=date(2024, 5, 1))
+    order = make_order()
+    assert order.at_risk is True
+    assert [Decimal(s["rate_ml_per_h"]) for s in order.plan["rate_steps"]] == [
+        Decimal("42"),
+        Decimal("84"),
+        Decimal("138.6"),
+    ]
+    assert order.plan["infusion_minutes"] == 336
+    assert "venous thrombosis" in order.at_risk_reasons[0]["text"].lower()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("setup", "expected"),
+    [
+        (lambda p: RiskFactorFactory(patient=p, kind="central_catheter"), "thrombosis"),
+        (
+            lambda p: MedicationFactory(patient=p, category="estrogen", name="Estradiol", daily_dose_mg=None),
+            "thrombosis",
+        ),
+        (lambda p: MedicationFactory(patient=p, category="nephrotoxic", name="Ibuprofen", daily_dose_mg=None), "renal"),
+        (lambda p: RiskFactorFactory(patient=p, kind="sepsis"), "renal"),
+    ],
+)
+def test_risk_reasons_from_the_chart(dm_patient, setup, expected):
+    setup(dm_patient)
+    inputs = order_inputs(dm_patient, TODAY)
+    assert inputs["at_risk"] is True
+    assert {reason["category"] for reason in inputs["at_risk_reasons"]} == {expected}
+    assert inputs["renal_risk"] is (expected == "renal")
+
+
+@pytest.mark.django_db
+def test_ended_risk_factor_and_stopped_estrogen_do_not_count(dm_patient):
+    RiskFactorFactory(patient=dm_patient, kind="immobilisation", noted_on=date(2025, 1, 1), ended_on=date(2025, 3, 1))
+    MedicationFactory(
+        patient=dm_patient, category="estrogen", name="Estradiol", daily_dose_mg=None, stopped_on=date(2026, 1, 1)
+    )
+    assert order_inputs(dm_patient, TODAY)["at_risk"] is False
+
+
+@pytest.mark.django_db
+def test_age_bmi_and_egfr_reasons(make_user):
+    patient = PatientFactory(date_of_birth=date(1950, 1, 1))
+    patient_services.measurement_record(
+        by=make_user("physician"),
+        patient=patient,
+        measured_on=date(2026, 11, 1),
+        weight_kg=Decimal("95"),
+        height_cm=Decimal("170"),
+        today=TODAY,
+    )
+    patient_services.lab_result_record(
+        by=make_user("physician"),
+        patient=patient,
+        test="egfr",
+        collected_on=date(2026, 11, 2),
+        value=Decimal("42"),
+        today=TODAY,
+    )
+    texts = [reason["text"] for reason in order_inputs(patient, TODAY)["at_risk_reasons"]]
+    assert "Age 76 (65 or over)" in texts and "Age 76 (over 65)" in texts
+    assert any(text.startswith("Obesity: BMI 32.9") for text in texts)
+    assert any(text.startswith("eGFR 42 ") for text in texts)
+
+
+@pytest.mark.django_db
+def test_no_weight_refuses_the_order(make_order):
+    with pytest.raises(ValidationError, match="weight"):
+        make_order(patient=PatientFactory())
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [({"days": 6}, "days"), ({"days": 1}, "days"), ({"dose_g_per_kg": Decimal("3.5")}, "dose_g_per_kg")],
+)
+def test_out_of_range_order_names_the_field_and_writes_nothing(make_order, overrides, field):
+    from dosing.models import DoseOrder
+
+    with pytest.raises(ValidationError) as caught:
+        make_order(**overrides)
+    assert field in caught.value.message_dict
+    assert DoseOrder.objects.count() == 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"iga_status": "deficient_anti_iga"}, "IgA"),
+        ({"hypersensitivity_to_immunoglobulin": True}, "hypersensitivity"),
+    ],
+)
+def test_contraindication_blocks_the_order(make_order, dm_patient, changes, message):
+    from dosing.models import DoseOrder
+
+    for key, value in changes.items():
+        setattr(dm_patient, key, value)
+    dm_patient.save()
+    with pytest.raises(ValidationError, match=message):
+        make_order()
+    assert DoseOrder.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_off_label_and_age_warnings_are_kept_with_the_order(make_order, dm_patient):
+    dm_patient.diagnosis = "polymyositis"
+    dm_patient.date_of_birth = date(2012, 1, 1)
+    dm_patient.save()
+    codes = {warning["code"] for warning in make_order().plan["warnings"]}
+    assert {"off_label_indication", "age_under_18_adult_indication"} <= codes
+    assert "corn_allergy_maltose" not in codes  # no corn allergy recorded
+
+
+@pytest.mark.django_db
+def test_verify_by_another_pharmacist(make_order, make_user):
+    order = make_order()
+    pharmacist = make_user("pharmacist")
+    dose_order_verify(by=pharmacist, order=order)
+    order.refresh_from_db()
+    assert order.status == OrderStatus.VERIFIED and order.verified_by == pharmacist
+    with pytest.raises(ValidationError, match="only a pending order"):
+        dose_order_verify(by=make_user("pharmacist"), order=order)
+
+
+@pytest.mark.django_db
+def test_nobody_verifies_their_own_order(make_order, make_user):
+    prescriber = make_user("physician")
+    prescriber.groups.add(*make_user("pharmacist").groups.all())
+    order = make_order(by=prescriber)
+    with pytest.raises(ValidationError, match="another pharmacist"):
+        dose_order_verify(by=prescriber, order=order)
+    order.refresh_from_db()
+    assert order.status == OrderStatus.AWAITING_VERIFICATION
+
+
+@pytest.mark.django_db
+def test_reject_needs_a_reason(make_order, make_user):
+    order = make_order()
+    with pytest.raises(ValidationError):
+        dose_order_reject(by=make_user("pharmacist"), order=order, reason="  ")
+    dose_order_reject(by=make_user("pharmacist"), order=order, reason="Use the 10 g vials we have")
+    order.refresh_from_db()
+    assert order.status == OrderStatus.REJECTED and order.status_reason == "Use the 10 g vials we have"
+
+
+@pytest.mark.django_db
+def test_cancel(make_order, make_user):
+    order = make_order()
+    dose_order_cancel(by=make_user("physician"), order=order, reason="Switched to SCIg")
+    order.refresh_from_db()
+    assert order.status == OrderStatus.CANCELLED
+    with pytest.raises(ValidationError):
+        dose_order_cancel(by=make_user("physician"), order=order, reason="again")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("new_weight", "needs_reverify"), [("77.0", True), ("63.0", True), ("76.9", False), ("63.1", False)]
+)
+def test_weight_change_of_ten_percent_sends_a_verified_order_back(
+    make_order, make_user, dm_patient, new_weight, needs_reverify, frozen_today
+):
+    order = make_order()
+    dose_order_verify(by=make_user("pharmacist"), order=order)
+    patient_services.measurement_record(
+        by=make_user("nurse"), patient=dm_patient, measured_on=TODAY, weight_kg=Decimal(new_weight)
+    )
+    order.refresh_from_db()
+    assert (order.status == OrderStatus.REVERIFY) is needs_reverify
+    if needs_reverify:
+        assert "Weight changed from 70.0 kg to" in order.status_reason
+
+
+@pytest.mark.django_db
+def test_recheck_ignores_unverified_orders_and_is_idempotent(make_order, make_user, dm_patient, frozen_today):
+    pending = make_order()
+    patient_services.measurement_record(
+        by=make_user("nurse"), patient=dm_patient, measured_on=TODAY, weight_kg=Decimal("80")
+    )
+    assert dose_orders_recheck_weight(patient=dm_patient, today=TODAY) == []
+    pending.refresh_from_db()
+    assert pending.status == OrderStatus.AWAITING_VERIFICATION
+
+
+def test_weight_change_percent_example():
+    assert weight_change_percent(Decimal("70.0"), Decimal("77.0")) == Decimal("10.0")
+    assert weight_change_percent(Decimal("70.0"), Decimal("63.0")) == Decimal("10.0")
+
+
+@pytest.mark.django_db
+def test_later_catalog_edits_do_not_rewrite_an_order(make_order, dm_indication):
+    order = make_order()
+    plan_before = dict(order.plan)
+    dm_indication.max_rate_mg_per_kg_min = Decimal("2")
+    dm_indication.save()
+    order.refresh_from_db()
+    assert order.plan == plan_before

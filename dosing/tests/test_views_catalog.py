@@ -1,0 +1,293 @@
+"""Catalog pages: everyone reads them; only pharmacists edit the site settings and the stock."""
+
+import html
+import re
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.forms.models import model_to_dict
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from dosing.models import Indication, Product, SiteSettings
+from patients.roles import ROLES
+
+D = Decimal
+pytestmark = pytest.mark.django_db
+NOT_PHARMACISTS = [role for role in ROLES if role != "pharmacist"]
+CATALOG = reverse("dosing:catalog")
+SETTINGS = reverse("dosing:site_settings")
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def _product_url(slug="octagam-10") -> str:
+    return reverse("dosing:product", kwargs={"slug": slug})
+
+
+def _stock_url(slug="octagam-10") -> str:
+    return reverse("dosing:product_stock", kwargs={"slug": slug})
+
+
+def _text(response) -> str:
+    """The page's visible text with tags dropped and spaces collapsed, for reading figures with their units."""
+    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", response.content.decode()))).strip()
+
+
+def _stored() -> dict:
+    return {
+        "site": model_to_dict(SiteSettings.objects.get(pk=1)),
+        "products": [model_to_dict(p) for p in Product.objects.order_by("pk")],
+        "history": (SiteSettings.history.count(), Product.history.count()),
+    }
+
+
+# ------------------------------------------------------------------ reading
+
+
+def test_every_role_reads_the_catalog(role_client, any_role):
+    response = role_client(any_role).get(CATALOG)
+    assert response.status_code == 200
+    assert [product.slug for product in response.context["products"]] == list(
+        Product.objects.values_list("slug", flat=True)
+    )
+
+
+def test_catalog_shows_each_figure_with_its_unit(role_client):
+    text = _text(role_client("nurse").get(CATALOG))
+    # Octagam 10%: concentration, vials, the label's at-risk cap in both units, and its note.
+    assert "Octagam 10% Octapharma" in text
+    assert "100 mg/mL" in text
+    assert "2, 5, 10, 20, 30 g" in text
+    assert "3.3 mg/kg/min = 0.033 mL/kg/min label" in text
+    assert "0.03 mL/kg/min; maker's US pages for both indications." in text
+    # Octagam 5%: the same 3.3 mg/kg/min is twice the volume at 50 mg/mL.
+    assert "3.3 mg/kg/min = 0.066 mL/kg/min" in text
+    assert "3.33 mg/kg/min = 0.0666 mL/kg/min" in text
+    # Dermatomyositis: label status in words, adults, dose, days, interval, ladder and maximum.
+    assert "Dermatomyositis US prescribing information" in text
+    assert "Adults only" in text
+    assert "2 g/kg" in text and "2–5 days" in text and "every 4 weeks" in text
+    assert "1 1 mg/kg/min 0.01 mL/kg/min 30 min" in text
+    assert "3 4 mg/kg/min 0.04 mL/kg/min until done" in text
+    assert "4 mg/kg/min = 0.04 mL/kg/min" in text
+    assert "ProDERM open-label extension" in text
+    assert "DailyMed set id eb4c342b-122c-0072-1428-1747882e6c00" in text
+    # Ranges and the maker's page.
+    assert "0.3–0.6 g/kg" in text and "every 3–4 weeks" in text
+    assert "Maker's US professional page (restates the label)" in text
+
+
+def test_site_protocol_ladders_are_marked_with_the_labels_own_words(role_client):
+    response = role_client("viewer").get(CATALOG)
+    text = _text(response)
+    assert text.count("site protocol — not label text") == Indication.objects.filter(site_protocol=True).count()
+    assert "“increase gradually”" in text
+    # Gammagard PID: 0.8 doubling to 8 mg/kg/min; at 100 mg/mL that is 0.008 ... 0.08 mL/kg/min.
+    assert "0.8 mg/kg/min 0.008 mL/kg/min 30 min" in text
+    assert "5 8 mg/kg/min 0.08 mL/kg/min until done" in text
+
+
+def test_without_a_label_cap_the_site_cap_is_shown_as_site_policy(role_client):
+    text = _text(role_client("physician").get(_product_url("gamunex-c")))
+    assert "3.3 mg/kg/min = 0.033 mL/kg/min site policy: the label gives no number" in text
+    SiteSettings.objects.filter(pk=1).update(site_at_risk_cap_mg_per_kg_min=D("2.5"))
+    text = _text(role_client("physician").get(_product_url("gamunex-c")))
+    assert "2.5 mg/kg/min = 0.025 mL/kg/min site policy: the label gives no number" in text
+
+
+def test_site_settings_are_shown_as_site_policy_with_the_revision(role_client):
+    SiteSettings.objects.filter(pk=1).update(catalog_revision=7)
+    text = _text(role_client("nurse").get(CATALOG))
+    assert "Site dosing settings site policy" in text
+    assert "± 10 %" in text
+    assert "3.3 mg/kg/min for patients at risk" in text
+    assert "0.4 × weight above ideal" in text
+    assert "30 kg/m²" in text
+    assert "Catalog revision 7" in text
+
+
+def test_an_indication_not_from_the_us_label_is_marked(role_client):
+    Indication.objects.filter(product__slug="privigen", slug="cidp").update(label_status="eu")
+    text = _text(role_client("nurse").get(_product_url("privigen")))
+    assert "Not the US label: EU product information (not the US label)" in text
+
+
+def test_edit_links_only_for_pharmacists(role_client):
+    pharmacist_page = role_client("pharmacist").get(CATALOG).content.decode()
+    assert SETTINGS in pharmacist_page and _stock_url() in pharmacist_page
+    nurse_page = role_client("nurse").get(CATALOG).content.decode()
+    assert SETTINGS not in nurse_page and _stock_url() not in nurse_page
+
+
+def test_catalog_queries_do_not_grow_with_the_catalog(role_client):
+    client = role_client("viewer")
+    client.get(CATALOG)  # session and permission caches warm up alike for both counts
+    with CaptureQueriesContext(connection) as before:
+        client.get(CATALOG)
+    product = Product.objects.create(slug="extra", name="Extra 10%", concentration_mg_per_ml=D("100"))
+    template = Indication.objects.get(product__slug="octagam-10", slug="dermatomyositis")
+    for slug in ("one", "two", "three"):
+        Indication.objects.create(
+            **{**model_to_dict(template, exclude=["id", "product"]), "slug": slug}, product=product
+        )
+    with CaptureQueriesContext(connection) as after:
+        client.get(CATALOG)
+    assert len(after) == len(before)
+
+
+def test_product_page_shows_safety_notes_and_history(role_client, make_user):
+    from dosing.services.catalog import product_stock_update
+
+    pharmacist = make_user("pharmacist", username="rx-anna")
+    product_stock_update(by=pharmacist, product=Product.objects.get(slug="octagam-10"), vial_sizes_in_stock_g=["10"])
+    response = role_client("nurse").get(_product_url())
+    assert response.status_code == 200
+    text = _text(response)
+    assert "IgA deficiency with anti-IgA antibodies" in text
+    assert "contains maltose" in text
+    assert "rx-anna vial sizes in stock (g): 2, 5, 10, 20, 30 → 10" in text
+    assert [p.slug for p in response.context["products"]] == ["octagam-10"]
+
+
+def test_unknown_product_is_404(role_client):
+    assert role_client("nurse").get(_product_url("no-such-product")).status_code == 404
+    assert role_client("pharmacist").get(_stock_url("no-such-product")).status_code == 404
+    assert (
+        role_client("pharmacist").post(_stock_url("no-such-product"), {"vial_sizes_in_stock_g": ["10"]}).status_code
+        == 404
+    )
+
+
+@pytest.mark.parametrize("url", [CATALOG, _product_url()])
+def test_read_pages_refuse_other_methods(role_client, url):
+    assert role_client("pharmacist").post(url).status_code == 405
+
+
+def test_anonymous_is_sent_to_login(client):
+    response = client.get(CATALOG)
+    assert response.status_code == 302
+    assert response.url.startswith(reverse("login"))
+
+
+def test_no_role_gets_403(role_client):
+    assert role_client(None).get(CATALOG).status_code == 403
+
+
+# ------------------------------------------------------------------ site settings form
+
+GOOD_SETTINGS = {
+    "rounding_tolerance_percent": "5",
+    "site_at_risk_cap_mg_per_kg_min": "3.3",
+    "adjusted_weight_factor": "0.4",
+    "adjusted_weight_bmi_threshold": "30",
+}
+
+
+def test_pharmacist_edits_the_site_settings(role_client):
+    client = role_client("pharmacist")
+    assert client.get(SETTINGS).status_code == 200
+    response = client.post(SETTINGS, GOOD_SETTINGS, follow=True)
+    assert response.redirect_chain == [(CATALOG, 302)]
+    site = SiteSettings.objects.get(pk=1)
+    assert (site.rounding_tolerance_percent, site.catalog_revision) == (D("5"), 2)
+    entry = site.history.latest("history_id")
+    assert entry.history_user == response.context["user"]
+    assert "revision 2" in _text(response)
+
+
+def test_saving_unchanged_settings_bumps_nothing(role_client):
+    before = _stored()
+    response = role_client("pharmacist").post(
+        SETTINGS, {**GOOD_SETTINGS, "rounding_tolerance_percent": "10.0"}, follow=True
+    )
+    assert response.status_code == 200
+    assert "nothing changed" in _text(response)
+    assert _stored() == before
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("rounding_tolerance_percent", "25", "less than or equal to 20"),
+        ("site_at_risk_cap_mg_per_kg_min", "0", "greater than or equal to 0.5"),
+        ("adjusted_weight_factor", "", "This field is required"),
+        ("adjusted_weight_bmi_threshold", "abc", "Enter a number"),
+    ],
+)
+def test_bad_settings_show_at_the_field_and_write_nothing(role_client, field, value, message):
+    before = _stored()
+    response = role_client("pharmacist").post(SETTINGS, {**GOOD_SETTINGS, field: value})
+    assert response.status_code == 200
+    errors = response.context["form"].errors
+    assert any(message in error for error in errors.get(field, [])), errors
+    assert _stored() == before
+
+
+@pytest.mark.parametrize("role", NOT_PHARMACISTS)
+def test_only_pharmacists_edit_site_settings(role_client, role):
+    before = _stored()
+    client = role_client(role)
+    assert client.get(SETTINGS).status_code == 403
+    assert client.post(SETTINGS, GOOD_SETTINGS).status_code == 403
+    assert _stored() == before
+
+
+@pytest.mark.parametrize("method", ["put", "delete", "patch"])
+def test_site_settings_refuses_other_methods(role_client, method):
+    assert getattr(role_client("pharmacist"), method)(SETTINGS).status_code == 405
+
+
+# ------------------------------------------------------------------ stock form
+
+
+def test_stock_form_offers_the_label_sizes_with_the_stock_ticked(role_client):
+    Product.objects.filter(slug="octagam-5").update(vial_sizes_in_stock_g=["2.5", "10"])
+    response = role_client("pharmacist").get(_stock_url("octagam-5"))
+    assert response.status_code == 200
+    form = response.context["form"]
+    assert [value for value, _ in form.fields["vial_sizes_in_stock_g"].choices] == ["1", "2.5", "5", "10", "25"]
+    page = response.content.decode()
+    assert re.search(r'value="2\.5"[^>]*checked', page) and not re.search(r'value="25"[^>]*checked', page)
+
+
+def test_pharmacist_changes_the_stock(role_client):
+    response = role_client("pharmacist").post(_stock_url(), {"vial_sizes_in_stock_g": ["10", "20", "30"]}, follow=True)
+    assert response.redirect_chain == [(_product_url(), 302)]
+    assert Product.objects.get(slug="octagam-10").vial_sizes_in_stock_g == ["10", "20", "30"]
+    assert SiteSettings.objects.get(pk=1).catalog_revision == 2
+    assert "revision 2" in _text(response)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({}, "Choose at least one vial size"),
+        ({"vial_sizes_in_stock_g": ["40"]}, "not one of the available choices"),
+    ],
+)
+def test_bad_stock_shows_at_the_field_and_writes_nothing(role_client, data, message):
+    before = _stored()
+    response = role_client("pharmacist").post(_stock_url(), data)
+    assert response.status_code == 200
+    errors = response.context["form"].errors
+    assert any(message in error for error in errors.get("vial_sizes_in_stock_g", [])), errors
+    assert _stored() == before
+
+
+@pytest.mark.parametrize("role", NOT_PHARMACISTS)
+def test_only_pharmacists_edit_the_stock(role_client, role):
+    before = _stored()
+    client = role_client(role)
+    assert client.get(_stock_url()).status_code == 403
+    assert client.post(_stock_url(), {"vial_sizes_in_stock_g": ["10"]}).status_code == 403
+    assert _stored() == before
+
+
+@pytest.mark.parametrize("method", ["put", "delete", "patch"])
+def test_stock_form_refuses_other_methods(role_client, method):
+    assert getattr(role_client("pharmacist"), method)(_stock_url()).status_code == 405

@@ -1,0 +1,209 @@
+from datetime import date
+
+import pytest
+from django.urls import reverse
+
+from dosing.models import DoseOrder, OrderStatus
+from dosing.services.orders import dose_order_verify
+
+
+def _form(chosen, **overrides):
+    return {
+        "indication": chosen.pk,
+        "dose_g_per_kg": "2",
+        "days": "2",
+        "weight_basis": "auto",
+        "action": "place",
+    } | overrides
+
+
+@pytest.mark.django_db
+class TestOrderCreate:
+    def url(self, patient):
+        return reverse("dosing:order_create", kwargs={"patient_uuid": patient.uuid})
+
+    def test_form_shows_the_chart_inputs(self, role_client, dm_patient, frozen_today):
+        response = role_client("physician").get(self.url(dm_patient))
+        assert response.status_code == 200
+        html = response.content.decode()
+        assert "70.0" in html and "measured 2026-11-20" in html
+
+    def test_preview_computes_without_saving(self, role_client, dm_patient, dm_indication, frozen_today):
+        response = role_client("physician").post(self.url(dm_patient), _form(dm_indication, action="preview"))
+        assert response.status_code == 200
+        assert response.context["preview"]["plan"]["infusion_minutes"] == 288
+        assert DoseOrder.objects.count() == 0
+
+    def test_place_creates_order_and_redirects(self, role_client, dm_patient, dm_indication, frozen_today):
+        response = role_client("physician").post(self.url(dm_patient), _form(dm_indication))
+        order = DoseOrder.objects.get()
+        assert response.status_code == 302 and response.url == order.get_absolute_url()
+        assert order.patient == dm_patient and order.status == OrderStatus.AWAITING_VERIFICATION
+
+    @pytest.mark.parametrize(
+        ("overrides", "field"),
+        [
+            ({"days": "6"}, "days"),
+            ({"dose_g_per_kg": "0"}, "dose_g_per_kg"),
+            ({"dose_g_per_kg": "3.5"}, "dose_g_per_kg"),
+            ({"weight_basis": "guess"}, "weight_basis"),
+            ({"indication": "999999"}, "indication"),
+        ],
+    )
+    def test_bad_input_at_the_field_writes_nothing(
+        self, role_client, dm_patient, dm_indication, overrides, field, frozen_today
+    ):
+        response = role_client("physician").post(self.url(dm_patient), _form(dm_indication, **overrides))
+        assert response.status_code == 200
+        assert field in response.context["form"].errors
+        assert DoseOrder.objects.count() == 0
+
+    def test_blocked_by_contraindication(self, role_client, dm_patient, dm_indication, frozen_today):
+        dm_patient.iga_status = "deficient_anti_iga"
+        dm_patient.save()
+        response = role_client("physician").post(self.url(dm_patient), _form(dm_indication))
+        assert "Not ordered" in str(response.context["form"].non_field_errors())
+        assert DoseOrder.objects.count() == 0
+
+    @pytest.mark.parametrize("role", ["pharmacist", "nurse", "viewer"])
+    def test_only_physicians_prescribe(self, role_client, dm_patient, dm_indication, role):
+        assert role_client(role).post(self.url(dm_patient), _form(dm_indication)).status_code == 403
+        assert DoseOrder.objects.count() == 0
+
+    def test_unknown_patient_404(self, role_client):
+        assert (
+            role_client("physician")
+            .get(reverse("dosing:order_create", kwargs={"patient_uuid": "00000000-0000-0000-0000-000000000000"}))
+            .status_code
+            == 404
+        )
+
+    def test_wrong_method_405(self, role_client, dm_patient):
+        assert role_client("physician").put(self.url(dm_patient)).status_code == 405
+
+
+@pytest.mark.django_db
+class TestOrderVerify:
+    def url(self, order):
+        return reverse("dosing:order_verify", kwargs={"order_uuid": order.uuid})
+
+    def test_pharmacist_verifies(self, role_client, make_order):
+        order = make_order()
+        response = role_client("pharmacist").post(self.url(order), {"action": "verify", "checked": "on"})
+        order.refresh_from_db()
+        assert response.status_code == 302 and order.status == OrderStatus.VERIFIED
+
+    def test_verify_requires_the_check_box(self, role_client, make_order):
+        order = make_order()
+        response = role_client("pharmacist").post(self.url(order), {"action": "verify"})
+        assert "checked" in response.context["verify_form"].errors
+        order.refresh_from_db()
+        assert order.status == OrderStatus.AWAITING_VERIFICATION
+
+    def test_reject_with_reason(self, role_client, make_order):
+        order = make_order()
+        client = role_client("pharmacist")
+        assert (
+            "reason"
+            in client.post(self.url(order), {"action": "reject", "reject-reason": ""}).context["reject_form"].errors
+        )
+        client.post(self.url(order), {"action": "reject", "reject-reason": "Weight is 3 months old"})
+        order.refresh_from_db()
+        assert order.status == OrderStatus.REJECTED
+
+    def test_own_order_cannot_be_verified(self, client, make_order, make_user):
+        user = make_user("physician")
+        user.groups.add(*make_user("pharmacist").groups.all())
+        order = make_order(by=user)
+        client.force_login(user)
+        response = client.post(self.url(order), {"action": "verify", "checked": "on"})
+        assert "another pharmacist" in str(response.context["verify_form"].non_field_errors())
+        order.refresh_from_db()
+        assert order.status == OrderStatus.AWAITING_VERIFICATION
+
+    @pytest.mark.parametrize("role", ["physician", "nurse", "viewer"])
+    def test_others_cannot_verify(self, role_client, make_order, role):
+        order = make_order()
+        assert role_client(role).post(self.url(order), {"action": "verify", "checked": "on"}).status_code == 403
+
+    def test_unknown_order_404_and_wrong_method_405(self, role_client, make_order):
+        client = role_client("pharmacist")
+        assert (
+            client.get(
+                reverse("dosing:order_verify", kwargs={"order_uuid": "00000000-0000-0000-0000-000000000000"})
+            ).status_code
+            == 404
+        )
+        assert client.put(self.url(make_order())).status_code == 405
+
+
+@pytest.mark.django_db
+class TestOrderPages:
+    def test_detail_shows_the_plan_and_history(self, role_client, make_order):
+        order = make_order()
+        response = role_client("viewer").get(order.get_absolute_url())
+        assert response.status_code == 200
+        html = response.content.decode()
+        assert "168.0" in html and "Awaiting pharmacist verification" in html and "prescribed" in html
+
+    def test_list_filters_pending(self, role_client, make_order, make_user):
+        pending = make_order()
+        verified = make_order()
+        dose_order_verify(by=make_user("pharmacist"), order=verified)
+        page = role_client("nurse").get(reverse("dosing:order_list"), {"status": "pending"}).context["page"]
+        assert [order.pk for order in page] == [pending.pk]
+
+    def test_cancel_by_physician(self, role_client, make_order):
+        order = make_order()
+        url = reverse("dosing:order_cancel", kwargs={"order_uuid": order.uuid})
+        assert role_client("nurse").post(url, {"reason": "x"}).status_code == 403
+        assert "reason" in role_client("physician").post(url, {"reason": ""}).context["form"].errors
+        role_client("physician").post(url, {"reason": "Patient declined"})
+        order.refresh_from_db()
+        assert order.status == OrderStatus.CANCELLED
+
+    def test_patient_page_lists_orders(self, role_client, make_order, dm_patient):
+        make_order()
+        html = role_client("viewer").get(dm_patient.get_absolute_url()).content.decode()
+        assert "Octagam 10%" in html and "New dose order" not in html
+        assert "New dose order" in role_client("physician").get(dm_patient.get_absolute_url()).content.decode()
+
+
+@pytest.mark.django_db
+class TestInfusionSheet:
+    def url(self, order, day=1):
+        return reverse("dosing:order_sheet", kwargs={"order_uuid": order.uuid, "day": day})
+
+    def test_sheet_has_clock_times_vials_and_blanks(self, role_client, make_order, make_user):
+        order = make_order()
+        dose_order_verify(by=make_user("pharmacist"), order=order)
+        response = role_client("nurse").get(self.url(order, 2), {"start": "08:30", "date": "2026-11-23"})
+        assert response.status_code == 200
+        html = response.content.decode()
+        assert "day 2 of 2" in html
+        assert "08:30–09:00" in html and "09:00–09:30" in html and "09:30–13:18" in html  # 288 min from 08:30
+        assert "168.0" in html and "700 mL" in html  # pump rates keep one decimal, as the pump shows them
+        assert "2 × 30 g" in html and "1 × 10 g" in html
+        assert html.count('<td class="w-50"></td>') == 3  # a lot-number row per vial
+        assert "within 72 h" in html  # last day of the cycle
+        assert "maltose" in html
+
+    def test_at_risk_sheet_adds_hydration(self, role_client, make_order, make_user, dm_patient):
+        from patients.tests.factories import RiskFactorFactory
+
+        RiskFactorFactory(patient=dm_patient, kind="venous_thrombosis", noted_on=date(2024, 1, 1))
+        order = make_order()
+        dose_order_verify(by=make_user("pharmacist"), order=order)
+        html = role_client("nurse").get(self.url(order)).content.decode()
+        assert "hydrated" in html and "138.6" in html
+
+    def test_unverified_order_has_no_sheet(self, role_client, make_order):
+        assert role_client("nurse").get(self.url(make_order())).status_code == 403
+
+    def test_day_outside_the_cycle_404(self, role_client, make_order, make_user):
+        order = make_order()
+        dose_order_verify(by=make_user("pharmacist"), order=order)
+        assert role_client("nurse").get(self.url(order, 3)).status_code == 404
+
+    def test_no_role_403(self, role_client, make_order):
+        assert role_client(None).get(self.url(make_order())).status_code == 403

@@ -1,0 +1,80 @@
+"""The product catalog: everyone with access reads it; pharmacists keep the site's part
+(site dosing settings, vial sizes in stock). Each view: authorise, bind the form, call a
+service, then redirect or render."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from patients.form_errors import call_service
+
+from ..forms import ProductStockForm, SiteSettingsForm
+from ..models import Product, SiteSettings
+from ..services import catalog as services
+
+HISTORY_ROWS = 20
+
+
+def _get_product(slug: str) -> Product:
+    return get_object_or_404(Product.objects.prefetch_related("indications"), slug=slug)
+
+
+def _posted(request):
+    # Not `request.POST or None`: unticking every vial size posts nothing, and that must be refused, not ignored.
+    return request.POST if request.method == "POST" else None
+
+
+def _saved_message(request, what: str, revision_before: int, site: SiteSettings) -> None:
+    if site.catalog_revision == revision_before:
+        messages.info(request, f"{what}: nothing changed, nothing saved.")
+    else:
+        messages.success(request, f"{what} saved. The catalog is now at revision {site.catalog_revision}.")
+
+
+@require_GET
+@permission_required("dosing.view_product", raise_exception=True)
+def catalog_list(request):
+    context = {"products": Product.objects.prefetch_related("indications"), "site": SiteSettings.load()}
+    return render(request, "dosing/catalog_list.html", context)
+
+
+@require_GET
+@permission_required("dosing.view_product", raise_exception=True)
+def product_detail(request, slug):
+    product = _get_product(slug)
+    context = {
+        "product": product,
+        "products": [product],
+        "site": SiteSettings.load(),
+        "history": product.history.select_related("history_user")[:HISTORY_ROWS],
+    }
+    return render(request, "dosing/product_detail.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required("dosing.change_sitesettings", raise_exception=True)
+def site_settings_edit(request):
+    site = SiteSettings.load()
+    revision_before = site.catalog_revision
+    form = SiteSettingsForm(_posted(request), instance=site)
+    if form.is_bound and form.is_valid():
+        saved = call_service(form, services.site_settings_update, by=request.user)
+        if saved is not None:
+            _saved_message(request, "Site dosing settings", revision_before, saved)
+            return redirect("dosing:catalog")
+    return render(request, "dosing/site_settings_form.html", {"form": form, "site": site})
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required("dosing.change_product", raise_exception=True)
+def product_stock_edit(request, slug):
+    product = _get_product(slug)
+    revision_before = SiteSettings.load().catalog_revision
+    form = ProductStockForm(_posted(request), product=product)
+    if form.is_bound and form.is_valid():
+        saved = call_service(form, services.product_stock_update, by=request.user, product=product)
+        if saved is not None:
+            _saved_message(request, f"Vial sizes in stock for {product.name}", revision_before, SiteSettings.load())
+            return redirect(product)
+    return render(request, "dosing/product_stock_form.html", {"form": form, "product": product})

@@ -1,0 +1,175 @@
+"""Dose order pages: prescribe (physician), verify or reject (pharmacist), cancel,
+and print the infusion sheet for each day of a cycle."""
+
+from datetime import datetime, time, timedelta
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods
+
+from patients.form_errors import add_service_errors
+from patients.models import Patient
+
+from ..models import DoseOrder, OrderStatus
+from ..order_forms import ORDER_STATUS_FILTERS, DoseOrderForm, ReasonForm, SheetOptionsForm, VerifyOrderForm
+from ..planning import label_info
+from ..services import orders as services
+
+ORDERS_PER_PAGE = 25
+DEFAULT_SHEET_START = time(9, 0)
+
+
+def _get_order(order_uuid) -> DoseOrder:
+    return get_object_or_404(
+        DoseOrder.objects.select_related("patient", "product", "indication", "prescribed_by", "verified_by"),
+        uuid=order_uuid,
+    )
+
+
+@require_GET
+@permission_required("dosing.view_doseorder", raise_exception=True)
+def order_list(request):
+    status = request.GET.get("status", "")
+    orders = DoseOrder.objects.select_related("patient", "product", "indication", "prescribed_by")
+    if status in OrderStatus.values:
+        orders = orders.filter(status=status)
+    elif status == "pending":
+        orders = orders.awaiting_verification()
+    page = Paginator(orders, ORDERS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(
+        request, "dosing/order_list.html", {"page": page, "status": status, "status_filters": ORDER_STATUS_FILTERS}
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required("dosing.add_doseorder", raise_exception=True)
+def order_create(request, patient_uuid):
+    patient = get_object_or_404(Patient, uuid=patient_uuid)
+    today = timezone.localdate()
+    form = DoseOrderForm(request.POST or None)
+    preview = None
+    if form.is_bound and form.is_valid():
+        data = form.cleaned_data
+        try:
+            if request.POST.get("action") == "place":
+                order = services.dose_order_create(by=request.user, patient=patient, today=today, **data)
+                messages.success(request, "Order placed. It now waits for a pharmacist to verify it.")
+                return redirect(order)
+            _, plan = services.plan_order(
+                patient=patient,
+                indication=data["indication"],
+                dose_g_per_kg=data["dose_g_per_kg"],
+                days=data["days"],
+                weight_basis=data["weight_basis"],
+                today=today,
+            )
+            preview = {"plan": plan.to_dict(), "blocked": plan.blocked}
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+    context = {
+        "patient": patient,
+        "form": form,
+        "inputs": services.order_inputs(patient, today),
+        "preview": preview,
+        "label": _label(form),
+    }
+    return render(request, "dosing/order_form.html", context)
+
+
+def _label(form):
+    indication = form.cleaned_data.get("indication") if form.is_bound and hasattr(form, "cleaned_data") else None
+    return label_info(indication.product, indication) if indication else None
+
+
+@require_GET
+@permission_required("dosing.view_doseorder", raise_exception=True)
+def order_detail(request, order_uuid):
+    order = _get_order(order_uuid)
+    context = {
+        "order": order,
+        "day_numbers": range(1, order.days + 1),
+        "history": order.history.select_related("history_user"),
+    }
+    return render(request, "dosing/order_detail.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required("dosing.verify_doseorder", raise_exception=True)
+def order_verify(request, order_uuid):
+    order = _get_order(order_uuid)
+    verify_form = VerifyOrderForm(request.POST if request.POST.get("action") == "verify" else None)
+    reject_form = ReasonForm(request.POST if request.POST.get("action") == "reject" else None, prefix="reject")
+    for form, service, done in (
+        (verify_form, services.dose_order_verify, "Order verified."),
+        (reject_form, services.dose_order_reject, "Order rejected; the prescriber will see your reason."),
+    ):
+        if form.is_bound and form.is_valid():
+            extra = {"reason": form.cleaned_data["reason"]} if service is services.dose_order_reject else {}
+            try:
+                service(by=request.user, order=order, **extra)
+            except ValidationError as exc:
+                add_service_errors(form, exc)
+            else:
+                messages.success(request, done)
+                return redirect(order)
+    context = {"order": order, "verify_form": verify_form, "reject_form": reject_form}
+    return render(request, "dosing/order_verify.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required("dosing.change_doseorder", raise_exception=True)
+def order_cancel(request, order_uuid):
+    order = _get_order(order_uuid)
+    form = ReasonForm(request.POST or None)
+    if form.is_bound and form.is_valid():
+        try:
+            services.dose_order_cancel(by=request.user, order=order, reason=form.cleaned_data["reason"])
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, "Order cancelled.")
+            return redirect(order)
+    return render(request, "dosing/order_cancel.html", {"order": order, "form": form})
+
+
+@require_GET
+@permission_required("dosing.view_doseorder", raise_exception=True)
+def order_sheet(request, order_uuid, day):
+    order = _get_order(order_uuid)
+    if not 1 <= day <= order.days:
+        raise Http404("No such infusion day in this order.")
+    if order.status != OrderStatus.VERIFIED:
+        raise PermissionDenied("Only a verified order has an infusion sheet.")
+    options = SheetOptionsForm(request.GET or None)
+    start = DEFAULT_SHEET_START
+    infusion_date = None
+    if options.is_bound and options.is_valid():
+        start = options.cleaned_data["start"] or DEFAULT_SHEET_START
+        infusion_date = options.cleaned_data["date"]
+    base = datetime.combine(timezone.localdate(), start)
+    steps = [
+        {
+            **step,
+            "clock_start": (base + timedelta(minutes=step["start_min"])).time(),
+            "clock_end": (base + timedelta(minutes=step["start_min"] + step["minutes"])).time(),
+        }
+        for step in order.plan["rate_steps"]
+    ]
+    context = {
+        "order": order,
+        "day": day,
+        "steps": steps,
+        "start": start,
+        "end": (base + timedelta(minutes=order.plan["infusion_minutes"])).time(),
+        "infusion_date": infusion_date,
+        "options": options,
+        "renal_risk": order.inputs.get("renal_risk"),
+        # One row per vial to prepare, for its lot number and expiry.
+        "lot_rows": [vial["size_g"] for vial in order.plan["vials_per_day"] for _ in range(vial["count"])],
+    }
+    return render(request, "dosing/order_sheet.html", context)
