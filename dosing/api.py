@@ -37,7 +37,7 @@ WHOLE_TEXT = re.compile(r"[0-9]+")
 # --------------------------------------------------------------------------- request
 
 
-def _exact_decimal(value: Any) -> Decimal:
+def exact_decimal(value: Any) -> Decimal:
     """A JSON number (already a Decimal or int, see _read_json) or a plain decimal string
     such as "70.1"; nothing else, so "70,1", "1_000", " 70" or "NaN" are refused."""
     if isinstance(value, Decimal | int) and not isinstance(value, bool):
@@ -73,7 +73,7 @@ def _whole_text_schema(schema: dict) -> None:
     schema["anyOf"] = [number, {"type": "string", "pattern": "^" + WHOLE_TEXT.pattern + "$"}]
 
 
-ExactDecimal = Annotated[Decimal, BeforeValidator(_exact_decimal)]
+ExactDecimal = Annotated[Decimal, BeforeValidator(exact_decimal)]
 WholeNumber = Annotated[int, BeforeValidator(_whole_number)]
 
 
@@ -136,7 +136,7 @@ def _read_json(body: bytes) -> Any:
         raise InvalidInput([{"field": None, "message": f"The body is not valid JSON: {exc}"}]) from None
 
 
-def _field_errors(exc: pydantic.ValidationError) -> list[dict]:
+def field_errors(exc: pydantic.ValidationError) -> list[dict]:
     errors = []
     for error in exc.errors(include_url=False):
         field = ".".join(str(part) for part in error["loc"]) or None
@@ -152,7 +152,7 @@ def _parse(body: bytes) -> DosePlanRequest:
     try:
         return DosePlanRequest.model_validate(data)
     except pydantic.ValidationError as exc:
-        raise InvalidInput(_field_errors(exc)) from None
+        raise InvalidInput(field_errors(exc)) from None
 
 
 def _catalog_rows(request: DosePlanRequest) -> tuple[Product, Indication]:

@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "accounts",
     "patients",
     "dosing",
+    "visits",
 ]
 
 MIDDLEWARE = [

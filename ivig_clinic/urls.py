@@ -9,6 +9,7 @@ from accounts.auth import ApiTokenAuth
 from dosing.api import router as dosing_router
 from patients.api import router as patients_router
 from patients.views import favicon, healthz
+from visits.api import router as visits_router
 
 # Scripts authenticate with a per-user token (Authorization: Bearer ...); the browser with its session.
 api = NinjaAPI(
@@ -20,6 +21,7 @@ api = NinjaAPI(
 )
 api.add_router("", patients_router)
 api.add_router("", dosing_router)
+api.add_router("", visits_router)
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="patients:list"), name="home"),
@@ -30,6 +32,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("patients/", include("patients.urls")),
     path("dosing/", include("dosing.urls")),
+    path("visits/", include("visits.urls")),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),

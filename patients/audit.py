@@ -58,7 +58,8 @@ def _entries_for(history_rows, model) -> list[AuditEntry]:
                 before = getattr(previous, model_field.attname) if previous is not None else None
                 if row.history_type == "-" or (previous is not None and before == after):
                     continue
-                if previous is None and after in (None, "", [], False):
+                # At creation, list what was entered, not fields left at their defaults.
+                if previous is None and (after in (None, "", [], False) or after == model_field.get_default()):
                     continue
                 changes.append(
                     FieldChange(

@@ -77,11 +77,16 @@ class PatientForm(forms.ModelForm):
             "hypersensitivity_to_immunoglobulin",
             "corn_allergy",
             "allergies",
+            "blood_group",
+            "cancer_screen_on",
+            "ivig_started_on",
             "notes",
         ]
         widgets = {
             "date_of_birth": DateInput(),
             "diagnosis_date": DateInput(),
+            "ivig_started_on": DateInput(),
+            "cancer_screen_on": DateInput(),
             "allergies": forms.Textarea(attrs={"rows": 2}),
             "notes": forms.Textarea(attrs={"rows": 3}),
         }

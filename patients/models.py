@@ -75,6 +75,14 @@ class IgAStatus(models.TextChoices):
     DEFICIENT_ANTI_IGA = "deficient_anti_iga", "IgA deficient with anti-IgA antibodies"
 
 
+class BloodGroup(models.TextChoices):
+    UNKNOWN = "unknown", "Not known"
+    O = "O", "O"  # noqa: E741 - the blood group's name
+    A = "A", "A"
+    B = "B", "B"
+    AB = "AB", "AB"
+
+
 class PatientQuerySet(models.QuerySet):
     def with_current_measurements(self):
         """Annotate the latest weight and height (one query, whatever the number of patients)."""
@@ -127,6 +135,25 @@ class Patient(models.Model):
         default=False, help_text="Octagam contains maltose from corn; also falsely raises GDH-PQQ glucose readings."
     )
     allergies = models.TextField("other allergies", blank=True)
+    blood_group = models.CharField(
+        max_length=7,
+        choices=BloodGroup.choices,
+        default=BloodGroup.UNKNOWN,
+        blank=True,
+        help_text="Non-O blood groups carry a higher risk of haemolysis with IVIG (label).",
+    )
+    cancer_screen_on = models.DateField(
+        "last cancer screen",
+        null=True,
+        blank=True,
+        help_text="Anti-TIF1γ dermatomyositis is cancer-associated: date of the last age-appropriate screen.",
+    )
+    ivig_started_on = models.DateField(
+        "first IVIG infusion",
+        null=True,
+        blank=True,
+        help_text="Date of the first IVIG infusion of the current treatment (week 0 for the TIS week-16 response).",
+    )
     notes = models.TextField(blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True)
@@ -151,6 +178,7 @@ class Patient(models.Model):
         return reverse("patients:detail", kwargs={"patient_uuid": self.uuid})
 
     def clean(self):
+        self.blood_group = self.blood_group or BloodGroup.UNKNOWN  # left empty on a form: not known
         if self.diagnosis == Diagnosis.OTHER and not self.diagnosis_other.strip():
             raise ValidationError({"diagnosis_other": "Name the diagnosis."})
         if MyositisAntibody.OTHER in (self.antibodies or []) and not self.antibody_other.strip():
@@ -160,6 +188,8 @@ class Patient(models.Model):
             raise ValidationError({"antibodies": f"Unknown antibody codes: {', '.join(sorted(unknown))}."})
         if self.diagnosis_date and self.date_of_birth and self.diagnosis_date < self.date_of_birth:
             raise ValidationError({"diagnosis_date": "The diagnosis date is before the date of birth."})
+        if self.ivig_started_on and self.date_of_birth and self.ivig_started_on < self.date_of_birth:
+            raise ValidationError({"ivig_started_on": "The first infusion is dated before the date of birth."})
 
     @property
     def full_name(self) -> str:

@@ -22,6 +22,7 @@ _VIEW_REGISTRY = [
     "dosing.view_indication",
     "dosing.view_sitesettings",
     "dosing.view_doseorder",
+    "visits.view_visit",
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
@@ -44,6 +45,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "patients.delete_riskfactor",
         "dosing.add_doseorder",
         "dosing.change_doseorder",  # cancel an order
+        "visits.add_visit",
+        "visits.change_visit",
     ],
     # Verifies orders and keeps the product catalog; reconciles medications.
     PHARMACIST: _VIEW_REGISTRY

@@ -14,6 +14,8 @@ from django.templatetags.static import static
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
+from visits.scoring import patient_response
+
 from . import services
 from .audit import patient_audit_trail
 from .form_errors import call_service
@@ -112,6 +114,8 @@ def patient_detail(request, patient_uuid):
         "medications": list(patient.medications.all()),
         "risk_factors": list(patient.risk_factors.all()),
         "dose_orders": list(patient.dose_orders.select_related("product", "indication")[:20]),
+        "response": patient_response(patient),
+        "weeks_on_ivig": (today - patient.ivig_started_on).days // 7 if patient.ivig_started_on else None,
         "today": today,
         "measurement_form": MeasurementForm(initial={"measured_on": today}),
         "lab_form": LabResultForm(initial={"collected_on": today}),

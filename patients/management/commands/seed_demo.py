@@ -21,6 +21,7 @@ from django.utils import timezone
 from patients import services
 from patients.models import Patient
 from patients.roles import NURSE, PHARMACIST, PHYSICIAN, VIEWER
+from visits.services import visit_record
 
 DEMO_USERS = [
     # username, first name, last name, role
@@ -56,6 +57,40 @@ class DemoPatient:
     medications: list[tuple[str, str, str | None]] = field(default_factory=list)  # category, name, mg/day
     risk_factors: list[tuple[str, int, str]] = field(default_factory=list)  # kind, days ago, comment
     earlier_weight_kg: str | None = None
+    ivig_weeks_ago: int | None = None
+    # Core set measures by week since the first infusion (negative: before it). Keys as in DEMO_VISIT_FIELDS.
+    visits: list[tuple[int, tuple]] = field(default_factory=list)
+
+
+# physician VAS, patient VAS, MMT scale, MMT score, HAQ, CK U/L, CK ULN, extramuscular VAS
+DEMO_VISIT_FIELDS = (
+    "physician_global_cm",
+    "patient_global_cm",
+    "mmt_scale",
+    "mmt_score",
+    "haq_score",
+    "ck_u_per_l",
+    "ck_uln_u_per_l",
+    "extramuscular_global_cm",
+)
+# The TIS worked example of the 2016 criteria, reached at week 16: TIS 35, minimal improvement.
+RESPONDER_VISITS = [
+    (-1, ("6", "7", "mmt8_80", "60", "1.5", "3000", "200", "4")),
+    (4, ("5.5", "6.5", "mmt8_80", "62", "1.4", "2900", "200", "3.8")),
+    (8, ("5", "6", "mmt8_80", "64", "1.3", "2800", "200", "3.2")),
+    (12, ("4.8", "5.8", "mmt8_80", "66", "1.2", "2650", "200", "2.8")),
+    (16, ("4.5", "5.5", "mmt8_80", "68", "1.05", "2550", "200", "2.5")),
+]
+# Extramuscular activity up by 2 cm or more at two consecutive visits: ProDERM confirmed deterioration.
+DETERIORATING_VISITS = [
+    (-1, ("4", "4", "mmt8_150", "120", "1", "980", "200", "2")),
+    (4, ("4.2", "4.5", "mmt8_150", "118", "1.1", "900", "200", "4.5")),
+    (8, ("4.5", "5", "mmt8_150", "117", "1.1", "950", "200", "4.2")),
+]
+JUVENILE_VISITS = [
+    (-1, ("5", "6", "cmas_52", "30", "1.5", "1800", "200", "5")),
+    (4, ("4", "5", "cmas_52", "35", "1.25", "1200", "200", "3.5")),
+]
 
 
 DEMO_PATIENTS = [
@@ -71,6 +106,8 @@ DEMO_PATIENTS = [
         "170.0",
         ["tif1g"],
         notes="Age-appropriate cancer screen done at diagnosis.",
+        ivig_weeks_ago=18,
+        visits=RESPONDER_VISITS,
         labs=[
             ("ck", 10, "3000"),
             ("aldolase", 10, "18.5"),
@@ -129,6 +166,8 @@ DEMO_PATIENTS = [
         "146.0",
         ["nxp2"],
         notes="Juvenile DM: the TIS uses juvenile thresholds.",
+        ivig_weeks_ago=6,
+        visits=JUVENILE_VISITS,
         labs=[("ck", 12, "1800"), ("aldolase", 12, "14.0"), ("ldh", 12, "420"), ("creatinine", 12, "0.5")],
         medications=[("glucocorticoid", "Prednisolone", "30")],
     ),
@@ -193,6 +232,8 @@ DEMO_PATIENTS = [
         "178.0",
         ["mi2", "srp"],
         notes="Port-a-cath for venous access; current smoker.",
+        ivig_weeks_ago=10,
+        visits=DETERIORATING_VISITS,
         labs=[("ck", 8, "980"), ("creatinine", 8, "1.1"), ("egfr", 8, "71"), ("platelets", 8, "310")],
         medications=[("glucocorticoid", "Prednisone", "7.5"), ("anticoagulant", "Apixaban", "10")],
         risk_factors=[("central_catheter", 120, "Port-a-cath"), ("smoking", 4000, "20 pack-years")],
@@ -258,6 +299,7 @@ class Command(BaseCommand):
             corn_allergy=demo.corn_allergy,
             allergies=demo.allergies,
             notes=demo.notes,
+            ivig_started_on=today - timedelta(weeks=demo.ivig_weeks_ago) if demo.ivig_weeks_ago else None,
             weight_kg=Decimal(demo.weight_kg),
             height_cm=Decimal(demo.height_cm),
             measured_on=today - timedelta(days=3),
@@ -285,5 +327,16 @@ class Command(BaseCommand):
         for kind, days_ago, comment in demo.risk_factors:
             services.risk_factor_record(
                 by=by, patient=patient, kind=kind, noted_on=today - timedelta(days=days_ago), comment=comment
+            )
+        for weeks, values in demo.visits:
+            measures = dict(zip(DEMO_VISIT_FIELDS, values, strict=True))
+            visit_record(
+                by=by,
+                patient=patient,
+                today=today,
+                visit_date=patient.ivig_started_on + timedelta(weeks=weeks),
+                is_baseline=weeks < 0,
+                haq_instrument="chaq" if demo.diagnosis == "juvenile_dm" else "haq_di",
+                **{key: value if key == "mmt_scale" else Decimal(value) for key, value in measures.items()},
             )
         return True

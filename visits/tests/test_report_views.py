@@ -1,0 +1,247 @@
+"""The report pages: the trend chart SVG, the cohort page and its CSV. Each: works, unknown
+patient 404, no role 403, wrong method 405, and nothing cached."""
+
+import csv
+import io
+import xml.etree.ElementTree as ET
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from dosing.models import Indication
+from dosing.services.orders import dose_order_create, dose_order_verify
+from patients.tests.factories import MeasurementFactory, PatientFactory
+from visits.report_views import INFUSION_LABEL
+from visits.services import visit_record
+
+TODAY = date(2026, 11, 22)
+FIRST_INFUSION = date(2026, 1, 12)
+SVG = "{http://www.w3.org/2000/svg}"
+BASELINE = {
+    "physician_global_cm": Decimal("6"),
+    "patient_global_cm": Decimal("7"),
+    "mmt_scale": "mmt8_80",
+    "mmt_score": Decimal("60"),
+    "haq_score": Decimal("1.5"),
+    "extramuscular_global_cm": Decimal("4"),
+    "ck_u_per_l": Decimal("3000"),
+    "ck_uln_u_per_l": Decimal("200"),
+}
+WORKED_FOLLOWUP = BASELINE | {
+    "physician_global_cm": Decimal("4.5"),
+    "patient_global_cm": Decimal("5.5"),
+    "mmt_score": Decimal("68"),
+    "haq_score": Decimal("1.05"),
+    "extramuscular_global_cm": Decimal("2.5"),
+    "ck_u_per_l": Decimal("2550"),
+}
+UNKNOWN_UUID = "00000000-0000-4000-8000-000000000000"
+
+
+@pytest.fixture(autouse=True)
+def frozen_today():
+    with time_machine.travel(datetime(2026, 11, 22, 12, 0, tzinfo=ZoneInfo("America/New_York")), tick=False):
+        yield
+
+
+@pytest.fixture
+def treated(physician):
+    """A patient with a baseline and the tis.md worked example at week 16 (TIS 35)."""
+
+    def make(**patient_fields):
+        patient = PatientFactory(ivig_started_on=FIRST_INFUSION, **patient_fields)
+        for day, measures in ((date(2026, 1, 5), BASELINE), (FIRST_INFUSION + timedelta(weeks=16), WORKED_FOLLOWUP)):
+            visit_record(by=physician, patient=patient, today=TODAY, visit_date=day, **measures)
+        return patient
+
+    return make
+
+
+def trend_url(patient) -> str:
+    return reverse("visits:trend", kwargs={"patient_uuid": patient.uuid})
+
+
+def assert_not_cached(response):
+    assert "no-store" in response["Cache-Control"] and "private" in response["Cache-Control"]
+
+
+# ----------------------------------------------------------------------- trend chart
+
+
+@pytest.mark.django_db
+class TestTrendChart:
+    def test_every_role_gets_the_svg(self, role_client, any_role, treated):
+        patient = treated()
+        response = role_client(any_role).get(trend_url(patient))
+
+        assert response.status_code == 200
+        assert response["Content-Type"] == "image/svg+xml; charset=utf-8"
+        root = ET.fromstring(response.content)
+        assert root.tag == f"{SVG}svg"
+        assert patient.mrn in root.find(f"{SVG}title").text
+        assert len([e for e in root.iter() if e.get("class") == "tis-point"]) == 1
+        assert_not_cached(response)
+
+    def test_the_svg_carries_the_sites_csp_and_uses_no_inline_style(self, role_client, treated):
+        response = role_client("viewer").get(trend_url(treated()))
+
+        policy = response["Content-Security-Policy"]
+        assert "style-src 'self'" in policy and "script-src 'self'" in policy
+        root = ET.fromstring(response.content)
+        assert all("style" not in element.attrib for element in root.iter())
+        assert root.find(f".//{SVG}style") is None
+
+    def test_verified_dose_orders_are_marked_as_infusions(self, role_client, make_user, treated):
+        patient = treated()
+        MeasurementFactory(patient=patient, measured_on=date(2026, 1, 5))
+        indication = Indication.objects.get(product__slug="octagam-10", slug="dermatomyositis")
+
+        def order(verified_on: datetime | None):
+            placed = dose_order_create(
+                by=make_user("physician"),
+                patient=patient,
+                indication=indication,
+                dose_g_per_kg=Decimal("2"),
+                days=2,
+                weight_basis="auto",
+                today=date(2026, 1, 6),
+            )
+            if verified_on:
+                dose_order_verify(by=make_user("pharmacist"), order=placed, now=verified_on)
+
+        # 23:30 in New York is already the next day in UTC: the marker is on the local day.
+        order(datetime(2026, 2, 9, 23, 30, tzinfo=ZoneInfo("America/New_York")))
+        order(datetime(2026, 3, 9, 15, 0, tzinfo=ZoneInfo("UTC")))
+        order(None)  # awaiting verification: not an infusion
+
+        root = ET.fromstring(role_client("nurse").get(trend_url(patient)).content)
+
+        desc = root.find(f"{SVG}desc").text
+        assert f"Marked ({INFUSION_LABEL}): 2026-01-12, 2026-02-09, 2026-03-09." in desc
+
+    def test_a_patient_without_visits_still_gets_a_chart(self, role_client):
+        response = role_client("physician").get(trend_url(PatientFactory()))
+        assert response.status_code == 200
+        assert "No visits recorded yet" in ET.fromstring(response.content).find(f"{SVG}desc").text
+
+    def test_unknown_patient_is_404(self, role_client):
+        response = role_client("physician").get(reverse("visits:trend", kwargs={"patient_uuid": UNKNOWN_UUID}))
+        assert response.status_code == 404
+
+    def test_no_role_is_403(self, role_client, treated):
+        assert role_client(None).get(trend_url(treated())).status_code == 403
+
+    def test_anonymous_is_sent_to_login(self, client, treated):
+        response = client.get(trend_url(treated()))
+        assert response.status_code == 302 and reverse("login") in response.url
+
+    def test_post_is_405(self, role_client, treated):
+        assert role_client("physician").post(trend_url(treated())).status_code == 405
+
+
+# ----------------------------------------------------------------------- cohort page
+
+
+@pytest.mark.django_db
+class TestCohortReport:
+    def test_every_role_sees_the_table(self, role_client, any_role, treated):
+        patient = treated(given_name="Zelda")
+        PatientFactory(ivig_started_on=date(2026, 10, 1))  # no week-16 visit yet
+        response = role_client(any_role).get(reverse("visits:cohort"))
+
+        assert response.status_code == 200
+        html = response.content.decode()
+        assert "TIS ≥ 20 (minimal or better)" in html
+        assert "100.0 %" in html
+        assert reverse("visits:patient_visits", kwargs={"patient_uuid": patient.uuid}) in html
+        assert patient.mrn in html and "Zelda" not in html
+        assert "no baseline visit" in html
+        assert "37 of 47" in html and "21 of 48" in html and "N Engl J Med" in html
+        assert 'This clinic: Adult DM/PM on IVIG</th><td class="num">1 of 1</td>' in html
+        assert "amyopathic" in html and "44 %" in html and "ceiling effect" in html
+        assert "not confirmed from the primary publication" in html
+        summary = response.context["populations"][0]
+        assert (summary.responders.count, summary.responders.of) == (1, 1)
+        assert_not_cached(response)
+
+    def test_juvenile_patients_get_their_own_table(self, role_client, treated):
+        treated()
+        treated(diagnosis="juvenile_dm")
+        html = role_client("viewer").get(reverse("visits:cohort")).content.decode()
+
+        assert "Juvenile DM" in html and "TIS ≥ 30 (minimal or better)" in html
+        assert html.index("Adult DM/PM") < html.index("Juvenile DM")
+
+    def test_an_empty_clinic(self, role_client):
+        html = role_client("viewer").get(reverse("visits:cohort")).content.decode()
+        assert "No patient has a first IVIG infusion date yet" in html
+
+    def test_no_role_is_403(self, role_client):
+        assert role_client(None).get(reverse("visits:cohort")).status_code == 403
+
+    def test_post_is_405(self, role_client):
+        assert role_client("physician").post(reverse("visits:cohort")).status_code == 405
+
+    def test_query_count_does_not_grow_with_the_number_of_patients(self, role_client, treated):
+        client = role_client("viewer")
+
+        def count_queries() -> int:
+            with CaptureQueriesContext(connection) as queries:
+                assert client.get(reverse("visits:cohort")).status_code == 200
+            return len(queries)
+
+        treated()
+        count_queries()  # warm the session and permission caches alike for both sizes
+        small = count_queries()
+        for diagnosis in ("adult_dm", "juvenile_dm", "adult_dm", "polymyositis", "juvenile_dm"):
+            treated(diagnosis=diagnosis)
+        PatientFactory(ivig_started_on=FIRST_INFUSION)
+        assert count_queries() == small
+
+
+# ------------------------------------------------------------------------- cohort CSV
+
+
+@pytest.mark.django_db
+class TestCohortCsv:
+    def test_download_with_the_date_in_its_name_and_no_patient_names(self, role_client, any_role, treated):
+        treated(given_name="Zelda", family_name="Quixote")
+        response = role_client(any_role).get(reverse("visits:cohort_csv"))
+
+        assert response.status_code == 200
+        assert response["Content-Type"] == "text/csv; charset=utf-8"
+        assert response["Content-Disposition"] == 'attachment; filename="tis-cohort-2026-11-22.csv"'
+        text = response.content.decode()
+        assert "Zelda" not in text and "Quixote" not in text
+        rows = list(csv.DictReader(io.StringIO(text)))
+        (patient_row,) = [row for row in rows if row["row_type"] == "week16"]
+        assert (patient_row["tis"], patient_row["category"], patient_row["responder"]) == ("35.0", "minimal", "yes")
+        assert any(row["measure"] == "tis_ge_20" and row["percent"] == "100.0" for row in rows)
+        assert_not_cached(response)
+
+    def test_query_count_does_not_grow_with_the_number_of_patients(self, role_client, treated):
+        client = role_client("viewer")
+
+        def count_queries() -> int:
+            with CaptureQueriesContext(connection) as queries:
+                assert client.get(reverse("visits:cohort_csv")).status_code == 200
+            return len(queries)
+
+        treated()
+        count_queries()
+        small = count_queries()
+        for _ in range(4):
+            treated()
+        assert count_queries() == small
+
+    def test_no_role_is_403(self, role_client):
+        assert role_client(None).get(reverse("visits:cohort_csv")).status_code == 403
+
+    def test_post_is_405(self, role_client):
+        assert role_client("physician").post(reverse("visits:cohort_csv")).status_code == 405
