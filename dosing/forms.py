@@ -23,18 +23,21 @@ class SiteSettingsForm(forms.ModelForm):
             "site_at_risk_cap_mg_per_kg_min",
             "adjusted_weight_factor",
             "adjusted_weight_bmi_threshold",
+            "hyperviscosity_triglycerides_mg_dl",
         ]
         labels = {
             "rounding_tolerance_percent": "Vial rounding tolerance (%)",
             "site_at_risk_cap_mg_per_kg_min": "Site at-risk rate cap (mg/kg/min)",
             "adjusted_weight_factor": "Adjusted body weight factor (× weight above ideal)",
             "adjusted_weight_bmi_threshold": "BMI from which 'auto' uses adjusted weight (kg/m²)",
+            "hyperviscosity_triglycerides_mg_dl": "Triglycerides flagged as hyperviscosity risk (mg/dL)",
         }
         widgets = {
             "rounding_tolerance_percent": _number("0.5", min="0", max="20"),
             "site_at_risk_cap_mg_per_kg_min": _number("0.1", min="0.5", max="8"),
             "adjusted_weight_factor": _number("0.05", min="0", max="1"),
             "adjusted_weight_bmi_threshold": _number("0.5", min="18.5", max="60"),
+            "hyperviscosity_triglycerides_mg_dl": _number("10", min="150", max="5000"),
         }
 
 

@@ -152,6 +152,14 @@ class SiteSettings(models.Model):
         default=Decimal("30"),
         validators=[MinValueValidator(Decimal("18.5")), MaxValueValidator(Decimal("60"))],
     )
+    hyperviscosity_triglycerides_mg_dl = models.DecimalField(
+        "triglycerides flagged as hyperviscosity (mg/dL)",
+        max_digits=6,
+        decimal_places=0,
+        default=Decimal("1000"),
+        validators=[MinValueValidator(Decimal("150")), MaxValueValidator(Decimal("5000"))],
+        help_text="Site policy: the labels name 'very high triglycerides' without a number.",
+    )
     catalog_revision = models.PositiveIntegerField(
         default=1, help_text="Raised by every change to the catalog or these settings; orders record it."
     )
@@ -204,10 +212,20 @@ class DoseOrder(models.Model):
     inputs = models.JSONField(help_text="Weight, height, sex, age and flags used, with their dates.")
     facts = models.JSONField(help_text="Product, indication and site settings used.")
     plan = models.JSONField(help_text="The computed plan (dosing.calculations.DosePlan.to_dict()).")
+    hyperviscosity_triglycerides_mg_dl = models.DecimalField(
+        "triglycerides flagged as hyperviscosity (mg/dL)",
+        max_digits=6,
+        decimal_places=0,
+        default=Decimal("1000"),
+        validators=[MinValueValidator(Decimal("150")), MaxValueValidator(Decimal("5000"))],
+        help_text="Site policy: the labels name 'very high triglycerides' without a number.",
+    )
     catalog_revision = models.PositiveIntegerField()
     status = models.CharField(max_length=24, choices=OrderStatus.choices, default=OrderStatus.AWAITING_VERIFICATION)
     status_reason = models.CharField(max_length=300, blank=True)
     notes = models.TextField("prescriber's notes", blank=True)
+    # Contraindication flags a physician chose to override, with the reason: {"flags": [...], "reason": "..."}.
+    contraindication_override = models.JSONField(default=dict, blank=True)
     prescribed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     prescribed_at = models.DateTimeField(auto_now_add=True)
     verified_by = models.ForeignKey(

@@ -37,6 +37,14 @@ class DoseOrderForm(forms.Form):
         label="Notes for pharmacy and nursing", required=False, widget=forms.Textarea(attrs={"rows": 2})
     )
 
+    override_reason = forms.CharField(
+        label="Reason to give IVIG despite the contraindication",
+        required=False,
+        max_length=300,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Only when a contraindication flag is shown above. Kept with the order and in its history.",
+    )
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if not self.is_bound and "indication" not in self.initial:

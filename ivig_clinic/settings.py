@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "patients",
     "dosing",
     "visits",
+    "risk",
 ]
 
 MIDDLEWARE = [
@@ -239,6 +240,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "patients.tasks.housekeeping",
         "schedule": crontab(hour=3, minute=15),
         "options": {"expires": 60 * 60},
+    },
+    # 02:30 local every night: risk rules that depend on the date alone (age, diagnosis within a
+    # year, a cancer screen going stale) change without any edit to the chart.
+    "risk-flags-nightly": {
+        "task": "risk.tasks.flags_recompute_nightly",
+        "schedule": crontab(hour=2, minute=30),
+        "options": {"expires": 2 * 60 * 60},
     },
 }
 

@@ -1,7 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from django.views.generic import RedirectView
 from ninja import NinjaAPI
 from ninja.security import django_auth
 
@@ -9,6 +8,7 @@ from accounts.auth import ApiTokenAuth
 from dosing.api import router as dosing_router
 from patients.api import router as patients_router
 from patients.views import favicon, healthz
+from risk import views as risk_views
 from visits.api import router as visits_router
 
 # Scripts authenticate with a per-user token (Authorization: Bearer ...); the browser with its session.
@@ -24,7 +24,7 @@ api.add_router("", dosing_router)
 api.add_router("", visits_router)
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="patients:list"), name="home"),
+    path("", risk_views.home, name="home"),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/password/", auth_views.PasswordChangeView.as_view(), name="password_change"),
@@ -33,6 +33,7 @@ urlpatterns = [
     path("patients/", include("patients.urls")),
     path("dosing/", include("dosing.urls")),
     path("visits/", include("visits.urls")),
+    path("risk/", include("risk.urls")),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),

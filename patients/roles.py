@@ -23,6 +23,7 @@ _VIEW_REGISTRY = [
     "dosing.view_sitesettings",
     "dosing.view_doseorder",
     "visits.view_visit",
+    "risk.view_riskflag",
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
@@ -47,6 +48,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "dosing.change_doseorder",  # cancel an order
         "visits.add_visit",
         "visits.change_visit",
+        "risk.acknowledge_riskflag",
     ],
     # Verifies orders and keeps the product catalog; reconciles medications.
     PHARMACIST: _VIEW_REGISTRY
@@ -57,6 +59,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "dosing.change_product",
         "dosing.change_indication",
         "dosing.change_sitesettings",
+        "risk.acknowledge_riskflag",
     ],
     # Schedules and runs infusions: weighs the patient at the chair, enters results received.
     NURSE: _VIEW_REGISTRY
@@ -65,6 +68,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "patients.change_bodymeasurement",
         "patients.delete_bodymeasurement",
         "patients.add_labresult",
+        "risk.acknowledge_riskflag",
     ],
     VIEWER: list(_VIEW_REGISTRY),
 }

@@ -14,6 +14,7 @@ from django.templatetags.static import static
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
+from risk.dashboard import SEVERITY_RANK
 from visits.scoring import patient_response
 
 from . import services
@@ -99,6 +100,12 @@ def patient_detail(request, patient_uuid):
     patient = _get_patient(patient_uuid)
     today = timezone.localdate()
     measurements = list(patient.measurements.select_related("recorded_by"))
+    active_flags = list(
+        patient.risk_flags.active()
+        .select_related("acknowledged_by")
+        .annotate(rank=SEVERITY_RANK)
+        .order_by("rank", "code")
+    )
     labs = list(patient.lab_results.select_related("recorded_by"))
     latest_labs = {}
     for result in labs:  # newest first, so the first seen per test is the latest
@@ -115,6 +122,9 @@ def patient_detail(request, patient_uuid):
         "risk_factors": list(patient.risk_factors.all()),
         "dose_orders": list(patient.dose_orders.select_related("product", "indication")[:20]),
         "response": patient_response(patient),
+        "active_flags": active_flags,
+        "at_risk_flags": [flag for flag in active_flags if flag.puts_at_risk],
+        "resolved_flags": list(patient.risk_flags.exclude(resolved_at=None).order_by("-resolved_at")[:20]),
         "weeks_on_ivig": (today - patient.ivig_started_on).days // 7 if patient.ivig_started_on else None,
         "today": today,
         "measurement_form": MeasurementForm(initial={"measured_on": today}),

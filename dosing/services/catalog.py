@@ -20,6 +20,7 @@ SITE_SETTINGS_FIELDS = {
     "site_at_risk_cap_mg_per_kg_min": ("site at-risk cap", "mg/kg/min"),
     "adjusted_weight_factor": ("adjusted weight factor", ""),
     "adjusted_weight_bmi_threshold": ("BMI threshold", "kg/m²"),
+    "hyperviscosity_triglycerides_mg_dl": ("hyperviscosity triglycerides", "mg/dL"),
 }
 # django-simple-history keeps the change reason in a 100-character column.
 CHANGE_REASON_MAX_CHARS = 100

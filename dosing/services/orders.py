@@ -13,7 +13,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from patients.models import IgAStatus, Patient
-from patients.risk import risk_reasons
+from risk.models import RiskFlag
+from risk.services import flags_recompute
 
 from ..models import DoseOrder, Indication, OrderStatus, SiteSettings
 from ..planning import LABELLED_FOR_DIAGNOSES, facts_snapshot, label_info, plan_for
@@ -47,7 +48,8 @@ def order_inputs(patient: Patient, today: date) -> dict:
     """
     weight_kg, weight_on = _current(patient, "weight_kg", today)
     height_cm, height_on = _current(patient, "height_cm", today)
-    reasons = risk_reasons(patient, today)
+    # Any active thrombosis or renal flag (not an informational one) puts the patient at risk.
+    reasons = list(patient.risk_flags.putting_at_risk().order_by("category", "code"))
     return {
         "weight_kg": None if weight_kg is None else format(weight_kg, "f"),
         "weight_measured_on": weight_on and weight_on.isoformat(),
@@ -60,8 +62,10 @@ def order_inputs(patient: Patient, today: date) -> dict:
         "hypersensitivity_to_immunoglobulin": patient.hypersensitivity_to_immunoglobulin,
         "corn_allergy": patient.corn_allergy,
         "at_risk": bool(reasons),
-        "renal_risk": any(reason.category == "renal" for reason in reasons),
-        "at_risk_reasons": [{"category": reason.category, "text": reason.text} for reason in reasons],
+        "renal_risk": any(flag.category == "renal" for flag in reasons),
+        "at_risk_reasons": [
+            {"category": flag.category, "code": flag.code, "text": f"{flag.title}: {flag.evidence}"} for flag in reasons
+        ],
         "computed_on": today.isoformat(),
     }
 
@@ -101,11 +105,13 @@ def plan_order(*, patient: Patient, indication: Indication, dose_g_per_kg, days,
     return inputs, plan
 
 
-def _blocking_reasons(inputs: dict, plan) -> list[str]:
-    reasons = [warning.message for warning in plan.warnings if warning.blocking]
-    if inputs["hypersensitivity_to_immunoglobulin"]:
-        reasons.append("History of severe systemic hypersensitivity to human immunoglobulin: IVIG is contraindicated.")
-    return reasons
+def blocking_flags(patient: Patient, indication: Indication) -> list[RiskFlag]:
+    """Active contraindication flags that stop an order of this product unless a physician overrides."""
+    flags = list(patient.risk_flags.contraindications().order_by("code"))
+    if not indication.product.contains_maltose:
+        # Corn allergy matters only for products made with maltose from corn.
+        flags = [flag for flag in flags if flag.code != "contra_corn_allergy"]
+    return flags
 
 
 @transaction.atomic
@@ -118,9 +124,13 @@ def dose_order_create(
     days: int,
     weight_basis: str,
     notes: str = "",
+    override_reason: str = "",
     today: date | None = None,
 ) -> DoseOrder:
+    """Place an order. Contraindication flags stop it unless `override_reason` says why the
+    physician gives IVIG anyway; the override is kept with the order and in its history."""
     today = today or timezone.localdate()
+    flags_recompute(patient=patient)  # the order must see the chart as it is now
     inputs, plan = plan_order(
         patient=patient,
         indication=indication,
@@ -129,9 +139,18 @@ def dose_order_create(
         weight_basis=weight_basis,
         today=today,
     )
-    blocking = _blocking_reasons(inputs, plan)
+    blocking = blocking_flags(patient, indication)
+    override = {}
     if blocking:
-        raise ValidationError([f"Not ordered: {reason}" for reason in blocking])
+        if not override_reason.strip():
+            raise ValidationError(
+                [f"Contraindicated: {flag.title} ({flag.evidence})." for flag in blocking]
+                + ["A physician may override with a reason."]
+            )
+        override = {
+            "flags": [{"code": flag.code, "title": flag.title, "evidence": flag.evidence} for flag in blocking],
+            "reason": override_reason.strip(),
+        }
     site = SiteSettings.load()
     facts = facts_snapshot(indication.product, indication, site)
     facts["label"] = label_info(indication.product, indication)
@@ -149,9 +168,11 @@ def dose_order_create(
         plan=plan.to_dict(),
         catalog_revision=site.catalog_revision,
         notes=notes,
+        contraindication_override=override,
         prescribed_by=by,
     )
-    _save(order, by=by, reason="prescribed")
+    reason = "prescribed" if not override else f"prescribed, contraindication overridden: {override['reason']}"
+    _save(order, by=by, reason=reason[:100])
     return order
 
 

@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from dosing.models import OrderStatus, SiteSettings
 from dosing.services.orders import (
     dose_order_cancel,
+    dose_order_create,
     dose_order_reject,
     dose_order_verify,
     dose_orders_recheck_weight,
@@ -99,9 +100,9 @@ def test_age_bmi_and_egfr_reasons(make_user):
         today=TODAY,
     )
     texts = [reason["text"] for reason in order_inputs(patient, TODAY)["at_risk_reasons"]]
-    assert "Age 76 (65 or over)" in texts and "Age 76 (over 65)" in texts
-    assert any(text.startswith("Obesity: BMI 32.9") for text in texts)
-    assert any(text.startswith("eGFR 42 ") for text in texts)
+    assert "Advanced age: Age 76 (65 or over)" in texts and "Age over 65: Age 76" in texts
+    assert any(text.startswith("Cardiovascular risk factors: Obesity: BMI 32.9") for text in texts)
+    assert any(text.startswith("Reduced kidney function: eGFR 42 ") for text in texts)
 
 
 @pytest.mark.django_db
@@ -141,6 +142,40 @@ def test_contraindication_blocks_the_order(make_order, dm_patient, changes, mess
     with pytest.raises(ValidationError, match=message):
         make_order()
     assert DoseOrder.objects.count() == 0
+    order = make_order(override_reason="Life-threatening flare; premedicated, anaesthetist present")
+    assert order.contraindication_override["reason"].startswith("Life-threatening flare")
+    assert message.lower() in order.contraindication_override["flags"][0]["title"].lower()
+    assert order.history.get().history_change_reason.startswith("prescribed, contraindication overridden")
+
+
+@pytest.mark.django_db
+def test_corn_allergy_blocks_only_products_with_maltose(make_order, dm_patient, make_user):
+    from dosing.models import Indication
+
+    dm_patient.corn_allergy = True
+    dm_patient.save()
+    with pytest.raises(ValidationError, match="Corn allergy"):
+        make_order()
+    privigen_cidp = Indication.objects.get(product__slug="privigen", slug="cidp")
+    order = dose_order_create(
+        by=make_user("physician"),
+        patient=dm_patient,
+        indication=privigen_cidp,
+        dose_g_per_kg=Decimal("2"),
+        days=2,
+        weight_basis="auto",
+        today=TODAY,
+    )
+    assert order.contraindication_override == {}
+
+
+@pytest.mark.django_db
+def test_informational_flags_do_not_lower_the_cap(make_order, dm_patient):
+    dm_patient.diagnosis_date = date(2026, 6, 1)  # DM within the last year: informational only
+    dm_patient.save()
+    assert dm_patient.risk_flags.active().filter(code="info_dm_recent").exists()
+    order = make_order()
+    assert order.at_risk is False and order.plan["infusion_minutes"] == 288
 
 
 @pytest.mark.django_db

@@ -185,6 +185,7 @@ GOOD_SETTINGS = {
     "site_at_risk_cap_mg_per_kg_min": "3.3",
     "adjusted_weight_factor": "0.4",
     "adjusted_weight_bmi_threshold": "30",
+    "hyperviscosity_triglycerides_mg_dl": "1000",
 }
 
 

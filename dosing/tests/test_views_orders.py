@@ -61,9 +61,13 @@ class TestOrderCreate:
     def test_blocked_by_contraindication(self, role_client, dm_patient, dm_indication, frozen_today):
         dm_patient.iga_status = "deficient_anti_iga"
         dm_patient.save()
-        response = role_client("physician").post(self.url(dm_patient), _form(dm_indication))
-        assert "Not ordered" in str(response.context["form"].non_field_errors())
+        client = role_client("physician")
+        response = client.post(self.url(dm_patient), _form(dm_indication))
+        assert "Contraindicated: IgA deficiency" in str(response.context["form"].non_field_errors())
+        assert "Reason to give IVIG despite the contraindication" in response.content.decode()
         assert DoseOrder.objects.count() == 0
+        client.post(self.url(dm_patient), _form(dm_indication, override_reason="Benefit outweighs risk; premedicated"))
+        assert DoseOrder.objects.get().contraindication_override["reason"] == "Benefit outweighs risk; premedicated"
 
     @pytest.mark.parametrize("role", ["pharmacist", "nurse", "viewer"])
     def test_only_physicians_prescribe(self, role_client, dm_patient, dm_indication, role):

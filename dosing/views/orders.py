@@ -68,13 +68,17 @@ def order_create(request, patient_uuid):
                 weight_basis=data["weight_basis"],
                 today=today,
             )
-            preview = {"plan": plan.to_dict(), "blocked": plan.blocked}
+            preview = {"plan": plan.to_dict()}
         except ValidationError as exc:
             add_service_errors(form, exc)
+    chosen = form.cleaned_data.get("indication") if form.is_bound and hasattr(form, "cleaned_data") else None
     context = {
         "patient": patient,
         "form": form,
         "inputs": services.order_inputs(patient, today),
+        "blocking_flags": (
+            services.blocking_flags(patient, chosen) if chosen else patient.risk_flags.contraindications()
+        ),
         "preview": preview,
         "label": _label(form),
     }

@@ -58,6 +58,7 @@ class DemoPatient:
     risk_factors: list[tuple[str, int, str]] = field(default_factory=list)  # kind, days ago, comment
     earlier_weight_kg: str | None = None
     ivig_weeks_ago: int | None = None
+    screened: bool = False  # cancer screen done at diagnosis
     # Core set measures by week since the first infusion (negative: before it). Keys as in DEMO_VISIT_FIELDS.
     visits: list[tuple[int, tuple]] = field(default_factory=list)
 
@@ -106,6 +107,7 @@ DEMO_PATIENTS = [
         "170.0",
         ["tif1g"],
         notes="Age-appropriate cancer screen done at diagnosis.",
+        screened=True,
         ivig_weeks_ago=18,
         visits=RESPONDER_VISITS,
         labs=[
@@ -299,6 +301,7 @@ class Command(BaseCommand):
             corn_allergy=demo.corn_allergy,
             allergies=demo.allergies,
             notes=demo.notes,
+            cancer_screen_on=today - timedelta(days=30 * demo.diagnosed_months_ago) if demo.screened else None,
             ivig_started_on=today - timedelta(weeks=demo.ivig_weeks_ago) if demo.ivig_weeks_ago else None,
             weight_kg=Decimal(demo.weight_kg),
             height_cm=Decimal(demo.height_cm),

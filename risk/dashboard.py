@@ -1,0 +1,80 @@
+"""What the dashboard shows, read with a fixed number of queries whatever the size of
+the clinic (lists are capped; counts are aggregated in the database)."""
+
+from dataclasses import dataclass
+
+from django.db.models import Case, Count, IntegerField, Min, Value, When
+
+from dosing.models import DoseOrder
+
+from . import rules
+from .models import RiskFlag
+
+ROWS_PER_LIST = 50
+PATIENTS_SHOWN = 100
+SEVERITY_RANK = Case(
+    *[When(severity=severity, then=Value(rank)) for rank, severity in enumerate(rules.SEVERITIES)],
+    output_field=IntegerField(),
+)
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    counts: dict
+    patients: list  # [(patient, [flags most severe first])], most severe patient first
+    patients_total: int
+    unacknowledged: list
+    orders_awaiting: list
+    deteriorations: list
+
+
+def dashboard(*, severity: str = "", category: str = "") -> Dashboard:
+    active = RiskFlag.objects.active()
+    by_severity = dict(active.values_list("severity").annotate(n=Count("id")).order_by())
+    filtered = active
+    if severity:
+        filtered = filtered.filter(severity=severity)
+    if category:
+        filtered = filtered.filter(category=category)
+    # The most severe patients first (worst flag, then number of flags), then all their flags.
+    shown = list(
+        filtered.values("patient")
+        .annotate(worst=Min(SEVERITY_RANK), flag_count=Count("id"))
+        .order_by("worst", "-flag_count", "patient__family_name", "patient")[:PATIENTS_SHOWN]
+    )
+    order = [row["patient"] for row in shown]
+    flags = filtered.filter(patient_id__in=order).select_related("patient").annotate(rank=SEVERITY_RANK)
+    by_patient = {patient_id: [] for patient_id in order}
+    for flag in sorted(flags, key=lambda flag: (flag.rank, flag.code)):
+        by_patient[flag.patient_id].append(flag)
+    patients_total = filtered.values("patient").distinct().count()
+    unacknowledged = list(
+        active.filter(acknowledged_at__isnull=True)
+        .exclude(severity=rules.INFO)
+        .select_related("patient")
+        .annotate(rank=SEVERITY_RANK)
+        .order_by("rank", "-first_seen_at")[:ROWS_PER_LIST]
+    )
+    orders = DoseOrder.objects.awaiting_verification().select_related("patient", "product", "indication")
+    deteriorations = list(
+        active.filter(code="response_confirmed_deterioration")
+        .select_related("patient")
+        .order_by("-evidence_on")[:ROWS_PER_LIST]
+    )
+    counts = {
+        "high": by_severity.get(rules.HIGH, 0),
+        "moderate": by_severity.get(rules.MODERATE, 0),
+        "info": by_severity.get(rules.INFO, 0),
+        "patients_at_risk": active.putting_at_risk().values("patient").distinct().count(),
+        "unacknowledged": active.filter(acknowledged_at__isnull=True).exclude(severity=rules.INFO).count(),
+        "orders_awaiting": orders.count(),
+        "deteriorations": active.filter(code="response_confirmed_deterioration").count(),
+    }
+    return Dashboard(
+        counts=counts,
+        patients=[(rows[0].patient, rows) for rows in by_patient.values() if rows],
+        patients_total=patients_total,
+        unacknowledged=unacknowledged,
+        orders_awaiting=list(orders.order_by("prescribed_at")[:ROWS_PER_LIST]),
+        deteriorations=deteriorations,
+    )

@@ -1,0 +1,79 @@
+"""Risk flags: the rules' findings stored per patient, with when they were first
+seen, their evidence, who acknowledged them and when they stopped applying.
+A flag whose condition no longer holds is resolved, never deleted."""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from simple_history.models import HistoricalRecords
+
+from . import rules
+
+
+class FlagQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(resolved_at__isnull=True)
+
+    def unacknowledged(self):
+        return self.active().filter(acknowledged_at__isnull=True)
+
+    def putting_at_risk(self):
+        """Active thrombosis or renal flags that are not informational: they lower the rate cap."""
+        return self.active().filter(category__in=[rules.THROMBOSIS, rules.RENAL]).exclude(severity=rules.INFO)
+
+    def contraindications(self):
+        return self.active().filter(category=rules.CONTRAINDICATION)
+
+
+class RiskFlag(models.Model):
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    patient = models.ForeignKey("patients.Patient", on_delete=models.CASCADE, related_name="risk_flags")
+    code = models.CharField(max_length=40)
+    category = models.CharField(max_length=16, choices=[(c, c.capitalize()) for c in rules.CATEGORIES])
+    severity = models.CharField(max_length=10, choices=[(s, s.capitalize()) for s in rules.SEVERITIES])
+    title = models.CharField(max_length=120)
+    evidence = models.TextField()
+    evidence_on = models.DateField(null=True, blank=True)
+    mitigation = models.TextField()
+    source = models.CharField(max_length=200)
+    first_seen_at = models.DateTimeField()
+    last_evaluated_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledgement_comment = models.CharField(max_length=300, blank=True)
+    history = HistoricalRecords()
+
+    objects = FlagQuerySet.as_manager()
+
+    class Meta:
+        ordering = [models.F("resolved_at").asc(nulls_first=True), "-first_seen_at"]
+        permissions = [("acknowledge_riskflag", "Can acknowledge risk flags")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient", "code"], condition=Q(resolved_at__isnull=True), name="risk_flag_one_active_per_code"
+            ),
+            models.CheckConstraint(
+                condition=Q(acknowledged_at__isnull=True) | Q(acknowledged_by__isnull=False),
+                name="risk_flag_acknowledged_by_someone",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["resolved_at", "severity"]),
+            models.Index(fields=["patient", "resolved_at"]),
+        ]
+
+    def __str__(self):
+        return f"{self.title} ({self.patient.mrn})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.resolved_at is None
+
+    @property
+    def puts_at_risk(self) -> bool:
+        return self.category in (rules.THROMBOSIS, rules.RENAL) and self.severity != rules.INFO

@@ -1,0 +1,504 @@
+"""The IVIG risk rules, in one module: each rule reads a snapshot of the chart and
+says whether it applies, with the evidence (which value, from when), the
+mitigation the label asks for, and its source.
+
+Pure: no ORM, no clock (the snapshot carries `today`), no settings (site
+thresholds come in `SitePolicy`). The boxed-warning facts are in
+../shared/reference/safety.md.
+"""
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+from scheduling.timing import add_months
+
+THROMBOSIS = "thrombosis"
+RENAL = "renal"
+CONTRAINDICATION = "contraindication"
+OTHER = "other"
+CATEGORIES = (THROMBOSIS, RENAL, CONTRAINDICATION, OTHER)
+
+HIGH = "high"
+MODERATE = "moderate"
+INFO = "info"
+SEVERITIES = (HIGH, MODERATE, INFO)  # most severe first
+
+BOXED_WARNING = "IVIG class boxed warning (all US IVIG labels)"
+OCTAGAM_LABEL = "Octagam 10% prescribing information"
+SAFETY_MITIGATION_THROMBOSIS = (
+    "Lowest practicable dose and infusion rate (the at-risk rate cap applies); hydrate before the infusion; "
+    "watch for signs of thrombosis."
+)
+SAFETY_MITIGATION_RENAL = (
+    "Lowest practicable dose and rate; correct volume depletion and hydrate first; BUN, creatinine and urine "
+    "output before and during therapy; stop if renal function worsens."
+)
+
+ADVANCED_AGE_YEARS = 65
+EGFR_BELOW = Decimal("60")
+EGFR_SEVERE_BELOW = Decimal("30")
+CREATININE_RISE_MG_DL = Decimal("0.3")
+CREATININE_BASELINE_WINDOW_DAYS = 365
+OBESITY_BMI_FROM = Decimal("30")
+DM_RECENT_DAYS = 365
+CREATININE_BEFORE_CYCLE_DAYS = 30
+HAEMOLYSIS_DOSE_G_PER_KG_FROM = Decimal("2")
+
+
+@dataclass(frozen=True)
+class SitePolicy:
+    """Thresholds that are the site's choice, not label text (shown to users as site policy)."""
+
+    hyperviscosity_triglycerides_mg_dl: Decimal = Decimal("1000")
+    cancer_screen_valid_months: int = 12
+
+
+@dataclass(frozen=True)
+class LabValue:
+    value: Decimal
+    unit: str
+    on: date
+
+
+@dataclass(frozen=True)
+class ChartSnapshot:
+    """What the rules read about one patient, as of `today`."""
+
+    today: date
+    age_years: int
+    diagnosis: str
+    diagnosis_date: date | None = None
+    antibodies: tuple[str, ...] = ()
+    iga_status: str = "unknown"
+    hypersensitivity_to_immunoglobulin: bool = False
+    corn_allergy: bool = False
+    blood_group: str = "unknown"
+    cancer_screen_on: date | None = None
+    bmi: Decimal | None = None
+    bmi_on: date | None = None
+    # Active boxed-warning risk factors: (kind, label, noted_on).
+    risk_factors: tuple[tuple[str, str, date], ...] = ()
+    # Current medications: (category, name).
+    medications: tuple[tuple[str, str], ...] = ()
+    # Results newest first, per test: "creatinine", "egfr", "triglycerides".
+    labs: dict[str, tuple[LabValue, ...]] = field(default_factory=dict)
+    next_cycle_on: date | None = None
+    planned_dose_g_per_kg: Decimal | None = None
+    confirmed_deterioration_on: date | None = None
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str
+    category: str
+    severity: str
+    title: str
+    evidence: str
+    mitigation: str
+    source: str
+    evidence_on: date | None = None  # the date of the value that triggered it, when there is one
+
+    @property
+    def puts_at_risk(self) -> bool:
+        """Thrombosis and renal findings lower the rate cap; informational ones never do on their own."""
+        return self.category in (THROMBOSIS, RENAL) and self.severity != INFO
+
+
+def _factors(chart: ChartSnapshot, *kinds: str) -> list[tuple[str, str, date]]:
+    return [factor for factor in chart.risk_factors if factor[0] in kinds]
+
+
+def _from_factors(chart, code, category, severity, title, kinds, mitigation, source=BOXED_WARNING) -> list[Finding]:
+    found = _factors(chart, *kinds)
+    if not found:
+        return []
+    evidence = "; ".join(f"{label} (noted {noted:%Y-%m-%d})" for _, label, noted in found)
+    return [Finding(code, category, severity, title, evidence, mitigation, source, max(n for _, _, n in found))]
+
+
+def _latest(chart: ChartSnapshot, test: str) -> LabValue | None:
+    results = chart.labs.get(test, ())
+    return results[0] if results else None
+
+
+def _fmt(value: Decimal) -> str:
+    return format(value.normalize(), "f")
+
+
+# --- thrombosis -----------------------------------------------------------------------------
+
+
+def thrombosis_rules(chart: ChartSnapshot, policy: SitePolicy) -> list[Finding]:
+    """Boxed-warning thrombosis risk factors present in the chart.
+
+    Example: a 70-year-old gives [Finding("thrombosis_advanced_age", ..., evidence="Age 70 (65 or over)")].
+    """
+    findings = []
+    if chart.age_years >= ADVANCED_AGE_YEARS:
+        findings.append(
+            Finding(
+                "thrombosis_advanced_age",
+                THROMBOSIS,
+                MODERATE,
+                "Advanced age",
+                f"Age {chart.age_years} ({ADVANCED_AGE_YEARS} or over)",
+                SAFETY_MITIGATION_THROMBOSIS,
+                BOXED_WARNING,
+            )
+        )
+    findings += _from_factors(
+        chart, "thrombosis_history", THROMBOSIS, HIGH, "History of venous or arterial thrombosis",
+        ("venous_thrombosis", "arterial_thrombosis"), SAFETY_MITIGATION_THROMBOSIS,
+    )  # fmt: skip
+    findings += _from_factors(
+        chart, "thrombosis_immobilisation", THROMBOSIS, MODERATE, "Prolonged immobilisation",
+        ("immobilisation",), SAFETY_MITIGATION_THROMBOSIS,
+    )  # fmt: skip
+    findings += _from_factors(
+        chart, "thrombosis_hypercoagulable", THROMBOSIS, HIGH, "Hypercoagulable state or antiphospholipid antibodies",
+        ("hypercoagulable", "antiphospholipid"), SAFETY_MITIGATION_THROMBOSIS,
+    )  # fmt: skip
+    estrogens = [name for category, name in chart.medications if category == "estrogen"]
+    if estrogens:
+        findings.append(
+            Finding(
+                "thrombosis_estrogen",
+                THROMBOSIS,
+                MODERATE,
+                "Estrogen use",
+                "Current: " + ", ".join(estrogens),
+                SAFETY_MITIGATION_THROMBOSIS,
+                BOXED_WARNING,
+            )
+        )
+    findings += _from_factors(
+        chart, "thrombosis_central_catheter", THROMBOSIS, MODERATE, "Indwelling central vascular catheter",
+        ("central_catheter",), SAFETY_MITIGATION_THROMBOSIS,
+    )  # fmt: skip
+    findings += _hyperviscosity(chart, policy)
+    findings += _cardiovascular(chart)
+    findings += _from_factors(
+        chart, "thrombosis_malignancy", THROMBOSIS, HIGH, "Active malignancy",
+        ("active_malignancy",), SAFETY_MITIGATION_THROMBOSIS, "safety.md: malignancy is a further factor",
+    )  # fmt: skip
+    return findings
+
+
+def _hyperviscosity(chart: ChartSnapshot, policy: SitePolicy) -> list[Finding]:
+    parts = [
+        f"{label} (noted {noted:%Y-%m-%d})"
+        for _, label, noted in _factors(chart, "paraprotein", "cryoglobulins", "hypertriglyceridaemia")
+    ]
+    dates = [noted for _, _, noted in _factors(chart, "paraprotein", "cryoglobulins", "hypertriglyceridaemia")]
+    triglycerides = _latest(chart, "triglycerides")
+    threshold = policy.hyperviscosity_triglycerides_mg_dl
+    if triglycerides is not None and triglycerides.value > threshold:
+        parts.append(
+            f"Triglycerides {_fmt(triglycerides.value)} {triglycerides.unit} on {triglycerides.on:%Y-%m-%d} "
+            f"(above {_fmt(threshold)}, site policy)"
+        )
+        dates.append(triglycerides.on)
+    if not parts:
+        return []
+    return [
+        Finding(
+            "thrombosis_hyperviscosity",
+            THROMBOSIS,
+            HIGH,
+            "Hyperviscosity",
+            "; ".join(parts),
+            SAFETY_MITIGATION_THROMBOSIS + " Measure blood viscosity before treatment (label).",
+            BOXED_WARNING,
+            max(dates),
+        )
+    ]
+
+
+CARDIOVASCULAR_KINDS = (
+    "hypertension",
+    "diabetes",
+    "hyperlipidaemia",
+    "smoking",
+    "coronary_disease",
+    "cerebrovascular_disease",
+)
+
+
+def _cardiovascular(chart: ChartSnapshot) -> list[Finding]:
+    found = _factors(chart, *CARDIOVASCULAR_KINDS)
+    parts = [f"{label} (noted {noted:%Y-%m-%d})" for _, label, noted in found]
+    dates = [noted for _, _, noted in found]
+    if chart.bmi is not None and chart.bmi >= OBESITY_BMI_FROM:
+        parts.append(f"Obesity: BMI {_fmt(chart.bmi)} kg/m² ({chart.bmi_on:%Y-%m-%d})")
+        dates.append(chart.bmi_on)
+    if not parts:
+        return []
+    return [
+        Finding(
+            "thrombosis_cardiovascular",
+            THROMBOSIS,
+            MODERATE,
+            "Cardiovascular risk factors",
+            "; ".join(parts),
+            SAFETY_MITIGATION_THROMBOSIS,
+            BOXED_WARNING,
+            max(dates),
+        )
+    ]
+
+
+# --- renal ----------------------------------------------------------------------------------
+
+
+def renal_rules(chart: ChartSnapshot, policy: SitePolicy) -> list[Finding]:
+    """Boxed-warning renal risk factors present in the chart.
+
+    Example: an eGFR of 42 on 2026-11-08 gives
+    [Finding("renal_low_egfr", ..., evidence="eGFR 42 mL/min/1.73 m² on 2026-11-08 (below 60)")].
+    """
+    findings = []
+    egfr = _latest(chart, "egfr")
+    if egfr is not None and egfr.value < EGFR_BELOW:
+        findings.append(
+            Finding(
+                "renal_low_egfr",
+                RENAL,
+                HIGH if egfr.value < EGFR_SEVERE_BELOW else MODERATE,
+                "Reduced kidney function",
+                f"eGFR {_fmt(egfr.value)} {egfr.unit} on {egfr.on:%Y-%m-%d} (below {EGFR_BELOW})",
+                SAFETY_MITIGATION_RENAL,
+                BOXED_WARNING,
+                egfr.on,
+            )
+        )
+    findings += _creatinine_rise(chart)
+    findings += _from_factors(
+        chart, "renal_insufficiency", RENAL, MODERATE, "Known renal insufficiency",
+        ("renal_insufficiency",), SAFETY_MITIGATION_RENAL,
+    )  # fmt: skip
+    findings += _from_factors(
+        chart, "renal_diabetes", RENAL, MODERATE, "Diabetes mellitus", ("diabetes",), SAFETY_MITIGATION_RENAL
+    )
+    if chart.age_years > ADVANCED_AGE_YEARS:
+        findings.append(
+            Finding(
+                "renal_age_over_65",
+                RENAL,
+                MODERATE,
+                "Age over 65",
+                f"Age {chart.age_years}",
+                SAFETY_MITIGATION_RENAL,
+                BOXED_WARNING,
+            )
+        )
+    findings += _from_factors(
+        chart, "renal_volume_depletion", RENAL, HIGH, "Volume depletion", ("volume_depletion",),
+        SAFETY_MITIGATION_RENAL,
+    )  # fmt: skip
+    findings += _from_factors(chart, "renal_sepsis", RENAL, HIGH, "Sepsis", ("sepsis",), SAFETY_MITIGATION_RENAL)
+    findings += _from_factors(
+        chart, "renal_paraproteinaemia", RENAL, MODERATE, "Paraproteinaemia", ("paraprotein",),
+        SAFETY_MITIGATION_RENAL,
+    )  # fmt: skip
+    nephrotoxic = [name for category, name in chart.medications if category == "nephrotoxic"]
+    if nephrotoxic:
+        findings.append(
+            Finding(
+                "renal_nephrotoxic_drugs",
+                RENAL,
+                MODERATE,
+                "Nephrotoxic drugs",
+                "Current: " + ", ".join(nephrotoxic),
+                SAFETY_MITIGATION_RENAL,
+                BOXED_WARNING,
+            )
+        )
+    return findings
+
+
+def _creatinine_rise(chart: ChartSnapshot) -> list[Finding]:
+    """Latest creatinine ≥ 0.3 mg/dL above the patient's baseline: the lowest value in the
+    365 days before it (a rise from the patient's own best recent value)."""
+    results = chart.labs.get("creatinine", ())
+    if len(results) < 2:
+        return []
+    latest, earlier = results[0], results[1:]
+    window_start = latest.on - timedelta(days=CREATININE_BASELINE_WINDOW_DAYS)
+    candidates = [r for r in earlier if window_start <= r.on <= latest.on]
+    if not candidates:
+        return []
+    baseline = min(candidates, key=lambda r: (r.value, r.on))
+    rise = latest.value - baseline.value
+    if rise < CREATININE_RISE_MG_DL:
+        return []
+    return [
+        Finding(
+            "renal_creatinine_rise",
+            RENAL,
+            HIGH,
+            "Creatinine rising",
+            f"Creatinine {_fmt(latest.value)} {latest.unit} on {latest.on:%Y-%m-%d}, up {_fmt(rise)} from "
+            f"{_fmt(baseline.value)} on {baseline.on:%Y-%m-%d} (a rise of {CREATININE_RISE_MG_DL} or more)",
+            SAFETY_MITIGATION_RENAL,
+            BOXED_WARNING,
+            latest.on,
+        )
+    ]
+
+
+# --- contraindications ---------------------------------------------------------------------
+
+
+def contraindication_rules(chart: ChartSnapshot, policy: SitePolicy) -> list[Finding]:
+    """Reasons not to give IVIG (or not this product) without a physician's override.
+
+    Example: IgA deficiency with anti-IgA antibodies gives [Finding("contra_iga_anti_iga", ...)].
+    """
+    findings = []
+    if chart.iga_status == "deficient_anti_iga":
+        findings.append(
+            Finding(
+                "contra_iga_anti_iga",
+                CONTRAINDICATION,
+                HIGH,
+                "IgA deficiency with anti-IgA antibodies",
+                "IgA status: deficient with anti-IgA antibodies",
+                "Contraindicated with a history of hypersensitivity; a physician must override with a reason.",
+                "IVIG labels: contraindications",
+            )
+        )
+    if chart.hypersensitivity_to_immunoglobulin:
+        findings.append(
+            Finding(
+                "contra_hypersensitivity",
+                CONTRAINDICATION,
+                HIGH,
+                "Severe hypersensitivity to human immunoglobulin",
+                "History of severe systemic hypersensitivity recorded",
+                "Contraindicated; a physician must override with a reason.",
+                "IVIG labels: contraindications",
+            )
+        )
+    if chart.corn_allergy:
+        findings.append(
+            Finding(
+                "contra_corn_allergy",
+                CONTRAINDICATION,
+                MODERATE,
+                "Corn allergy (maltose)",
+                "Corn allergy recorded",
+                "Octagam contains maltose from corn: choose a product without it, or a physician overrides.",
+                OCTAGAM_LABEL + ": excipients",
+            )
+        )
+    return findings
+
+
+# --- informational --------------------------------------------------------------------------
+
+
+def informational_rules(chart: ChartSnapshot, policy: SitePolicy) -> list[Finding]:
+    """Shown to the team, never changing the rate cap on their own.
+
+    Example: dermatomyositis diagnosed 3 months ago gives [Finding("info_dm_recent", ...)].
+    """
+    findings = []
+    if (
+        chart.diagnosis in ("adult_dm", "juvenile_dm", "amyopathic_dm")
+        and chart.diagnosis_date is not None
+        and chart.today - chart.diagnosis_date <= timedelta(days=DM_RECENT_DAYS)
+    ):
+        findings.append(
+            Finding(
+                "info_dm_recent",
+                THROMBOSIS,
+                INFO,
+                "Dermatomyositis diagnosed within the last year",
+                f"Diagnosed {chart.diagnosis_date:%Y-%m-%d}: venous thromboembolism risk is highest in the first year",
+                "The dermatomyositis label maximum already reflects DM's own risk; stay alert to symptoms.",
+                "safety.md: DM raises VTE risk 7–11 times, up to about 26 times in the first year",
+                chart.diagnosis_date,
+            )
+        )
+    if "tif1g" in chart.antibodies:
+        months = policy.cancer_screen_valid_months
+        # Calendar months: a screen on the same day `months` months ago still counts as recent.
+        recent = chart.cancer_screen_on is not None and chart.cancer_screen_on >= add_months(chart.today, -months)
+        if not recent:
+            screened = (
+                f"last screen {chart.cancer_screen_on:%Y-%m-%d}" if chart.cancer_screen_on else "no screen recorded"
+            )
+            findings.append(
+                Finding(
+                    "info_tif1g_cancer_screen",
+                    OTHER,
+                    INFO,
+                    "Anti-TIF1γ without a recent cancer screen",
+                    f"Anti-TIF1γ positive; {screened} (site policy: within {months} months)",
+                    "Anti-TIF1γ dermatomyositis is cancer-associated: arrange an age-appropriate cancer screen.",
+                    "safety.md: malignancy is a further thrombosis factor",
+                    chart.cancer_screen_on,
+                )
+            )
+    if chart.next_cycle_on is not None:
+        window_start = chart.next_cycle_on - timedelta(days=CREATININE_BEFORE_CYCLE_DAYS)
+        creatinine = _latest(chart, "creatinine")
+        if creatinine is None or creatinine.on < window_start:
+            last = f"last {creatinine.on:%Y-%m-%d}" if creatinine else "none on record"
+            findings.append(
+                Finding(
+                    "info_no_recent_creatinine",
+                    RENAL,
+                    INFO,
+                    "No creatinine in the 30 days before the next cycle",
+                    f"Next cycle {chart.next_cycle_on:%Y-%m-%d}; creatinine {last}",
+                    "Order creatinine and BUN before the cycle.",
+                    BOXED_WARNING,
+                    creatinine.on if creatinine else None,
+                )
+            )
+    if (
+        chart.blood_group in ("A", "B", "AB")
+        and chart.planned_dose_g_per_kg is not None
+        and chart.planned_dose_g_per_kg >= HAEMOLYSIS_DOSE_G_PER_KG_FROM
+    ):
+        findings.append(
+            Finding(
+                "info_haemolysis_risk",
+                OTHER,
+                INFO,
+                "Haemolysis risk",
+                f"Blood group {chart.blood_group} with {_fmt(chart.planned_dose_g_per_kg)} g/kg per cycle",
+                "Haemoglobin/haematocrit at baseline and about 36–96 h after the infusion.",
+                "IVIG labels: haemolysis (high doses, non-O blood groups)",
+            )
+        )
+    if chart.confirmed_deterioration_on is not None:
+        findings.append(
+            Finding(
+                "response_confirmed_deterioration",
+                OTHER,
+                HIGH,
+                "Confirmed deterioration",
+                "Worse than baseline at two consecutive visits "
+                f"(confirmed {chart.confirmed_deterioration_on:%Y-%m-%d})",
+                "Review the treatment: ProDERM counts this patient as a non-responder.",
+                "ProDERM definition (tis.md)",
+                chart.confirmed_deterioration_on,
+            )
+        )
+    return findings
+
+
+RULE_SETS = (thrombosis_rules, renal_rules, contraindication_rules, informational_rules)
+
+
+def evaluate(chart: ChartSnapshot, policy: SitePolicy | None = None) -> list[Finding]:
+    """Every finding for this chart, most severe first, each code once."""
+    policy = policy or SitePolicy()
+    findings = [finding for rules in RULE_SETS for finding in rules(chart, policy)]
+    codes = [finding.code for finding in findings]
+    if len(codes) != len(set(codes)):
+        raise ValueError(f"rules: duplicate codes {sorted({c for c in codes if codes.count(c) > 1})}")
+    return sorted(findings, key=lambda f: (SEVERITIES.index(f.severity), CATEGORIES.index(f.category), f.code))

@@ -1,0 +1,153 @@
+"""Recompute a patient's risk flags from the chart, acknowledge them, and read the
+chart into the rules' snapshot. Writes run in one transaction and leave history."""
+
+from datetime import date, datetime
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from dosing.calculations import body_mass_index
+from dosing.models import OrderStatus
+from patients.models import Patient
+
+from . import rules
+from .models import RiskFlag
+
+LAB_TESTS_READ = ("creatinine", "egfr", "triglycerides")
+
+
+def site_policy() -> rules.SitePolicy:
+    from dosing.models import SiteSettings
+
+    site = SiteSettings.load()
+    return rules.SitePolicy(hyperviscosity_triglycerides_mg_dl=site.hyperviscosity_triglycerides_mg_dl)
+
+
+def chart_snapshot(patient: Patient, today: date) -> rules.ChartSnapshot:
+    """What the rules read, taken from the chart as of `today` (later-dated entries are ignored)."""
+    measurements = patient.measurements.filter(measured_on__lte=today).order_by("-measured_on", "-created_at")
+    weight = measurements.filter(weight_kg__isnull=False).first()
+    height = measurements.filter(height_cm__isnull=False).first()
+    bmi = bmi_on = None
+    if weight and height:
+        bmi = body_mass_index(weight_kg=weight.weight_kg, height_cm=height.height_cm)
+        bmi_on = max(weight.measured_on, height.measured_on)
+    labs: dict[str, list[rules.LabValue]] = {}
+    for result in patient.lab_results.filter(test__in=LAB_TESTS_READ, collected_on__lte=today).order_by(
+        "-collected_on", "-created_at"
+    ):
+        labs.setdefault(result.test, []).append(rules.LabValue(result.value, result.unit, result.collected_on))
+    factors = tuple(
+        (factor.kind, factor.get_kind_display(), factor.noted_on)
+        for factor in patient.risk_factors.active().filter(noted_on__lte=today)
+    )
+    medications = tuple((m.category, m.name) for m in patient.medications.current_on(today))
+    order = (
+        patient.dose_orders.filter(
+            status__in=[OrderStatus.VERIFIED, OrderStatus.AWAITING_VERIFICATION, OrderStatus.REVERIFY]
+        )
+        .order_by("-prescribed_at")
+        .first()
+    )
+    return rules.ChartSnapshot(
+        today=today,
+        age_years=patient.age_on(today),
+        diagnosis=patient.diagnosis,
+        diagnosis_date=patient.diagnosis_date,
+        antibodies=tuple(patient.antibodies),
+        iga_status=patient.iga_status,
+        hypersensitivity_to_immunoglobulin=patient.hypersensitivity_to_immunoglobulin,
+        corn_allergy=patient.corn_allergy,
+        blood_group=patient.blood_group,
+        cancer_screen_on=patient.cancer_screen_on,
+        bmi=bmi,
+        bmi_on=bmi_on,
+        risk_factors=factors,
+        medications=medications,
+        labs={test: tuple(values) for test, values in labs.items()},
+        next_cycle_on=None,
+        planned_dose_g_per_kg=order.dose_g_per_kg if order else None,
+        confirmed_deterioration_on=_confirmed_deterioration_on(patient),
+    )
+
+
+def _confirmed_deterioration_on(patient: Patient) -> date | None:
+    from visits.scoring import patient_response
+
+    response = patient_response(patient)
+    return response.deterioration.confirmed_on if response.confirmed_deterioration else None
+
+
+@transaction.atomic
+def flags_recompute(*, patient: Patient, now: datetime | None = None) -> dict[str, list[str]]:
+    """Bring the patient's flags in line with the rules: new findings open a flag, findings
+    that no longer hold resolve theirs (kept in the history), others are refreshed.
+    Returns the codes opened, resolved and kept. Running it twice changes nothing."""
+    now = now or timezone.now()
+    Patient.objects.select_for_update().filter(pk=patient.pk).first()  # one recompute per patient at a time
+    findings = {f.code: f for f in rules.evaluate(chart_snapshot(patient, timezone.localdate(now)), site_policy())}
+    active = {flag.code: flag for flag in patient.risk_flags.active()}
+    opened, resolved, kept = [], [], []
+    for code, flag in active.items():
+        if code not in findings:
+            flag.resolved_at = now
+            flag._change_reason = "condition no longer holds"
+            flag.save()
+            resolved.append(code)
+    for code, finding in findings.items():
+        flag = active.get(code)
+        fields = {
+            "category": finding.category,
+            "severity": finding.severity,
+            "title": finding.title,
+            "evidence": finding.evidence,
+            "evidence_on": finding.evidence_on,
+            "mitigation": finding.mitigation,
+            "source": finding.source,
+        }
+        if flag is None:
+            flag = RiskFlag(patient=patient, code=code, first_seen_at=now, last_evaluated_at=now, **fields)
+            flag._change_reason = "raised by the rules"
+            flag.save()
+            opened.append(code)
+            continue
+        changed = any(getattr(flag, name) != value for name, value in fields.items())
+        if changed:
+            for name, value in fields.items():
+                setattr(flag, name, value)
+            flag.last_evaluated_at = now
+            flag._change_reason = "evidence updated"
+            flag.save()
+        kept.append(code)
+    return {"opened": opened, "resolved": resolved, "kept": kept}
+
+
+@transaction.atomic
+def flag_acknowledge(*, by, flag: RiskFlag, comment: str, now: datetime | None = None) -> RiskFlag:
+    flag = RiskFlag.objects.select_for_update().get(pk=flag.pk)
+    if not flag.is_active:
+        raise ValidationError("This flag no longer applies; there is nothing to acknowledge.")
+    if flag.acknowledged_at is not None:
+        raise ValidationError("This flag is already acknowledged.")
+    if not comment.strip():
+        raise ValidationError({"comment": "Say what you checked or did, e.g. 'hydration ordered, rate capped'."})
+    flag.acknowledged_by = by
+    flag.acknowledged_at = now or timezone.now()
+    flag.acknowledgement_comment = comment.strip()
+    flag._history_user = by
+    flag._change_reason = "acknowledged"
+    flag.save()
+    return flag
+
+
+def flags_recompute_all(*, now: datetime | None = None) -> dict[str, int]:
+    """Recompute every patient's flags, one transaction per patient. Returns totals."""
+    now = now or timezone.now()
+    totals = {"patients": 0, "opened": 0, "resolved": 0}
+    for patient in Patient.objects.order_by("pk").iterator(chunk_size=500):
+        result = flags_recompute(patient=patient, now=now)
+        totals["patients"] += 1
+        totals["opened"] += len(result["opened"])
+        totals["resolved"] += len(result["resolved"])
+    return totals

@@ -1,0 +1,29 @@
+"""Recompute a patient's flags whenever something the rules read changes.
+
+Synchronous, inside the writer's transaction, so a flag is never out of date
+with the chart that was just saved (the nightly task catches time passing)."""
+
+from django.db.models.signals import post_delete, post_save
+
+from dosing.models import DoseOrder
+from patients.models import BodyMeasurement, LabResult, Medication, Patient, RiskFactor
+from visits.models import Visit
+
+from .services import flags_recompute
+
+WATCHED = (Patient, BodyMeasurement, LabResult, Medication, RiskFactor, DoseOrder, Visit)
+
+
+def _recompute(sender, instance, raw=False, **kwargs):
+    if raw:  # fixtures load rows as they are
+        return
+    patient_id = instance.pk if isinstance(instance, Patient) else instance.patient_id
+    patient = Patient.objects.filter(pk=patient_id).first()
+    if patient is not None:  # None while the patient itself is being deleted
+        flags_recompute(patient=patient)
+
+
+for model in WATCHED:
+    post_save.connect(_recompute, sender=model, dispatch_uid=f"risk.recompute.save.{model.__name__}")
+    if model is not Patient:
+        post_delete.connect(_recompute, sender=model, dispatch_uid=f"risk.recompute.delete.{model.__name__}")
