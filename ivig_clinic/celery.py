@@ -2,9 +2,14 @@
 schedule is declared in settings.CELERY_BEAT_SCHEDULE."""
 
 import os
+import time
+import uuid
 from pathlib import Path
 
 from celery import Celery
+from kombu.transport import filesystem
+from kombu.utils.encoding import str_to_bytes
+from kombu.utils.json import dumps
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ivig_clinic.settings")
 
@@ -21,4 +26,16 @@ def _ensure_filesystem_broker_folders() -> None:
             Path(options[key]).mkdir(parents=True, exist_ok=True)
 
 
+def _put_atomically(self, queue, payload, **kwargs):
+    """Kombu's filesystem transport creates the message file and then writes it, so a worker
+    polling at that instant reads an empty file and dies (JSONDecodeError). Write the message
+    aside and rename it into place: a reader sees either nothing or the whole message."""
+    name = f"{round(time.monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"
+    aside = os.path.join(self.data_folder_out, f".{name}.part")
+    with open(aside, "wb") as message:
+        message.write(str_to_bytes(dumps(payload)))
+    os.replace(aside, os.path.join(self.data_folder_out, name))
+
+
+filesystem.Channel._put = _put_atomically
 _ensure_filesystem_broker_folders()

@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "dosing",
     "visits",
     "risk",
+    "scheduling",
 ]
 
 MIDDLEWARE = [
@@ -97,6 +98,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "patients.context_processors.clinic",
+                "scheduling.context_processors.reminders",
             ],
         },
     },
@@ -210,6 +212,10 @@ EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
 EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH") or str(VAR_DIR / "mail")  # for the file-based backend
+EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "30"))
+# Absolute address of the app, for links in e-mails (e.g. https://ivig.example.org).
+SITE_URL = os.environ.get("SITE_URL", "")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "ivig-clinic@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
@@ -240,6 +246,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "patients.tasks.housekeeping",
         "schedule": crontab(hour=3, minute=15),
         "options": {"expires": 60 * 60},
+    },
+    # Every 5 minutes: create the reminders the data calls for (upcoming infusions, labs due,
+    # post-infusion checks, assessments, reviews, overdue cycles) and queue their delivery.
+    # Idempotent: a reminder exists once per kind, target and due date (a unique key).
+    "reminders-sweep": {
+        "task": "scheduling.tasks.reminders_sweep",
+        "schedule": 5 * 60,
+        "options": {"expires": 4 * 60},
     },
     # 02:30 local every night: risk rules that depend on the date alone (age, diagnosis within a
     # year, a cancer screen going stale) change without any edit to the chart.

@@ -34,6 +34,7 @@ urlpatterns = [
     path("dosing/", include("dosing.urls")),
     path("visits/", include("visits.urls")),
     path("risk/", include("risk.urls")),
+    path("scheduling/", include("scheduling.urls")),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),

@@ -300,7 +300,9 @@ class LabResult(ClinicalRecord):
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="lab_results")
     test = models.CharField(max_length=20, choices=LabTest.choices)
     collected_on = models.DateField()
-    value = models.DecimalField(max_digits=10, decimal_places=3, validators=[validate_not_negative])
+    value = models.DecimalField(
+        "value (in the test's unit)", max_digits=10, decimal_places=3, validators=[validate_not_negative]
+    )
     unit = models.CharField(max_length=24, editable=False)
     upper_limit_normal = models.DecimalField(
         "upper limit of normal", max_digits=10, decimal_places=3, null=True, blank=True, validators=[validate_positive]
@@ -456,7 +458,7 @@ class RiskFactor(ClinicalRecord):
     """A boxed-warning risk factor, dated so later rules can say since when it applies."""
 
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="risk_factors")
-    kind = models.CharField(max_length=32, choices=RiskFactorKind.choices)
+    kind = models.CharField("risk factor", max_length=32, choices=RiskFactorKind.choices)
     noted_on = models.DateField(help_text="Date of the event or of the diagnosis.")
     ended_on = models.DateField(null=True, blank=True, help_text="Leave empty while it still applies.")
     comment = models.CharField(max_length=300, blank=True)

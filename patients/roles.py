@@ -24,6 +24,11 @@ _VIEW_REGISTRY = [
     "dosing.view_doseorder",
     "visits.view_visit",
     "risk.view_riskflag",
+    "scheduling.view_course",
+    "scheduling.view_infusionsession",
+    "scheduling.view_infusionrecord",
+    "scheduling.view_unitsettings",
+    "scheduling.view_reminder",
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
@@ -49,6 +54,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "visits.add_visit",
         "visits.change_visit",
         "risk.acknowledge_riskflag",
+        "scheduling.change_reminder",
     ],
     # Verifies orders and keeps the product catalog; reconciles medications.
     PHARMACIST: _VIEW_REGISTRY
@@ -60,6 +66,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "dosing.change_indication",
         "dosing.change_sitesettings",
         "risk.acknowledge_riskflag",
+        "scheduling.change_reminder",
     ],
     # Schedules and runs infusions: weighs the patient at the chair, enters results received.
     NURSE: _VIEW_REGISTRY
@@ -69,6 +76,14 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "patients.delete_bodymeasurement",
         "patients.add_labresult",
         "risk.acknowledge_riskflag",
+        "scheduling.add_course",
+        "scheduling.change_course",
+        "scheduling.add_infusionsession",
+        "scheduling.change_infusionsession",
+        "scheduling.add_infusionrecord",
+        "scheduling.change_infusionrecord",
+        "scheduling.change_unitsettings",
+        "scheduling.change_reminder",
     ],
     VIEWER: list(_VIEW_REGISTRY),
 }

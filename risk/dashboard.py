@@ -2,15 +2,27 @@
 the clinic (lists are capped; counts are aggregated in the database)."""
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from django.db.models import Case, Count, IntegerField, Min, Value, When
+from django.db.models import Case, Count, IntegerField, Min, Prefetch, Value, When
+from django.utils import timezone
 
 from dosing.models import DoseOrder
+from scheduling.models import InfusionSession, Reminder, ReminderStatus
 
 from . import rules
 from .models import RiskFlag
 
 ROWS_PER_LIST = 50
+UPCOMING_DAYS = 7
+# Reminder kinds the dashboard lists as checks and labs to do.
+CHECK_KINDS = (
+    "labs_creatinine_bun",
+    "labs_hb_hct",
+    "thrombosis_check",
+    "venous_check",
+    "haemolysis_check",
+)
 PATIENTS_SHOWN = 100
 SEVERITY_RANK = Case(
     *[When(severity=severity, then=Value(rank)) for rank, severity in enumerate(rules.SEVERITIES)],
@@ -26,9 +38,12 @@ class Dashboard:
     unacknowledged: list
     orders_awaiting: list
     deteriorations: list
+    upcoming_sessions: list  # [(session, [at-risk and contraindication flags])]
+    checks_due: list  # reminders due now or earlier, not done
 
 
-def dashboard(*, severity: str = "", category: str = "") -> Dashboard:
+def dashboard(*, severity: str = "", category: str = "", now: datetime | None = None) -> Dashboard:
+    now = now or timezone.now()
     active = RiskFlag.objects.active()
     by_severity = dict(active.values_list("severity").annotate(n=Count("id")).order_by())
     filtered = active
@@ -61,6 +76,26 @@ def dashboard(*, severity: str = "", category: str = "") -> Dashboard:
         .select_related("patient")
         .order_by("-evidence_on")[:ROWS_PER_LIST]
     )
+    flags_shown = Prefetch(
+        "patient__risk_flags",
+        queryset=RiskFlag.objects.active()
+        .exclude(severity=rules.INFO)
+        .filter(category__in=[rules.THROMBOSIS, rules.RENAL, rules.CONTRAINDICATION])
+        .order_by("category", "code"),
+        to_attr="flags_for_chair",
+    )
+    upcoming = list(
+        InfusionSession.objects.open()
+        .between(now, now + timedelta(days=UPCOMING_DAYS))
+        .select_related("patient", "cycle__course__order__product")
+        .prefetch_related(flags_shown)[: ROWS_PER_LIST * 2]
+    )
+    checks = (
+        Reminder.objects.filter(kind__in=CHECK_KINDS, due_at__lte=now)
+        .exclude(status__in=[ReminderStatus.DONE, ReminderStatus.CANCELLED])
+        .select_related("patient")
+        .order_by("due_at")
+    )
     counts = {
         "high": by_severity.get(rules.HIGH, 0),
         "moderate": by_severity.get(rules.MODERATE, 0),
@@ -69,6 +104,9 @@ def dashboard(*, severity: str = "", category: str = "") -> Dashboard:
         "unacknowledged": active.filter(acknowledged_at__isnull=True).exclude(severity=rules.INFO).count(),
         "orders_awaiting": orders.count(),
         "deteriorations": active.filter(code="response_confirmed_deterioration").count(),
+        "upcoming_sessions": InfusionSession.objects.open().between(now, now + timedelta(days=UPCOMING_DAYS)).count(),
+        "checks_overdue": checks.filter(window_end__lt=now).count(),
+        "checks_due": checks.count(),
     }
     return Dashboard(
         counts=counts,
@@ -77,4 +115,6 @@ def dashboard(*, severity: str = "", category: str = "") -> Dashboard:
         unacknowledged=unacknowledged,
         orders_awaiting=list(orders.order_by("prescribed_at")[:ROWS_PER_LIST]),
         deteriorations=deteriorations,
+        upcoming_sessions=[(session, session.patient.flags_for_chair) for session in upcoming],
+        checks_due=list(checks[:ROWS_PER_LIST]),
     )

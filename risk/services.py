@@ -66,9 +66,21 @@ def chart_snapshot(patient: Patient, today: date) -> rules.ChartSnapshot:
         risk_factors=factors,
         medications=medications,
         labs={test: tuple(values) for test, values in labs.items()},
-        next_cycle_on=None,
+        next_cycle_on=_next_cycle_on(patient, today),
         planned_dose_g_per_kg=order.dose_g_per_kg if order else None,
         confirmed_deterioration_on=_confirmed_deterioration_on(patient),
+    )
+
+
+def _next_cycle_on(patient: Patient, today: date) -> date | None:
+    from scheduling.models import Cycle, SessionStatus
+
+    return (
+        Cycle.objects.filter(course__patient=patient, start_date__gte=today)
+        .filter(sessions__status__in=[SessionStatus.PLANNED, SessionStatus.CONFIRMED])
+        .order_by("start_date")
+        .values_list("start_date", flat=True)
+        .first()
     )
 
 

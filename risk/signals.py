@@ -7,11 +7,13 @@ from django.db.models.signals import post_delete, post_save
 
 from dosing.models import DoseOrder
 from patients.models import BodyMeasurement, LabResult, Medication, Patient, RiskFactor
+from scheduling.models import InfusionSession
 from visits.models import Visit
 
 from .services import flags_recompute
 
-WATCHED = (Patient, BodyMeasurement, LabResult, Medication, RiskFactor, DoseOrder, Visit)
+# Sessions count because the next planned cycle decides whether a creatinine is due.
+WATCHED = (Patient, BodyMeasurement, LabResult, Medication, RiskFactor, DoseOrder, Visit, InfusionSession)
 
 
 def _recompute(sender, instance, raw=False, **kwargs):

@@ -3,6 +3,7 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -20,7 +21,7 @@ def home(request):
     filters = DashboardFilterForm(request.GET or None)
     chosen = filters.cleaned_data if filters.is_bound and filters.is_valid() else {}
     board = dashboard(severity=chosen.get("severity", ""), category=chosen.get("category", ""))
-    return render(request, "risk/dashboard.html", {"board": board, "filters": filters})
+    return render(request, "risk/dashboard.html", {"board": board, "filters": filters, "now": timezone.now()})
 
 
 @require_http_methods(["GET", "POST"])

@@ -11,14 +11,14 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from dosing.models import OrderStatus
 from patients.models import Patient
+from scheduling.models import Cycle, SessionStatus
 
 from . import charts, cohort, tis
 from .scoring import patient_response
 
 # What the chart's IVIG markers stand for until infusions themselves are recorded.
-INFUSION_LABEL = "IVIG: first infusion, then each dose order on the day it was verified"
+INFUSION_LABEL = "IVIG: first infusion, then the first day of each cycle given"
 
 
 @require_GET
@@ -36,10 +36,10 @@ def trend_chart(request, patient_uuid):
 
 
 def _infusion_dates(patient: Patient) -> list:
-    # Until infusions are scheduled and recorded, a verified dose order stands for one cycle,
-    # marked on the (local) day it was verified; the chart adds the first infusion itself.
-    verified = patient.dose_orders.filter(status=OrderStatus.VERIFIED, verified_at__isnull=False)
-    return sorted({timezone.localdate(at) for at in verified.values_list("verified_at", flat=True)})
+    # The first day of every cycle with a completed infusion (local dates); the chart adds the
+    # first infusion itself.
+    starts = Cycle.objects.filter(course__patient=patient, sessions__status=SessionStatus.COMPLETED)
+    return sorted(set(starts.values_list("start_date", flat=True)))
 
 
 @require_GET

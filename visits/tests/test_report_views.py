@@ -97,28 +97,35 @@ class TestTrendChart:
         assert all("style" not in element.attrib for element in root.iter())
         assert root.find(f".//{SVG}style") is None
 
-    def test_verified_dose_orders_are_marked_as_infusions(self, role_client, make_user, treated):
+    def test_cycles_with_a_completed_infusion_are_marked(self, role_client, make_user, treated):
+        from scheduling.models import Course, Cycle, InfusionSession, SessionStatus
+
         patient = treated()
         MeasurementFactory(patient=patient, measured_on=date(2026, 1, 5))
         indication = Indication.objects.get(product__slug="octagam-10", slug="dermatomyositis")
-
-        def order(verified_on: datetime | None):
-            placed = dose_order_create(
-                by=make_user("physician"),
-                patient=patient,
-                indication=indication,
-                dose_g_per_kg=Decimal("2"),
-                days=2,
-                weight_basis="auto",
-                today=date(2026, 1, 6),
-            )
-            if verified_on:
-                dose_order_verify(by=make_user("pharmacist"), order=placed, now=verified_on)
-
-        # 23:30 in New York is already the next day in UTC: the marker is on the local day.
-        order(datetime(2026, 2, 9, 23, 30, tzinfo=ZoneInfo("America/New_York")))
-        order(datetime(2026, 3, 9, 15, 0, tzinfo=ZoneInfo("UTC")))
-        order(None)  # awaiting verification: not an infusion
+        order = dose_order_create(
+            by=make_user("physician"),
+            patient=patient,
+            indication=indication,
+            dose_g_per_kg=Decimal("2"),
+            days=2,
+            weight_basis="auto",
+            today=date(2026, 1, 6),
+        )
+        dose_order_verify(by=make_user("pharmacist"), order=order)
+        course = Course.objects.create(
+            order=order, patient=patient, interval_weeks=4, days_per_cycle=2, first_day=date(2026, 2, 9),
+            created_by=make_user("nurse"),
+        )  # fmt: skip
+        for number, (start, status) in enumerate(
+            [(date(2026, 2, 9), SessionStatus.COMPLETED), (date(2026, 3, 9), SessionStatus.COMPLETED),
+             (date(2026, 4, 6), SessionStatus.PLANNED)], start=1,
+        ):  # fmt: skip
+            cycle = Cycle.objects.create(course=course, number=number, start_date=start)
+            InfusionSession.objects.create(
+                cycle=cycle, patient=patient, day_number=1, chair=1, expected_minutes=300, status=status,
+                planned_start=datetime.combine(start, datetime.min.time(), tzinfo=ZoneInfo("America/New_York")),
+            )  # fmt: skip
 
         root = ET.fromstring(role_client("nurse").get(trend_url(patient)).content)
 

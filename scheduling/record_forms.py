@@ -1,0 +1,154 @@
+"""Forms for the infusion record. They validate and convert (local date-times, Decimal mL/h and
+grams); every clinical rule (rate limits, vial sizes, volumes, times) is checked by
+scheduling/services/records.py, whose messages the views put back at these fields.
+
+Field names are the services' keyword names, so a form's cleaned data is passed as is."""
+
+from decimal import Decimal
+
+from django import forms
+
+from .models import ReactionAction, ReactionSeverity, ReactionType, VitalsPhase
+from .services.records import step_limit
+
+LOCAL_DATETIME_FORMAT = "%Y-%m-%dT%H:%M"
+
+
+def _when(label: str, *, required: bool = True, help_text: str = "") -> forms.DateTimeField:
+    # A datetime-local input: the browser sends local wall-clock time, Django makes it aware
+    # in the clinic's zone (settings.TIME_ZONE).
+    return forms.DateTimeField(
+        label=label,
+        required=required,
+        help_text=help_text,
+        input_formats=[LOCAL_DATETIME_FORMAT, "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=LOCAL_DATETIME_FORMAT),
+    )
+
+
+def _version() -> forms.IntegerField:
+    # Optional here: a missing or altered version is refused by the service as stale, with its message.
+    return forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+
+def _rate(label: str, *, required: bool = True, help_text: str = "") -> forms.DecimalField:
+    # No min_value: the service explains a negative rate in a nurse's words.
+    return forms.DecimalField(
+        label=label,
+        required=required,
+        help_text=help_text,
+        max_digits=6,
+        decimal_places=1,
+        widget=forms.NumberInput(attrs={"step": "0.1", "inputmode": "decimal"}),
+    )
+
+
+class StartForm(forms.Form):
+    started_at = _when("Infusion started at", help_text="Local time, when the pump was started.")
+    expected_version = _version()
+
+
+class RecordForm(forms.Form):
+    started_at = _when("Infusion started at", help_text="Correct it here if it was entered wrongly.")
+    stopped_at = _when("Infusion stopped at", required=False, help_text="Local time, when the pump was stopped.")
+    volume_given_ml = forms.DecimalField(
+        label="Volume given (mL)",
+        required=False,
+        max_digits=6,
+        decimal_places=1,
+        min_value=Decimal("0"),
+        widget=forms.NumberInput(attrs={"step": "0.1", "inputmode": "decimal"}),
+        help_text="As read from the pump.",
+    )
+    grams_wasted = forms.DecimalField(
+        label="Grams opened but not given (g)",
+        required=False,
+        max_digits=6,
+        decimal_places=2,
+        widget=forms.NumberInput(attrs={"step": "0.01", "inputmode": "decimal"}),
+        help_text="Empty means 0 g. At most the grams opened (the lots recorded).",
+    )
+    notes = forms.CharField(label="Notes", required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    expected_version = _version()
+
+
+class PartForm(forms.Form):
+    """A form for one part of the record; it may offer choices from the order's plan."""
+
+    def __init__(self, *args, plan: dict, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.plan = plan
+
+
+class RateChangeForm(PartForm):
+    at = _when("Rate set at")
+    step_number = forms.TypedChoiceField(label="Step of the plan", coerce=int)
+    rate_ml_per_h = _rate("Pump rate (mL/h)", help_text="0 mL/h means paused. Never above the step's limit.")
+    reason = forms.CharField(
+        label="Reason", required=False, max_length=200, help_text="For example: tolerated, slowed for headache."
+    )
+
+    def __init__(self, *args, plan: dict, **kwargs):
+        super().__init__(*args, plan=plan, **kwargs)
+        limits = [step_limit(plan, number) for number in range(1, len(plan["rate_steps"]) + 1)]
+        self.fields["step_number"].choices = [
+            (
+                limit.step_number,
+                f"Step {limit.step_number}: up to {limit.rate_ml_per_h} mL/h "
+                f"({limit.rate_mg_per_kg_min.normalize():f} mg/kg/min)",
+            )
+            for limit in limits
+        ]
+
+
+class VitalsForm(PartForm):
+    phase = forms.ChoiceField(label="When", choices=VitalsPhase.choices, widget=forms.RadioSelect)
+    at = _when("Taken at")
+    systolic_mmhg = forms.IntegerField(label="Systolic (mmHg)", min_value=40, max_value=300)
+    diastolic_mmhg = forms.IntegerField(label="Diastolic (mmHg)", min_value=20, max_value=200)
+    heart_rate_bpm = forms.IntegerField(label="Heart rate (beats/min)", min_value=20, max_value=250)
+    temperature_c = forms.DecimalField(
+        label="Temperature (°C)",
+        max_digits=3,
+        decimal_places=1,
+        min_value=Decimal("30"),
+        max_value=Decimal("45"),
+        widget=forms.NumberInput(attrs={"step": "0.1", "inputmode": "decimal"}),
+    )
+    spo2_percent = forms.IntegerField(label="SpO₂ (%)", required=False, min_value=50, max_value=100)
+    respiratory_rate = forms.IntegerField(
+        label="Respiratory rate (breaths/min)", required=False, min_value=4, max_value=80
+    )
+
+
+class LotForm(PartForm):
+    lot_number = forms.CharField(label="Lot number", max_length=40, help_text="As printed on the vial.")
+    vial_size_g = forms.TypedChoiceField(label="Vial size", coerce=Decimal)
+    vials = forms.IntegerField(label="Vials from this lot", min_value=1, initial=1)
+    expiry_date = forms.DateField(
+        label="Expiry date", widget=forms.DateInput(attrs={"type": "date"}), help_text="As printed on the vial."
+    )
+
+    def __init__(self, *args, plan: dict, **kwargs):
+        super().__init__(*args, plan=plan, **kwargs)
+        sizes = sorted({vial["size_g"] for vial in plan["vials_per_day"]}, key=Decimal, reverse=True)
+        self.fields["vial_size_g"].choices = [(size, f"{Decimal(size).normalize():f} g") for size in sizes]
+
+
+class ReactionForm(PartForm):
+    at = _when("Noticed at")
+    type = forms.ChoiceField(label="Reaction", choices=ReactionType.choices)
+    description = forms.CharField(
+        label="Description", required=False, max_length=300, help_text="Required for 'Other'."
+    )
+    severity = forms.ChoiceField(label="Severity", choices=ReactionSeverity.choices, widget=forms.RadioSelect)
+    action = forms.ChoiceField(label="What was done", choices=ReactionAction.choices)
+    resumed_rate_ml_per_h = _rate(
+        "Resumed at (mL/h)",
+        required=False,
+        help_text="Only when the infusion resumed; never above the limit of the current step.",
+    )
+
+
+class CompleteForm(forms.Form):
+    expected_version = _version()

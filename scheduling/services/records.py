@@ -1,0 +1,710 @@
+"""What happened at one infusion: start, pump rates, vital signs, product lots, reactions,
+stop, volume and waste, then completion.
+
+Every write validates first, then writes inside one transaction, and leaves who did it and
+why in the history of each row it touches. The session row is locked for the whole write, so
+two nurses at the same chair are served one after the other.
+
+The limits are the verified order's plan (``session.cycle.course.order.plan``, a snapshot of
+``DosePlan.to_dict()``), never recomputed here: the nurse follows the plan the pharmacist
+checked. Pump rates in the plan are already rounded down, so a step's pump rate is its limit.
+
+Versions: ``record_start`` checks the session's ``version`` (the page showed the session
+before any record existed); ``record_update`` and ``record_complete`` check the record's
+``version``. Adding a rate, vitals, a lot or a reaction raises the record's version, so a
+form opened before a colleague added, say, a severe reaction is refused instead of
+completing an infusion its author never saw.
+
+Times are aware datetimes; ``now`` is passed in (``timezone.now()`` when omitted). Anything
+recorded more than ``FUTURE_GRACE`` ahead of ``now`` is refused: a small grace absorbs a
+ward clock a minute or two ahead of the server.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
+
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
+from django.utils import timezone
+
+from dosing.models import OrderStatus
+
+from ..models import (
+    InfusionRecord,
+    InfusionSession,
+    LotUsage,
+    RateChange,
+    Reaction,
+    ReactionAction,
+    ReactionType,
+    SessionStatus,
+    VitalSigns,
+    VitalsPhase,
+)
+
+STALE_MESSAGE = "Someone else changed this since you opened it; reload"
+FUTURE_GRACE = timedelta(minutes=5)
+# The day's volume may be exceeded by at most this much (measuring and pump tolerance).
+VOLUME_TOLERANCE_PERCENT = Decimal("1")
+TENTH = Decimal("0.1")
+HUNDREDTH = Decimal("0.01")
+CLOSED_STATUSES = (SessionStatus.CANCELLED, SessionStatus.MISSED)
+
+
+# ----------------------------------------------------------------------- pure helpers
+
+
+def _plain(value: Decimal) -> str:
+    # normalize() alone would write 100 as 1E+2.
+    return format(value.normalize(), "f")
+
+
+def _clock(value: datetime) -> str:
+    return f"{timezone.localtime(value):%H:%M}"
+
+
+@dataclass(frozen=True)
+class StepLimit:
+    step_number: int
+    rate_ml_per_h: Decimal
+    rate_mg_per_kg_min: Decimal
+    dosing_weight_kg: Decimal
+
+    def refusal(self, rate_ml_per_h: Decimal) -> str | None:
+        """Why a pump rate may not be set at this step, in a nurse's words; None when it may.
+
+        Example: 124 mL/h at step 2 of the 70 kg plan -> "124.0 mL/h is above this step's limit
+        of 84.0 mL/h (2 mg/kg/min for 70 kg). Do not exceed the plan."
+        """
+        if rate_ml_per_h < 0:
+            return "A rate cannot be negative; enter 0 mL/h for a pause."
+        if rate_ml_per_h > self.rate_ml_per_h:
+            return (
+                f"{rate_ml_per_h.quantize(TENTH)} mL/h is above this step's limit of {self.rate_ml_per_h} mL/h "
+                f"({_plain(self.rate_mg_per_kg_min)} mg/kg/min for {_plain(self.dosing_weight_kg)} kg). "
+                "Do not exceed the plan."
+            )
+        return None
+
+
+def step_limit(plan: dict, step_number: int) -> StepLimit:
+    """The fastest pump rate allowed at one step (numbered from 1) of an order's plan.
+
+    A step's limit is its own pump rate, which the plan rounded down so it never exceeds the
+    step's mg/kg/min. Every step, and so the last one, is also held to the plan's maximum
+    (``max_rate_ml_per_h``), in case a ladder ever reaches past it.
+    An unknown step raises ``ValueError`` starting with ``step_number``.
+
+    Example: the 70 kg dermatomyositis plan (42, 84, 168 mL/h; maximum 168) -> step 2 is
+    84.0 mL/h at 2 mg/kg/min; for an at-risk patient (42, 84, 138.6) step 3 is 138.6 mL/h.
+
+    >>> plan = {"dosing_weight_kg": "70.0", "max_rate_ml_per_h": "138.6", "max_rate_mg_per_kg_min": "3.3",
+    ...         "rate_steps": [{"rate_ml_per_h": "42.0", "rate_mg_per_kg_min": "1"},
+    ...                        {"rate_ml_per_h": "168.0", "rate_mg_per_kg_min": "4"}]}
+    >>> limit = step_limit(plan, 2)
+    >>> str(limit.rate_ml_per_h), str(limit.rate_mg_per_kg_min)
+    ('138.6', '3.3')
+    """
+    steps = plan["rate_steps"]
+    if isinstance(step_number, bool) or not isinstance(step_number, int):
+        raise TypeError(f"step_number: must be a whole number, not {type(step_number).__name__}")
+    if not 1 <= step_number <= len(steps):
+        raise ValueError(
+            f"step_number: step {step_number} is not in this plan; its steps are 1 to {len(steps)}"
+            if steps
+            else "step_number: this plan has no rate steps"
+        )
+    step = steps[step_number - 1]
+    limit, mg_per_kg_min = Decimal(step["rate_ml_per_h"]), Decimal(step["rate_mg_per_kg_min"])
+    maximum = Decimal(plan["max_rate_ml_per_h"])
+    if maximum < limit:
+        limit, mg_per_kg_min = maximum, Decimal(plan["max_rate_mg_per_kg_min"])
+    return StepLimit(step_number, limit.quantize(TENTH), mg_per_kg_min, Decimal(plan["dosing_weight_kg"]))
+
+
+def ladder_times(plan: dict, start: datetime) -> list[dict]:
+    """The plan's rate steps with clock times from ``start`` (aware), numbered from 1.
+
+    Minutes are elapsed time, added in UTC, so a ladder running across a daylight-saving change
+    shows the wall-clock times the pump really changes at. Times come back in UTC; templates
+    show them in the clinic's zone.
+
+    Example: start 09:00, steps at minutes 0, 30, 60 (30, 30, 228 min) -> 09:00-09:30,
+    09:30-10:00, 10:00-13:48.
+    """
+    if timezone.is_naive(start):
+        raise ValueError("start: must be an aware datetime")
+    begin = start.astimezone(UTC)
+    return [
+        {
+            **step,
+            "number": number,
+            "clock_start": begin + timedelta(minutes=step["start_min"]),
+            "clock_end": begin + timedelta(minutes=step["start_min"] + step["minutes"]),
+        }
+        for number, step in enumerate(plan["rate_steps"], start=1)
+    ]
+
+
+def volume_limit_ml(plan: dict) -> Decimal:
+    """The most that may be recorded as given: the day's volume plus 1 %, to 0.1 mL (rounded down).
+
+    Example: 700.0 mL planned -> 707.0 mL.
+    """
+    planned = Decimal(plan["daily_volume_ml"])
+    return (planned * (100 + VOLUME_TOLERANCE_PERCENT) / 100).quantize(TENTH, ROUND_DOWN)
+
+
+def plan_vial_sizes(plan: dict) -> list[Decimal]:
+    """The vial sizes the plan is made of, largest first. Example: 2 x 30 g + 1 x 10 g -> [30, 10]."""
+    return sorted({Decimal(vial["size_g"]) for vial in plan["vials_per_day"]}, reverse=True)
+
+
+# ----------------------------------------------------------------------- reading
+
+
+def order_of(session: InfusionSession):
+    return session.cycle.course.order
+
+
+def record_of(session: InfusionSession) -> InfusionRecord | None:
+    return InfusionRecord.objects.filter(session=session).first()
+
+
+def grams_opened(record: InfusionRecord | None) -> Decimal:
+    if record is None or record.pk is None:
+        return Decimal("0")
+    return sum((lot.vial_size_g * lot.vials for lot in record.lots.all()), Decimal("0"))
+
+
+def infusion_date(session: InfusionSession, record: InfusionRecord | None):
+    """The local date of the infusion: the day it started, or the day it is planned."""
+    started = record.started_at if record is not None and record.started_at else None
+    return timezone.localdate(started or session.planned_start)
+
+
+def closed_reason(session: InfusionSession, record: InfusionRecord | None) -> str | None:
+    """Why nothing more can be recorded at this session, or None while it can."""
+    if session.status in CLOSED_STATUSES:
+        return f"This session is {session.get_status_display().lower()}: nothing can be recorded for it."
+    if session.status == SessionStatus.COMPLETED or (record is not None and record.completed_at):
+        return "This infusion is completed: its record can no longer be changed."
+    return None
+
+
+def completion_missing(record: InfusionRecord | None) -> list[str]:
+    """What the record still needs before the infusion can be completed, in a nurse's words."""
+    if record is None:
+        return [
+            "the start time",
+            "the stop time",
+            "the volume given",
+            "at least one product lot",
+            "vital signs before the infusion",
+            "vital signs after the infusion",
+        ]
+    missing = []
+    if record.started_at is None:
+        missing.append("the start time")
+    if record.stopped_at is None:
+        missing.append("the stop time")
+    if record.volume_given_ml is None:
+        missing.append("the volume given")
+    if not record.lots.exists():
+        missing.append("at least one product lot")
+    phases = set(record.vitals.values_list("phase", flat=True))
+    if VitalsPhase.BEFORE not in phases:
+        missing.append("vital signs before the infusion")
+    if VitalsPhase.AFTER not in phases:
+        missing.append("vital signs after the infusion")
+    return missing
+
+
+# ----------------------------------------------------------------------- writing helpers
+
+
+def _save(instance: models.Model, *, by, reason: str) -> None:
+    instance.full_clean()
+    instance._history_user = by
+    instance._change_reason = reason[:100]
+    instance.save()
+
+
+def _lock(session: InfusionSession) -> tuple[InfusionSession, InfusionRecord | None]:
+    locked = (
+        InfusionSession.objects.select_for_update().select_related("cycle__course__order", "patient").get(pk=session.pk)
+    )
+    record = InfusionRecord.objects.select_for_update().filter(session=locked).first()
+    return locked, record
+
+
+def _check_version(current: int, expected) -> None:
+    try:
+        stale = int(expected) != current
+    except (TypeError, ValueError):
+        stale = True
+    if stale:
+        raise ValidationError(STALE_MESSAGE)
+
+
+def _require_recordable(session: InfusionSession, record: InfusionRecord | None) -> None:
+    reason = closed_reason(session, record)
+    if reason:
+        raise ValidationError(reason)
+
+
+def _require_started(record: InfusionRecord | None) -> InfusionRecord:
+    if record is None or record.started_at is None:
+        raise ValidationError("Record the start of the infusion first.")
+    return record
+
+
+def _check_time(field: str, at, *, now: datetime, not_before=None, not_after=None, day=None) -> None:
+    """Refuse a missing, naive, future or out-of-bounds time, at the field it came from.
+
+    ``not_before`` / ``not_after`` are (datetime, words) pairs, e.g. (started_at, "the start")."""
+    if at is None:
+        raise ValidationError({field: "Enter the time."})
+    if timezone.is_naive(at):
+        raise ValidationError({field: "The time needs a time zone."})
+    if at > now + FUTURE_GRACE:
+        raise ValidationError({field: f"{_clock(at)} on {timezone.localdate(at)} is in the future."})
+    if day is not None and timezone.localdate(at) < day:
+        raise ValidationError({field: f"This is before the infusion day ({day:%Y-%m-%d})."})
+    if not_before and not_before[0] and at < not_before[0]:
+        raise ValidationError({field: f"{_clock(at)} is before {not_before[1]} ({_clock(not_before[0])})."})
+    if not_after and not_after[0] and at > not_after[0]:
+        raise ValidationError({field: f"{_clock(at)} is after {not_after[1]} ({_clock(not_after[0])})."})
+
+
+def _decimal(field: str, value, *, required: bool = True) -> Decimal | None:
+    if value is None or value == "":
+        if required:
+            raise ValidationError({field: "Enter a number."})
+        return None
+    try:
+        number = Decimal(str(value)) if not isinstance(value, Decimal) else value
+    except InvalidOperation:
+        raise ValidationError({field: "Enter a number."}) from None
+    if not number.is_finite():
+        raise ValidationError({field: "Enter a number."})
+    return number
+
+
+def _times_out_of_order(record: InfusionRecord, started_at, stopped_at) -> dict[str, list[str]]:
+    """Entries that a start or stop time would contradict, as errors at those two fields."""
+    errors: dict[str, list[str]] = {}
+
+    def before_start(at, what):
+        if started_at and at < started_at:
+            errors.setdefault("started_at", []).append(f"{what} at {_clock(at)} is before this start time.")
+
+    def after_stop(at, what):
+        if stopped_at and at > stopped_at:
+            errors.setdefault("stopped_at", []).append(f"{what} at {_clock(at)} is after this stop time.")
+
+    for change in record.rate_changes.all():
+        before_start(change.at, f"The rate change to {change.rate_ml_per_h} mL/h")
+        after_stop(change.at, f"The rate change to {change.rate_ml_per_h} mL/h")
+    for reaction in record.reactions.all():
+        before_start(reaction.at, f"The reaction ({reaction.get_type_display().lower()})")
+        after_stop(reaction.at, f"The reaction ({reaction.get_type_display().lower()})")
+    for vitals in record.vitals.all():
+        if vitals.phase == VitalsPhase.BEFORE and started_at and vitals.at > started_at:
+            errors.setdefault("started_at", []).append(
+                f"Vital signs 'before' were taken at {_clock(vitals.at)}, after this start time."
+            )
+        if vitals.phase == VitalsPhase.DURING:
+            before_start(vitals.at, "Vital signs 'during'")
+            after_stop(vitals.at, "Vital signs 'during'")
+        if vitals.phase == VitalsPhase.AFTER and stopped_at and vitals.at < stopped_at:
+            errors.setdefault("stopped_at", []).append(
+                f"Vital signs 'after' were taken at {_clock(vitals.at)}, before this stop time."
+            )
+    return errors
+
+
+def _touch(record: InfusionRecord, *, by, reason: str) -> None:
+    """Raise the record's version for a change to one of its parts, so open forms go stale."""
+    record.version += 1
+    _save(record, by=by, reason=reason)
+
+
+def _open_record(session: InfusionSession, record: InfusionRecord | None, *, by) -> InfusionRecord:
+    """The session's record, created (not yet started) for what comes before the start."""
+    if record is not None:
+        return record
+    record = InfusionRecord(session=session)
+    _save(record, by=by, reason="record opened")
+    return record
+
+
+# ----------------------------------------------------------------------- services
+
+
+@transaction.atomic
+def record_start(*, by, session: InfusionSession, started_at: datetime, expected_version, now=None) -> InfusionRecord:
+    """Start the infusion: the session is in progress and its record has a start time.
+
+    Refused for a session that is cancelled, missed, completed or already started, for an
+    order that is not (or no longer) verified, and for a page showing an older session.
+    """
+    now = now or timezone.now()
+    session, record = _lock(session)
+    _check_version(session.version, expected_version)
+    _require_recordable(session, record)
+    if record is not None and record.started_at:
+        raise ValidationError(f"This infusion already started at {_clock(record.started_at)}.")
+    order = order_of(session)
+    if order.status != OrderStatus.VERIFIED:
+        raise ValidationError(
+            f"The dose order is {order.get_status_display().lower()}: "
+            "a pharmacist must verify it before the infusion starts."
+        )
+    planned_day = timezone.localdate(session.planned_start)
+    _check_time("started_at", started_at, now=now)
+    if timezone.localdate(started_at) != planned_day:
+        raise ValidationError(
+            {
+                "started_at": f"This session is planned for {planned_day:%Y-%m-%d}. "
+                "If it happens on another day, move the session first."
+            }
+        )
+    if record is not None:
+        errors = _times_out_of_order(record, started_at, None)
+        if errors:
+            raise ValidationError(errors)
+
+    session.status = SessionStatus.IN_PROGRESS
+    session.version += 1
+    _save(session, by=by, reason="infusion started")
+    if record is None:
+        record = InfusionRecord(session=session, started_at=started_at)
+    else:
+        record.started_at = started_at
+        record.version += 1
+    _save(record, by=by, reason=f"infusion started at {_clock(started_at)}")
+    return record
+
+
+@transaction.atomic
+def rate_change_record(
+    *, by, session: InfusionSession, at: datetime, rate_ml_per_h, step_number, reason: str = "", now=None
+) -> RateChange:
+    """Record a pump rate set at one step of the plan; 0 mL/h means paused.
+
+    A rate above the step's limit (see ``step_limit``) is refused, at the rate field.
+    """
+    now = now or timezone.now()
+    session, record = _lock(session)
+    _require_recordable(session, record)
+    record = _require_started(record)
+    plan = order_of(session).plan
+    rate = _decimal("rate_ml_per_h", rate_ml_per_h)
+    try:
+        limit = step_limit(plan, step_number)
+    except (TypeError, ValueError) as exc:
+        message = str(exc).partition(": ")[2]
+        raise ValidationError({"step_number": message[:1].upper() + message[1:] + "."}) from exc
+    refusal = limit.refusal(rate)
+    if refusal:
+        raise ValidationError({"rate_ml_per_h": refusal})
+    _check_time(
+        "at", at, now=now, not_before=(record.started_at, "the start"), not_after=(record.stopped_at, "the stop")
+    )
+    change = RateChange(
+        record=record, at=at, rate_ml_per_h=rate, step_number=step_number, reason=reason.strip(), recorded_by=by
+    )
+    what = "paused" if rate == 0 else f"{rate.quantize(TENTH)} mL/h"
+    _save(change, by=by, reason=f"rate {what} at step {step_number}")
+    _touch(record, by=by, reason=f"rate change recorded ({what}, step {step_number})")
+    return change
+
+
+@transaction.atomic
+def vitals_record(
+    *,
+    by,
+    session: InfusionSession,
+    phase: str,
+    at: datetime,
+    systolic_mmhg,
+    diastolic_mmhg,
+    heart_rate_bpm,
+    temperature_c,
+    spo2_percent=None,
+    respiratory_rate=None,
+    now=None,
+) -> VitalSigns:
+    """Record vital signs before, during or after the infusion.
+
+    'Before' may be taken ahead of the start (the record is opened then); 'during' and
+    'after' need the start, and each must fit the start and stop times recorded so far.
+    """
+    now = now or timezone.now()
+    session, record = _lock(session)
+    _require_recordable(session, record)
+    if phase not in VitalsPhase.values:
+        raise ValidationError({"phase": "Choose before, during or after."})
+    started = record.started_at if record else None
+    stopped = record.stopped_at if record else None
+    if phase != VitalsPhase.BEFORE and not started:
+        raise ValidationError({"phase": "Record the start of the infusion before vital signs during or after it."})
+    bounds = {
+        VitalsPhase.BEFORE: {"not_after": (started, "the start")},
+        VitalsPhase.DURING: {"not_before": (started, "the start"), "not_after": (stopped, "the stop")},
+        VitalsPhase.AFTER: {"not_before": (stopped or started, "the stop" if stopped else "the start")},
+    }[phase]
+    _check_time("at", at, now=now, day=infusion_date(session, record), **bounds)
+    if systolic_mmhg is not None and diastolic_mmhg is not None and diastolic_mmhg >= systolic_mmhg:
+        raise ValidationError(
+            {"diastolic_mmhg": f"{diastolic_mmhg} mmHg is not below the systolic {systolic_mmhg} mmHg."}
+        )
+    record = _open_record(session, record, by=by)
+    vitals = VitalSigns(
+        record=record,
+        phase=phase,
+        at=at,
+        systolic_mmhg=systolic_mmhg,
+        diastolic_mmhg=diastolic_mmhg,
+        heart_rate_bpm=heart_rate_bpm,
+        temperature_c=temperature_c,
+        spo2_percent=spo2_percent,
+        respiratory_rate=respiratory_rate,
+        recorded_by=by,
+    )
+    _save(vitals, by=by, reason=f"vital signs {phase}")
+    _touch(record, by=by, reason=f"vital signs recorded ({phase})")
+    return vitals
+
+
+@transaction.atomic
+def lot_record(*, by, session: InfusionSession, lot_number: str, vial_size_g, vials, expiry_date, now=None) -> LotUsage:
+    """Record a product lot opened for this infusion (traceability of a plasma product).
+
+    The lot number and the expiry date are required; the vial size must be one the plan is
+    made of; an expired lot (expiry before the infusion day) is refused.
+    """
+    now = now or timezone.now()
+    session, record = _lock(session)
+    _require_recordable(session, record)
+    plan = order_of(session).plan
+    errors = {}
+    lot_number = (lot_number or "").strip()
+    if not lot_number:
+        errors["lot_number"] = "Enter the lot number printed on the vial."
+    size = _decimal("vial_size_g", vial_size_g)
+    sizes = plan_vial_sizes(plan)
+    if size not in sizes:
+        allowed = " and ".join(f"{_plain(s)} g" for s in sizes)
+        errors["vial_size_g"] = f"The plan uses {allowed} vials; {_plain(size)} g is not one of them."
+    if vials is None or vials < 1:
+        errors["vials"] = "At least 1 vial."
+    day = infusion_date(session, record)
+    if expiry_date is None:
+        errors["expiry_date"] = "Enter the expiry date printed on the vial."
+    elif expiry_date < day:
+        errors["expiry_date"] = (
+            f"This lot expired on {expiry_date:%Y-%m-%d}, before the infusion day ({day:%Y-%m-%d}). Do not use it."
+        )
+    if errors:
+        raise ValidationError(errors)
+    record = _open_record(session, record, by=by)
+    lot = LotUsage(record=record, lot_number=lot_number, vial_size_g=size, vials=vials, expiry_date=expiry_date)
+    _save(lot, by=by, reason=f"lot {lot_number} opened")
+    _touch(record, by=by, reason=f"lot recorded ({lot_number}: {vials} x {_plain(size)} g)")
+    return lot
+
+
+@transaction.atomic
+def reaction_record(
+    *,
+    by,
+    session: InfusionSession,
+    at: datetime,
+    type: str,  # the model's field name, so form errors land at the field
+    severity: str,
+    action: str,
+    description: str = "",
+    resumed_rate_ml_per_h=None,
+    now=None,
+) -> Reaction:
+    """Record an infusion reaction and what was done.
+
+    'Resumed' needs the rate it resumed at, held to the limit of the current step (the step of
+    the latest rate change up to the reaction; step 1 before any). 'Stopped' also stops the
+    record at that time if no stop time is recorded yet.
+    """
+    now = now or timezone.now()
+    session, record = _lock(session)
+    _require_recordable(session, record)
+    record = _require_started(record)
+    _check_time(
+        "at", at, now=now, not_before=(record.started_at, "the start"), not_after=(record.stopped_at, "the stop")
+    )
+    resumed = _decimal("resumed_rate_ml_per_h", resumed_rate_ml_per_h, required=False)
+    if action == ReactionAction.RESUMED:
+        if resumed is None:
+            raise ValidationError({"resumed_rate_ml_per_h": "Enter the rate the infusion resumed at."})
+        if resumed == 0:
+            raise ValidationError({"resumed_rate_ml_per_h": "A resumed infusion runs above 0 mL/h."})
+        latest = record.rate_changes.filter(at__lte=at).order_by("-at", "-pk").first()
+        limit = step_limit(order_of(session).plan, latest.step_number if latest else 1)
+        refusal = limit.refusal(resumed)
+        if refusal:
+            raise ValidationError({"resumed_rate_ml_per_h": f"Current step {limit.step_number}: {refusal}"})
+    elif resumed is not None:
+        raise ValidationError({"resumed_rate_ml_per_h": "Only for a reaction after which the infusion resumed."})
+    if type == ReactionType.OTHER and not (description or "").strip():
+        raise ValidationError({"description": "Describe the reaction."})
+    stops = action == ReactionAction.STOPPED and record.stopped_at is None
+    if stops:
+        errors = _times_out_of_order(record, None, at)
+        if errors:
+            raise ValidationError({"at": errors["stopped_at"]})
+
+    reaction = Reaction(
+        record=record,
+        at=at,
+        type=type,
+        description=(description or "").strip(),
+        severity=severity,
+        action=action,
+        resumed_rate_ml_per_h=resumed,
+        recorded_by=by,
+    )
+    _save(reaction, by=by, reason=f"reaction: {type}, {severity}, {action}")
+    if stops:
+        record.stopped_at = at
+    stopped = f"; infusion stopped at {_clock(at)}" if stops else ""
+    _touch(record, by=by, reason=f"reaction recorded ({type}){stopped}")
+    return reaction
+
+
+@transaction.atomic
+def record_update(
+    *,
+    by,
+    session: InfusionSession,
+    stopped_at,
+    volume_given_ml,
+    grams_wasted,
+    notes: str,
+    expected_version,
+    started_at=None,
+    now=None,
+) -> InfusionRecord:
+    """Record the stop, the volume given, the grams opened but not given, and notes.
+
+    ``started_at`` corrects a mistyped start (None keeps it). The volume given may not exceed
+    the day's planned volume by more than 1 % (refused, not warned: a figure above what the
+    verified plan's vials hold is a typo or a dosing incident, and neither belongs in the
+    record unremarked). Waste is 0 or more and at most the grams opened (lots x vial size).
+    """
+    now = now or timezone.now()
+    session, record = _lock(session)
+    if record is None or record.started_at is None:
+        raise ValidationError("Record the start of the infusion first.")
+    _check_version(record.version, expected_version)
+    _require_recordable(session, record)
+    plan = order_of(session).plan
+    started_at = started_at or record.started_at
+    errors = {}
+
+    for field, value, words in (("started_at", started_at, None), ("stopped_at", stopped_at, "the start")):
+        if value is None:
+            continue
+        try:
+            bound = (started_at, words) if words else None
+            _check_time(field, value, now=now, not_before=bound)
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+    if "started_at" not in errors and timezone.localdate(started_at) != timezone.localdate(session.planned_start):
+        errors["started_at"] = (
+            f"This session is planned for {timezone.localdate(session.planned_start):%Y-%m-%d}. "
+            "If it happened on another day, move the session first."
+        )
+    if not errors:
+        for field, messages in _times_out_of_order(record, started_at, stopped_at).items():
+            errors[field] = messages
+
+    volume = _decimal("volume_given_ml", volume_given_ml, required=False)
+    if volume is not None:
+        limit = volume_limit_ml(plan)
+        if volume < 0:
+            errors["volume_given_ml"] = "The volume given cannot be negative."
+        elif volume > limit:
+            errors["volume_given_ml"] = (
+                f"{volume.quantize(TENTH)} mL is more than 1 % above today's planned {plan['daily_volume_ml']} mL "
+                f"(at most {limit} mL). Check the figure; if more was really given, report it as a dosing "
+                "incident and tell the prescriber."
+            )
+    waste = _decimal("grams_wasted", grams_wasted, required=False) or Decimal("0")
+    opened = grams_opened(record)
+    if waste < 0:
+        errors["grams_wasted"] = "Grams not given cannot be negative."
+    elif waste > opened:
+        errors["grams_wasted"] = (
+            f"{_plain(waste)} g is more than the {_plain(opened)} g opened (the lots recorded)."
+            if opened
+            else "No vials are recorded as opened yet: record the lots first."
+        )
+    if errors:
+        raise ValidationError(errors)
+
+    changed = [
+        name
+        for name, value in (
+            ("start", started_at != record.started_at),
+            ("stop", stopped_at != record.stopped_at),
+            ("volume", volume != record.volume_given_ml),
+            ("waste", waste != record.grams_wasted),
+            ("notes", (notes or "").strip() != record.notes),
+        )
+        if value
+    ]
+    record.started_at = started_at
+    record.stopped_at = stopped_at
+    record.volume_given_ml = volume
+    record.grams_wasted = waste
+    record.notes = (notes or "").strip()
+    record.version += 1
+    _save(record, by=by, reason=f"record edited: {', '.join(changed)}" if changed else "record saved unchanged")
+    return record
+
+
+@transaction.atomic
+def record_complete(*, by, session: InfusionSession, expected_version, now=None) -> InfusionRecord:
+    """Complete the infusion: needs the start, stop, volume given, at least one lot, and vital
+    signs before and after. The session becomes completed; a second completion is refused.
+
+    Post-infusion reminders are not created here: the sweep creates them from completed sessions.
+    """
+    now = now or timezone.now()
+    session, record = _lock(session)
+    if record is None:
+        raise ValidationError("Record the start of the infusion first.")
+    _check_version(record.version, expected_version)
+    if record.completed_at:
+        who = record.completed_by.get_full_name() or record.completed_by.get_username()
+        raise ValidationError(f"Already completed by {who} at {_clock(record.completed_at)}.")
+    _require_recordable(session, record)
+    missing = completion_missing(record)
+    if missing:
+        raise ValidationError(f"Before completing, record {', '.join(missing)}.")
+    errors = _times_out_of_order(record, record.started_at, record.stopped_at)
+    if errors:
+        raise ValidationError([message for messages in errors.values() for message in messages])
+    if record.grams_wasted > grams_opened(record):
+        raise ValidationError("The grams not given are more than the grams opened: correct the record first.")
+
+    record.completed_by = by
+    record.completed_at = now
+    record.version += 1
+    _save(record, by=by, reason="infusion completed")
+    session.status = SessionStatus.COMPLETED
+    session.status_reason = ""
+    session.version += 1
+    _save(session, by=by, reason="infusion completed")
+    return record

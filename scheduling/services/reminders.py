@@ -1,0 +1,835 @@
+"""Reminders: created by the sweep from the state of the data, delivered once.
+
+This module starts with what the session services need: when a session moves or is
+cancelled, its pending reminders are cancelled, and the next sweep creates the ones
+that fit the new date (their subject keys differ, so nothing is lost or doubled).
+
+The sweep (`reminders_sweep`) reads the data in a fixed number of batched queries, asks the
+pure functions in scheduling/timing.py which reminders are due, and creates each one once: the
+subject key is unique, so two sweeps at the same moment cannot double a reminder.
+
+Delivery guarantee (`reminder_deliver`): a reminder is e-mailed at most once, and exactly once
+unless the sending worker is interrupted mid-delivery.
+
+1. Claim: one conditional UPDATE sets `delivery_claimed_at` only where it is empty and
+   `emailed_at` is empty, and commits. Of two deliveries running at once, one claims; the other
+   sends nothing.
+2. Send one message to all recipients through Django's mail.
+3. Acknowledge: set `emailed_at` and status "sent", alone in their own transaction. A later
+   delivery (a task re-run by `acks_late` after a worker died) finds `emailed_at` and sends nothing.
+
+An SMTP or network error releases the claim, records `last_error` and the attempt, and the task
+retries with exponential backoff (see scheduling/tasks.py), at most `MAX_DELIVERY_ATTEMPTS` in all.
+
+The narrow window: if the worker dies after the mail server accepted the message but before
+step 3 committed, nobody can tell from the database whether the message left. The claim stays.
+A claim older than `CLAIM_STALE_AFTER` is never taken again: the reminder is flagged for a
+human (`last_error` = `INTERRUPTED_DELIVERY`) and shown as "e-mail uncertain" in the inbox,
+where it stays visible whatever happened to the e-mail. Reminders are never resent blindly
+(at-most-once e-mail), because the in-app inbox, not the e-mail, is the record of a reminder.
+"""
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from functools import partial
+from smtplib import SMTPException
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.mail import EmailMessage, get_connection
+from django.db import IntegrityError, transaction
+from django.db.models import Case, Count, F, Max, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.text import Truncator
+
+from patients.models import LabResult, LabTest, Patient
+from patients.roles import NURSE, PHYSICIAN, roles_of
+from risk.models import RiskFlag
+from risk.rules import INFO
+from visits.models import Visit
+
+from .. import timing
+from ..models import (
+    OPEN_SESSION_STATUSES,
+    Course,
+    CourseStatus,
+    Cycle,
+    InfusionSession,
+    Reminder,
+    ReminderStatus,
+    SessionStatus,
+    UnitSettings,
+)
+from ..timing import DueReminder, ReminderKind
+
+logger = logging.getLogger(__name__)
+
+# --------------------------------------------------------------------------- policy
+
+# Upcoming-infusion reminders exist as soon as a session is booked within this horizon (longer
+# than a 4-weekly interval), so the next cycle's reminder is in the data well before it is due.
+UPCOMING_HORIZON = timedelta(days=35)
+# Every other kind is created once due. One the sweep did not see in time (an outage, data
+# entered late, the first run) is still created this long after its due time; older ones are
+# history. Overdue cycles are exempt: an overdue course is reported whenever it is found.
+CATCH_UP = timedelta(days=14)
+# A TIS assessment counts when a visit is within ±2 weeks of its due date; a baseline visit is
+# one marked as baseline or one in the 2 weeks up to the first infusion.
+TIS_WINDOW = timedelta(weeks=2)
+# The baseline reminder comes a week before the first infusion, with the pre-cycle labs.
+BASELINE_LEAD = timedelta(days=timing.LAB_LEAD_DAYS)
+# Sessions read for cycle-level reminders: from before the venous check (day 14) plus its
+# catch-up, to past the labs' 7-day lead.
+CYCLE_LOOKBACK = timedelta(days=timing.TEE_WATCH_DAYS_VENOUS + 1) + CATCH_UP + timedelta(days=2)
+CYCLE_LOOKAHEAD = timedelta(days=timing.LAB_LEAD_DAYS + 2)
+
+CLAIM_STALE_AFTER = timedelta(minutes=15)  # far above any send: SMTP gets SMTP_TIMEOUT_SECONDS
+MAX_DELIVERY_ATTEMPTS = 6
+SMTP_TIMEOUT_SECONDS = 30
+INTERRUPTED_DELIVERY = (
+    "E-mail delivery was interrupted: it may or may not have reached the recipients. "
+    "Not resent automatically, to avoid a duplicate."
+)
+NO_RECIPIENTS = "No active user of the role has an e-mail address; shown in the inbox only."
+KEY_BATCH = 500  # subject keys per existence query
+
+GIVEN_STATUSES = (SessionStatus.COMPLETED, SessionStatus.IN_PROGRESS)
+BOOKED_STATUSES = (SessionStatus.PLANNED, SessionStatus.CONFIRMED)
+LIVE_STATUSES = (ReminderStatus.PENDING, ReminderStatus.SENT)
+
+KIND_LABELS = {
+    ReminderKind.UPCOMING_INFUSION: "Upcoming infusion",
+    ReminderKind.LABS_CREATININE_BUN: "Labs: creatinine and BUN",
+    ReminderKind.LABS_HB_HCT: "Labs: Hb/Hct",
+    ReminderKind.THROMBOSIS_CHECK: "Thrombosis check (72 h)",
+    ReminderKind.VENOUS_CHECK: "Venous symptom check (day 14)",
+    ReminderKind.HAEMOLYSIS_CHECK: "Haemolysis check (36–96 h)",
+    ReminderKind.TIS_ASSESSMENT: "TIS assessment due",
+    ReminderKind.STEWARDSHIP_REVIEW: "Stewardship review",
+    ReminderKind.CYCLE_OVERDUE: "Cycle overdue",
+}
+KIND_ROLES = dict.fromkeys(ReminderKind, NURSE) | {
+    ReminderKind.TIS_ASSESSMENT: PHYSICIAN,
+    ReminderKind.STEWARDSHIP_REVIEW: PHYSICIAN,
+}
+LAB_KINDS = (ReminderKind.LABS_CREATININE_BUN, ReminderKind.LABS_HB_HCT)
+# Who else sees a role's reminders in the inbox (not by e-mail): physicians see the labs.
+ALSO_SHOWN_TO = {PHYSICIAN: LAB_KINDS}
+
+
+def kind_label(kind: str) -> str:
+    try:
+        return KIND_LABELS[ReminderKind(kind)]
+    except ValueError:
+        return kind.replace("_", " ").capitalize()
+
+
+# --------------------------------------------------------------------------- session changes
+
+
+@transaction.atomic
+def session_changed(session: InfusionSession) -> int:
+    """Cancel the pending reminders of a moved or cancelled session. Returns how many.
+
+    Example: moving a session from Monday to Wednesday cancels its "upcoming infusion"
+    reminder due on Friday; the next sweep creates one due on Sunday.
+    """
+    return session.reminders.filter(status=ReminderStatus.PENDING).update(status=ReminderStatus.CANCELLED)
+
+
+# --------------------------------------------------------------------------- the sweep
+
+
+@dataclass
+class _Wanted:
+    """A reminder the data calls for, before it is written."""
+
+    due: DueReminder
+    patient_id: int
+    session_id: int | None = None
+    cycle_id: int | None = None
+    message: str = ""
+    # Stewardship messages need the patient's visits and doses; built only for new ones.
+    review_from: date | None = None
+
+    @property
+    def key(self) -> str:
+        return self.due.subject_key
+
+    def fields(self) -> dict:
+        return {
+            "kind": self.due.kind.value,
+            "patient_id": self.patient_id,
+            "session_id": self.session_id,
+            "cycle_id": self.cycle_id,
+            "due_at": self.due.due_at,
+            "window_end": self.due.window_end,
+            "message": _fit(self.message or self.due.reason),
+            "role": KIND_ROLES[self.due.kind],
+        }
+
+
+class _Collector:
+    """Gathers wanted reminders; one item's bad data is logged and skipped, never the sweep's end."""
+
+    def __init__(self, now: datetime, tz: ZoneInfo):
+        self.now = now
+        self.tz = tz
+        self.today = now.astimezone(tz).date()
+        self.wanted: dict[str, _Wanted] = {}
+        # Per cycle, every key a cycle-level rule computes now, due or not: a live reminder of
+        # that family for the cycle outside this set has been superseded (see _cancel_superseded).
+        self.cycle_keys: dict[str, dict[int, set[str]]] = {"labs": {}, "checks": {}}
+        self.errors = 0
+        self.recent_cycles = Cycle.objects.none()
+
+    def add(self, item: _Wanted) -> None:
+        self.wanted.setdefault(item.key, item)
+
+    def failed(self, what: str, error: Exception) -> None:
+        self.errors += 1
+        logger.error("Reminder sweep skipped %s: %s", what, error)
+
+    def due_point(self, reminder: DueReminder) -> bool:
+        """Due now, and not over: inside its window, or within the catch-up time when it has none."""
+        if reminder.due_at > self.now:
+            return False
+        if reminder.window_end is not None:
+            return reminder.window_end >= self.now
+        return reminder.due_at >= self.now - CATCH_UP
+
+    def local_date(self, moment: datetime) -> date:
+        return moment.astimezone(self.tz).date()
+
+    def local_midnight(self, day: date) -> datetime:
+        return datetime.combine(day, datetime.min.time(), tzinfo=self.tz)
+
+
+def reminders_sweep(*, now: datetime) -> dict:
+    """Create the reminders the data calls for, cancel those it no longer does, and queue the
+    e-mail of those due. Idempotent: run twice (even at once) it creates each reminder once.
+
+    Returns counts: {"created", "existing", "revived", "cancelled", "flagged_interrupted",
+    "queued", "errors", "created_by_kind": {kind: n}}.
+
+    Example: a session booked for Thu 26 Nov 2026 09:00 with reminders 3 days ahead; the sweep
+    at any time from its booking creates "upcoming_infusion:session-<id>:2026-11-23", due Mon
+    23 Nov 09:00 local; the sweep running after that moment queues its e-mail.
+    """
+    if now.tzinfo is None:
+        raise ValueError("now: naive datetime refused; pass an aware datetime")
+    collector = _Collector(now, ZoneInfo(settings.TIME_ZONE))
+    unit = UnitSettings.load()
+    _collect_upcoming(collector, unit.upcoming_reminder_days)
+    _collect_cycle_reminders(collector)
+    _collect_overdue(collector)
+    _collect_assessments(collector)
+
+    existing = _existing_rows(list(collector.wanted))
+    missing = [item for key, item in collector.wanted.items() if key not in existing]
+    _write_review_messages([item for item in missing if item.review_from], collector)
+    counts = {"created": 0, "existing": len(existing), "revived": 0, "errors": collector.errors}
+    created_by_kind: dict[str, int] = defaultdict(int)
+    for item in missing:
+        outcome = _create(item)
+        counts[outcome] = counts.get(outcome, 0) + 1
+        if outcome == "created":
+            created_by_kind[item.due.kind.value] += 1
+    for key, row in existing.items():
+        if row["status"] == ReminderStatus.CANCELLED:
+            counts["revived"] += _revive(row, collector.wanted[key])
+    counts["cancelled"] = _cancel_obsolete(now) + _cancel_superseded(collector)
+    counts["flagged_interrupted"] = _flag_interrupted_deliveries(now)
+    counts["queued"] = _queue_due_deliveries(now)
+    counts["created_by_kind"] = dict(created_by_kind)
+    return counts
+
+
+def _collect_upcoming(collector: _Collector, days_before: int) -> None:
+    """Booked sessions whose reminder falls due within the horizon and whose start is ahead."""
+    if days_before < 1:
+        return  # 0 days: the unit has switched upcoming reminders off
+    now = collector.now
+    sessions = InfusionSession.objects.filter(
+        status__in=BOOKED_STATUSES,
+        planned_start__gt=now,
+        planned_start__lte=now + UPCOMING_HORIZON + timedelta(days=days_before + 1),
+    ).values("id", "patient_id", "cycle_id", "planned_start")
+    for session in sessions:
+        try:
+            due = timing.upcoming_infusion_reminder(
+                session["planned_start"], target=f"session-{session['id']}", tz=collector.tz, days_before=days_before
+            )
+        except (TypeError, ValueError) as error:
+            collector.failed(f"session {session['id']}", error)
+            continue
+        if due.due_at <= now + UPCOMING_HORIZON:
+            collector.add(_Wanted(due, session["patient_id"], session["id"], session["cycle_id"]))
+
+
+def _collect_cycle_reminders(collector: _Collector) -> None:
+    """Labs before a cycle that has not started; checks after a cycle that has ended."""
+    now = collector.now
+    recent_cycles = Cycle.objects.filter(
+        sessions__planned_start__gte=now - CYCLE_LOOKBACK, sessions__planned_start__lt=now + CYCLE_LOOKAHEAD
+    ).values("id")
+    collector.recent_cycles = recent_cycles
+    sessions = InfusionSession.objects.filter(cycle__in=recent_cycles).values(
+        "id", "cycle_id", "patient_id", "planned_start", "expected_minutes", "status", "record__stopped_at"
+    )
+    by_cycle: dict[int, list[dict]] = defaultdict(list)
+    for session in sessions:
+        by_cycle[session["cycle_id"]].append(session)
+    if not by_cycle:
+        return
+    patients = InfusionSession.objects.filter(cycle__in=recent_cycles).values("patient_id")
+    renal, haemolysis = _flags_of(patients)
+    last_creatinine = dict(
+        LabResult.objects.filter(patient__in=patients, test=LabTest.CREATININE, collected_on__lte=collector.today)
+        .values_list("patient_id")
+        .order_by()
+        .annotate(last=Max("collected_on"))
+    )
+    for cycle_id, cycle_sessions in by_cycle.items():
+        patient_id = cycle_sessions[0]["patient_id"]
+        try:
+            _cycle_labs(collector, cycle_id, cycle_sessions, patient_id, renal, haemolysis, last_creatinine)
+        except (TypeError, ValueError) as error:
+            collector.failed(f"labs of cycle {cycle_id}", error)
+        try:
+            _cycle_checks(collector, cycle_id, cycle_sessions, patient_id, haemolysis)
+        except (TypeError, ValueError) as error:
+            collector.failed(f"checks after cycle {cycle_id}", error)
+
+
+def _flags_of(patients: QuerySet) -> tuple[set[int], set[int]]:
+    """Patients with an active non-informational renal flag, and with the haemolysis flag."""
+    rows = (
+        RiskFlag.objects.active()
+        .filter(patient__in=patients)
+        .filter((Q(code__startswith="renal_") & ~Q(severity=INFO)) | Q(code="info_haemolysis_risk"))
+        .values_list("patient_id", "code")
+    )
+    renal, haemolysis = set(), set()
+    for patient_id, code in rows:
+        (haemolysis if code == "info_haemolysis_risk" else renal).add(patient_id)
+    return renal, haemolysis
+
+
+def _cycle_labs(collector, cycle_id, sessions, patient_id, renal, haemolysis, last_creatinine) -> None:
+    if any(s["status"] in GIVEN_STATUSES for s in sessions):
+        return  # the cycle has started: labs before it are moot
+    booked = [s for s in sessions if s["status"] in OPEN_SESSION_STATUSES]
+    if not booked:
+        return  # every day cancelled or missed
+    first = min(booked, key=lambda s: s["planned_start"])
+    cycle_start = collector.local_date(first["planned_start"])
+    if cycle_start < collector.today:
+        return
+    reminders = timing.lab_reminders(
+        cycle_start,
+        target=f"cycle-{cycle_id}",
+        tz=collector.tz,
+        renal_flag=patient_id in renal,
+        last_creatinine_on=last_creatinine.get(patient_id),
+        haemolysis_risk=patient_id in haemolysis,
+    )
+    collector.cycle_keys["labs"][cycle_id] = {due.subject_key for due in reminders}
+    for due in reminders:
+        if collector.due_point(due):
+            collector.add(_Wanted(due, patient_id, first["id"], cycle_id))
+
+
+def _cycle_checks(collector, cycle_id, sessions, patient_id, haemolysis) -> None:
+    if any(s["status"] in OPEN_SESSION_STATUSES for s in sessions):
+        return  # the cycle's last day is still ahead (or running)
+    completed = [s for s in sessions if s["status"] == SessionStatus.COMPLETED]
+    if not completed:
+        return
+
+    def ended_at(session):
+        planned_end = session["planned_start"] + timedelta(minutes=session["expected_minutes"])
+        return session["record__stopped_at"] or planned_end
+
+    last = max(completed, key=ended_at)
+    reminders = timing.post_infusion_reminders(
+        ended_at(last), target=f"cycle-{cycle_id}", tz=collector.tz, haemolysis_risk=patient_id in haemolysis
+    )
+    collector.cycle_keys["checks"][cycle_id] = {due.subject_key for due in reminders}
+    for due in reminders:
+        if collector.due_point(due):
+            collector.add(_Wanted(due, patient_id, last["id"], cycle_id))
+
+
+def _collect_overdue(collector: _Collector) -> None:
+    """Active courses whose last given cycle is more than an interval and a week behind."""
+    given = InfusionSession.objects.filter(status__in=GIVEN_STATUSES)
+    booked = InfusionSession.objects.open().filter(patient_id=OuterRef("patient_id"))
+    courses = (
+        Course.objects.filter(status=CourseStatus.ACTIVE)
+        .annotate(
+            last_cycle_id=Subquery(
+                given.filter(cycle__course=OuterRef("pk")).order_by("-planned_start").values("cycle_id")[:1]
+            )
+        )
+        .filter(last_cycle_id__isnull=False)
+        .annotate(
+            last_cycle_started_at=Subquery(
+                given.filter(cycle_id=OuterRef("last_cycle_id")).order_by("planned_start").values("planned_start")[:1]
+            )
+        )
+        .annotate(
+            next_booked_at=Subquery(
+                booked.filter(planned_start__gte=collector.local_midnight(collector.today))
+                .order_by("planned_start")
+                .values("planned_start")[:1]
+            ),
+            # A booking after the last cycle that has passed unrecorded: the reason names it.
+            stale_booking_at=Subquery(
+                booked.filter(planned_start__gt=OuterRef("last_cycle_started_at"))
+                .order_by("-planned_start")
+                .values("planned_start")[:1]
+            ),
+        )
+        .values(
+            "id",
+            "patient_id",
+            "interval_weeks",
+            "last_cycle_id",
+            "last_cycle_started_at",
+            "next_booked_at",
+            "stale_booking_at",
+        )
+    )
+    for course in courses:
+        try:
+            last_start = collector.local_date(course["last_cycle_started_at"])
+            if last_start > collector.today:
+                continue
+            next_at = course["next_booked_at"] or course["stale_booking_at"]
+            next_on = collector.local_date(next_at) if next_at else None
+            due = timing.cycle_overdue(
+                last_start,
+                interval_weeks=course["interval_weeks"],
+                today=collector.today,
+                next_scheduled=next_on if next_on and next_on > last_start else None,
+                target=f"course-{course['id']}",
+                tz=collector.tz,
+            )
+        except (TypeError, ValueError) as error:
+            collector.failed(f"course {course['id']}", error)
+            continue
+        if due is not None and due.due_at <= collector.now:
+            collector.add(_Wanted(due, course["patient_id"], cycle_id=course["last_cycle_id"]))
+
+
+def _collect_assessments(collector: _Collector) -> None:
+    """TIS assessments (baseline, week 16, then every 12 weeks) and stewardship reviews, for
+    patients with an active course. Week 0 is `ivig_started_on`, else the first infusion given."""
+    on_course = Course.objects.filter(status=CourseStatus.ACTIVE).values("patient_id")
+    own_sessions = InfusionSession.objects.filter(patient_id=OuterRef("pk"))
+    patients = (
+        Patient.objects.filter(pk__in=on_course)
+        .annotate(
+            first_given_at=Subquery(
+                own_sessions.filter(status__in=GIVEN_STATUSES).order_by("planned_start").values("planned_start")[:1]
+            ),
+            first_booked_id=Subquery(
+                own_sessions.filter(status__in=BOOKED_STATUSES, planned_start__gt=collector.now)
+                .order_by("planned_start")
+                .values("id")[:1]
+            ),
+            first_booked_at=Subquery(
+                own_sessions.filter(status__in=BOOKED_STATUSES, planned_start__gt=collector.now)
+                .order_by("planned_start")
+                .values("planned_start")[:1]
+            ),
+        )
+        .values("id", "ivig_started_on", "first_given_at", "first_booked_id", "first_booked_at")
+    )
+    visits: dict[int, list[tuple[date, bool]]] = defaultdict(list)
+    for patient_id, visit_date, is_baseline in (
+        Visit.objects.filter(patient__in=on_course)
+        .filter(Q(visit_date__gte=collector.today - CATCH_UP - TIS_WINDOW) | Q(is_baseline=True))
+        .values_list("patient_id", "visit_date", "is_baseline")
+    ):
+        visits[patient_id].append((visit_date, is_baseline))
+    for patient in patients:
+        try:
+            _assessments_of(collector, patient, visits.get(patient["id"], []))
+        except (TypeError, ValueError) as error:
+            collector.failed(f"patient {patient['id']}", error)
+
+
+def _assessments_of(collector: _Collector, patient: dict, visits: list[tuple[date, bool]]) -> None:
+    target = f"patient-{patient['id']}"
+    started_on = patient["ivig_started_on"] or (
+        collector.local_date(patient["first_given_at"]) if patient["first_given_at"] else None
+    )
+    if started_on is None or started_on > collector.today:
+        _baseline(collector, patient, visits, target)
+        return
+    for day in timing.tis_assessment_due_dates(started_on, until=collector.today).due_dates:
+        if any(abs(visit_date - day) <= TIS_WINDOW for visit_date, _ in visits):
+            continue
+        week = (day - started_on).days // 7
+        due = timing.reminder_on(
+            day,
+            kind=ReminderKind.TIS_ASSESSMENT,
+            target=target,
+            tz=collector.tz,
+            reason=f"TIS assessment at week {week} of IVIG (started {started_on.isoformat()}): "
+            f"no visit within 2 weeks of {day.isoformat()}.",
+        )
+        if collector.due_point(due):
+            collector.add(_Wanted(due, patient["id"]))
+    reviews = timing.stewardship_review_dates(started_on)
+    for months, day in zip(timing.STEWARDSHIP_REVIEW_MONTHS, reviews, strict=True):
+        due = timing.reminder_on(
+            day,
+            kind=ReminderKind.STEWARDSHIP_REVIEW,
+            target=target,
+            tz=collector.tz,
+            reason=f"Stewardship review at {months} months of IVIG (started {started_on.isoformat()}).",
+        )
+        if collector.due_point(due):
+            collector.add(_Wanted(due, patient["id"], message=due.reason, review_from=started_on))
+
+
+def _baseline(collector: _Collector, patient: dict, visits: list[tuple[date, bool]], target: str) -> None:
+    """Before the first infusion: a baseline assessment unless one is recorded."""
+    if patient["first_booked_at"] is None:
+        return
+    first_on = collector.local_date(patient["first_booked_at"])
+    schedule = timing.tis_assessment_due_dates(first_on, until=first_on)
+    if any(is_baseline or schedule.baseline_due_before - TIS_WINDOW <= day <= first_on for day, is_baseline in visits):
+        return
+    due = timing.reminder_on(
+        schedule.baseline_due_before - BASELINE_LEAD,
+        kind=ReminderKind.TIS_ASSESSMENT,
+        target=target,
+        tz=collector.tz,
+        reason=f"Baseline TIS assessment before the first IVIG infusion on {first_on.isoformat()}: "
+        "no baseline visit recorded.",
+    )
+    if due.due_at <= collector.now < patient["first_booked_at"]:
+        collector.add(_Wanted(due, patient["id"], session_id=patient["first_booked_id"]))
+
+
+def _write_review_messages(items: list[_Wanted], collector: _Collector) -> None:
+    """Stewardship messages: the latest TIS and the grams given since week 0."""
+    if not items:
+        return
+    from visits.scoring import patient_response
+
+    patient_ids = {item.patient_id for item in items}
+    patients = Patient.objects.in_bulk(patient_ids)
+    visits: dict[int, list[Visit]] = defaultdict(list)
+    for visit in Visit.objects.filter(patient_id__in=patient_ids):
+        visits[visit.patient_id].append(visit)
+    doses = list(
+        InfusionSession.objects.filter(patient_id__in=patient_ids, status=SessionStatus.COMPLETED).values(
+            "patient_id", "planned_start", "cycle__course__order__plan"
+        )
+    )
+    for item in items:
+        try:
+            response = patient_response(patients[item.patient_id], visits[item.patient_id])
+            latest = next(
+                (s for s in reversed(response.visits) if s.result is not None and s.result.total is not None), None
+            )
+            tis_text = (
+                f"latest TIS {latest.result.total:.1f} ({latest.result.category}) on "
+                f"{latest.visit.visit_date.isoformat()}"
+                if latest
+                else "no TIS yet"
+            )
+            since = collector.local_midnight(item.review_from)
+            given = [d for d in doses if d["patient_id"] == item.patient_id and d["planned_start"] >= since]
+            grams = sum((_daily_dose_g(d["cycle__course__order__plan"]) for d in given), Decimal("0"))
+            item.message = (
+                f"{item.due.reason} {tis_text[0].upper()}{tis_text[1:]}; "
+                f"{grams.normalize():f} g given in {len(given)} infusion days."
+            )
+        except (KeyError, TypeError, ValueError, InvalidOperation) as error:
+            collector.failed(f"stewardship message for patient {item.patient_id}", error)
+
+
+def _daily_dose_g(plan) -> Decimal:
+    return Decimal(str((plan or {}).get("daily_dose_g", "0")))
+
+
+def _existing_rows(keys: list[str]) -> dict[str, dict]:
+    rows = {}
+    for start in range(0, len(keys), KEY_BATCH):
+        for row in Reminder.objects.filter(subject_key__in=keys[start : start + KEY_BATCH]).values(
+            "id", "subject_key", "status", "emailed_at"
+        ):
+            rows[row["subject_key"]] = row
+    return rows
+
+
+def _create(item: _Wanted) -> str:
+    """get_or_create in a savepoint; a concurrent sweep's insert of the same key is no error."""
+    try:
+        with transaction.atomic():
+            _, created = Reminder.objects.get_or_create(subject_key=item.key, defaults=item.fields())
+    except IntegrityError as error:
+        if Reminder.objects.filter(subject_key=item.key).exists():
+            return "existing"
+        logger.error("Reminder %s could not be created: %s", item.key, error)
+        return "errors"
+    return "created" if created else "existing"
+
+
+def _revive(row: dict, item: _Wanted) -> int:
+    """A cancelled reminder the data calls for again (a session moved away and back)."""
+    return Reminder.objects.filter(pk=row["id"], status=ReminderStatus.CANCELLED).update(
+        status=ReminderStatus.SENT if row["emailed_at"] else ReminderStatus.PENDING,
+        **{name: value for name, value in item.fields().items() if name not in ("kind", "role", "patient_id")},
+    )
+
+
+def _cancel_obsolete(now: datetime) -> int:
+    """Belt and braces for a sweep racing `session_changed`: a live reminder of a cancelled or
+    missed session, or an upcoming-infusion reminder whose session has since moved, is cancelled.
+    Only recent sessions are looked at: older ones were settled by earlier sweeps."""
+    live = Reminder.objects.filter(
+        status__in=LIVE_STATUSES, session__isnull=False, session__planned_start__gte=now - CYCLE_LOOKBACK
+    )
+    dead_session = live.filter(session__status__in=[SessionStatus.CANCELLED, SessionStatus.MISSED])
+    moved = live.filter(kind=ReminderKind.UPCOMING_INFUSION).exclude(window_end=F("session__planned_start"))
+    return dead_session.update(status=ReminderStatus.CANCELLED) + moved.update(status=ReminderStatus.CANCELLED)
+
+
+CYCLE_FAMILIES = {
+    "labs": LAB_KINDS,
+    "checks": (ReminderKind.THROMBOSIS_CHECK, ReminderKind.VENOUS_CHECK, ReminderKind.HAEMOLYSIS_CHECK),
+}
+
+
+def _cancel_superseded(collector: _Collector) -> int:
+    """A cycle's labs or post-infusion checks whose key the data no longer gives: the first day
+    moved to another date, a creatinine was drawn meanwhile, a stop time was corrected. The sweep
+    has created the reminder that replaces it, if any."""
+    evaluated = {cycle_id for family in collector.cycle_keys.values() for cycle_id in family}
+    if not evaluated:
+        return 0
+    kinds = {kind.value: family for family, kinds in CYCLE_FAMILIES.items() for kind in kinds}
+    rows = Reminder.objects.filter(
+        kind__in=list(kinds), status__in=LIVE_STATUSES, cycle__in=collector.recent_cycles
+    ).values_list("id", "cycle_id", "kind", "subject_key")
+    stale = [
+        pk
+        for pk, cycle_id, kind, key in rows
+        if cycle_id in collector.cycle_keys[kinds[kind]] and key not in collector.cycle_keys[kinds[kind]][cycle_id]
+    ]
+    return Reminder.objects.filter(pk__in=stale).update(status=ReminderStatus.CANCELLED) if stale else 0
+
+
+def _flag_interrupted_deliveries(now: datetime, **only) -> int:
+    """Flag for a human every claim that went stale without `emailed_at` (see the module docstring)."""
+    return (
+        Reminder.objects.filter(emailed_at__isnull=True, delivery_claimed_at__lt=now - CLAIM_STALE_AFTER, **only)
+        .exclude(last_error=INTERRUPTED_DELIVERY)
+        .update(last_error=INTERRUPTED_DELIVERY)
+    )
+
+
+def _queue_due_deliveries(now: datetime) -> int:
+    """Queue the first delivery of every due, live, never-attempted reminder. Failed attempts are
+    the task's to retry; a duplicate queueing is harmless (only one delivery can claim)."""
+    from ..tasks import deliver_reminder
+
+    ids = list(
+        Reminder.objects.filter(
+            status=ReminderStatus.PENDING,
+            due_at__lte=now,
+            emailed_at__isnull=True,
+            delivery_claimed_at__isnull=True,
+            delivery_attempts=0,
+            last_error="",
+        )
+        .filter(Q(window_end__isnull=True) | Q(window_end__gte=now))
+        .values_list("id", flat=True)
+    )
+    for reminder_id in ids:
+        transaction.on_commit(partial(deliver_reminder.delay, reminder_id), robust=True)
+    return len(ids)
+
+
+def _fit(text: str) -> str:
+    return Truncator(" ".join(text.split())).chars(Reminder._meta.get_field("message").max_length)
+
+
+# --------------------------------------------------------------------------- delivery
+
+
+def reminder_deliver(reminder_id: int, *, now: datetime) -> str:
+    """E-mail one due reminder to its recipients at most once (see the module docstring).
+
+    Returns what happened: "sent", "already_sent", "in_progress" (claimed by another delivery),
+    "interrupted" (a stale claim, flagged for a human), "not_due", "expired" (its window is
+    over), "not_needed" (done or cancelled), "no_recipients", "gave_up" or "missing".
+    Raises SMTPException or OSError after recording the failure, for the task to retry.
+
+    Example: the task runs twice at the same moment → one "sent", one "in_progress"; one e-mail.
+    """
+    reminder = Reminder.objects.select_related("patient", "user").filter(pk=reminder_id).first()
+    if reminder is None:
+        return "missing"
+    if reminder.emailed_at is not None:
+        return "already_sent"
+    if reminder.status != ReminderStatus.PENDING:
+        return "not_needed"
+    if reminder.due_at > now:
+        return "not_due"
+    if reminder.window_end is not None and reminder.window_end < now:
+        return "expired"
+    if reminder.delivery_claimed_at is not None:
+        if reminder.delivery_claimed_at < now - CLAIM_STALE_AFTER:
+            _flag_interrupted_deliveries(now, pk=reminder.pk)
+            return "interrupted"
+        return "in_progress"
+    if reminder.delivery_attempts >= MAX_DELIVERY_ATTEMPTS:
+        return "gave_up"
+    recipients = email_recipients(reminder)
+    if not recipients:
+        Reminder.objects.filter(pk=reminder.pk, emailed_at__isnull=True).update(last_error=NO_RECIPIENTS)
+        return "no_recipients"
+
+    with transaction.atomic():
+        claimed = Reminder.objects.filter(
+            pk=reminder.pk,
+            status=ReminderStatus.PENDING,
+            emailed_at__isnull=True,
+            delivery_claimed_at__isnull=True,
+            delivery_attempts__lt=MAX_DELIVERY_ATTEMPTS,
+        ).update(delivery_claimed_at=now, delivery_attempts=F("delivery_attempts") + 1)
+    if not claimed:
+        return "in_progress"
+
+    try:
+        _email(reminder, recipients)
+    except Exception as error:
+        # The server refused or was unreachable: nothing left, so the claim is released for a retry.
+        with transaction.atomic():
+            Reminder.objects.filter(pk=reminder.pk, delivery_claimed_at=now, emailed_at__isnull=True).update(
+                delivery_claimed_at=None, last_error=_fit(f"{type(error).__name__}: {error}")
+            )
+        raise
+
+    with transaction.atomic():
+        Reminder.objects.filter(pk=reminder.pk, emailed_at__isnull=True).update(
+            emailed_at=now,
+            status=Case(When(status=ReminderStatus.PENDING, then=Value(ReminderStatus.SENT)), default=F("status")),
+            last_error="",
+        )
+    return "sent"
+
+
+RETRYABLE_ERRORS = (SMTPException, OSError)
+
+
+def email_recipients(reminder: Reminder) -> list[str]:
+    """The user's address for a personal reminder; else every active user of the role with one."""
+    if reminder.user_id:
+        user = reminder.user
+        return [user.email] if user.is_active and user.email else []
+    users = get_user_model().objects.filter(is_active=True, groups__name=reminder.role).exclude(email="")
+    return sorted(set(users.values_list("email", flat=True)))
+
+
+def _email(reminder: Reminder, recipients: list[str]) -> None:
+    context = {
+        "clinic_name": settings.CLINIC_NAME,
+        "kind_label": kind_label(reminder.kind),
+        "reminder": reminder,
+        "due_local": reminder.due_at.astimezone(ZoneInfo(settings.TIME_ZONE)),
+        "patient_mrn": reminder.patient.mrn,
+        "patient_initials": reminder.patient.initials,
+        "inbox_url": _inbox_url(),
+    }
+    subject = " ".join(render_to_string("scheduling/email/reminder_subject.txt", context).split())
+    body = render_to_string("scheduling/email/reminder.txt", context)
+    timeout = {} if settings.EMAIL_TIMEOUT is not None else {"timeout": SMTP_TIMEOUT_SECONDS}
+    # One message to all recipients: the server accepts or refuses it whole, so a retry never
+    # repeats it to some of them.
+    EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, to=recipients, connection=get_connection(**timeout)).send()
+
+
+def _inbox_url() -> str:
+    site = getattr(settings, "SITE_URL", "").rstrip("/")
+    return f"{site}{reverse('scheduling:inbox')}" if site else ""
+
+
+# --------------------------------------------------------------------------- inbox
+
+
+def reminders_visible_to(user) -> QuerySet:
+    """A personal reminder is its user's; a role's reminder is every member's (physicians also
+    see the nurses' lab reminders)."""
+    roles = roles_of(user)
+    shared = Q(user__isnull=True) & (
+        Q(role__in=roles) | Q(kind__in=[kind for role in roles for kind in ALSO_SHOWN_TO.get(role, ())])
+    )
+    return Reminder.objects.filter(Q(user=user) | shared)
+
+
+INBOX_TABS = ("all", "unread", "done")
+
+
+def inbox_reminders(user, *, tab: str, now: datetime) -> QuerySet:
+    """The user's reminders due by `now`: live ones ("all"), live and unread, or done."""
+    if tab not in INBOX_TABS:
+        raise ValueError(f"tab: must be one of {', '.join(INBOX_TABS)}, not {tab!r}")
+    due = reminders_visible_to(user).filter(due_at__lte=now).select_related("patient", "done_by")
+    if tab == "done":
+        return due.filter(status=ReminderStatus.DONE).order_by("-done_at", "-due_at")
+    live = due.filter(status__in=LIVE_STATUSES).order_by("-due_at", "-id")
+    return live.filter(read_at__isnull=True) if tab == "unread" else live
+
+
+def inbox_counts(user, *, now: datetime) -> dict[str, int]:
+    due = reminders_visible_to(user).filter(due_at__lte=now)
+    return due.aggregate(
+        all=Count("id", filter=Q(status__in=LIVE_STATUSES)),
+        unread=Count("id", filter=Q(status__in=LIVE_STATUSES, read_at__isnull=True)),
+        done=Count("id", filter=Q(status=ReminderStatus.DONE)),
+    )
+
+
+def unread_count(user, *, now: datetime) -> int:
+    return reminders_visible_to(user).filter(due_at__lte=now, status__in=LIVE_STATUSES, read_at__isnull=True).count()
+
+
+@transaction.atomic
+def reminder_mark_read(*, reminder: Reminder, by, now: datetime) -> Reminder:
+    """Mark read (for everyone the reminder is for). Idempotent: the first reading is kept."""
+    reminder = Reminder.objects.select_for_update().get(pk=reminder.pk)
+    if reminder.read_at is None:
+        reminder.read_at = now
+        reminder._history_user = by
+        reminder.save(update_fields=["read_at"])
+    return reminder
+
+
+@transaction.atomic
+def reminder_mark_done(*, reminder: Reminder, by, now: datetime) -> Reminder:
+    """Mark done: it leaves everyone's list. A cancelled reminder stays cancelled; done twice
+    keeps the first person and time."""
+    reminder = Reminder.objects.select_for_update().get(pk=reminder.pk)
+    if reminder.status in (ReminderStatus.DONE, ReminderStatus.CANCELLED):
+        return reminder
+    reminder.status = ReminderStatus.DONE
+    reminder.done_by = by
+    reminder.done_at = now
+    reminder.read_at = reminder.read_at or now
+    reminder._history_user = by
+    reminder.save(update_fields=["status", "done_by", "done_at", "read_at"])
+    return reminder

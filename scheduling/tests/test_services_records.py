@@ -1,0 +1,767 @@
+"""The infusion record services: rate limits from the verified plan, optimistic locking, lots,
+vitals, reactions, volume and waste bounds, completion, and the audit history."""
+
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from dosing.services.orders import dose_order_verify
+from patients.tests.factories import RiskFactorFactory
+from scheduling.models import (
+    Course,
+    Cycle,
+    InfusionRecord,
+    InfusionSession,
+    LotUsage,
+    RateChange,
+    Reaction,
+    SessionStatus,
+    VitalSigns,
+)
+from scheduling.services import records as services
+
+NY = ZoneInfo("America/New_York")
+DAY = date(2026, 11, 22)
+
+
+def local(hour: int, minute: int = 0, day: date = DAY) -> datetime:
+    return datetime.combine(day, time(hour, minute), tzinfo=NY)
+
+
+NOW = local(14)
+
+
+def make_session(order, *, by, planned_start=None, status=SessionStatus.CONFIRMED) -> InfusionSession:
+    """A session of `order` on day 1 of cycle 1, created with the ORM (not the planning service)."""
+    planned_start = planned_start or local(9)
+    course = Course.objects.create(
+        order=order,
+        patient=order.patient,
+        interval_weeks=4,
+        days_per_cycle=order.days,
+        first_day=planned_start.date(),
+        created_by=by,
+    )
+    cycle = Cycle.objects.create(course=course, number=1, start_date=planned_start.date())
+    return InfusionSession.objects.create(
+        cycle=cycle,
+        patient=order.patient,
+        day_number=1,
+        chair=2,
+        planned_start=planned_start,
+        expected_minutes=order.plan["infusion_minutes"] + 30,
+        status=status,
+    )
+
+
+def verify(order, make_user):
+    return dose_order_verify(by=make_user("pharmacist"), order=order)
+
+
+def vitals(phase: str, at: datetime, **overrides) -> dict:
+    return {
+        "phase": phase,
+        "at": at,
+        "systolic_mmhg": 124,
+        "diastolic_mmhg": 78,
+        "heart_rate_bpm": 72,
+        "temperature_c": Decimal("36.8"),
+        "spo2_percent": 98,
+        "respiratory_rate": 14,
+    } | overrides
+
+
+def messages_at(exc: pytest.ExceptionInfo, field: str | None = None) -> list[str]:
+    error = exc.value
+    if field is None:
+        return error.messages
+    return error.message_dict.get(field, [])
+
+
+@pytest.fixture
+def nurse(make_user):
+    return make_user("nurse")
+
+
+@pytest.fixture
+def order(make_order, make_user):
+    return verify(make_order(), make_user)
+
+
+@pytest.fixture
+def at_risk_order(make_order, make_user, dm_patient):
+    RiskFactorFactory(patient=dm_patient, kind="venous_thrombosis", noted_on=date(2024, 5, 1))
+    return verify(make_order(), make_user)
+
+
+@pytest.fixture
+def session(order, nurse):
+    return make_session(order, by=nurse)
+
+
+@pytest.fixture
+def started(session, nurse):
+    services.record_start(by=nurse, session=session, started_at=local(9, 5), expected_version=1, now=NOW)
+    session.refresh_from_db()
+    return session
+
+
+def record(session) -> InfusionRecord:
+    return InfusionRecord.objects.get(session=session)
+
+
+def fill_for_completion(session, by, **skip):
+    """Everything completion needs, except the parts named in `skip`."""
+    if "before" not in skip:
+        services.vitals_record(by=by, session=session, **vitals("before", local(9, 0)), now=NOW)
+    if "lots" not in skip:
+        services.lot_record(
+            by=by,
+            session=session,
+            lot_number="A123",
+            vial_size_g=Decimal("30"),
+            vials=2,
+            expiry_date=date(2027, 6, 30),
+            now=NOW,
+        )
+    services.rate_change_record(
+        by=by, session=session, at=local(9, 35), rate_ml_per_h=Decimal("84"), step_number=2, now=NOW
+    )
+    current = record(session)
+    services.record_update(
+        by=by,
+        session=session,
+        stopped_at=None if "stop" in skip else local(13, 55),
+        volume_given_ml=None if "volume" in skip else Decimal("600"),
+        grams_wasted=Decimal("0"),
+        notes="",
+        expected_version=current.version,
+        now=NOW,
+    )
+    if "after" not in skip:
+        services.vitals_record(by=by, session=session, **vitals("after", local(13, 58)), now=NOW)
+    return record(session)
+
+
+# ----------------------------------------------------------------------- the limit of each step
+
+
+def _plan(**overrides) -> dict:
+    plan = {
+        "dosing_weight_kg": "70.0",
+        "max_rate_ml_per_h": "168.0",
+        "max_rate_mg_per_kg_min": "4",
+        "rate_steps": [
+            {"rate_ml_per_h": "42.0", "rate_mg_per_kg_min": "1"},
+            {"rate_ml_per_h": "84.0", "rate_mg_per_kg_min": "2"},
+            {"rate_ml_per_h": "168.0", "rate_mg_per_kg_min": "4"},
+        ],
+    }
+    return plan | overrides
+
+
+@pytest.mark.parametrize(
+    ("plan", "step", "limit", "mg_per_kg_min"),
+    [
+        (_plan(), 1, "42.0", "1"),
+        (_plan(), 2, "84.0", "2"),
+        (_plan(), 3, "168.0", "4"),
+        # A last step reaching past the plan's maximum is held to the maximum.
+        (_plan(max_rate_ml_per_h="138.6", max_rate_mg_per_kg_min="3.3"), 3, "138.6", "3.3"),
+    ],
+)
+def test_step_limit_table(plan, step, limit, mg_per_kg_min):
+    found = services.step_limit(plan, step)
+    assert found.rate_ml_per_h == Decimal(limit)
+    assert found.rate_mg_per_kg_min == Decimal(mg_per_kg_min)
+
+
+@pytest.mark.parametrize("step", [0, 4, -1])
+def test_step_limit_unknown_step(step):
+    with pytest.raises(ValueError, match="^step_number: "):
+        services.step_limit(_plan(), step)
+
+
+@pytest.mark.parametrize("step", range(1, 4))
+def test_no_step_limit_above_the_plan_maximum(step):
+    assert services.step_limit(_plan(), step).rate_ml_per_h <= Decimal("168.0")
+
+
+def test_ladder_times_are_elapsed_minutes_across_daylight_saving():
+    # New York falls back at 02:00 on 1 Nov 2026: 60 minutes after 01:30 EDT is 01:30 EST.
+    plan = {"rate_steps": [{"start_min": 0, "minutes": 60}, {"start_min": 60, "minutes": 30}]}
+    start = datetime(2026, 11, 1, 1, 30, tzinfo=NY)
+    steps = services.ladder_times(plan, start)
+    assert [step["number"] for step in steps] == [1, 2]
+    assert steps[1]["clock_start"] - steps[0]["clock_start"] == timedelta(minutes=60)
+    assert steps[1]["clock_start"].astimezone(NY).isoformat() == "2026-11-01T01:30:00-05:00"
+
+
+@pytest.mark.parametrize(("planned", "limit"), [("700.0", "707.0"), ("350.5", "354.0"), ("100.0", "101.0")])
+def test_volume_limit_is_one_percent_above_the_plan(planned, limit):
+    assert services.volume_limit_ml({"daily_volume_ml": planned}) == Decimal(limit)
+
+
+# ----------------------------------------------------------------------- start and optimistic locking
+
+
+@pytest.mark.django_db
+class TestRecordStart:
+    def test_start_puts_the_session_in_progress(self, session, nurse):
+        started = services.record_start(by=nurse, session=session, started_at=local(9, 5), expected_version=1, now=NOW)
+        session.refresh_from_db()
+        assert session.status == SessionStatus.IN_PROGRESS and session.version == 2
+        assert started.started_at == local(9, 5) and started.session == session
+        entry = session.history.first()
+        assert entry.history_user == nurse and entry.history_change_reason == "infusion started"
+        assert started.history.first().history_change_reason == "infusion started at 09:05"
+
+    def test_stale_version_writes_nothing(self, session, nurse):
+        with pytest.raises(ValidationError) as exc:
+            services.record_start(by=nurse, session=session, started_at=local(9, 5), expected_version=0, now=NOW)
+        assert messages_at(exc) == ["Someone else changed this since you opened it; reload"]
+        session.refresh_from_db()
+        assert session.status == SessionStatus.CONFIRMED and session.version == 1
+        assert not InfusionRecord.objects.exists()
+
+    def test_second_start_is_refused(self, started, nurse):
+        with pytest.raises(ValidationError) as exc:
+            services.record_start(
+                by=nurse, session=started, started_at=local(9, 10), expected_version=started.version, now=NOW
+            )
+        assert "already started at 09:05" in messages_at(exc)[0]
+        assert record(started).started_at == local(9, 5)
+
+    @pytest.mark.parametrize("status", [SessionStatus.CANCELLED, SessionStatus.MISSED, SessionStatus.COMPLETED])
+    def test_closed_sessions_cannot_start(self, order, nurse, status):
+        session = make_session(order, by=nurse, status=status)
+        with pytest.raises(ValidationError):
+            services.record_start(by=nurse, session=session, started_at=local(9, 5), expected_version=1, now=NOW)
+        session.refresh_from_db()
+        assert session.status == status and not InfusionRecord.objects.exists()
+
+    def test_unverified_order_cannot_start(self, make_order, nurse):
+        session = make_session(make_order(), by=nurse)
+        with pytest.raises(ValidationError) as exc:
+            services.record_start(by=nurse, session=session, started_at=local(9, 5), expected_version=1, now=NOW)
+        assert "a pharmacist must verify it" in messages_at(exc)[0]
+        assert not InfusionRecord.objects.exists()
+
+    @pytest.mark.parametrize(
+        ("started_at", "message"),
+        [
+            (local(14, 6), "is in the future"),
+            (local(9, 5, day=date(2026, 11, 21)), "planned for 2026-11-22"),
+            (None, "Enter the time."),
+        ],
+    )
+    def test_start_time_checked_at_the_field(self, session, nurse, started_at, message):
+        with pytest.raises(ValidationError) as exc:
+            services.record_start(by=nurse, session=session, started_at=started_at, expected_version=1, now=NOW)
+        assert message in messages_at(exc, "started_at")[0]
+        assert not InfusionRecord.objects.exists()
+
+    def test_vitals_and_lots_before_the_start_open_the_record(self, session, nurse):
+        services.vitals_record(by=nurse, session=session, **vitals("before", local(8, 50)), now=NOW)
+        services.lot_record(
+            by=nurse,
+            session=session,
+            lot_number="A1",
+            vial_size_g=Decimal("30"),
+            vials=2,
+            expiry_date=date(2027, 1, 1),
+            now=NOW,
+        )
+        opened = record(session)
+        assert opened.started_at is None and opened.version == 3
+        services.record_start(by=nurse, session=session, started_at=local(9, 5), expected_version=1, now=NOW)
+        assert record(session).started_at == local(9, 5) and record(session).version == 4
+
+    def test_start_cannot_precede_vitals_taken_before_it(self, session, nurse):
+        services.vitals_record(by=nurse, session=session, **vitals("before", local(9, 10)), now=NOW)
+        with pytest.raises(ValidationError) as exc:
+            services.record_start(by=nurse, session=session, started_at=local(9, 5), expected_version=1, now=NOW)
+        assert "after this start time" in messages_at(exc, "started_at")[0]
+        session.refresh_from_db()
+        assert session.status == SessionStatus.CONFIRMED
+
+
+# ----------------------------------------------------------------------- rates
+
+
+@pytest.mark.django_db
+class TestRateChange:
+    @pytest.mark.parametrize(
+        ("step", "rate", "allowed"),
+        [
+            (1, "42.0", True),  # exactly the step's limit
+            (1, "42.1", False),  # 0.1 above
+            (2, "84.0", True),
+            (2, "84.1", False),
+            (3, "168.0", True),  # the last step: its limit is also the plan's maximum
+            (3, "168.1", False),
+            (2, "0", True),  # paused
+            (1, "20", True),  # slower than planned
+        ],
+    )
+    def test_cap_table(self, started, nurse, step, rate, allowed):
+        call = {"by": nurse, "session": started, "at": local(9, 40), "step_number": step, "now": NOW}
+        if allowed:
+            change = services.rate_change_record(rate_ml_per_h=Decimal(rate), **call)
+            assert change.rate_ml_per_h == Decimal(rate) and change.recorded_by == nurse
+        else:
+            with pytest.raises(ValidationError) as exc:
+                services.rate_change_record(rate_ml_per_h=Decimal(rate), **call)
+            assert "Do not exceed the plan." in messages_at(exc, "rate_ml_per_h")[0]
+            assert not RateChange.objects.exists()
+
+    def test_refusal_in_a_nurses_words(self, started, nurse):
+        with pytest.raises(ValidationError) as exc:
+            services.rate_change_record(
+                by=nurse, session=started, at=local(9, 40), rate_ml_per_h=Decimal("124"), step_number=2, now=NOW
+            )
+        assert messages_at(exc, "rate_ml_per_h") == [
+            "124.0 mL/h is above this step's limit of 84.0 mL/h (2 mg/kg/min for 70 kg). Do not exceed the plan."
+        ]
+
+    @pytest.mark.parametrize(("rate", "allowed"), [("138.6", True), ("138.7", False), ("168.0", False)])
+    def test_at_risk_plan_has_the_lower_cap(self, at_risk_order, nurse, rate, allowed):
+        assert at_risk_order.plan["max_rate_ml_per_h"] == "138.6"
+        session = make_session(at_risk_order, by=nurse)
+        services.record_start(by=nurse, session=session, started_at=local(9, 5), expected_version=1, now=NOW)
+        call = {"by": nurse, "session": session, "at": local(10, 10), "step_number": 3, "now": NOW}
+        if allowed:
+            services.rate_change_record(rate_ml_per_h=Decimal(rate), **call)
+        else:
+            with pytest.raises(ValidationError) as exc:
+                services.rate_change_record(rate_ml_per_h=Decimal(rate), **call)
+            assert "limit of 138.6 mL/h (3.3 mg/kg/min for 70 kg)" in messages_at(exc, "rate_ml_per_h")[0]
+            assert not RateChange.objects.exists()
+
+    @pytest.mark.parametrize("step", [0, 4, 99])
+    def test_unknown_step_refused(self, started, nurse, step):
+        with pytest.raises(ValidationError) as exc:
+            services.rate_change_record(
+                by=nurse, session=started, at=local(9, 40), rate_ml_per_h=Decimal("10"), step_number=step, now=NOW
+            )
+        assert "not in this plan" in messages_at(exc, "step_number")[0]
+        assert not RateChange.objects.exists()
+
+    def test_negative_rate_refused(self, started, nurse):
+        with pytest.raises(ValidationError) as exc:
+            services.rate_change_record(
+                by=nurse, session=started, at=local(9, 40), rate_ml_per_h=Decimal("-1"), step_number=1, now=NOW
+            )
+        assert messages_at(exc, "rate_ml_per_h") == ["A rate cannot be negative; enter 0 mL/h for a pause."]
+
+    def test_needs_the_start(self, session, nurse):
+        with pytest.raises(ValidationError, match="start of the infusion first"):
+            services.rate_change_record(
+                by=nurse, session=session, at=local(9, 40), rate_ml_per_h=Decimal("42"), step_number=1, now=NOW
+            )
+        assert not InfusionRecord.objects.exists()
+
+    @pytest.mark.parametrize(("at", "message"), [(local(9), "before the start"), (local(14, 30), "in the future")])
+    def test_time_checked(self, started, nurse, at, message):
+        with pytest.raises(ValidationError) as exc:
+            services.rate_change_record(
+                by=nurse, session=started, at=at, rate_ml_per_h=Decimal("42"), step_number=1, now=NOW
+            )
+        assert message in messages_at(exc, "at")[0]
+
+    def test_history_and_record_version(self, started, nurse):
+        before = record(started).version
+        change = services.rate_change_record(
+            by=nurse, session=started, at=local(9, 35), rate_ml_per_h=Decimal("84"), step_number=2, now=NOW
+        )
+        entry = change.history.get()
+        assert entry.history_user == nurse and entry.history_change_reason == "rate 84.0 mL/h at step 2"
+        current = record(started)
+        assert current.version == before + 1
+        assert current.history.first().history_change_reason == "rate change recorded (84.0 mL/h, step 2)"
+
+
+# ----------------------------------------------------------------------- vitals
+
+
+@pytest.mark.django_db
+class TestVitals:
+    def test_records_vitals(self, started, nurse):
+        entry = services.vitals_record(by=nurse, session=started, **vitals("during", local(10)), now=NOW)
+        assert entry.phase == "during" and entry.recorded_by == nurse
+        assert entry.history.get().history_change_reason == "vital signs during"
+
+    @pytest.mark.parametrize(
+        ("fields", "field", "message"),
+        [
+            (vitals("before", local(9, 30)), "at", "after the start"),
+            (vitals("during", local(9)), "at", "before the start"),
+            (vitals("before", local(9), diastolic_mmhg=130, systolic_mmhg=120), "diastolic_mmhg", "not below"),
+            (vitals("before", local(9), systolic_mmhg=400), "systolic_mmhg", ""),
+            (vitals("sometime", local(9)), "phase", ""),
+            (vitals("before", local(9, day=date(2026, 11, 21))), "at", "before the infusion day"),
+        ],
+    )
+    def test_invalid_vitals_write_nothing(self, started, nurse, fields, field, message):
+        version = record(started).version
+        with pytest.raises(ValidationError) as exc:
+            services.vitals_record(by=nurse, session=started, **fields, now=NOW)
+        assert message in messages_at(exc, field)[0]
+        assert not VitalSigns.objects.exists() and record(started).version == version
+
+    def test_during_needs_the_start(self, session, nurse):
+        with pytest.raises(ValidationError) as exc:
+            services.vitals_record(by=nurse, session=session, **vitals("during", local(10)), now=NOW)
+        assert "start of the infusion" in messages_at(exc, "phase")[0]
+        assert not InfusionRecord.objects.exists()
+
+    def test_after_cannot_precede_the_stop(self, started, nurse):
+        current = record(started)
+        services.record_update(
+            by=nurse,
+            session=started,
+            stopped_at=local(13),
+            volume_given_ml=None,
+            grams_wasted=None,
+            notes="",
+            expected_version=current.version,
+            now=NOW,
+        )
+        with pytest.raises(ValidationError) as exc:
+            services.vitals_record(by=nurse, session=started, **vitals("after", local(12, 55)), now=NOW)
+        assert "before the stop (13:00)" in messages_at(exc, "at")[0]
+
+
+# ----------------------------------------------------------------------- lots
+
+
+@pytest.mark.django_db
+class TestLots:
+    def lot(self, session, by, **overrides):
+        fields = {
+            "lot_number": "B0042",
+            "vial_size_g": Decimal("30"),
+            "vials": 2,
+            "expiry_date": DAY,
+        } | overrides
+        return services.lot_record(by=by, session=session, now=NOW, **fields)
+
+    @pytest.mark.parametrize("size", ["30", "10", "30.00"])
+    def test_plan_vial_sizes_accepted(self, started, nurse, size):
+        lot = self.lot(started, nurse, vial_size_g=Decimal(size))
+        assert lot.vial_size_g == Decimal(size)
+        assert lot.history.get().history_change_reason == "lot B0042 opened"
+
+    @pytest.mark.parametrize(
+        ("overrides", "field", "message"),
+        [
+            ({"vial_size_g": Decimal("20")}, "vial_size_g", "The plan uses 30 g and 10 g vials; 20 g is not one"),
+            ({"vial_size_g": Decimal("5")}, "vial_size_g", "5 g is not one of them"),
+            ({"vials": 0}, "vials", "At least 1 vial."),
+            ({"lot_number": "  "}, "lot_number", "Enter the lot number"),
+            ({"expiry_date": date(2026, 11, 21)}, "expiry_date", "expired on 2026-11-21"),
+            ({"expiry_date": None}, "expiry_date", "Enter the expiry date"),
+        ],
+    )
+    def test_invalid_lot_writes_nothing(self, started, nurse, overrides, field, message):
+        version = record(started).version
+        with pytest.raises(ValidationError) as exc:
+            self.lot(started, nurse, **overrides)
+        assert message in messages_at(exc, field)[0]
+        assert not LotUsage.objects.exists() and record(started).version == version
+
+    def test_closed_session_takes_no_lot(self, order, nurse):
+        session = make_session(order, by=nurse, status=SessionStatus.CANCELLED)
+        with pytest.raises(ValidationError, match="cancelled"):
+            self.lot(session, nurse)
+        assert not InfusionRecord.objects.exists()
+
+
+# ----------------------------------------------------------------------- reactions
+
+
+@pytest.mark.django_db
+class TestReactions:
+    def react(self, session, by, **overrides):
+        fields = {
+            "at": local(10, 15),
+            "type": "headache",
+            "severity": "mild",
+            "action": "none",
+            "description": "",
+            "resumed_rate_ml_per_h": None,
+        } | overrides
+        return services.reaction_record(by=by, session=session, now=NOW, **fields)
+
+    def test_records_a_reaction(self, started, nurse):
+        reaction = self.react(started, nurse, action="slowed")
+        assert reaction.recorded_by == nurse
+        assert reaction.history.get().history_change_reason == "reaction: headache, mild, slowed"
+
+    @pytest.mark.parametrize(
+        ("rate", "allowed"),
+        [("84.0", True), ("84.1", False), ("42", True), ("0", False)],
+    )
+    def test_resumed_rate_checked_against_the_current_step(self, started, nurse, rate, allowed):
+        services.rate_change_record(
+            by=nurse, session=started, at=local(9, 35), rate_ml_per_h=Decimal("84"), step_number=2, now=NOW
+        )
+        call = {"action": "resumed", "resumed_rate_ml_per_h": Decimal(rate)}
+        if allowed:
+            assert self.react(started, nurse, **call).resumed_rate_ml_per_h == Decimal(rate)
+        else:
+            with pytest.raises(ValidationError) as exc:
+                self.react(started, nurse, **call)
+            assert messages_at(exc, "resumed_rate_ml_per_h")
+            assert not Reaction.objects.exists()
+
+    def test_resume_message_names_the_step(self, started, nurse):
+        services.rate_change_record(
+            by=nurse, session=started, at=local(9, 35), rate_ml_per_h=Decimal("84"), step_number=2, now=NOW
+        )
+        with pytest.raises(ValidationError) as exc:
+            self.react(started, nurse, action="resumed", resumed_rate_ml_per_h=Decimal("100"))
+        assert messages_at(exc, "resumed_rate_ml_per_h") == [
+            "Current step 2: 100.0 mL/h is above this step's limit of 84.0 mL/h (2 mg/kg/min for 70 kg). "
+            "Do not exceed the plan."
+        ]
+
+    def test_before_any_rate_change_the_current_step_is_the_first(self, started, nurse):
+        with pytest.raises(ValidationError) as exc:
+            self.react(started, nurse, action="resumed", resumed_rate_ml_per_h=Decimal("42.1"))
+        assert "limit of 42.0 mL/h" in messages_at(exc, "resumed_rate_ml_per_h")[0]
+
+    def test_current_step_is_the_latest_change_up_to_the_reaction(self, started, nurse):
+        for at, rate, step in ((local(9, 35), "84", 2), (local(10, 5), "168", 3)):
+            services.rate_change_record(
+                by=nurse, session=started, at=at, rate_ml_per_h=Decimal(rate), step_number=step, now=NOW
+            )
+        # Recorded afterwards, but it happened at 09:50, during step 2.
+        with pytest.raises(ValidationError):
+            self.react(started, nurse, at=local(9, 50), action="resumed", resumed_rate_ml_per_h=Decimal("168"))
+        assert self.react(started, nurse, at=local(10, 20), action="resumed", resumed_rate_ml_per_h=Decimal("168"))
+
+    @pytest.mark.parametrize(
+        ("overrides", "field"),
+        [
+            ({"action": "resumed"}, "resumed_rate_ml_per_h"),  # the rate is required
+            ({"action": "slowed", "resumed_rate_ml_per_h": Decimal("42")}, "resumed_rate_ml_per_h"),
+            ({"type": "other"}, "description"),
+            ({"severity": "deadly"}, "severity"),
+            ({"at": local(9)}, "at"),  # before the start
+        ],
+    )
+    def test_invalid_reaction_writes_nothing(self, started, nurse, overrides, field):
+        version = record(started).version
+        with pytest.raises(ValidationError) as exc:
+            self.react(started, nurse, **overrides)
+        assert messages_at(exc, field)
+        assert not Reaction.objects.exists() and record(started).version == version
+
+    def test_stopped_sets_the_stop_time_once(self, started, nurse):
+        self.react(started, nurse, type="chest_pain", severity="severe", action="stopped", at=local(10, 15))
+        current = record(started)
+        assert current.stopped_at == local(10, 15)
+        assert (
+            current.history.first().history_change_reason == "reaction recorded (chest_pain); infusion stopped at 10:15"
+        )
+        self.react(started, nurse, type="dyspnoea", severity="severe", action="stopped", at=local(10, 14))
+        assert record(started).stopped_at == local(10, 15)
+
+    def test_stopped_cannot_precede_a_later_rate_change(self, started, nurse):
+        services.rate_change_record(
+            by=nurse, session=started, at=local(10, 5), rate_ml_per_h=Decimal("84"), step_number=2, now=NOW
+        )
+        with pytest.raises(ValidationError) as exc:
+            self.react(started, nurse, action="stopped", at=local(10))
+        assert "after this stop time" in messages_at(exc, "at")[0]
+        assert record(started).stopped_at is None and not Reaction.objects.exists()
+
+
+# ----------------------------------------------------------------------- stop, volume, waste
+
+
+@pytest.mark.django_db
+class TestRecordUpdate:
+    def update(self, session, by, **overrides):
+        current = record(session)
+        fields = {
+            "stopped_at": local(13, 55),
+            "volume_given_ml": Decimal("700"),
+            "grams_wasted": Decimal("0"),
+            "notes": "",
+            "expected_version": current.version,
+        } | overrides
+        return services.record_update(by=by, session=session, now=NOW, **fields)
+
+    def add_lots(self, session, by):
+        for number, size, count in (("L30", "30", 2), ("L10", "10", 1)):
+            services.lot_record(
+                by=by,
+                session=session,
+                lot_number=number,
+                vial_size_g=Decimal(size),
+                vials=count,
+                expiry_date=date(2027, 1, 1),
+                now=NOW,
+            )
+
+    def test_update_saves_with_history(self, started, nurse):
+        updated = self.update(started, nurse, notes="Tolerated well.")
+        assert updated.stopped_at == local(13, 55) and updated.volume_given_ml == Decimal("700")
+        entry = updated.history.first()
+        assert entry.history_user == nurse and entry.history_change_reason == "record edited: stop, volume, notes"
+
+    @pytest.mark.parametrize(("volume", "allowed"), [("707.0", True), ("707.1", False), ("0", True)])
+    def test_volume_at_most_one_percent_above_the_plan(self, started, nurse, volume, allowed):
+        if allowed:
+            assert self.update(started, nurse, volume_given_ml=Decimal(volume)).volume_given_ml == Decimal(volume)
+        else:
+            with pytest.raises(ValidationError) as exc:
+                self.update(started, nurse, volume_given_ml=Decimal(volume))
+            assert (
+                "more than 1 % above today's planned 700.0 mL (at most 707.0 mL)"
+                in messages_at(exc, "volume_given_ml")[0]
+            )
+            assert record(started).volume_given_ml is None
+
+    @pytest.mark.parametrize(
+        ("waste", "message"),
+        [
+            ("70", None),  # everything opened (2 x 30 g + 1 x 10 g)
+            ("0", None),
+            ("70.01", "70.01 g is more than the 70 g opened"),
+            ("-1", "cannot be negative"),
+        ],
+    )
+    def test_waste_bounds(self, started, nurse, waste, message):
+        self.add_lots(started, nurse)
+        if message is None:
+            assert self.update(started, nurse, grams_wasted=Decimal(waste)).grams_wasted == Decimal(waste)
+        else:
+            with pytest.raises(ValidationError) as exc:
+                self.update(started, nurse, grams_wasted=Decimal(waste))
+            assert message in messages_at(exc, "grams_wasted")[0]
+            assert record(started).grams_wasted == 0
+
+    def test_waste_needs_lots(self, started, nurse):
+        with pytest.raises(ValidationError) as exc:
+            self.update(started, nurse, grams_wasted=Decimal("1"))
+        assert "record the lots first" in messages_at(exc, "grams_wasted")[0]
+
+    def test_stop_after_start(self, started, nurse):
+        with pytest.raises(ValidationError) as exc:
+            self.update(started, nurse, stopped_at=local(9))
+        assert "before the start (09:05)" in messages_at(exc, "stopped_at")[0]
+        assert record(started).stopped_at is None
+
+    def test_stop_cannot_cut_off_a_rate_change(self, started, nurse):
+        services.rate_change_record(
+            by=nurse, session=started, at=local(10, 5), rate_ml_per_h=Decimal("168"), step_number=3, now=NOW
+        )
+        with pytest.raises(ValidationError) as exc:
+            self.update(started, nurse, stopped_at=local(10))
+        assert "168.0 mL/h at 10:05 is after this stop time" in messages_at(exc, "stopped_at")[0]
+
+    def test_start_can_be_corrected(self, started, nurse):
+        assert self.update(started, nurse, started_at=local(9, 2)).started_at == local(9, 2)
+        assert record(started).history.first().history_change_reason == "record edited: start, stop, volume"
+
+    def test_stale_version_writes_nothing(self, started, nurse):
+        current = record(started)
+        # A colleague records a reaction while this form is open.
+        TestReactions().react(started, nurse)
+        with pytest.raises(ValidationError) as exc:
+            self.update(started, nurse, expected_version=current.version)
+        assert messages_at(exc) == ["Someone else changed this since you opened it; reload"]
+        assert record(started).volume_given_ml is None
+
+    def test_not_started_refused(self, session, nurse):
+        with pytest.raises(ValidationError, match="start of the infusion first"):
+            services.record_update(
+                by=nurse,
+                session=session,
+                stopped_at=None,
+                volume_given_ml=None,
+                grams_wasted=None,
+                notes="",
+                expected_version=1,
+                now=NOW,
+            )
+
+
+# ----------------------------------------------------------------------- completion
+
+
+@pytest.mark.django_db
+class TestRecordComplete:
+    def test_complete(self, started, nurse):
+        current = fill_for_completion(started, nurse)
+        done = services.record_complete(by=nurse, session=started, expected_version=current.version, now=NOW)
+        started.refresh_from_db()
+        assert started.status == SessionStatus.COMPLETED
+        assert done.completed_by == nurse and done.completed_at == NOW
+        assert started.history.first().history_change_reason == "infusion completed"
+        assert done.history.first().history_change_reason == "infusion completed"
+
+    @pytest.mark.parametrize(
+        ("skip", "missing"),
+        [
+            ("stop", "the stop time"),
+            ("volume", "the volume given"),
+            ("lots", "at least one product lot"),
+            ("before", "vital signs before the infusion"),
+            ("after", "vital signs after the infusion"),
+        ],
+    )
+    def test_prerequisites(self, started, nurse, skip, missing):
+        current = fill_for_completion(started, nurse, **{skip: True})
+        with pytest.raises(ValidationError) as exc:
+            services.record_complete(by=nurse, session=started, expected_version=current.version, now=NOW)
+        assert messages_at(exc) == [f"Before completing, record {missing}."]
+        started.refresh_from_db()
+        assert started.status == SessionStatus.IN_PROGRESS and record(started).completed_at is None
+
+    def test_not_started_refused(self, session, nurse):
+        with pytest.raises(ValidationError, match="start of the infusion first"):
+            services.record_complete(by=nurse, session=session, expected_version=1, now=NOW)
+
+    def test_second_completion_refused(self, started, nurse, make_user):
+        current = fill_for_completion(started, nurse)
+        services.record_complete(by=nurse, session=started, expected_version=current.version, now=NOW)
+        again = record(started)
+        with pytest.raises(ValidationError) as exc:
+            services.record_complete(
+                by=make_user("nurse"), session=started, expected_version=again.version, now=NOW + timedelta(hours=1)
+            )
+        assert messages_at(exc)[0].startswith("Already completed by")
+        assert record(started).completed_by == nurse and record(started).completed_at == NOW
+
+    def test_stale_version_refused(self, started, nurse):
+        current = fill_for_completion(started, nurse)
+        TestReactions().react(started, nurse, at=local(11))
+        with pytest.raises(ValidationError, match="Someone else changed this"):
+            services.record_complete(by=nurse, session=started, expected_version=current.version, now=NOW)
+        started.refresh_from_db()
+        assert started.status == SessionStatus.IN_PROGRESS
+
+    def test_nothing_more_after_completion(self, started, nurse):
+        current = fill_for_completion(started, nurse)
+        services.record_complete(by=nurse, session=started, expected_version=current.version, now=NOW)
+        with pytest.raises(ValidationError, match="completed"):
+            services.vitals_record(by=nurse, session=started, **vitals("after", local(13, 59)), now=NOW)
+        with pytest.raises(ValidationError, match="completed"):
+            services.record_update(
+                by=nurse,
+                session=started,
+                stopped_at=local(13, 55),
+                volume_given_ml=Decimal("1"),
+                grams_wasted=None,
+                notes="",
+                expected_version=record(started).version,
+                now=NOW,
+            )
+        assert record(started).volume_given_ml == Decimal("600")

@@ -1,0 +1,335 @@
+"""The infusion record pages: session detail, start/stop form, the four part forms, completion."""
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+
+from patients.tests.factories import RiskFactorFactory
+from scheduling.models import InfusionRecord, LotUsage, RateChange, Reaction, SessionStatus, VitalSigns
+from scheduling.services import records as services
+
+from .test_services_records import local, make_session, verify, vitals
+
+UNKNOWN = "00000000-0000-0000-0000-000000000000"
+WRITERS_REFUSED = ["viewer", "pharmacist", "physician"]
+PART_MODELS = {"rates": RateChange, "vitals": VitalSigns, "lots": LotUsage, "reactions": Reaction}
+
+
+def detail_url(session) -> str:
+    return reverse("scheduling:session_detail", kwargs={"session_uuid": session.uuid})
+
+
+def edit_url(session) -> str:
+    return reverse("scheduling:record_edit", kwargs={"session_uuid": session.uuid})
+
+
+def part_url(session, part: str) -> str:
+    return reverse("scheduling:record_add_part", kwargs={"session_uuid": session.uuid, "part": part})
+
+
+def complete_url(session) -> str:
+    return reverse("scheduling:record_complete", kwargs={"session_uuid": session.uuid})
+
+
+def unknown(name: str, **kwargs) -> str:
+    return reverse(f"scheduling:{name}", kwargs={"session_uuid": UNKNOWN, **kwargs})
+
+
+@pytest.fixture
+def nurse(make_user):
+    return make_user("nurse")
+
+
+@pytest.fixture
+def session(make_order, make_user, nurse, frozen_today):
+    return make_session(verify(make_order(), make_user), by=nurse)
+
+
+@pytest.fixture
+def started(session, nurse):
+    services.record_start(by=nurse, session=session, started_at=local(9, 5), expected_version=1)
+    session.refresh_from_db()
+    return session
+
+
+def nurse_client(client, nurse):
+    client.force_login(nurse)
+    return client
+
+
+PART_FORMS = {
+    "rates": {"at": "2026-11-22T09:35", "step_number": "2", "rate_ml_per_h": "84.0", "reason": "tolerated"},
+    "vitals": {
+        "phase": "during",
+        "at": "2026-11-22T09:40",
+        "systolic_mmhg": "122",
+        "diastolic_mmhg": "76",
+        "heart_rate_bpm": "70",
+        "temperature_c": "36.7",
+        "spo2_percent": "98",
+        "respiratory_rate": "",
+    },
+    "lots": {"lot_number": "B0042", "vial_size_g": "30", "vials": "2", "expiry_date": "2027-05-31"},
+    "reactions": {
+        "at": "2026-11-22T10:10",
+        "type": "headache",
+        "description": "",
+        "severity": "mild",
+        "action": "slowed",
+        "resumed_rate_ml_per_h": "",
+    },
+}
+
+
+@pytest.mark.django_db
+class TestSessionDetail:
+    def test_shows_the_plan_with_clock_times_and_units(self, role_client, session):
+        response = role_client("viewer").get(detail_url(session))
+        assert response.status_code == 200
+        html = response.content.decode()
+        # 70 kg worked example: 42 -> 84 -> 168 mL/h from a 09:00 planned start.
+        for text in ("09:00–09:30", "09:30–10:00", "10:00–13:48", "42.0", "84.0", "168.0", "mL/h", "mg/kg/min"):
+            assert text in html
+        assert '700 <span class="unit">mL</span>' in html
+        assert "data-at-risk" not in html and "Other active risk flags" in html  # informational flags only
+        assert "Start the infusion" not in html  # a viewer gets no buttons
+
+    def test_nurse_sees_the_start_button(self, client, nurse, session):
+        html = nurse_client(client, nurse).get(detail_url(session)).content.decode()
+        assert "Start the infusion" in html and edit_url(session) in html
+
+    def test_at_risk_flags_are_prominent(self, role_client, make_order, make_user, nurse, dm_patient, frozen_today):
+        RiskFactorFactory(patient=dm_patient, kind="venous_thrombosis", noted_on=date(2024, 1, 1))
+        session = make_session(verify(make_order(), make_user), by=nurse)
+        response = role_client("viewer").get(detail_url(session))
+        html = response.content.decode()
+        assert response.context["at_risk_flags"]
+        assert 'data-at-risk="yes"' in html and "At risk of thrombosis or renal dysfunction" in html
+        assert "138.6" in html
+
+    def test_shows_the_record_so_far(self, client, nurse, started):
+        services.rate_change_record(
+            by=nurse, session=started, at=local(9, 35), rate_ml_per_h=Decimal("84"), step_number=2
+        )
+        services.vitals_record(by=nurse, session=started, **vitals("during", local(9, 40)))
+        html = nurse_client(client, nurse).get(detail_url(started)).content.decode()
+        assert "09:05" in html and "124/78" in html and "mmHg" in html
+        assert "From actual start" in html and "09:05–09:35" in html
+        assert "infusion started" in html  # the history
+
+    def test_unknown_session_404(self, role_client):
+        assert role_client("viewer").get(unknown("session_detail")).status_code == 404
+
+    def test_post_405(self, client, nurse, session):
+        assert nurse_client(client, nurse).post(detail_url(session)).status_code == 405
+
+
+@pytest.mark.django_db
+class TestRecordEdit:
+    def test_start(self, client, nurse, session):
+        response = nurse_client(client, nurse).post(
+            edit_url(session), {"started_at": "2026-11-22T09:05", "expected_version": "1"}
+        )
+        assert response.status_code == 302 and response.url == detail_url(session)
+        session.refresh_from_db()
+        assert session.status == SessionStatus.IN_PROGRESS
+        assert InfusionRecord.objects.get().started_at == local(9, 5)
+
+    def test_stale_start_writes_nothing(self, client, nurse, session):
+        response = nurse_client(client, nurse).post(
+            edit_url(session), {"started_at": "2026-11-22T09:05", "expected_version": "7"}
+        )
+        assert response.status_code == 200
+        assert "Someone else changed this since you opened it; reload" in response.content.decode()
+        assert not InfusionRecord.objects.exists()
+
+    def test_start_time_error_at_the_field(self, client, nurse, session):
+        response = nurse_client(client, nurse).post(
+            edit_url(session), {"started_at": "2026-11-22T15:00", "expected_version": "1"}
+        )
+        assert "in the future" in response.context["form"].errors["started_at"][0]
+        assert not InfusionRecord.objects.exists()
+
+    def test_update_after_start(self, client, nurse, started):
+        current = InfusionRecord.objects.get()
+        client = nurse_client(client, nurse)
+        form = client.get(edit_url(started)).context["form"]
+        assert form.initial["expected_version"] == current.version
+        data = {
+            "started_at": "2026-11-22T09:05",
+            "stopped_at": "2026-11-22T11:50",
+            "volume_given_ml": "650.0",
+            "grams_wasted": "",
+            "notes": "Slowed for headache.",
+            "expected_version": str(current.version),
+        }
+        assert client.post(edit_url(started), data).status_code == 302
+        current.refresh_from_db()
+        assert current.stopped_at == local(11, 50) and current.volume_given_ml == Decimal("650.0")
+
+    @pytest.mark.parametrize(
+        ("overrides", "field"),
+        [
+            ({"volume_given_ml": "800"}, "volume_given_ml"),
+            ({"stopped_at": "2026-11-22T08:00"}, "stopped_at"),
+            ({"grams_wasted": "5"}, "grams_wasted"),
+            ({"stopped_at": "soon"}, "stopped_at"),
+        ],
+    )
+    def test_invalid_update_at_the_field_writes_nothing(self, client, nurse, started, overrides, field):
+        current = InfusionRecord.objects.get()
+        data = {
+            "started_at": "2026-11-22T09:05",
+            "stopped_at": "2026-11-22T11:50",
+            "volume_given_ml": "650",
+            "grams_wasted": "0",
+            "notes": "",
+            "expected_version": str(current.version),
+        } | overrides
+        response = nurse_client(client, nurse).post(edit_url(started), data)
+        assert response.status_code == 200 and field in response.context["form"].errors
+        current.refresh_from_db()
+        assert current.stopped_at is None and current.volume_given_ml is None
+
+    @pytest.mark.parametrize("role", WRITERS_REFUSED)
+    def test_others_may_not_write(self, role_client, session, role):
+        client = role_client(role)
+        assert client.get(edit_url(session)).status_code == 403
+        response = client.post(edit_url(session), {"started_at": "2026-11-22T09:05", "expected_version": "1"})
+        assert response.status_code == 403
+        assert not InfusionRecord.objects.exists()
+
+    def test_unknown_session_404(self, client, nurse):
+        assert nurse_client(client, nurse).get(unknown("record_edit")).status_code == 404
+
+    def test_wrong_method_405(self, client, nurse, session):
+        assert nurse_client(client, nurse).put(edit_url(session)).status_code == 405
+
+    def test_closed_session_goes_back_to_the_page(self, client, nurse, session):
+        session.status = SessionStatus.CANCELLED
+        session.save()
+        response = nurse_client(client, nurse).post(
+            edit_url(session), {"started_at": "2026-11-22T09:05", "expected_version": "1"}
+        )
+        assert response.status_code == 302 and not InfusionRecord.objects.exists()
+
+
+@pytest.mark.django_db
+class TestRecordAddPart:
+    @pytest.mark.parametrize("part", list(PART_FORMS))
+    def test_each_part_is_recorded(self, client, nurse, started, part):
+        client = nurse_client(client, nurse)
+        assert client.get(part_url(started, part)).status_code == 200
+        response = client.post(part_url(started, part), PART_FORMS[part])
+        assert response.status_code == 302 and response.url == f"{detail_url(started)}#{part}"
+        assert PART_MODELS[part].objects.count() == 1
+
+    @pytest.mark.parametrize(
+        ("part", "overrides", "field", "message"),
+        [
+            ("rates", {"rate_ml_per_h": "124"}, "rate_ml_per_h", "124.0 mL/h is above this step's limit of 84.0 mL/h"),
+            ("rates", {"rate_ml_per_h": "84.1"}, "rate_ml_per_h", "Do not exceed the plan."),
+            ("rates", {"step_number": "4"}, "step_number", ""),
+            ("rates", {"rate_ml_per_h": "-5"}, "rate_ml_per_h", "cannot be negative"),
+            ("lots", {"vial_size_g": "20"}, "vial_size_g", ""),
+            ("lots", {"expiry_date": "2026-11-01"}, "expiry_date", "expired on 2026-11-01"),
+            ("lots", {"lot_number": ""}, "lot_number", ""),
+            ("vitals", {"diastolic_mmhg": "140"}, "diastolic_mmhg", "not below"),
+            ("reactions", {"action": "resumed", "resumed_rate_ml_per_h": "50"}, "resumed_rate_ml_per_h", "42.0"),
+            ("reactions", {"action": "resumed"}, "resumed_rate_ml_per_h", "Enter the rate"),
+        ],
+    )
+    def test_invalid_at_the_field_writes_nothing(self, client, nurse, started, part, overrides, field, message):
+        response = nurse_client(client, nurse).post(part_url(started, part), PART_FORMS[part] | overrides)
+        assert response.status_code == 200
+        errors = response.context["form"].errors[field]
+        assert message in errors[0]
+        assert not PART_MODELS[part].objects.exists()
+
+    def test_rates_need_the_start(self, client, nurse, session):
+        response = nurse_client(client, nurse).post(part_url(session, "rates"), PART_FORMS["rates"])
+        assert "Record the start of the infusion first." in response.content.decode()
+        assert not InfusionRecord.objects.exists()
+
+    @pytest.mark.parametrize("role", WRITERS_REFUSED)
+    @pytest.mark.parametrize("part", list(PART_FORMS))
+    def test_others_may_not_write(self, role_client, started, role, part):
+        assert role_client(role).post(part_url(started, part), PART_FORMS[part]).status_code == 403
+        assert not PART_MODELS[part].objects.exists()
+
+    def test_unknown_part_404(self, client, nurse, started):
+        client = nurse_client(client, nurse)
+        assert client.get(part_url(started, "medications")).status_code == 404
+        assert client.post(part_url(started, "medications"), PART_FORMS["rates"]).status_code == 404
+
+    def test_unknown_session_404(self, client, nurse):
+        assert nurse_client(client, nurse).get(unknown("record_add_part", part="vitals")).status_code == 404
+
+    def test_wrong_method_405(self, client, nurse, started):
+        assert nurse_client(client, nurse).put(part_url(started, "vitals")).status_code == 405
+
+
+@pytest.mark.django_db
+class TestRecordComplete:
+    def fill(self, session, by):
+        services.vitals_record(by=by, session=session, **vitals("before", local(9)))
+        services.lot_record(
+            by=by, session=session, lot_number="A1", vial_size_g=Decimal("30"), vials=2, expiry_date=date(2027, 1, 1)
+        )
+        current = InfusionRecord.objects.get()
+        services.record_update(
+            by=by,
+            session=session,
+            stopped_at=local(11, 50),
+            volume_given_ml=Decimal("600"),
+            grams_wasted=Decimal("0"),
+            notes="",
+            expected_version=current.version,
+        )
+        services.vitals_record(by=by, session=session, **vitals("after", local(11, 55)))
+        return InfusionRecord.objects.get()
+
+    def test_complete(self, client, nurse, started):
+        current = self.fill(started, nurse)
+        client = nurse_client(client, nurse)
+        assert "Complete the infusion" in client.get(detail_url(started)).content.decode()
+        response = client.post(complete_url(started), {"expected_version": str(current.version)})
+        assert response.status_code == 302 and response.url == detail_url(started)
+        started.refresh_from_db()
+        assert started.status == SessionStatus.COMPLETED
+        assert InfusionRecord.objects.get().completed_by == nurse
+
+    def test_missing_prerequisites_shown_and_nothing_written(self, client, nurse, started):
+        current = InfusionRecord.objects.get()
+        response = nurse_client(client, nurse).post(complete_url(started), {"expected_version": str(current.version)})
+        assert response.status_code == 200
+        html = response.content.decode()
+        assert "Before completing, record the stop time" in html
+        started.refresh_from_db()
+        assert started.status == SessionStatus.IN_PROGRESS
+
+    def test_stale_version_refused(self, client, nurse, started):
+        current = self.fill(started, nurse)
+        response = nurse_client(client, nurse).post(
+            complete_url(started), {"expected_version": str(current.version - 1)}
+        )
+        assert "Someone else changed this since you opened it; reload" in response.content.decode()
+        assert InfusionRecord.objects.get().completed_at is None
+
+    def test_get_405(self, client, nurse, started):
+        assert nurse_client(client, nurse).get(complete_url(started)).status_code == 405
+
+    @pytest.mark.parametrize("role", WRITERS_REFUSED)
+    def test_others_may_not_complete(self, role_client, nurse, started, role):
+        current = self.fill(started, nurse)
+        assert (
+            role_client(role).post(complete_url(started), {"expected_version": str(current.version)}).status_code == 403
+        )
+        assert InfusionRecord.objects.get().completed_at is None
+
+    def test_unknown_session_404(self, client, nurse):
+        assert (
+            nurse_client(client, nurse).post(unknown("record_complete"), {"expected_version": "1"}).status_code == 404
+        )

@@ -1,0 +1,256 @@
+"""The infusion unit's scheduling pages: plan a course from a verified order, the course,
+the week's chairs, move a session, set its status, the unit's settings, and the calendar
+feed that calendar apps subscribe to with an API token."""
+
+from datetime import date, timedelta
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required, permission_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Prefetch
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_safe
+
+from accounts.auth import bearer_token_user, user_for_secret
+from dosing.models import DoseOrder
+from patients.form_errors import add_service_errors
+
+from .. import ical
+from ..forms import AcceptWarningsForm, CourseForm, MoveForm, StatusForm, UnitSettingsForm, WeekForm
+from ..models import Course, InfusionSession, SessionStatus, UnitSettings
+from ..services import courses as services
+
+ACCEPT_FIELDS = ("accept_warnings", "warnings_shown")
+FEED_DOMAIN_FALLBACK = "ivig-clinic"
+
+
+def _get_session(session_uuid) -> InfusionSession:
+    return get_object_or_404(
+        InfusionSession.objects.select_related("patient", "cycle__course__order__product"), uuid=session_uuid
+    )
+
+
+def _run_accepting(form, service, **kwargs):
+    """Call a scheduling write. Warnings it meets must have been shown on this form and ticked
+    for exactly those warnings; otherwise they are shown and nothing is written."""
+    for accept in (False, True):
+        try:
+            return service(**kwargs, accept_warnings=accept)
+        except services.WarningsNotAccepted as exc:
+            if not form.warnings_accepted(exc.warnings):
+                form.present_warnings(exc.warnings)
+                return None
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+            return None
+    return None
+
+
+def _monday(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+@require_GET
+@permission_required("scheduling.view_infusionsession", raise_exception=True)
+def week_view(request):
+    form = WeekForm(request.GET)
+    today = timezone.localdate()
+    chosen = form.cleaned_data["start"] if form.is_valid() and form.cleaned_data["start"] else today
+    monday = _monday(chosen)
+    unit = UnitSettings.load()
+    context = {
+        "grid": services.week_grid(monday, unit=unit, tz=services.clinic_zone()),
+        "monday": monday,
+        "sunday": monday + timedelta(days=6),
+        "previous": monday - timedelta(weeks=1),
+        "next": monday + timedelta(weeks=1),
+        "this_monday": _monday(today),
+        "today": today,
+        "unit": unit,
+        "bad_start": not form.is_valid(),
+        "printing": request.GET.get("print") == "1",
+        "movable": services.MOVABLE_STATUSES,
+    }
+    return render(request, "scheduling/week.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required("scheduling.change_unitsettings", raise_exception=True)
+def unit_settings_edit(request):
+    unit = UnitSettings.load()
+    initial = {name: getattr(unit, name) for name in services.UNIT_FIELDS}
+    form = UnitSettingsForm(request.POST or None, initial=initial)
+    if form.is_bound and form.is_valid():
+        try:
+            services.unit_settings_update(by=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, "Unit settings saved.")
+            return redirect("scheduling:week")
+    return render(request, "scheduling/unit_settings_form.html", {"form": form, "unit": unit})
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required("scheduling.add_course", raise_exception=True)
+def course_create(request, order_uuid):
+    order = get_object_or_404(DoseOrder.objects.select_related("patient", "product", "indication"), uuid=order_uuid)
+    today, unit = timezone.localdate(), UnitSettings.load()
+    form = CourseForm(request.POST or None, order=order, unit=unit, today=today)
+    preview = None
+    if form.is_bound and form.is_valid():
+        plan = {name: value for name, value in form.cleaned_data.items() if name not in ACCEPT_FIELDS}
+        if request.POST.get("action") == "save":
+            course = _run_accepting(form, services.course_plan, by=request.user, order=order, today=today, **plan)
+            if course is not None:
+                messages.success(request, f"Course booked: {course.cycles.count()} cycles.")
+                return redirect(course)
+        if not form.errors:
+            try:
+                preview = services.course_preview(order=order, today=today, unit=unit, **plan)
+            except ValidationError as exc:
+                add_service_errors(form, exc)
+            else:
+                if preview.warnings:
+                    form.present_warnings(preview.warnings)
+    context = {"order": order, "form": form, "preview": preview, "unit": unit, "verified": order.is_verified}
+    context["expected_minutes"] = services.expected_session_minutes(order, unit) if order.is_verified else None
+    return render(request, "scheduling/course_form.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required("scheduling.view_course", raise_exception=True)
+def course_detail(request, course_uuid):
+    course = get_object_or_404(
+        Course.objects.select_related("order__product", "order__indication", "patient", "created_by"), uuid=course_uuid
+    )
+    extend_form = AcceptWarningsForm(request.POST or None)
+    if request.method == "POST":
+        if not request.user.has_perm("scheduling.add_infusionsession"):
+            raise PermissionDenied
+        extend_form.is_valid()  # two optional fields: always valid
+        added = _run_accepting(
+            extend_form, services.course_extend, by=request.user, course=course, today=timezone.localdate()
+        )
+        if added is not None:
+            messages.success(
+                request, f"{len(added)} more cycles booked." if added else "Already booked 26 weeks ahead."
+            )
+            return redirect(course)
+    cycles = course.cycles.prefetch_related(
+        Prefetch("sessions", queryset=InfusionSession.objects.select_related("patient").order_by("day_number"))
+    )
+    context = {"course": course, "cycles": cycles, "extend_form": extend_form, "movable": services.MOVABLE_STATUSES}
+    return render(request, "scheduling/course_detail.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required("scheduling.change_infusionsession", raise_exception=True)
+def session_move(request, session_uuid):
+    session = _get_session(session_uuid)
+    unit = UnitSettings.load()
+    local = timezone.localtime(session.planned_start)
+    initial = {"new_date": local.date(), "new_start": local.time(), "version": session.version}
+    form = MoveForm(request.POST or None, unit=unit, initial=initial)
+    if form.is_bound and form.is_valid():
+        data = form.cleaned_data
+        moved = _run_accepting(
+            form,
+            services.session_move,
+            by=request.user,
+            session=session,
+            **{name: data[name] for name in ("new_date", "new_start", "chair", "following")},
+            expected_version=data["version"],
+            today=timezone.localdate(),
+        )
+        if moved is not None:
+            messages.success(request, f"Moved {len(moved)} session{'s' if len(moved) != 1 else ''}.")
+            return redirect(session.cycle.course)
+    movable = session.status in services.MOVABLE_STATUSES
+    return render(request, "scheduling/session_move.html", {"session": session, "form": form, "movable": movable})
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required("scheduling.change_infusionsession", raise_exception=True)
+def session_status(request, session_uuid):
+    session = _get_session(session_uuid)
+    form = StatusForm(request.POST or None, initial={"version": session.version})
+    if form.is_bound and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.session_set_status(
+                by=request.user,
+                session=session,
+                status=data["status"],
+                reason=data["reason"],
+                expected_version=data["version"],
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, f"Session {SessionStatus(data['status']).label.lower()}.")
+            return redirect(session.cycle.course)
+    changeable = session.status in services.MOVABLE_STATUSES
+    return render(
+        request, "scheduling/session_status.html", {"session": session, "form": form, "changeable": changeable}
+    )
+
+
+# ----------------------------------------------------------------------- calendar feed
+
+
+def _feed_user(request):
+    """Who asks: ``?token=`` (calendar apps cannot log in), a bearer token, or the session."""
+    if "token" in request.GET:
+        return user_for_secret(request.GET["token"].strip())
+    return bearer_token_user(request) or (request.user if request.user.is_authenticated else None)
+
+
+def _feed_domain() -> str:
+    host = (settings.ALLOWED_HOSTS or [""])[0].lstrip(".")
+    return host if host and host != "*" else FEED_DOMAIN_FALLBACK
+
+
+def _feed_event(request, session: InfusionSession, domain: str) -> ical.Event:
+    course = session.cycle.course
+    # Only the chair and the MRN: the calendar leaves the app, names stay in it.
+    return ical.Event(
+        uid=f"{session.uuid}@{domain}",
+        start=session.planned_start,
+        end=session.planned_end,
+        summary=f"Chair {session.chair}: IVIG {session.patient.mrn}",
+        description=(
+            f"{course.order.product.name}, day {session.day_number} of {course.days_per_cycle}, "
+            f"cycle {session.cycle.number}. {session.get_status_display()}."
+        ),
+        status="TENTATIVE" if session.status == SessionStatus.PLANNED else "CONFIRMED",
+        sequence=session.version - 1,
+        url=request.build_absolute_uri(session.get_absolute_url()),
+    )
+
+
+def _text(body: str, status: int) -> HttpResponse:
+    return HttpResponse(body, status=status, content_type="text/plain; charset=utf-8")
+
+
+@login_not_required  # answers 401 itself: a calendar app cannot follow a login redirect
+@require_safe
+def calendar_feed(request):
+    user = _feed_user(request)
+    if user is None:
+        response = _text("Log in, or subscribe with ?token=<your API token> (see API tokens).\n", 401)
+        response["WWW-Authenticate"] = 'Bearer realm="IVIG Clinic calendar"'
+        return response
+    if not user.has_perm("scheduling.view_infusionsession"):
+        return _text("Your account may not see the infusion schedule.\n", 403)
+    now = timezone.now()
+    domain = _feed_domain()
+    events = [_feed_event(request, session, domain) for session in services.feed_sessions(now=now)]
+    body = ical.calendar(events, name=f"{settings.CLINIC_NAME} infusion unit", stamp=now)
+    response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
+    response["Content-Disposition"] = 'inline; filename="infusion-unit.ics"'
+    response["Cache-Control"] = "private, no-store"
+    return response

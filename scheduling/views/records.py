@@ -1,0 +1,176 @@
+"""The infusion record pages: the session as the nurse runs it (plan, risk flags, what has been
+recorded), the start/stop form, one form per part of the record, and completion.
+
+Each view: authorise, fetch the session, bind the form, call a service from
+scheduling/services/records.py, then redirect or render. The rules live in the services."""
+
+from dataclasses import dataclass
+from itertools import chain
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from patients.form_errors import call_service
+from risk.dashboard import SEVERITY_RANK
+
+from ..models import InfusionSession
+from ..record_forms import CompleteForm, LotForm, RateChangeForm, ReactionForm, RecordForm, StartForm, VitalsForm
+from ..services import records as services
+
+HISTORY_SHOWN = 30
+
+
+@dataclass(frozen=True)
+class RecordPart:
+    """One kind of entry on the record, with its form, its service and its section on the session page."""
+
+    slug: str
+    form: type
+    service: object
+    noun: str
+    title: str
+
+
+RECORD_PARTS = {
+    part.slug: part
+    for part in [
+        RecordPart("rates", RateChangeForm, services.rate_change_record, "rate change", "Record a pump rate"),
+        RecordPart("vitals", VitalsForm, services.vitals_record, "vital signs", "Record vital signs"),
+        RecordPart("lots", LotForm, services.lot_record, "product lot", "Record a product lot"),
+        RecordPart("reactions", ReactionForm, services.reaction_record, "reaction", "Record a reaction"),
+    ]
+}
+
+
+def _get_session(session_uuid) -> InfusionSession:
+    return get_object_or_404(
+        InfusionSession.objects.select_related(
+            "patient", "cycle__course__order__product", "cycle__course__order__indication"
+        ),
+        uuid=session_uuid,
+    )
+
+
+def _ladder(plan: dict, session: InfusionSession, record) -> list[dict]:
+    steps = services.ladder_times(plan, session.planned_start)
+    if record is not None and record.started_at:
+        for step, actual in zip(steps, services.ladder_times(plan, record.started_at), strict=True):
+            step["actual_start"], step["actual_end"] = actual["clock_start"], actual["clock_end"]
+    return steps
+
+
+def _history(session: InfusionSession, record) -> list:
+    rows = chain(session.history.select_related("history_user"), record.history.select_related("history_user"))
+    return sorted(rows, key=lambda row: row.history_date, reverse=True)[:HISTORY_SHOWN]
+
+
+def _detail_context(session: InfusionSession, complete_form: CompleteForm | None = None) -> dict:
+    order = services.order_of(session)
+    record = services.record_of(session)
+    active_flags = list(
+        session.patient.risk_flags.active()
+        .select_related("acknowledged_by")
+        .annotate(rank=SEVERITY_RANK)
+        .order_by("rank", "code")
+    )
+    lots = list(record.lots.all()) if record else []
+    for lot in lots:
+        lot.grams = lot.vial_size_g * lot.vials
+    if record is not None and complete_form is None:
+        complete_form = CompleteForm(initial={"expected_version": record.version})
+    return {
+        "session": session,
+        "patient": session.patient,
+        "order": order,
+        "plan": order.plan,
+        "ladder": _ladder(order.plan, session, record),
+        "active_flags": active_flags,
+        "at_risk_flags": [flag for flag in active_flags if flag.puts_at_risk],
+        "other_flags": [flag for flag in active_flags if not flag.puts_at_risk],
+        "record": record,
+        "rates": list(record.rate_changes.select_related("recorded_by")) if record else [],
+        "vitals": list(record.vitals.select_related("recorded_by")) if record else [],
+        "lots": lots,
+        "reactions": list(record.reactions.select_related("recorded_by")) if record else [],
+        "grams_opened": services.grams_opened(record),
+        "volume_limit_ml": services.volume_limit_ml(order.plan),
+        "missing": services.completion_missing(record),
+        "closed": services.closed_reason(session, record),
+        "complete_form": complete_form,
+        "history": _history(session, record) if record else list(session.history.select_related("history_user")),
+    }
+
+
+@require_GET
+@permission_required("scheduling.view_infusionsession", raise_exception=True)
+def session_detail(request, session_uuid):
+    session = _get_session(session_uuid)
+    return render(request, "scheduling/session_detail.html", _detail_context(session))
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required(["scheduling.add_infusionrecord", "scheduling.change_infusionrecord"], raise_exception=True)
+def record_edit(request, session_uuid):
+    session = _get_session(session_uuid)
+    record = services.record_of(session)
+    closed = services.closed_reason(session, record)
+    if closed:
+        messages.warning(request, closed)
+        return redirect(session)
+    if record is None or record.started_at is None:
+        form = StartForm(
+            request.POST or None, initial={"started_at": timezone.now(), "expected_version": session.version}
+        )
+        service, done = services.record_start, "Infusion started."
+    else:
+        initial = {name: getattr(record, name) for name in ("started_at", "stopped_at", "volume_given_ml", "notes")}
+        form = RecordForm(
+            request.POST or None,
+            initial=initial | {"grams_wasted": record.grams_wasted, "expected_version": record.version},
+        )
+        service, done = services.record_update, "Record saved."
+    if form.is_bound and form.is_valid() and call_service(form, service, by=request.user, session=session):
+        messages.success(request, done)
+        return redirect(session)
+    context = {"session": session, "record": record, "form": form, "plan": services.order_of(session).plan}
+    return render(request, "scheduling/record_form.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required("scheduling.add_infusionrecord", raise_exception=True)
+def record_add_part(request, session_uuid, part):
+    kind = RECORD_PARTS.get(part)
+    if kind is None:
+        raise Http404("No such part of the infusion record.")
+    session = _get_session(session_uuid)
+    plan = services.order_of(session).plan
+    form = kind.form(request.POST or None, plan=plan, initial={"at": timezone.now()})
+    if form.is_bound and form.is_valid() and call_service(form, kind.service, by=request.user, session=session):
+        messages.success(request, f"Recorded the {kind.noun}.")
+        return redirect(f"{session.get_absolute_url()}#{kind.slug}")
+    record = services.record_of(session)
+    context = {
+        "session": session,
+        "part": kind,
+        "form": form,
+        "plan": plan,
+        "ladder": _ladder(plan, session, record),
+        "record": record,
+        "closed": services.closed_reason(session, record),
+    }
+    return render(request, "scheduling/record_part_form.html", context)
+
+
+@require_POST
+@permission_required("scheduling.change_infusionrecord", raise_exception=True)
+def record_complete(request, session_uuid):
+    session = _get_session(session_uuid)
+    form = CompleteForm(request.POST)
+    if form.is_valid() and call_service(form, services.record_complete, by=request.user, session=session):
+        messages.success(request, "Infusion completed.")
+        return redirect(session)
+    return render(request, "scheduling/session_detail.html", _detail_context(session, complete_form=form))

@@ -1,0 +1,59 @@
+"""The reminder inbox: each user's reminders (their own and their roles'), due now or earlier."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from ..models import Reminder
+from ..services import reminders as services
+
+REMINDERS_PER_PAGE = 25
+ACTIONS = {"read": services.reminder_mark_read, "done": services.reminder_mark_done}
+DONE_MESSAGES = {"read": "Marked as read.", "done": "Marked as done."}
+
+
+def _get_reminder_for_user(user, reminder_uuid) -> Reminder:
+    """Someone else's reminder is not found, whether or not it exists."""
+    return get_object_or_404(services.reminders_visible_to(user), uuid=reminder_uuid)
+
+
+@require_GET
+@permission_required("scheduling.view_reminder", raise_exception=True)
+def inbox(request):
+    tab = request.GET.get("tab", "all")
+    if tab not in services.INBOX_TABS:
+        raise Http404("No such tab.")
+    now = timezone.now()
+    reminders = services.inbox_reminders(request.user, tab=tab, now=now)
+    page = Paginator(reminders, REMINDERS_PER_PAGE).get_page(request.GET.get("page"))
+    for reminder in page:
+        reminder.kind_label = services.kind_label(reminder.kind)
+    context = {
+        "tab": tab,
+        "tabs": services.INBOX_TABS,
+        "counts": services.inbox_counts(request.user, now=now),
+        "page": page,
+        "interrupted_delivery": services.INTERRUPTED_DELIVERY,
+    }
+    return render(request, "scheduling/inbox.html", context)
+
+
+@require_POST
+@permission_required("scheduling.view_reminder", raise_exception=True)
+def reminder_action(request, reminder_uuid, action):
+    service = ACTIONS.get(action)
+    if service is None:
+        raise Http404("No such action.")
+    if not request.user.has_perm("scheduling.change_reminder"):
+        raise PermissionDenied
+    reminder = _get_reminder_for_user(request.user, reminder_uuid)
+    service(reminder=reminder, by=request.user, now=timezone.now())
+    messages.success(request, DONE_MESSAGES[action])
+    tab = request.POST.get("tab")
+    return redirect(f"{reverse('scheduling:inbox')}?tab={tab if tab in services.INBOX_TABS else 'all'}")
