@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEV := DEBUG=1
 
-.PHONY: install install-dev run migrate seed test test-postgres lint format check clean
+.PHONY: install install-dev browser run migrate seed test lint format clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "IVIG Clinic needs Python 3.11 (found " + sys.version.split()[0] + "); set PYTHON=/path/to/python3.11"'
@@ -35,8 +35,15 @@ seed: migrate
 run: seed
 	$(DEV) scripts/run-dev
 
+## browser: Debian's Chromium for the real-browser tests (Playwright drives it; no browser download)
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "Chromium is missing: install Debian's 'chromium' package for the browser tests"; fi; }
+
 ## test: set up and run the whole test suite (SQLite and the filesystem broker unless DATABASE_URL / CELERY_BROKER_URL say otherwise)
-test: install-dev
+test: install-dev browser
 	$(BIN)/pytest
 
 lint: install-dev

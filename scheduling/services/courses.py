@@ -698,6 +698,10 @@ def session_move(
         cycle = cycles[cycle_id]
         cycle.start_date = day
         _save(cycle, by=by, reason=f"first day moved to {day:%Y-%m-%d}")
+        if cycle.number == 1 and cycle.course.first_day != day:
+            # The course is named by its first day: keep it true when cycle 1 moves.
+            cycle.course.first_day = day
+            _save(cycle.course, by=by, reason=f"first day moved to {day:%Y-%m-%d}")
     return [move.session for move in moves]
 
 

@@ -376,6 +376,22 @@ class TestSessionMove:
             date(2027, 1, 20),
         ]
 
+    def test_moving_the_first_cycle_moves_the_course_start(self, plan, nurse):
+        course = plan()
+        first = sessions_of(course)[0]
+        session_move(
+            by=nurse,
+            session=first,
+            new_date=date(2026, 11, 25),
+            new_start=NINE,
+            following=True,
+            expected_version=1,
+            today=TODAY,
+        )
+        course.refresh_from_db()
+        assert course.first_day == date(2026, 11, 25)  # the course is named by its first day
+        assert course.history.first().history_change_reason == "first day moved to 2026-11-25"
+
     def test_following_with_a_chair_moves_them_all_to_it(self, plan, nurse):
         course = plan()
         first = sessions_of(course)[0]

@@ -1,0 +1,244 @@
+"""Real-browser journeys: Chromium (Debian's, driven by Playwright) against pytest-django's live server.
+
+Every test gets a fresh browser context whose page may talk only to the live server: any request
+to another host is aborted and fails the test at teardown (clinics run on closed networks), and so
+does any console error (a CSP violation, a failed static file, a script error).
+
+Run by path: ``.venv/bin/pytest -q e2e``.
+"""
+
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from django.contrib.auth.models import Group
+from django.utils import timezone
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from patients.roles import NURSE, PHARMACIST, PHYSICIAN
+from patients.tests.factories import UserFactory
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+ASYNC_UNSAFE = "DJANGO_ALLOW_ASYNC_UNSAFE"
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+WIDE = {"width": 1280, "height": 900}
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
+PASSWORD = "e2e-journey-password"
+# A failed lookup waits this long: pages answer in milliseconds, so 5 s means "not there".
+TIMEOUT_MS = 5_000
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "e2e: real-browser journeys")
+
+
+@pytest.fixture(autouse=True)
+def _restore_migrated_rows(django_db_serialized_rollback):
+    """The live server needs a transactional database, which is emptied after each test. The rows
+    the migrations load (role groups, the product catalog) are put back for the next test."""
+
+
+@pytest.fixture(scope="module")
+def browser(django_db_setup) -> Browser:
+    """Chromium, once per test module.
+
+    While it is open, Playwright's sync API keeps an asyncio loop running in this thread, and Django
+    refuses database calls made here (fixtures, checks in the tests, the flush between tests) as
+    async-unsafe unless DJANGO_ALLOW_ASYNC_UNSAFE is set. The variable is set only while the browser
+    is open, not for the whole session: pytest-django runs the non-database tests after these, and a
+    leftover variable reaches their subprocesses (`manage.py check --deploy` fails on it).
+    """
+    from django.db import connections
+
+    # The snapshot of the migrated rows that TransactionTestCase restores after each flush, read
+    # before the loop starts: from then on Django keeps its connections in a context-local store,
+    # as new connection objects that lack it.
+    if not os.path.exists(CHROMIUM):
+        # `make test` installs Debian's chromium when it can (root); CI must never skip these.
+        reason = f"{CHROMIUM} is missing: run `make browser` (installs Debian's chromium as root)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    snapshots = {conn.alias: getattr(conn, "_test_serialized_contents", None) for conn in connections.all()}
+    previous = os.environ.get(ASYNC_UNSAFE)
+    os.environ[ASYNC_UNSAFE] = "true"
+    try:
+        with sync_playwright() as playwright:
+            for alias, snapshot in snapshots.items():
+                if snapshot is not None:
+                    connections[alias]._test_serialized_contents = snapshot
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            yield browser
+            browser.close()
+    finally:
+        if previous is None:
+            os.environ.pop(ASYNC_UNSAFE, None)
+        else:
+            os.environ[ASYNC_UNSAFE] = previous
+
+
+@dataclass
+class BrowserWatch:
+    """What the page did that a closed-network clinic must never see."""
+
+    external_requests: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+
+    def problems(self) -> list[str]:
+        return (
+            [f"request to another host: {url}" for url in self.external_requests]
+            + [f"console error: {text}" for text in self.console_errors]
+            + [f"uncaught script error: {text}" for text in self.page_errors]
+        )
+
+
+@pytest.fixture
+def watch() -> BrowserWatch:
+    return BrowserWatch()
+
+
+@pytest.fixture
+def page(browser, live_server, watch) -> Page:
+    context = browser.new_context(viewport=WIDE, base_url=live_server.url)
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+
+    def local_only(route):
+        url = route.request.url
+        if urlsplit(url).scheme in ("http", "https", "ws", "wss") and urlsplit(url).hostname not in LOCAL_HOSTS:
+            watch.external_requests.append(url)
+            route.abort()
+        else:
+            route.continue_()
+
+    page.route("**/*", local_only)
+    # CSP violations, failed loads and script errors all reach the console as errors.
+    page.on("console", lambda message: message.type == "error" and watch.console_errors.append(message.text))
+    page.on("pageerror", lambda error: watch.page_errors.append(str(error)))
+    yield page
+    context.close()
+    problems = watch.problems()
+    assert not problems, "The browser saw:\n" + "\n".join(problems)
+
+
+# --- People and their data ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Person:
+    username: str
+    full_name: str
+    password: str = PASSWORD
+
+
+def _person(username: str, first: str, last: str, role: str) -> Person:
+    user = UserFactory(username=username, first_name=first, last_name=last, password=PASSWORD)
+    user.groups.add(Group.objects.get(name=role))
+    return Person(username, f"{first} {last}")
+
+
+@pytest.fixture
+def physician_user(db) -> Person:
+    return _person("dr.okafor", "Maya", "Okafor", PHYSICIAN)
+
+
+@pytest.fixture
+def pharmacist_user(db) -> Person:
+    return _person("ph.reyes", "Daniel", "Reyes", PHARMACIST)
+
+
+@pytest.fixture
+def nurse_user(db) -> Person:
+    return _person("rn.lindqvist", "Grace", "Lindqvist", NURSE)
+
+
+@pytest.fixture
+def today():
+    return timezone.localdate()
+
+
+@pytest.fixture
+def alice_martin(physician_user, today):
+    """The worked example's patient: a 52-year-old woman with dermatomyositis, 70 kg, 170 cm."""
+    from django.contrib.auth import get_user_model
+
+    from patients import services
+
+    return services.patient_create(
+        by=get_user_model().objects.get(username=physician_user.username),
+        today=today,
+        mrn="E2E-0001",
+        given_name="Alice",
+        family_name="Martin",
+        date_of_birth=today.replace(year=today.year - 52) - timedelta(days=40),
+        sex_at_birth="female",
+        diagnosis="adult_dm",
+        antibodies=["tif1g"],
+        cancer_screen_on=today - timedelta(days=60),
+        weight_kg=Decimal("70.0"),
+        height_cm=Decimal("170.0"),
+        measured_on=today - timedelta(days=2),
+    )
+
+
+# --- What a person does in the browser ------------------------------------------------------------
+
+
+def login(page: Page, username: str, password: str = PASSWORD) -> None:
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("button", name="Log out")).to_be_visible()
+
+
+def logout(page: Page) -> None:
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+
+
+def screenshot(page: Page, journey: str, step: str, *, full_page: bool = True) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"e2e-{journey}-{step}.png"
+    page.screenshot(path=str(path), full_page=full_page)
+    return path
+
+
+def field_feedback(page: Page, label, *, exact: bool = False):
+    """The invalid-feedback message shown with the input labelled `label`, after checking it sits
+    right under the input (within 60 px, starting inside the input's width), so a person sees which
+    field it is about."""
+    control = page.get_by_label(label, exact=exact)
+    expect(control).to_have_class(re.compile(r"\bis-invalid\b"))
+    # Bootstrap puts the message in the input's own wrapper, after the input.
+    feedback = control.locator("xpath=following-sibling::*[contains(@class, 'invalid-feedback')][1]")
+    expect(feedback).to_be_visible()
+    where = control.evaluate(POSITION_OF_FEEDBACK)
+    assert -1 <= where["below_px"] <= 60 and where["within_width"], (
+        f"the message for {label!r} is not under it: {where}"
+    )
+    return feedback
+
+
+# Both rectangles measured in one go, so a scroll in between cannot skew them.
+POSITION_OF_FEEDBACK = """input => {
+  let message = input.nextElementSibling;
+  while (message && !message.classList.contains("invalid-feedback")) message = message.nextElementSibling;
+  const field = input.getBoundingClientRect(), text = message.getBoundingClientRect();
+  return {below_px: text.top - field.bottom, within_width: text.left >= field.left - 1 && text.left < field.right};
+}"""

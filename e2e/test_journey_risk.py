@@ -1,0 +1,94 @@
+"""Risk: a physician records a deep-vein thrombosis; the dashboard flags the patient, a new order
+is capped at the at-risk rate and says why, and a nurse acknowledges the flag."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from playwright.sync_api import expect
+
+from dosing.models import DoseOrder
+from e2e.conftest import login, logout, screenshot
+from risk.models import RiskFlag
+
+pytestmark = pytest.mark.e2e
+
+JOURNEY = "risk"
+FLAG_TITLE = "History of venous or arterial thrombosis"
+
+
+def test_new_dvt_caps_the_rate_and_a_nurse_acknowledges_the_flag(page, physician_user, nurse_user, alice_martin, today):
+    login(page, physician_user.username)
+    page.get_by_role("link", name="Patients", exact=True).click()
+    page.get_by_role("link", name="Martin, Alice").click()
+
+    page.get_by_role("link", name="Add risk factor").click()
+    page.get_by_label(re.compile(r"^\s*Risk factor\W*$")).select_option(label="History of venous thrombosis (DVT/PE)")
+    page.get_by_label(re.compile(r"^\s*Noted on\W*$")).fill(f"{today - timedelta(days=10):%Y-%m-%d}")
+    page.get_by_label("Comment").fill("Left femoral DVT on ultrasound")
+    screenshot(page, JOURNEY, "01-add-risk-factor")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status")).to_contain_text("Added risk factor")
+    flags = page.get_by_role("region", name=re.compile("^Risk flags"))
+    expect(flags).to_contain_text(FLAG_TITLE)
+    expect(flags).to_contain_text("at-risk rate cap")
+
+    # The dashboard lists the patient with the new, high-severity flag.
+    page.get_by_role("link", name="Dashboard").click()
+    flagged = (
+        page.get_by_role("region", name="Patients with active flags").get_by_role("row").filter(has_text="E2E-0001")
+    )
+    expect(flagged).to_contain_text(FLAG_TITLE)
+    expect(flagged).to_contain_text("high")
+    expect(flagged).to_contain_text("new")
+    screenshot(page, JOURNEY, "02-dashboard-flag")
+
+    # A new order uses the at-risk cap and names the reason.
+    flagged.get_by_role("link", name="E2E-0001").click()
+    page.get_by_role("link", name="New dose order").click()
+    chart = page.locator("section.card").filter(has_text="From the chart today")
+    expect(chart).to_contain_text("At risk: the lower at-risk rate cap applies.")
+    expect(chart).to_contain_text(f"{FLAG_TITLE}: History of venous thrombosis (DVT/PE)")
+    page.get_by_label("Product and indication").select_option(label="Octagam 10% — Dermatomyositis")
+    page.get_by_label("Dose per cycle (g/kg)").fill("2")
+    page.get_by_label("Infusion days per cycle").fill("2")
+    page.get_by_role("button", name="Calculate").click()
+    rate_limit = page.get_by_role("region", name="Rate limit")
+    expect(rate_limit).to_contain_text(re.compile(r"=\s*138\.6\s*mL/h"))
+    expect(rate_limit).to_contain_text("at risk: thrombosis or renal dysfunction")
+    ladder = page.get_by_role("table").filter(has=page.get_by_role("columnheader", name="Pump rate"))
+    top_rate = ladder.locator("tbody tr").last.locator("td").nth(3)
+    expect(top_rate).to_have_text(re.compile(r"^138\.6\s*mL/h$"))
+    screenshot(page, JOURNEY, "03-order-at-risk")
+    page.get_by_role("button", name="Place order").click()
+    expect(page.get_by_role("status")).to_contain_text("Order placed")
+    expect(page.get_by_text("at-risk cap", exact=True).first).to_be_visible()
+    order = DoseOrder.objects.get(patient=alice_martin)
+    assert order.at_risk
+    assert order.plan["max_rate_ml_per_h"] == "138.6"
+    assert any(FLAG_TITLE in reason["text"] for reason in order.at_risk_reasons)
+    logout(page)
+
+    # The nurse acknowledges it from the dashboard, saying what was done.
+    login(page, nurse_user.username)
+    unacknowledged = page.get_by_role("region", name="Flags not yet acknowledged")
+    row = unacknowledged.get_by_role("row").filter(has_text=FLAG_TITLE)
+    row.get_by_role("link", name="Acknowledge").click()
+    expect(page.get_by_role("heading", name="Acknowledge a risk flag")).to_be_visible()
+    page.get_by_label("What you checked or did").fill("Hydration ordered; pump capped at 138.6 mL/h.")
+    screenshot(page, JOURNEY, "04-acknowledge")
+    page.get_by_role("button", name="Acknowledge").click()
+
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    expect(page.get_by_role("status")).to_contain_text(f"Acknowledged: {FLAG_TITLE} for E2E-0001.")
+    expect(page.get_by_role("region", name="Flags not yet acknowledged")).not_to_contain_text(FLAG_TITLE)
+    flag = RiskFlag.objects.get(patient=alice_martin, code="thrombosis_history")
+    assert flag.acknowledged_by.username == nurse_user.username
+
+    page.get_by_role("link", name="Patients", exact=True).click()
+    page.get_by_role("link", name="Martin, Alice").click()
+    flag_row = page.get_by_role("region", name=re.compile("^Risk flags")).get_by_role("row").filter(has_text=FLAG_TITLE)
+    acknowledged = flag_row.get_by_role("cell").last
+    expect(acknowledged).to_contain_text(f"{nurse_user.username}, {today:%Y-%m-%d}")
+    expect(acknowledged).to_contain_text("Hydration ordered; pump capped at 138.6 mL/h.")
+    screenshot(page, JOURNEY, "05-patient-acknowledged")
