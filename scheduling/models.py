@@ -13,6 +13,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
+from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 
@@ -149,7 +150,8 @@ class InfusionSession(models.Model):
         indexes = [models.Index(fields=["planned_start", "status"]), models.Index(fields=["patient", "planned_start"])]
 
     def __str__(self):
-        return f"Infusion {self.planned_start:%Y-%m-%d %H:%M} chair {self.chair} ({self.patient.mrn})"
+        start = timezone.localtime(self.planned_start)
+        return f"Infusion {start:%Y-%m-%d %H:%M} chair {self.chair} ({self.patient.mrn})"
 
     def get_absolute_url(self) -> str:
         return reverse("scheduling:session_detail", kwargs={"session_uuid": self.uuid})

@@ -8,7 +8,7 @@ existing patient is left as it is. Dates are relative to today.
 
 import secrets
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, time, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -18,9 +18,12 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
+from dosing.models import Indication
+from dosing.services.orders import dose_order_create, dose_order_verify
 from patients import services
 from patients.models import Patient
 from patients.roles import NURSE, PHARMACIST, PHYSICIAN, VIEWER
+from scheduling.services.courses import course_plan
 from visits.services import visit_record
 
 DEMO_USERS = [
@@ -243,6 +246,11 @@ DEMO_PATIENTS = [
 ]
 
 
+# Patients given a verified Octagam order and a 4-weekly course starting next Monday, so the
+# chair week view, the dashboard and the reminders have something to show.
+DEMO_COURSES = [("DEMO-0001", 1), ("DEMO-0005", 2)]
+
+
 class Command(BaseCommand):
     help = "Load the fictional demo clinic (users for each role and demo patients). Safe to run twice."
 
@@ -258,6 +266,9 @@ class Command(BaseCommand):
         with transaction.atomic():
             users = self._users()
             created = [p.mrn for p in DEMO_PATIENTS if self._patient(p, by=users[PHYSICIAN], today=today)]
+            for mrn, chair in DEMO_COURSES:
+                if mrn in created:
+                    self._course(Patient.objects.get(mrn=mrn), users=users, chair=chair, today=today)
         self.stdout.write(
             f"Demo clinic: {len(created)} patient(s) added, {len(DEMO_PATIENTS) - len(created)} already there."
         )
@@ -280,6 +291,30 @@ class Command(BaseCommand):
             user.groups.set([Group.objects.get(name=role)])
             users[role] = user
         return users
+
+    def _course(self, patient: Patient, *, users: dict, chair: int, today: date) -> None:
+        indication = Indication.objects.get(product__slug="octagam-10", slug="dermatomyositis")
+        order = dose_order_create(
+            by=users[PHYSICIAN],
+            patient=patient,
+            indication=indication,
+            dose_g_per_kg=Decimal("2"),
+            days=2,
+            weight_basis="auto",
+            today=today,
+        )
+        dose_order_verify(by=users[PHARMACIST], order=order)
+        next_monday = today + timedelta(days=7 - today.weekday())
+        course_plan(
+            by=users[NURSE],
+            order=order,
+            first_day=next_monday,
+            start_time=time(9, 0),
+            chair=chair,
+            cycles=3,
+            today=today,
+            accept_warnings=True,
+        )
 
     def _patient(self, demo: DemoPatient, *, by, today: date) -> bool:
         if Patient.objects.filter(mrn=demo.mrn).exists():
