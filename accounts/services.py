@@ -9,6 +9,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from patients.audit import audited_save
+
 from .models import PREFIX_LENGTH, ApiToken, secret_hash
 
 # 32 random bytes: a 43-character URL-safe secret, far beyond guessing.
@@ -16,13 +18,6 @@ SECRET_BYTES = 32
 # Recording every call would write on every request; a minute is precise enough to see
 # whether a token is still in use.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
-
-
-def _save(token: ApiToken, *, by, reason: str) -> None:
-    token.full_clean()
-    token._history_user = by
-    token._change_reason = reason
-    token.save()
 
 
 @transaction.atomic
@@ -41,7 +36,7 @@ def api_token_create(*, by, name: str, expires_at: datetime | None = None, now: 
         created_at=now,
         expires_at=expires_at,
     )
-    _save(token, by=by, reason="created")
+    audited_save(token, by=by, reason="created")
     return token, secret
 
 
@@ -51,7 +46,7 @@ def api_token_revoke(*, by, token: ApiToken, now: datetime | None = None) -> Api
     token = ApiToken.objects.select_for_update().get(pk=token.pk)
     if token.revoked_at is None:
         token.revoked_at = now or timezone.now()
-        _save(token, by=by, reason="revoked")
+        audited_save(token, by=by, reason="revoked")
     return token
 
 

@@ -92,3 +92,22 @@ def patient_audit_trail(patient: Patient) -> list[AuditEntry]:
     for queryset, model in sources:
         entries.extend(_entries_for(queryset.select_related("history_user"), model))
     return sorted(entries, key=lambda entry: entry.when, reverse=True)
+
+
+# django-simple-history keeps the change reason in a 100-character column (varchar on PostgreSQL).
+CHANGE_REASON_MAX_CHARS = 100
+
+
+def audited_save(instance, *, by, reason: str = "") -> None:
+    """Validate and save a clinical record with who did it and why in its history.
+
+    Every service writes through this one function. A reason longer than the history column
+    is shortened with an ellipsis (the history row still holds every value).
+    Example: ``audited_save(order, by=pharmacist, reason="verified")``.
+    """
+    instance.full_clean()
+    instance._history_user = by
+    if len(reason) > CHANGE_REASON_MAX_CHARS:
+        reason = reason[: CHANGE_REASON_MAX_CHARS - 1] + "…"
+    instance._change_reason = reason or None
+    instance.save()

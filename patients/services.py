@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils import timezone
 
+from .audit import audited_save
 from .models import BodyMeasurement, ClinicalRecord, LabResult, Medication, Patient, RiskFactor
 
 OLDEST_AGE_YEARS = 120
@@ -21,13 +22,6 @@ def _not_in_future(instance: models.Model, field_names, today: date) -> None:
             errors[name] = "This date is in the future."
     if errors:
         raise ValidationError(errors)
-
-
-def _save(instance: models.Model, *, by, reason: str = "") -> None:
-    instance.full_clean()
-    instance._history_user = by
-    instance._change_reason = reason or None
-    instance.save()
 
 
 @transaction.atomic
@@ -44,7 +38,7 @@ def patient_create(
     today = today or timezone.localdate()
     patient = Patient(**fields)
     _check_patient_dates(patient, today)
-    _save(patient, by=by, reason="registered")
+    audited_save(patient, by=by, reason="registered")
     if weight_kg is not None or height_cm is not None:
         measurement_record(
             by=by,
@@ -62,7 +56,7 @@ def patient_update(*, by, patient: Patient, today: date | None = None, **fields)
     for name, value in fields.items():
         setattr(patient, name, value)
     _check_patient_dates(patient, today or timezone.localdate())
-    _save(patient, by=by, reason="edited")
+    audited_save(patient, by=by, reason="edited")
     return patient
 
 
@@ -79,7 +73,7 @@ def clinical_record_create(
     """Add a dated record (measurement, lab, medication, risk factor) to a patient's chart."""
     record = model(patient=patient, recorded_by=by, **fields)
     _not_in_future(record, model.past_date_fields, today or timezone.localdate())
-    _save(record, by=by)
+    audited_save(record, by=by)
     return record
 
 
@@ -88,7 +82,7 @@ def clinical_record_update(*, by, record: ClinicalRecord, today: date | None = N
     for name, value in fields.items():
         setattr(record, name, value)
     _not_in_future(record, record.past_date_fields, today or timezone.localdate())
-    _save(record, by=by, reason="edited")
+    audited_save(record, by=by, reason="edited")
     return record
 
 

@@ -8,16 +8,10 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from patients.audit import audited_save
 from patients.models import LabResult, Patient
 
 from .models import ENZYME_NAMES, Visit
-
-
-def _save(visit: Visit, *, by, reason: str) -> None:
-    visit.full_clean()
-    visit._history_user = by
-    visit._change_reason = reason
-    visit.save()
 
 
 def _check_date(visit: Visit, today: date) -> None:
@@ -33,7 +27,7 @@ def visit_record(*, by, patient: Patient, today: date | None = None, **fields) -
     _check_date(visit, today or timezone.localdate())
     if visit.is_baseline:
         _unmark_baseline(patient, by=by, keep=None)
-    _save(visit, by=by, reason="recorded")
+    audited_save(visit, by=by, reason="recorded")
     return visit
 
 
@@ -44,7 +38,7 @@ def visit_update(*, by, visit: Visit, today: date | None = None, **fields) -> Vi
     _check_date(visit, today or timezone.localdate())
     if visit.is_baseline:
         _unmark_baseline(visit.patient, by=by, keep=visit)
-    _save(visit, by=by, reason="corrected")
+    audited_save(visit, by=by, reason="corrected")
     return visit
 
 
@@ -53,7 +47,7 @@ def visit_set_baseline(*, by, visit: Visit) -> Visit:
     """Make this visit the baseline every later TIS is measured against."""
     _unmark_baseline(visit.patient, by=by, keep=visit)
     visit.is_baseline = True
-    _save(visit, by=by, reason="marked as baseline")
+    audited_save(visit, by=by, reason="marked as baseline")
     return visit
 
 
@@ -62,7 +56,7 @@ def _unmark_baseline(patient: Patient, *, by, keep: Visit | None) -> None:
         if keep is not None and other.pk == keep.pk:
             continue
         other.is_baseline = False
-        _save(other, by=by, reason="baseline moved to another visit")
+        audited_save(other, by=by, reason="baseline moved to another visit")
 
 
 def enzyme_labs_on(patient: Patient, day: date) -> dict[str, tuple[Decimal, Decimal | None]]:

@@ -10,7 +10,9 @@ already stored writes nothing and raises nothing.
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import transaction
+
+from patients.audit import audited_save
 
 from ..models import Product, SiteSettings
 
@@ -22,18 +24,6 @@ SITE_SETTINGS_FIELDS = {
     "adjusted_weight_bmi_threshold": ("BMI threshold", "kg/m²"),
     "hyperviscosity_triglycerides_mg_dl": ("hyperviscosity triglycerides", "mg/dL"),
 }
-# django-simple-history keeps the change reason in a 100-character column.
-CHANGE_REASON_MAX_CHARS = 100
-
-
-def _save(instance: models.Model, *, by, reason: str) -> None:
-    instance.full_clean()
-    instance._history_user = by
-    if len(reason) > CHANGE_REASON_MAX_CHARS:
-        # The history rows hold every value; the reason is the summary a person reads first.
-        reason = reason[: CHANGE_REASON_MAX_CHARS - 1] + "…"
-    instance._change_reason = reason
-    instance.save()
 
 
 def _site_for_update() -> SiteSettings:
@@ -43,7 +33,7 @@ def _site_for_update() -> SiteSettings:
 
 def _raise_revision(site: SiteSettings, *, by, reason: str) -> None:
     site.catalog_revision += 1
-    _save(site, by=by, reason=f"revision {site.catalog_revision}: {reason}")
+    audited_save(site, by=by, reason=f"revision {site.catalog_revision}: {reason}")
 
 
 def _plain(number: Decimal) -> str:
@@ -120,6 +110,6 @@ def product_stock_update(*, by, product: Product, vial_sizes_in_stock_g) -> Prod
         return product
     reason = f"vial sizes in stock (g): {', '.join(map(str, product.vial_sizes_in_stock_g))} → {', '.join(sizes)}"
     product.vial_sizes_in_stock_g = sizes
-    _save(product, by=by, reason=reason)
+    audited_save(product, by=by, reason=reason)
     _raise_revision(_site_for_update(), by=by, reason=f"{product.name} {reason}")
     return product

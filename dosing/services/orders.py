@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from patients.audit import audited_save
 from patients.models import IgAStatus, Patient
 from risk.models import RiskFlag
 from risk.services import flags_recompute
@@ -22,13 +23,6 @@ from ..planning import LABELLED_FOR_DIAGNOSES, facts_snapshot, label_info, plan_
 REVERIFY_WEIGHT_CHANGE_PERCENT = Decimal("10")
 # Fields of the order form that a calculation error can be shown next to.
 FORM_FIELDS = {"dose_g_per_kg", "days", "weight_basis", "indication"}
-
-
-def _save(order: DoseOrder, *, by, reason: str) -> None:
-    order.full_clean()
-    order._history_user = by
-    order._change_reason = reason
-    order.save()
 
 
 def _current(patient: Patient, field: str, today: date):
@@ -172,7 +166,7 @@ def dose_order_create(
         prescribed_by=by,
     )
     reason = "prescribed" if not override else f"prescribed, contraindication overridden: {override['reason']}"
-    _save(order, by=by, reason=reason[:100])
+    audited_save(order, by=by, reason=reason[:100])
     return order
 
 
@@ -193,7 +187,7 @@ def dose_order_verify(*, by, order: DoseOrder, now: datetime | None = None) -> D
     order.status_reason = ""
     order.verified_by = by
     order.verified_at = now or timezone.now()
-    _save(order, by=by, reason="verified")
+    audited_save(order, by=by, reason="verified")
     return order
 
 
@@ -207,7 +201,7 @@ def dose_order_reject(*, by, order: DoseOrder, reason: str) -> DoseOrder:
         raise ValidationError("You prescribed this order: cancel it instead of rejecting it.")
     order.status = OrderStatus.REJECTED
     order.status_reason = reason.strip()
-    _save(order, by=by, reason=f"rejected: {reason.strip()}")
+    audited_save(order, by=by, reason=f"rejected: {reason.strip()}")
     return order
 
 
@@ -220,7 +214,7 @@ def dose_order_cancel(*, by, order: DoseOrder, reason: str) -> DoseOrder:
         raise ValidationError({"reason": "Say why the order is cancelled."})
     order.status = OrderStatus.CANCELLED
     order.status_reason = reason.strip()
-    _save(order, by=by, reason=f"cancelled: {reason.strip()}")
+    audited_save(order, by=by, reason=f"cancelled: {reason.strip()}")
     return order
 
 
@@ -250,6 +244,6 @@ def dose_orders_recheck_weight(*, patient: Patient, by=None, today: date | None 
             f"Weight changed from {ordered_kg} kg to {current_kg} kg on {measured_on:%Y-%m-%d} "
             f"({weight_change_percent(ordered_kg, current_kg)} %) after verification."
         )
-        _save(order, by=by, reason="weight changed by 10 % or more")
+        audited_save(order, by=by, reason="weight changed by 10 % or more")
         changed.append(order)
     return changed

@@ -31,6 +31,7 @@ from django.db.models import Prefetch
 from django.utils import timezone
 
 from dosing.models import DoseOrder, OrderStatus
+from patients.audit import audited_save
 from risk.models import RiskFlag
 
 from .. import timing
@@ -45,7 +46,6 @@ REASON_REQUIRED_STATUSES = (SessionStatus.MISSED, SessionStatus.CANCELLED)
 MOVABLE_STATUSES = (SessionStatus.PLANNED, SessionStatus.CONFIRMED)
 # A cycle counts for the interval check while any of its days was given or is still to come.
 COUNTED_STATUSES = (*OPEN_SESSION_STATUSES, SessionStatus.COMPLETED)
-HISTORY_REASON_MAX = 100  # simple_history's history_change_reason column
 STALE_VERSION = "Someone else changed this session since you opened it; reload the page and try again."
 REFUSALS_SHOWN = 3
 UNIT_FIELDS = ("chairs", "opens_at", "closes_at", "setup_minutes", "upcoming_reminder_days")
@@ -315,13 +315,6 @@ def _lock_unit() -> UnitSettings:
     return UnitSettings.objects.select_for_update().get(pk=1)
 
 
-def _save(instance: models.Model, *, by, reason: str) -> None:
-    instance.full_clean()
-    instance._history_user = by
-    instance._change_reason = reason[:HISTORY_REASON_MAX] or None
-    instance.save()
-
-
 def _with_accepted(reason: str, warnings: Sequence[str]) -> str:
     return f"{reason}; accepted: {' | '.join(warnings)}" if warnings else reason
 
@@ -489,7 +482,7 @@ def course_plan(
         created_by=by,
     )
     length = f"{cycles} cycles" if cycles else f"open-ended, booked to {preview.booked_until:%Y-%m-%d}"
-    _save(course, by=by, reason=_with_accepted(f"planned: {length}", preview.warnings))
+    audited_save(course, by=by, reason=_with_accepted(f"planned: {length}", preview.warnings))
     _create_cycles(course, preview.cycles, minutes=preview.expected_minutes, by=by)
     return course
 
@@ -498,7 +491,7 @@ def _create_cycles(course: Course, planned: Iterable[PlannedCycle], *, minutes: 
     created = []
     for item in planned:
         cycle = Cycle(course=course, number=item.number, start_date=item.start_date)
-        _save(cycle, by=by, reason="planned")
+        audited_save(cycle, by=by, reason="planned")
         for day_number, slot in enumerate(item.slots, start=1):
             session = InfusionSession(
                 cycle=cycle,
@@ -508,7 +501,7 @@ def _create_cycles(course: Course, planned: Iterable[PlannedCycle], *, minutes: 
                 planned_start=slot.start,
                 expected_minutes=minutes,
             )
-            _save(session, by=by, reason="planned")
+            audited_save(session, by=by, reason="planned")
         created.append(cycle)
     return created
 
@@ -691,17 +684,17 @@ def session_move(
             reason += "; confirmation cleared"
         item.planned_start, item.chair = move.slot.start, move.slot.chair
         item.version += 1
-        _save(item, by=by, reason=_with_accepted(reason, warnings))
+        audited_save(item, by=by, reason=_with_accepted(reason, warnings))
         if time_changed:
             session_changed(item)
     for cycle_id, day in changed.items():
         cycle = cycles[cycle_id]
         cycle.start_date = day
-        _save(cycle, by=by, reason=f"first day moved to {day:%Y-%m-%d}")
+        audited_save(cycle, by=by, reason=f"first day moved to {day:%Y-%m-%d}")
         if cycle.number == 1 and cycle.course.first_day != day:
             # The course is named by its first day: keep it true when cycle 1 moves.
             cycle.course.first_day = day
-            _save(cycle.course, by=by, reason=f"first day moved to {day:%Y-%m-%d}")
+            audited_save(cycle.course, by=by, reason=f"first day moved to {day:%Y-%m-%d}")
     return [move.session for move in moves]
 
 
@@ -741,7 +734,7 @@ def session_set_status(
     session.status = status
     session.status_reason = reason
     session.version += 1
-    _save(session, by=by, reason=f"{SessionStatus(status).label.lower()}{': ' + reason if reason else ''}")
+    audited_save(session, by=by, reason=f"{SessionStatus(status).label.lower()}{': ' + reason if reason else ''}")
     if status in REASON_REQUIRED_STATUSES:
         session_changed(session)
     return session
@@ -778,7 +771,7 @@ def unit_settings_update(*, by, now: datetime | None = None, **fields) -> UnitSe
             }
         )
     changed = ", ".join(f"{name} {value}" for name, value in fields.items())
-    _save(unit, by=by, reason=f"edited: {changed}")
+    audited_save(unit, by=by, reason=f"edited: {changed}")
     return unit
 
 

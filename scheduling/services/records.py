@@ -25,10 +25,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from dosing.models import OrderStatus
+from patients.audit import audited_save
 
 from ..models import (
     InfusionRecord,
@@ -224,13 +225,6 @@ def completion_missing(record: InfusionRecord | None) -> list[str]:
 # ----------------------------------------------------------------------- writing helpers
 
 
-def _save(instance: models.Model, *, by, reason: str) -> None:
-    instance.full_clean()
-    instance._history_user = by
-    instance._change_reason = reason[:100]
-    instance.save()
-
-
 def _lock(session: InfusionSession) -> tuple[InfusionSession, InfusionRecord | None]:
     locked = (
         InfusionSession.objects.select_for_update().select_related("cycle__course__order", "patient").get(pk=session.pk)
@@ -328,7 +322,7 @@ def _times_out_of_order(record: InfusionRecord, started_at, stopped_at) -> dict[
 def _touch(record: InfusionRecord, *, by, reason: str) -> None:
     """Raise the record's version for a change to one of its parts, so open forms go stale."""
     record.version += 1
-    _save(record, by=by, reason=reason)
+    audited_save(record, by=by, reason=reason)
 
 
 def _open_record(session: InfusionSession, record: InfusionRecord | None, *, by) -> InfusionRecord:
@@ -336,7 +330,7 @@ def _open_record(session: InfusionSession, record: InfusionRecord | None, *, by)
     if record is not None:
         return record
     record = InfusionRecord(session=session)
-    _save(record, by=by, reason="record opened")
+    audited_save(record, by=by, reason="record opened")
     return record
 
 
@@ -378,13 +372,13 @@ def record_start(*, by, session: InfusionSession, started_at: datetime, expected
 
     session.status = SessionStatus.IN_PROGRESS
     session.version += 1
-    _save(session, by=by, reason="infusion started")
+    audited_save(session, by=by, reason="infusion started")
     if record is None:
         record = InfusionRecord(session=session, started_at=started_at)
     else:
         record.started_at = started_at
         record.version += 1
-    _save(record, by=by, reason=f"infusion started at {_clock(started_at)}")
+    audited_save(record, by=by, reason=f"infusion started at {_clock(started_at)}")
     return record
 
 
@@ -417,7 +411,7 @@ def rate_change_record(
         record=record, at=at, rate_ml_per_h=rate, step_number=step_number, reason=reason.strip(), recorded_by=by
     )
     what = "paused" if rate == 0 else f"{rate.quantize(TENTH)} mL/h"
-    _save(change, by=by, reason=f"rate {what} at step {step_number}")
+    audited_save(change, by=by, reason=f"rate {what} at step {step_number}")
     _touch(record, by=by, reason=f"rate change recorded ({what}, step {step_number})")
     return change
 
@@ -474,7 +468,7 @@ def vitals_record(
         respiratory_rate=respiratory_rate,
         recorded_by=by,
     )
-    _save(vitals, by=by, reason=f"vital signs {phase}")
+    audited_save(vitals, by=by, reason=f"vital signs {phase}")
     _touch(record, by=by, reason=f"vital signs recorded ({phase})")
     return vitals
 
@@ -512,7 +506,7 @@ def lot_record(*, by, session: InfusionSession, lot_number: str, vial_size_g, vi
         raise ValidationError(errors)
     record = _open_record(session, record, by=by)
     lot = LotUsage(record=record, lot_number=lot_number, vial_size_g=size, vials=vials, expiry_date=expiry_date)
-    _save(lot, by=by, reason=f"lot {lot_number} opened")
+    audited_save(lot, by=by, reason=f"lot {lot_number} opened")
     _touch(record, by=by, reason=f"lot recorded ({lot_number}: {vials} x {_plain(size)} g)")
     return lot
 
@@ -574,7 +568,7 @@ def reaction_record(
         resumed_rate_ml_per_h=resumed,
         recorded_by=by,
     )
-    _save(reaction, by=by, reason=f"reaction: {type}, {severity}, {action}")
+    audited_save(reaction, by=by, reason=f"reaction: {type}, {severity}, {action}")
     if stops:
         record.stopped_at = at
     stopped = f"; infusion stopped at {_clock(at)}" if stops else ""
@@ -670,7 +664,7 @@ def record_update(
     record.grams_wasted = waste
     record.notes = (notes or "").strip()
     record.version += 1
-    _save(record, by=by, reason=f"record edited: {', '.join(changed)}" if changed else "record saved unchanged")
+    audited_save(record, by=by, reason=f"record edited: {', '.join(changed)}" if changed else "record saved unchanged")
     return record
 
 
@@ -702,9 +696,9 @@ def record_complete(*, by, session: InfusionSession, expected_version, now=None)
     record.completed_by = by
     record.completed_at = now
     record.version += 1
-    _save(record, by=by, reason="infusion completed")
+    audited_save(record, by=by, reason="infusion completed")
     session.status = SessionStatus.COMPLETED
     session.status_reason = ""
     session.version += 1
-    _save(session, by=by, reason="infusion completed")
+    audited_save(session, by=by, reason="infusion completed")
     return record
