@@ -201,8 +201,10 @@ def test_the_patient_name_is_escaped(db, record):
 
 
 def test_control_characters_cannot_break_the_document(db, record):
-    patient = PatientFactory(family_name="Null\x00Byte\x1b")
+    patient = PatientFactory(family_name="NullByte\x1b")
     record(patient, date(2026, 1, 5), **BASELINE)
+    # PostgreSQL text cannot hold NUL, but data imported elsewhere might: the chart must cope.
+    patient.family_name = "Null\x00Byte\x1b"
     assert "NullByte" in parse(chart(patient)).find(f"{SVG}title").text
 
 
