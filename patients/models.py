@@ -199,6 +199,17 @@ class Patient(models.Model):
     def initials(self) -> str:
         return f"{self.given_name[:1]}{self.family_name[:1]}".upper()
 
+    def latest_measurement(self, field: str, on) -> "BodyMeasurement | None":
+        """The newest measurement on or before `on` that has `field` ("weight_kg" or "height_cm").
+
+        Example: weights of 71.5 kg on 2026-10-01 and 70.2 kg on 2026-11-01 → the 2026-11-01 one.
+        """
+        return (
+            self.measurements.filter(**{f"{field}__isnull": False}, measured_on__lte=on)
+            .order_by("-measured_on", "-created_at")
+            .first()
+        )
+
     def age_on(self, day) -> int:
         before_birthday = (day.month, day.day) < (self.date_of_birth.month, self.date_of_birth.day)
         return day.year - self.date_of_birth.year - before_birthday

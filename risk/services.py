@@ -26,9 +26,8 @@ def site_policy() -> rules.SitePolicy:
 
 def chart_snapshot(patient: Patient, today: date) -> rules.ChartSnapshot:
     """What the rules read, taken from the chart as of `today` (later-dated entries are ignored)."""
-    measurements = patient.measurements.filter(measured_on__lte=today).order_by("-measured_on", "-created_at")
-    weight = measurements.filter(weight_kg__isnull=False).first()
-    height = measurements.filter(height_cm__isnull=False).first()
+    weight = patient.latest_measurement("weight_kg", today)
+    height = patient.latest_measurement("height_cm", today)
     bmi = bmi_on = None
     if weight and height:
         bmi = body_mass_index(weight_kg=weight.weight_kg, height_cm=height.height_cm)

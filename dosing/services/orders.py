@@ -26,11 +26,7 @@ FORM_FIELDS = {"dose_g_per_kg", "days", "weight_basis", "indication"}
 
 
 def _current(patient: Patient, field: str, today: date):
-    measurement = (
-        patient.measurements.filter(**{f"{field}__isnull": False}, measured_on__lte=today)
-        .order_by("-measured_on", "-created_at")
-        .first()
-    )
+    measurement = patient.latest_measurement(field, today)
     return (getattr(measurement, field), measurement.measured_on) if measurement else (None, None)
 
 
