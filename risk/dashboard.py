@@ -63,19 +63,15 @@ def dashboard(*, severity: str = "", category: str = "", now: datetime | None = 
     for flag in sorted(flags, key=lambda flag: (flag.rank, flag.code)):
         by_patient[flag.patient_id].append(flag)
     patients_total = filtered.values("patient").distinct().count()
+    not_acknowledged = active.filter(acknowledged_at__isnull=True).exclude(severity=rules.INFO)
     unacknowledged = list(
-        active.filter(acknowledged_at__isnull=True)
-        .exclude(severity=rules.INFO)
-        .select_related("patient")
+        not_acknowledged.select_related("patient")
         .annotate(rank=SEVERITY_RANK)
         .order_by("rank", "-first_seen_at")[:ROWS_PER_LIST]
     )
     orders = DoseOrder.objects.awaiting_verification().select_related("patient", "product", "indication")
-    deteriorations = list(
-        active.filter(code="response_confirmed_deterioration")
-        .select_related("patient")
-        .order_by("-evidence_on")[:ROWS_PER_LIST]
-    )
+    deteriorated = active.filter(code="response_confirmed_deterioration")
+    deteriorations = list(deteriorated.select_related("patient").order_by("-evidence_on")[:ROWS_PER_LIST])
     flags_shown = Prefetch(
         "patient__risk_flags",
         queryset=RiskFlag.objects.active()
@@ -84,11 +80,11 @@ def dashboard(*, severity: str = "", category: str = "", now: datetime | None = 
         .order_by("category", "code"),
         to_attr="flags_for_chair",
     )
+    next_days = InfusionSession.objects.open().between(now, now + timedelta(days=UPCOMING_DAYS))
     upcoming = list(
-        InfusionSession.objects.open()
-        .between(now, now + timedelta(days=UPCOMING_DAYS))
-        .select_related("patient", "cycle__course__order__product")
-        .prefetch_related(flags_shown)[: ROWS_PER_LIST * 2]
+        next_days.select_related("patient", "cycle__course__order__product").prefetch_related(flags_shown)[
+            : ROWS_PER_LIST * 2
+        ]
     )
     checks = (
         Reminder.objects.filter(kind__in=CHECK_KINDS, due_at__lte=now)
@@ -101,10 +97,10 @@ def dashboard(*, severity: str = "", category: str = "", now: datetime | None = 
         "moderate": by_severity.get(rules.MODERATE, 0),
         "info": by_severity.get(rules.INFO, 0),
         "patients_at_risk": active.putting_at_risk().values("patient").distinct().count(),
-        "unacknowledged": active.filter(acknowledged_at__isnull=True).exclude(severity=rules.INFO).count(),
+        "unacknowledged": not_acknowledged.count(),
         "orders_awaiting": orders.count(),
-        "deteriorations": active.filter(code="response_confirmed_deterioration").count(),
-        "upcoming_sessions": InfusionSession.objects.open().between(now, now + timedelta(days=UPCOMING_DAYS)).count(),
+        "deteriorations": deteriorated.count(),
+        "upcoming_sessions": next_days.count(),
         "checks_overdue": checks.filter(window_end__lt=now).count(),
         "checks_due": checks.count(),
     }
