@@ -7,6 +7,7 @@ BIN := $(VENV)/bin
 DEV := DEBUG=1
 
 .PHONY: install install-dev browser run migrate seed test lint format clean
+.PHONY: load
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "IVIG Clinic needs Python 3.11 (found " + sys.version.split()[0] + "); set PYTHON=/path/to/python3.11"'
@@ -45,6 +46,15 @@ browser:
 ## test: set up and run the whole test suite (SQLite and the filesystem broker unless DATABASE_URL / CELERY_BROKER_URL say otherwise)
 test: install-dev browser
 	$(BIN)/pytest
+
+## load: wrk (Debian's package) against the dashboard and the dose API on gunicorn (2 workers, production
+## settings, PostgreSQL at 127.0.0.1:5432, scratch database ivig_load); LOAD_DURATION=30s by default
+load: install
+	@command -v wrk >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
+	  else echo "wrk is missing: install Debian's 'wrk' package for the load test"; exit 1; fi; }
+	scripts/load-test
 
 lint: install-dev
 	$(BIN)/ruff check .
