@@ -1,6 +1,8 @@
 """Recompute a patient's risk flags from the chart, acknowledge them, and read the
 chart into the rules' snapshot. Writes run in one transaction and leave history."""
 
+import threading
+from contextlib import contextmanager
 from datetime import date, datetime
 
 from django.core.exceptions import ValidationError
@@ -15,6 +17,37 @@ from . import rules
 from .models import RiskFlag
 
 LAB_TESTS_READ = ("creatinine", "egfr", "triglycerides")
+_deferred = threading.local()  # .patient_ids: a set while a flags_recompute_once block is open
+
+
+@contextmanager
+def flags_recompute_once():
+    """Within this block (or a function it decorates), saves that change what the rules read
+    only mark their patient; leaving the block recomputes each marked patient once, still
+    inside the caller's transaction. Booking a course saves dozens of sessions: one
+    recompute instead of one per session. Nested blocks recompute at the outermost exit;
+    an exception recomputes nothing (the transaction is rolled back anyway)."""
+    outermost = getattr(_deferred, "patient_ids", None) is None
+    if outermost:
+        _deferred.patient_ids = set()
+    try:
+        yield
+        if outermost:
+            patient_ids, _deferred.patient_ids = _deferred.patient_ids, None
+            for patient in Patient.objects.filter(pk__in=patient_ids).order_by("pk"):
+                flags_recompute(patient=patient)
+    finally:
+        if outermost:
+            _deferred.patient_ids = None
+
+
+def flags_recompute_later(patient_id: int) -> bool:
+    """Mark the patient for the open flags_recompute_once block; False when none is open."""
+    patient_ids = getattr(_deferred, "patient_ids", None)
+    if patient_ids is None:
+        return False
+    patient_ids.add(patient_id)
+    return True
 
 
 def site_policy() -> rules.SitePolicy:

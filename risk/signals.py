@@ -1,7 +1,9 @@
 """Recompute a patient's flags whenever something the rules read changes.
 
 Synchronous, inside the writer's transaction, so a flag is never out of date
-with the chart that was just saved (the nightly task catches time passing)."""
+with the chart that was just saved (the nightly task catches time passing).
+Services that save many rows at once open a flags_recompute_once block, so the
+patient is recomputed once when the block ends rather than once per row."""
 
 from django.db.models.signals import post_delete, post_save
 
@@ -10,7 +12,7 @@ from patients.models import BodyMeasurement, LabResult, Medication, Patient, Ris
 from scheduling.models import InfusionSession
 from visits.models import Visit
 
-from .services import flags_recompute
+from .services import flags_recompute, flags_recompute_later
 
 # Sessions count because the next planned cycle decides whether a creatinine is due.
 WATCHED = (Patient, BodyMeasurement, LabResult, Medication, RiskFactor, DoseOrder, Visit, InfusionSession)
@@ -20,6 +22,8 @@ def _recompute(sender, instance, raw=False, **kwargs):
     if raw:  # fixtures load rows as they are
         return
     patient_id = instance.pk if isinstance(instance, Patient) else instance.patient_id
+    if flags_recompute_later(patient_id):
+        return
     patient = Patient.objects.filter(pk=patient_id).first()
     if patient is not None:  # None while the patient itself is being deleted
         flags_recompute(patient=patient)

@@ -15,7 +15,7 @@ from django.utils import timezone
 from patients.audit import audited_save
 from patients.models import IgAStatus, Patient
 from risk.models import RiskFlag
-from risk.services import flags_recompute
+from risk.services import flags_recompute, flags_recompute_once
 
 from ..models import DoseOrder, Indication, OrderStatus, SiteSettings
 from ..planning import LABELLED_FOR_DIAGNOSES, facts_snapshot, label_info, plan_for
@@ -105,6 +105,7 @@ def blocking_flags(patient: Patient, indication: Indication) -> list[RiskFlag]:
 
 
 @transaction.atomic
+@flags_recompute_once()
 def dose_order_create(
     *,
     by,

@@ -3,7 +3,7 @@ inside the writer's transaction, so the flags never lag behind the chart just sa
 
 Writes go through the services the views use (patients.services, visits.services)."""
 
-from datetime import date, datetime
+from datetime import date, datetime, time
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -25,6 +25,7 @@ from patients.services import (
 )
 from patients.tests.factories import PatientFactory
 from risk.models import RiskFlag
+from risk.services import flags_recompute_once
 from visits.services import visit_record
 
 TODAY = date(2026, 11, 22)
@@ -160,3 +161,61 @@ def test_deleting_a_patient_with_chart_records_deletes_their_flags(patient, nurs
     with transaction.atomic():
         patient.delete()
     assert not RiskFlag.objects.exists()
+
+
+class TestRecomputeOnce:
+    """Services that save many rows (booking a course saves every session) recompute once."""
+
+    @pytest.fixture
+    def recomputes(self, monkeypatch):
+        from risk import services, signals
+
+        calls = []
+        real = services.flags_recompute
+
+        def counting(*, patient, **kwargs):
+            calls.append(patient.pk)
+            return real(patient=patient, **kwargs)
+
+        monkeypatch.setattr(services, "flags_recompute", counting)
+        monkeypatch.setattr(signals, "flags_recompute", counting)
+        return calls
+
+    def test_saves_inside_the_block_recompute_once_at_its_end(self, patient, nurse, recomputes):
+        with transaction.atomic(), flags_recompute_once():
+            risk_factor_record(by=nurse, patient=patient, kind=RiskFactorKind.SMOKING, noted_on=TODAY, today=TODAY)
+            lab_result_record(by=nurse, patient=patient, test=LabTest.EGFR, value=Decimal("42"), collected_on=TODAY,
+                              today=TODAY)  # fmt: skip
+            assert recomputes == []
+            assert not active(patient)
+        assert recomputes == [patient.pk]
+        assert set(active(patient)) == {"thrombosis_cardiovascular", "renal_low_egfr"}
+
+    def test_nested_blocks_recompute_at_the_outermost_end(self, patient, nurse, recomputes):
+        with flags_recompute_once():
+            with flags_recompute_once():
+                risk_factor_record(by=nurse, patient=patient, kind=RiskFactorKind.SMOKING, noted_on=TODAY,
+                                   today=TODAY)  # fmt: skip
+            assert recomputes == []
+        assert recomputes == [patient.pk]
+
+    def test_an_exception_recomputes_nothing_and_closes_the_block(self, patient, nurse, recomputes):
+        with pytest.raises(RuntimeError), transaction.atomic(), flags_recompute_once():
+            risk_factor_record(by=nurse, patient=patient, kind=RiskFactorKind.SEPSIS, noted_on=TODAY, today=TODAY)
+            raise RuntimeError("the rest of the form failed")
+        assert recomputes == []
+        risk_factor_record(by=nurse, patient=patient, kind=RiskFactorKind.SEPSIS, noted_on=TODAY, today=TODAY)
+        assert recomputes == [patient.pk]  # immediate again outside the block
+        assert "renal_sepsis" in active(patient)
+
+    def test_booking_an_open_ended_course_recomputes_the_patient_once(self, make_order, make_user, recomputes):
+        from dosing.services.orders import dose_order_verify
+        from scheduling.models import InfusionSession
+        from scheduling.services.courses import course_plan
+
+        order = dose_order_verify(by=make_user("pharmacist"), order=make_order())
+        recomputes.clear()
+        course = course_plan(by=make_user("nurse"), order=order, first_day=date(2026, 11, 23),
+                             start_time=time(9, 0), chair=1, cycles=None, today=TODAY)  # fmt: skip
+        assert InfusionSession.objects.filter(cycle__course=course).count() > 10
+        assert recomputes == [order.patient_id]

@@ -33,6 +33,7 @@ from django.utils import timezone
 from dosing.models import DoseOrder, OrderStatus
 from patients.audit import audited_save
 from risk.models import RiskFlag
+from risk.services import flags_recompute_once
 
 from .. import timing
 from ..models import OPEN_SESSION_STATUSES, Course, CourseStatus, Cycle, InfusionSession, SessionStatus, UnitSettings
@@ -445,6 +446,7 @@ def course_preview(
 
 
 @transaction.atomic
+@flags_recompute_once()
 def course_plan(
     *,
     by,
@@ -507,6 +509,7 @@ def _create_cycles(course: Course, planned: Iterable[PlannedCycle], *, minutes: 
 
 
 @transaction.atomic
+@flags_recompute_once()
 def course_extend(*, by, course: Course, today: date, accept_warnings: bool = False) -> list[Cycle]:
     """Book an open-ended course's next cycles up to OPEN_ENDED_HORIZON_WEEKS after ``today``,
     every interval from the last cycle's start, each day in the last cycle's chair and local
@@ -629,6 +632,7 @@ def _cycle_starts_after(moves: Sequence[_Move], tz: ZoneInfo) -> dict[int, date]
 
 
 @transaction.atomic
+@flags_recompute_once()
 def session_move(
     *,
     by,
