@@ -105,6 +105,9 @@ class PatientQuerySet(models.QuerySet):
         query = (query or "").strip()
         if not query:
             return self
+        if "\x00" in query:
+            # No stored text holds a NUL byte (PostgreSQL refuses to compare with one), so nothing matches.
+            return self.none()
         condition = Q(mrn__iexact=query) | Q(mrn__istartswith=query)
         for term in query.replace(",", " ").split():
             condition |= Q(family_name__icontains=term) | Q(given_name__icontains=term)

@@ -59,3 +59,12 @@ def test_user_without_role_gets_403(role_client):
 @pytest.mark.django_db
 def test_wrong_method_405(role_client):
     assert role_client("physician").post(URL).status_code == 405
+
+
+@pytest.mark.django_db
+def test_a_search_with_a_nul_byte_finds_nothing(role_client):
+    # PostgreSQL cannot compare text with a NUL byte; the search must not send one.
+    PatientFactory(family_name="Okonkwo")
+    response = role_client("viewer").get(URL, {"q": "Okon\x00"})
+    assert response.status_code == 200
+    assert list(response.context["page"]) == []
