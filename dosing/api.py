@@ -23,6 +23,8 @@ from ninja.errors import AuthorizationError
 from pydantic import BeforeValidator, ConfigDict, StrictBool
 from pydantic_core import PydanticCustomError
 
+from patients.api import MessageOut
+
 from .calculations import DOSE_MAX_G_PER_KG, HEIGHT_MAX_CM, HEIGHT_MIN_CM, SEXES, WEIGHT_BASES, WEIGHT_MAX_KG
 from .models import Indication, Product, SiteSettings
 from .planning import label_info, plan_for
@@ -257,10 +259,6 @@ class FieldErrorOut(Schema):
 class InvalidInputOut(Schema):
     detail: str
     errors: list[FieldErrorOut]
-
-
-class MessageOut(Schema):
-    detail: str
 
 
 _REQUEST_BODY = {

@@ -1,11 +1,11 @@
-"""Read-only registry API (JSON). Authentication: the browser session, like the pages."""
+"""Read-only registry API (JSON). Authentication: an API token or the browser session, like the rest of the API."""
 
 from datetime import date
 from decimal import Decimal
 from uuid import UUID
 
 from django.shortcuts import get_object_or_404
-from ninja import Router, Schema
+from ninja import Field, Router, Schema
 from ninja.errors import HttpError
 from ninja.pagination import PageNumberPagination, paginate
 
@@ -30,12 +30,33 @@ class PatientOut(Schema):
     current_height_on: date | None = None
 
 
+class MessageOut(Schema):
+    detail: str
+
+
+class RequestErrorOut(Schema):
+    type: str
+    loc: list[str | int] = Field(description='Where the value was, e.g. ["query", "page"].')
+    msg: str
+
+
+class RequestInvalidOut(Schema):
+    """Ninja's answer to a query or path value of the wrong type (a page that is not a number,
+    a patient id that is not a UUID)."""
+
+    detail: list[RequestErrorOut]
+
+
+# Every answer these operations give, so a client knows each shape before it meets it.
+ERRORS = {401: MessageOut, 403: MessageOut, 422: RequestInvalidOut}
+
+
 def _require_view(request) -> None:
     if not request.user.has_perm("patients.view_patient"):
         raise HttpError(403, "Your role does not allow this.")
 
 
-@router.get("/patients", response=list[PatientOut])
+@router.get("/patients", response={200: list[PatientOut], **ERRORS})
 @paginate(PageNumberPagination, page_size=25)
 def list_patients(request, q: str = ""):
     """Patients matching `q` (MRN prefix or part of a name), 25 a page."""
@@ -43,7 +64,7 @@ def list_patients(request, q: str = ""):
     return Patient.objects.search(q).with_current_measurements()
 
 
-@router.get("/patients/{patient_uuid}", response=PatientOut)
+@router.get("/patients/{patient_uuid}", response={200: PatientOut, 404: MessageOut, **ERRORS})
 def get_patient(request, patient_uuid: UUID):
     _require_view(request)
     return get_object_or_404(Patient.objects.with_current_measurements(), uuid=patient_uuid)

@@ -130,3 +130,25 @@ def test_openapi_schema_lists_both_paths(role_client):
     assert schema["info"]["title"] == "IVIG Clinic API"
     assert {"/api/v1/patients", "/api/v1/patients/{patient_uuid}"} <= set(schema["paths"])
     assert set(schema["paths"]["/api/v1/patients"]) == {"get"}
+
+
+@pytest.mark.django_db
+def test_a_search_with_a_nul_byte_finds_nothing_instead_of_a_server_error(role_client, okonkwo):
+    # Found by schemathesis: PostgreSQL refused the comparison and the API answered 500.
+    response = role_client("viewer").get(LIST_URL, {"q": "Okon\x00kwo"})
+    assert response.status_code == 200
+    assert response.json()["items"] == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [(f"{LIST_URL}?page=x", 422), (f"{LIST_URL}/1", 422), (f"{LIST_URL}/{UNKNOWN_UUID}", 404)],
+)
+def test_every_error_answer_is_in_the_openapi_document(role_client, path, status):
+    client = role_client("viewer")
+    operation = "/api/v1/patients/{patient_uuid}" if path.count("/") > 3 else LIST_URL
+    documented = client.get("/api/v1/openapi.json").json()["paths"][operation]["get"]["responses"]
+    assert client.get(path).status_code == status
+    assert {"401", "403", "422"} <= set(documented)
+    assert str(status) in documented
