@@ -232,6 +232,9 @@ class DoseOrder(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
     )
     verified_at = models.DateTimeField(null=True, blank=True)
+    # Raised by every change of state; the verify and cancel pages post the version they showed,
+    # so a pharmacist verifying and a physician cancelling at the same time cannot both win.
+    version = models.PositiveIntegerField(default=1)
     history = HistoricalRecords()
 
     objects = DoseOrderQuerySet.as_manager()

@@ -57,15 +57,34 @@ class DoseOrderForm(forms.Form):
                 )
 
 
-class VerifyOrderForm(forms.Form):
+def _version() -> forms.IntegerField:
+    # The order's version the page showed; the service refuses the write if it has changed since.
+    return forms.IntegerField(
+        min_value=1,
+        widget=forms.HiddenInput,
+        error_messages={"required": "This page is out of date: reload it and try again."},
+    )
+
+
+class VersionedForm(forms.Form):
+    def clean(self):
+        # A hidden field's error would show nowhere: put it at the top of the form.
+        if "version" in self._errors:
+            self.add_error(None, forms.ValidationError(self._errors.pop("version").as_data()))
+        return super().clean()
+
+
+class VerifyOrderForm(VersionedForm):
     checked = forms.BooleanField(
         label="I have checked the dosing weight, dose, vials, volume and every step of the rate ladder.",
         required=True,
     )
+    version = _version()
 
 
-class ReasonForm(forms.Form):
+class ReasonForm(VersionedForm):
     reason = forms.CharField(label="Reason", max_length=300, widget=forms.Textarea(attrs={"rows": 2}))
+    version = _version()
 
 
 class SheetOptionsForm(forms.Form):

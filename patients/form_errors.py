@@ -3,13 +3,23 @@
 Shared by every app's views: services raise ValidationError({"field": ...}) or a
 plain one, and the person sees each message at its field (or at the top)."""
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+
+from .audit import STALE
 
 
 def add_service_errors(form, exc: ValidationError) -> None:
-    errors = exc.message_dict if hasattr(exc, "error_dict") else {None: exc.messages}
-    for field, messages in errors.items():
-        form.add_error(field if field in form.fields else None, messages)
+    # The errors themselves (not just their text) so their codes survive, e.g. STALE.
+    errors = exc.error_dict if hasattr(exc, "error_dict") else {None: exc.error_list}
+    for field, error_list in errors.items():
+        form.add_error(field if field in form.fields else None, error_list)
+
+
+def conflict_status(*forms) -> int:
+    """409 when a form was refused because its page showed an older version of the record
+    (someone else saved first), else 200: the page is re-rendered either way."""
+    stale = any(form is not None and form.has_error(NON_FIELD_ERRORS, code=STALE) for form in forms)
+    return 409 if stale else 200
 
 
 def call_service(form, service, **kwargs):
@@ -20,3 +30,13 @@ def call_service(form, service, **kwargs):
     except ValidationError as exc:
         add_service_errors(form, exc)
         return None
+
+
+def carry_version(form, version: int, name: str = "version") -> None:
+    """Make ``form`` post ``version`` from now on. After a stale refusal the page is shown again
+    with the record as it is now, so a second try is made knowing what changed, and accepted."""
+    if form.is_bound:
+        form.data = form.data.copy()
+        form.data[form.add_prefix(name)] = str(version)
+    else:
+        form.initial[name] = version

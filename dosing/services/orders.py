@@ -3,7 +3,13 @@ pharmacist (never the prescriber) verifies or rejects, and a later change of
 weight by 10 % or more sends a verified order back for verification.
 
 Each write validates, runs in one transaction and leaves who/why in the order's
-history. The order keeps a snapshot of its inputs, facts and plan."""
+history. The order keeps a snapshot of its inputs, facts and plan.
+
+Versions: every change of state raises the order's ``version``. The verify, reject and cancel
+pages post the version they showed as ``expected_version``; under the row lock a different
+version is refused (``stale_version_error``), so of a pharmacist verifying and a physician
+cancelling at the same moment the first wins and the second is told, with nothing written.
+``expected_version=None`` means the caller showed no page (a script, the demo loader): no check."""
 
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -12,7 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from patients.audit import audited_save
+from patients.audit import audited_save, stale_version_error
 from patients.models import IgAStatus, Patient
 from risk.models import RiskFlag
 from risk.services import flags_recompute, flags_recompute_once
@@ -167,6 +173,19 @@ def dose_order_create(
     return order
 
 
+def _locked(order: DoseOrder, expected_version: int | None) -> DoseOrder:
+    """The order re-read under a row lock, refused if the page showed another version of it."""
+    locked = DoseOrder.objects.select_for_update().get(pk=order.pk)
+    if expected_version is not None and expected_version != locked.version:
+        raise stale_version_error(locked, what="order", state=locked.get_status_display())
+    return locked
+
+
+def _save_change(order: DoseOrder, *, by, reason: str) -> None:
+    order.version += 1
+    audited_save(order, by=by, reason=reason)
+
+
 def _require_awaiting(order: DoseOrder) -> None:
     if order.status not in (OrderStatus.AWAITING_VERIFICATION, OrderStatus.REVERIFY):
         raise ValidationError(
@@ -175,8 +194,10 @@ def _require_awaiting(order: DoseOrder) -> None:
 
 
 @transaction.atomic
-def dose_order_verify(*, by, order: DoseOrder, now: datetime | None = None) -> DoseOrder:
-    order = DoseOrder.objects.select_for_update().get(pk=order.pk)
+def dose_order_verify(
+    *, by, order: DoseOrder, expected_version: int | None = None, now: datetime | None = None
+) -> DoseOrder:
+    order = _locked(order, expected_version)
     _require_awaiting(order)
     if order.prescribed_by_id == by.pk:
         raise ValidationError("You prescribed this order: another pharmacist must verify it.")
@@ -184,13 +205,13 @@ def dose_order_verify(*, by, order: DoseOrder, now: datetime | None = None) -> D
     order.status_reason = ""
     order.verified_by = by
     order.verified_at = now or timezone.now()
-    audited_save(order, by=by, reason="verified")
+    _save_change(order, by=by, reason="verified")
     return order
 
 
 @transaction.atomic
-def dose_order_reject(*, by, order: DoseOrder, reason: str) -> DoseOrder:
-    order = DoseOrder.objects.select_for_update().get(pk=order.pk)
+def dose_order_reject(*, by, order: DoseOrder, reason: str, expected_version: int | None = None) -> DoseOrder:
+    order = _locked(order, expected_version)
     _require_awaiting(order)
     if not reason.strip():
         raise ValidationError({"reason": "Say why the order is rejected; the prescriber sees it."})
@@ -198,20 +219,20 @@ def dose_order_reject(*, by, order: DoseOrder, reason: str) -> DoseOrder:
         raise ValidationError("You prescribed this order: cancel it instead of rejecting it.")
     order.status = OrderStatus.REJECTED
     order.status_reason = reason.strip()
-    audited_save(order, by=by, reason=f"rejected: {reason.strip()}")
+    _save_change(order, by=by, reason=f"rejected: {reason.strip()}")
     return order
 
 
 @transaction.atomic
-def dose_order_cancel(*, by, order: DoseOrder, reason: str) -> DoseOrder:
-    order = DoseOrder.objects.select_for_update().get(pk=order.pk)
+def dose_order_cancel(*, by, order: DoseOrder, reason: str, expected_version: int | None = None) -> DoseOrder:
+    order = _locked(order, expected_version)
     if order.status in (OrderStatus.CANCELLED, OrderStatus.REJECTED):
         raise ValidationError(f"This order is already {order.get_status_display().lower()}.")
     if not reason.strip():
         raise ValidationError({"reason": "Say why the order is cancelled."})
     order.status = OrderStatus.CANCELLED
     order.status_reason = reason.strip()
-    audited_save(order, by=by, reason=f"cancelled: {reason.strip()}")
+    _save_change(order, by=by, reason=f"cancelled: {reason.strip()}")
     return order
 
 
@@ -241,6 +262,7 @@ def dose_orders_recheck_weight(*, patient: Patient, by=None, today: date | None 
             f"Weight changed from {ordered_kg} kg to {current_kg} kg on {measured_on:%Y-%m-%d} "
             f"({weight_change_percent(ordered_kg, current_kg)} %) after verification."
         )
-        audited_save(order, by=by, reason="weight changed by 10 % or more")
+        # A pharmacist's verify page opened before the weight changed goes stale with this.
+        _save_change(order, by=by, reason="weight changed by 10 % or more")
         changed.append(order)
     return changed

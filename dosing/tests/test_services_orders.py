@@ -272,3 +272,79 @@ def test_later_catalog_edits_do_not_rewrite_an_order(make_order, dm_indication):
     dm_indication.save()
     order.refresh_from_db()
     assert order.plan == plan_before
+
+
+# ----------------------------------------------------------------------- versions (two pages open at once)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda order, users: dose_order_verify(by=users("pharmacist"), order=order, expected_version=1),
+        lambda order, users: dose_order_reject(by=users("pharmacist"), order=order, reason="r", expected_version=1),
+        lambda order, users: dose_order_cancel(by=users("physician"), order=order, reason="r", expected_version=1),
+    ],
+    ids=["verify", "reject", "cancel"],
+)
+def test_every_change_of_state_raises_the_version(make_order, make_user, write):
+    order = make_order()
+    assert order.version == 1
+    write(order, make_user)
+    order.refresh_from_db()
+    assert order.version == 2
+
+
+@pytest.mark.django_db
+def test_sent_back_for_verification_raises_the_version(make_order, make_user, dm_patient, frozen_today):
+    order = make_order()
+    dose_order_verify(by=make_user("pharmacist"), order=order, expected_version=1)
+    patient_services.measurement_record(
+        by=make_user("nurse"), patient=dm_patient, measured_on=TODAY, weight_kg=Decimal("80")
+    )
+    order.refresh_from_db()
+    assert (order.status, order.version) == (OrderStatus.REVERIFY, 3)
+
+
+@pytest.mark.django_db
+def test_second_of_two_writes_from_the_same_version_is_refused_and_writes_nothing(make_order, make_user, frozen_today):
+    """A physician cancels while a pharmacist has the verify page (version 1) open: the
+    cancel stands, the verify is refused with who changed what, and nothing of it is written."""
+    order = make_order()
+    physician = make_user("physician", first_name="Dana", last_name="Reyes")
+    dose_order_cancel(by=physician, order=order, reason="Patient declined", expected_version=1)
+    history_rows = order.history.count()
+    with pytest.raises(ValidationError) as refused:
+        dose_order_verify(by=make_user("pharmacist"), order=order, expected_version=1)
+    assert refused.value.messages == [
+        "This order was changed by Dana Reyes at 2026-11-22 12:00 (now: Cancelled) after you opened it. "
+        "Nothing was saved — review the order as it is now and try again."
+    ]
+    assert refused.value.error_list[0].code == "stale"
+    order.refresh_from_db()
+    assert (order.status, order.status_reason, order.verified_by, order.version) == (
+        OrderStatus.CANCELLED,
+        "Patient declined",
+        None,
+        2,
+    )
+    assert order.history.count() == history_rows
+
+
+@pytest.mark.django_db
+def test_stale_version_is_refused_before_any_other_check(make_order, make_user):
+    # The person must first see the order as it is now; a status message about it would mislead.
+    order = make_order()
+    dose_order_verify(by=make_user("pharmacist"), order=order, expected_version=1)
+    with pytest.raises(ValidationError, match=r"changed by .* \(now: Verified\)"):
+        dose_order_reject(by=make_user("pharmacist"), order=order, reason="r", expected_version=1)
+
+
+@pytest.mark.django_db
+def test_no_expected_version_means_no_check(make_order, make_user):
+    # Scripts and the demo loader show no page; they write against the order as it is.
+    order = make_order()
+    dose_order_verify(by=make_user("pharmacist"), order=order)
+    dose_order_cancel(by=make_user("physician"), order=order, reason="r")
+    order.refresh_from_db()
+    assert (order.status, order.version) == (OrderStatus.CANCELLED, 3)

@@ -1,6 +1,7 @@
 from datetime import date
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 
 from dosing.models import DoseOrder, OrderStatus
@@ -93,13 +94,15 @@ class TestOrderVerify:
 
     def test_pharmacist_verifies(self, role_client, make_order):
         order = make_order()
-        response = role_client("pharmacist").post(self.url(order), {"action": "verify", "checked": "on"})
+        response = role_client("pharmacist").post(
+            self.url(order), {"action": "verify", "checked": "on", "version": "1"}
+        )
         order.refresh_from_db()
         assert response.status_code == 302 and order.status == OrderStatus.VERIFIED
 
     def test_verify_requires_the_check_box(self, role_client, make_order):
         order = make_order()
-        response = role_client("pharmacist").post(self.url(order), {"action": "verify"})
+        response = role_client("pharmacist").post(self.url(order), {"action": "verify", "version": "1"})
         assert "checked" in response.context["verify_form"].errors
         order.refresh_from_db()
         assert order.status == OrderStatus.AWAITING_VERIFICATION
@@ -109,9 +112,13 @@ class TestOrderVerify:
         client = role_client("pharmacist")
         assert (
             "reason"
-            in client.post(self.url(order), {"action": "reject", "reject-reason": ""}).context["reject_form"].errors
+            in client.post(self.url(order), {"action": "reject", "reject-reason": "", "reject-version": "1"})
+            .context["reject_form"]
+            .errors
         )
-        client.post(self.url(order), {"action": "reject", "reject-reason": "Weight is 3 months old"})
+        client.post(
+            self.url(order), {"action": "reject", "reject-reason": "Weight is 3 months old", "reject-version": "1"}
+        )
         order.refresh_from_db()
         assert order.status == OrderStatus.REJECTED
 
@@ -120,7 +127,7 @@ class TestOrderVerify:
         user.groups.add(*make_user("pharmacist").groups.all())
         order = make_order(by=user)
         client.force_login(user)
-        response = client.post(self.url(order), {"action": "verify", "checked": "on"})
+        response = client.post(self.url(order), {"action": "verify", "checked": "on", "version": "1"})
         assert "another pharmacist" in str(response.context["verify_form"].non_field_errors())
         order.refresh_from_db()
         assert order.status == OrderStatus.AWAITING_VERIFICATION
@@ -128,7 +135,10 @@ class TestOrderVerify:
     @pytest.mark.parametrize("role", ["physician", "nurse", "viewer"])
     def test_others_cannot_verify(self, role_client, make_order, role):
         order = make_order()
-        assert role_client(role).post(self.url(order), {"action": "verify", "checked": "on"}).status_code == 403
+        assert (
+            role_client(role).post(self.url(order), {"action": "verify", "checked": "on", "version": "1"}).status_code
+            == 403
+        )
 
     def test_unknown_order_404_and_wrong_method_405(self, role_client, make_order):
         client = role_client("pharmacist")
@@ -160,9 +170,9 @@ class TestOrderPages:
     def test_cancel_by_physician(self, role_client, make_order):
         order = make_order()
         url = reverse("dosing:order_cancel", kwargs={"order_uuid": order.uuid})
-        assert role_client("nurse").post(url, {"reason": "x"}).status_code == 403
-        assert "reason" in role_client("physician").post(url, {"reason": ""}).context["form"].errors
-        role_client("physician").post(url, {"reason": "Patient declined"})
+        assert role_client("nurse").post(url, {"reason": "x", "version": "1"}).status_code == 403
+        assert "reason" in role_client("physician").post(url, {"reason": "", "version": "1"}).context["form"].errors
+        role_client("physician").post(url, {"reason": "Patient declined", "version": "1"})
         order.refresh_from_db()
         assert order.status == OrderStatus.CANCELLED
 
@@ -211,3 +221,90 @@ class TestInfusionSheet:
 
     def test_no_role_403(self, role_client, make_order):
         assert role_client(None).get(self.url(make_order())).status_code == 403
+
+
+@pytest.mark.django_db
+class TestTwoBrowsers:
+    """A pharmacist and a physician both open the order at version 1; the first to save wins,
+    the second is shown the order as it is now with what happened, and nothing of theirs is written."""
+
+    @staticmethod
+    def browser(user) -> Client:
+        client = Client()
+        client.force_login(user)
+        return client
+
+    @staticmethod
+    def urls(order):
+        return (
+            reverse("dosing:order_verify", kwargs={"order_uuid": order.uuid}),
+            reverse("dosing:order_cancel", kwargs={"order_uuid": order.uuid}),
+        )
+
+    def test_cancel_first_then_verify_is_refused(self, make_order, make_user, frozen_today):
+        order = make_order()
+        verify_url, cancel_url = self.urls(order)
+        pharmacist = self.browser(make_user("pharmacist"))
+        physician = self.browser(make_user("physician", first_name="Dana", last_name="Reyes"))
+        assert pharmacist.get(verify_url).context["verify_form"]["version"].value() == 1
+        assert physician.get(cancel_url).context["form"]["version"].value() == 1
+
+        assert physician.post(cancel_url, {"reason": "Patient declined", "version": "1"}).status_code == 302
+        history_rows = order.history.count()
+        response = pharmacist.post(verify_url, {"action": "verify", "checked": "on", "version": "1"})
+
+        assert response.status_code == 409
+        assert response.context["verify_form"].non_field_errors() == [
+            "This order was changed by Dana Reyes at 2026-11-22 12:00 (now: Cancelled) after you opened it. "
+            "Nothing was saved — review the order as it is now and try again."
+        ]
+        assert "Nothing was saved" in response.content.decode()
+        assert response.context["order"].status == OrderStatus.CANCELLED  # the page shows it as it is now
+        order.refresh_from_db()
+        assert (order.status, order.verified_by, order.version) == (OrderStatus.CANCELLED, None, 2)
+        assert order.history.count() == history_rows
+
+    def test_verify_first_then_cancel_is_refused_then_succeeds_knowingly(self, make_order, make_user):
+        order = make_order()
+        verify_url, cancel_url = self.urls(order)
+        pharmacist = self.browser(make_user("pharmacist"))
+        physician = self.browser(make_user("physician"))
+        pharmacist.get(verify_url)
+        physician.get(cancel_url)
+
+        assert pharmacist.post(verify_url, {"action": "verify", "checked": "on", "version": "1"}).status_code == 302
+        response = physician.post(cancel_url, {"reason": "Patient declined", "version": "1"})
+        assert response.status_code == 409
+        assert "(now: Verified)" in str(response.context["form"].non_field_errors())
+        order.refresh_from_db()
+        assert (order.status, order.version) == (OrderStatus.VERIFIED, 2)
+        # The page now shows the verified order and posts its version: cancelling it anyway is a choice.
+        form = response.context["form"]
+        assert form["version"].value() == "2" and form["reason"].value() == "Patient declined"
+        assert 'name="version" value="2"' in response.content.decode()
+        assert physician.post(cancel_url, {"reason": "Patient declined", "version": "2"}).status_code == 302
+        order.refresh_from_db()
+        assert (order.status, order.version) == (OrderStatus.CANCELLED, 3)
+
+    def test_a_replayed_post_is_refused(self, make_order, make_user):
+        order = make_order()
+        verify_url, _ = self.urls(order)
+        pharmacist = self.browser(make_user("pharmacist"))
+        assert pharmacist.post(verify_url, {"action": "verify", "checked": "on", "version": "1"}).status_code == 302
+        replay = {"action": "reject", "reject-reason": "Wrong weight", "reject-version": "1"}
+        response = pharmacist.post(verify_url, replay)
+        assert response.status_code == 409
+        assert "(now: Verified)" in str(response.context["reject_form"].non_field_errors())
+        order.refresh_from_db()
+        assert (order.status, order.status_reason, order.version) == (OrderStatus.VERIFIED, "", 2)
+
+    def test_a_post_without_a_version_writes_nothing(self, make_order, make_user):
+        order = make_order()
+        verify_url, cancel_url = self.urls(order)
+        response = self.browser(make_user("pharmacist")).post(verify_url, {"action": "verify", "checked": "on"})
+        assert response.status_code == 200
+        assert "This page is out of date" in response.content.decode()
+        response = self.browser(make_user("physician")).post(cancel_url, {"reason": "x"})
+        assert "This page is out of date" in str(response.context["form"].non_field_errors())
+        order.refresh_from_db()
+        assert (order.status, order.version) == (OrderStatus.AWAITING_VERIFICATION, 1)

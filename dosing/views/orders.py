@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
-from patients.form_errors import add_service_errors
+from patients.form_errors import add_service_errors, carry_version, conflict_status
 from patients.models import Patient
 
 from ..models import DoseOrder, OrderStatus
@@ -106,39 +106,60 @@ def order_detail(request, order_uuid):
 @permission_required("dosing.verify_doseorder", raise_exception=True)
 def order_verify(request, order_uuid):
     order = _get_order(order_uuid)
-    verify_form = VerifyOrderForm(request.POST if request.POST.get("action") == "verify" else None)
-    reject_form = ReasonForm(request.POST if request.POST.get("action") == "reject" else None, prefix="reject")
+    action = request.POST.get("action")
+    initial = {"version": order.version}
+    verify_form = VerifyOrderForm(request.POST if action == "verify" else None, initial=initial)
+    reject_form = ReasonForm(request.POST if action == "reject" else None, prefix="reject", initial=initial)
     for form, service, done in (
         (verify_form, services.dose_order_verify, "Order verified."),
         (reject_form, services.dose_order_reject, "Order rejected; the prescriber will see your reason."),
     ):
         if form.is_bound and form.is_valid():
-            extra = {"reason": form.cleaned_data["reason"]} if service is services.dose_order_reject else {}
+            data = dict(form.cleaned_data)
+            data.pop("checked", None)
+            expected_version = data.pop("version")
             try:
-                service(by=request.user, order=order, **extra)
+                service(by=request.user, order=order, expected_version=expected_version, **data)
             except ValidationError as exc:
                 add_service_errors(form, exc)
             else:
                 messages.success(request, done)
                 return redirect(order)
+    status = conflict_status(verify_form, reject_form)
+    if status == 409:
+        order = _show_as_it_is_now(order_uuid, verify_form, reject_form)
     context = {"order": order, "verify_form": verify_form, "reject_form": reject_form}
-    return render(request, "dosing/order_verify.html", context)
+    return render(request, "dosing/order_verify.html", context, status=status)
+
+
+def _show_as_it_is_now(order_uuid, *forms) -> DoseOrder:
+    """After a stale refusal: the order as it is now, its forms carrying that version."""
+    order = _get_order(order_uuid)
+    for form in forms:
+        carry_version(form, order.version)
+    return order
 
 
 @require_http_methods(["GET", "POST"])
 @permission_required("dosing.change_doseorder", raise_exception=True)
 def order_cancel(request, order_uuid):
     order = _get_order(order_uuid)
-    form = ReasonForm(request.POST or None)
+    form = ReasonForm(request.POST or None, initial={"version": order.version})
     if form.is_bound and form.is_valid():
+        data = form.cleaned_data
         try:
-            services.dose_order_cancel(by=request.user, order=order, reason=form.cleaned_data["reason"])
+            services.dose_order_cancel(
+                by=request.user, order=order, reason=data["reason"], expected_version=data["version"]
+            )
         except ValidationError as exc:
             add_service_errors(form, exc)
         else:
             messages.success(request, "Order cancelled.")
             return redirect(order)
-    return render(request, "dosing/order_cancel.html", {"order": order, "form": form})
+    status = conflict_status(form)
+    if status == 409:
+        order = _show_as_it_is_now(order_uuid, form)
+    return render(request, "dosing/order_cancel.html", {"order": order, "form": form}, status=status)
 
 
 @require_GET
