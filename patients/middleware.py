@@ -1,5 +1,7 @@
+from django.conf import settings
 from django.contrib.auth.middleware import LoginRequiredMiddleware as DjangoLoginRequiredMiddleware
 from django.http import JsonResponse
+from django.utils import timezone
 
 from accounts.auth import bearer_token_user
 
@@ -24,3 +26,27 @@ class LoginRequiredMiddleware(DjangoLoginRequiredMiddleware):
 
 def _is_api(request) -> bool:
     return request.path.startswith("/api/")
+
+
+class SessionIdleRenewalMiddleware:
+    """Renew the idle timeout on activity, writing the session row at most once every
+    SESSION_RENEW_SECONDS instead of on every request (a write per page view costs three
+    queries and serialises a user's parallel requests on one row). The session therefore
+    expires between SESSION_COOKIE_AGE minus that interval and SESSION_COOKIE_AGE after
+    the last request: never later than the configured timeout."""
+
+    KEY = "_renewed_at"
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        session = getattr(request, "session", None)
+        if session is None or (not session.session_key and not session.modified) or session.is_empty():
+            return response  # no session (API token, static) or a flushed/expired one
+        now = int(timezone.now().timestamp())
+        renewed_at = session.get(self.KEY)
+        if session.modified or renewed_at is None or now - renewed_at >= settings.SESSION_RENEW_SECONDS:
+            session[self.KEY] = now  # marks the session modified: SessionMiddleware saves it
+        return response

@@ -111,4 +111,6 @@ def sync_role_groups(apps, schema_editor=None) -> None:
 
 
 def roles_of(user) -> list[str]:
-    return sorted(group.name for group in user.groups.all() if group.name in ROLES)
+    from .auth_backend import group_names_of
+
+    return sorted(name for name in group_names_of(user) if name in ROLES)

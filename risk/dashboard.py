@@ -4,7 +4,7 @@ the clinic (lists are capped; counts are aggregated in the database)."""
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Case, Count, IntegerField, Min, Prefetch, Value, When
+from django.db.models import Case, Count, IntegerField, Min, Prefetch, Q, Value, When, Window
 from django.utils import timezone
 
 from dosing.models import DoseOrder
@@ -24,6 +24,8 @@ CHECK_KINDS = (
     "haemolysis_check",
 )
 PATIENTS_SHOWN = 100
+DETERIORATION = "response_confirmed_deterioration"
+TOTAL = Window(Count("id"))  # a list's full length, on each of its (capped) rows
 SEVERITY_RANK = Case(
     *[When(severity=severity, then=Value(rank)) for rank, severity in enumerate(rules.SEVERITIES)],
     output_field=IntegerField(),
@@ -43,35 +45,58 @@ class Dashboard:
 
 
 def dashboard(*, severity: str = "", category: str = "", now: datetime | None = None) -> Dashboard:
+    """Eight queries whatever the clinic's size: one aggregate for every flag count, then
+    one per list, each list carrying its own total in a window column (COUNT(*) OVER ())."""
     now = now or timezone.now()
     active = RiskFlag.objects.active()
-    by_severity = dict(active.values_list("severity").annotate(n=Count("id")).order_by())
-    filtered = active
+    chosen = Q()  # the severity/category filter the user picked
     if severity:
-        filtered = filtered.filter(severity=severity)
+        chosen &= Q(severity=severity)
     if category:
-        filtered = filtered.filter(category=category)
-    # The most severe patients first (worst flag, then number of flags), then all their flags.
-    shown = list(
+        chosen &= Q(category=category)
+    not_acknowledged = Q(acknowledged_at__isnull=True) & ~Q(severity=rules.INFO)
+    putting_at_risk = Q(category__in=[rules.THROMBOSIS, rules.RENAL]) & ~Q(severity=rules.INFO)
+    deterioration = Q(code=DETERIORATION)
+    totals = active.aggregate(
+        high=Count("id", filter=Q(severity=rules.HIGH)),
+        moderate=Count("id", filter=Q(severity=rules.MODERATE)),
+        info=Count("id", filter=Q(severity=rules.INFO)),
+        patients_at_risk=Count("patient", distinct=True, filter=putting_at_risk),
+        patients_total=Count("patient", distinct=True, filter=chosen or None),
+        unacknowledged=Count("id", filter=not_acknowledged),
+        deteriorations=Count("id", filter=deterioration),
+    )
+    filtered = active.filter(chosen)
+    # The most severe patients first (worst flag, then number of flags), with all their flags:
+    # the top patients are chosen in a subquery and their flags ordered here.
+    top = (
         filtered.values("patient")
         .annotate(worst=Min(SEVERITY_RANK), flag_count=Count("id"))
-        .order_by("worst", "-flag_count", "patient__family_name", "patient")[:PATIENTS_SHOWN]
+        .order_by("worst", "-flag_count", "patient__family_name", "patient")
+        .values("patient")[:PATIENTS_SHOWN]
     )
-    order = [row["patient"] for row in shown]
-    flags = filtered.filter(patient_id__in=order).select_related("patient").annotate(rank=SEVERITY_RANK)
-    by_patient = {patient_id: [] for patient_id in order}
-    for flag in sorted(flags, key=lambda flag: (flag.rank, flag.code)):
-        by_patient[flag.patient_id].append(flag)
-    patients_total = filtered.values("patient").distinct().count()
-    not_acknowledged = active.filter(acknowledged_at__isnull=True).exclude(severity=rules.INFO)
+    by_patient: dict[int, list[RiskFlag]] = {}
+    for flag in filtered.filter(patient_id__in=top).select_related("patient").annotate(rank=SEVERITY_RANK):
+        by_patient.setdefault(flag.patient_id, []).append(flag)
+    patients = sorted(
+        ((rows[0].patient, sorted(rows, key=lambda flag: (flag.rank, flag.code))) for rows in by_patient.values()),
+        key=lambda item: (item[1][0].rank, -len(item[1]), item[0].family_name, item[0].pk),
+    )
     unacknowledged = list(
-        not_acknowledged.select_related("patient")
+        active.filter(not_acknowledged)
+        .select_related("patient")
         .annotate(rank=SEVERITY_RANK)
         .order_by("rank", "-first_seen_at")[:ROWS_PER_LIST]
     )
-    orders = DoseOrder.objects.awaiting_verification().select_related("patient", "product", "indication")
-    deteriorated = active.filter(code="response_confirmed_deterioration")
-    deteriorations = list(deteriorated.select_related("patient").order_by("-evidence_on")[:ROWS_PER_LIST])
+    deteriorations = list(
+        active.filter(deterioration).select_related("patient").order_by("-evidence_on")[:ROWS_PER_LIST]
+    )
+    orders = list(
+        DoseOrder.objects.awaiting_verification()
+        .select_related("patient", "product", "indication")
+        .annotate(total=TOTAL)
+        .order_by("prescribed_at")[:ROWS_PER_LIST]
+    )
     flags_shown = Prefetch(
         "patient__risk_flags",
         queryset=RiskFlag.objects.active()
@@ -80,37 +105,45 @@ def dashboard(*, severity: str = "", category: str = "", now: datetime | None = 
         .order_by("category", "code"),
         to_attr="flags_for_chair",
     )
-    next_days = InfusionSession.objects.open().between(now, now + timedelta(days=UPCOMING_DAYS))
     upcoming = list(
-        next_days.select_related("patient", "cycle__course__order__product").prefetch_related(flags_shown)[
-            : ROWS_PER_LIST * 2
-        ]
+        InfusionSession.objects.open()
+        .between(now, now + timedelta(days=UPCOMING_DAYS))
+        .select_related("patient", "cycle__course__order__product")
+        .prefetch_related(flags_shown)
+        .annotate(total=TOTAL)
+        .order_by("planned_start", "chair")[: ROWS_PER_LIST * 2]
     )
-    checks = (
+    checks = list(
         Reminder.objects.filter(kind__in=CHECK_KINDS, due_at__lte=now)
         .exclude(status__in=[ReminderStatus.DONE, ReminderStatus.CANCELLED])
         .select_related("patient")
-        .order_by("due_at")
+        .annotate(total=TOTAL, overdue=Window(Count(Case(When(window_end__lt=now, then=Value(1))))))
+        .order_by("due_at")[:ROWS_PER_LIST]
     )
     counts = {
-        "high": by_severity.get(rules.HIGH, 0),
-        "moderate": by_severity.get(rules.MODERATE, 0),
-        "info": by_severity.get(rules.INFO, 0),
-        "patients_at_risk": active.putting_at_risk().values("patient").distinct().count(),
-        "unacknowledged": not_acknowledged.count(),
-        "orders_awaiting": orders.count(),
-        "deteriorations": deteriorated.count(),
-        "upcoming_sessions": next_days.count(),
-        "checks_overdue": checks.filter(window_end__lt=now).count(),
-        "checks_due": checks.count(),
+        "high": totals["high"],
+        "moderate": totals["moderate"],
+        "info": totals["info"],
+        "patients_at_risk": totals["patients_at_risk"],
+        "unacknowledged": totals["unacknowledged"],
+        "orders_awaiting": _total(orders),
+        "deteriorations": totals["deteriorations"],
+        "upcoming_sessions": _total(upcoming),
+        "checks_overdue": checks[0].overdue if checks else 0,
+        "checks_due": _total(checks),
     }
     return Dashboard(
         counts=counts,
-        patients=[(rows[0].patient, rows) for rows in by_patient.values() if rows],
-        patients_total=patients_total,
+        patients=patients,
+        patients_total=totals["patients_total"],
         unacknowledged=unacknowledged,
-        orders_awaiting=list(orders.order_by("prescribed_at")[:ROWS_PER_LIST]),
+        orders_awaiting=orders,
         deteriorations=deteriorations,
         upcoming_sessions=[(session, session.patient.flags_for_chair) for session in upcoming],
-        checks_due=list(checks[:ROWS_PER_LIST]),
+        checks_due=checks,
     )
+
+
+def _total(rows: list) -> int:
+    """The list's full length before it was capped, from its window column."""
+    return rows[0].total if rows else 0

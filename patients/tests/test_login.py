@@ -131,6 +131,24 @@ def test_each_request_renews_the_idle_timeout(client, nurse, clock):
 
 
 @pytest.mark.django_db
+def test_requests_within_a_minute_of_the_last_renewal_write_nothing(client, nurse, clock):
+    _log_in(client, "grace", PASSWORD)
+    clock.shift(timedelta(seconds=59))
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(reverse("patients:list")).status_code == 200
+    assert not [
+        query for query in queries.captured_queries if "django_session" in query["sql"] and "UPDATE" in query["sql"]
+    ]
+    assert _session_row(client).expire_date == NOON + timedelta(minutes=30)  # never later than 30 min after a request
+    clock.shift(timedelta(seconds=1))
+    client.get(reverse("patients:list"))
+    assert _session_row(client).expire_date == NOON + timedelta(minutes=31)
+
+
+@pytest.mark.django_db
 def test_idle_for_longer_than_the_timeout_logs_out(client, nurse, clock):
     _log_in(client, "grace", PASSWORD)
     clock.shift(timedelta(minutes=31))
