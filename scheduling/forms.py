@@ -95,7 +95,8 @@ class MoveForm(AcceptWarningsForm):
     following = forms.BooleanField(
         label="Move this and all following open sessions of the course by the same shift", required=False
     )
-    version = forms.IntegerField(widget=forms.HiddenInput)
+    # Optional: a missing or altered version is refused by the service as stale, with its message.
+    version = forms.IntegerField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args, unit: UnitSettings, **kwargs):
         super().__init__(*args, **kwargs)
@@ -115,7 +116,8 @@ class StatusForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Required for missed and cancelled sessions.",
     )
-    version = forms.IntegerField(widget=forms.HiddenInput)
+    # Optional: a missing or altered version is refused by the service as stale, with its message.
+    version = forms.IntegerField(required=False, widget=forms.HiddenInput)
 
 
 class UnitSettingsForm(forms.Form):

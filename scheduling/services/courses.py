@@ -31,7 +31,7 @@ from django.db.models import Prefetch
 from django.utils import timezone
 
 from dosing.models import DoseOrder, OrderStatus
-from patients.audit import audited_save
+from patients.audit import audited_save, stale_version_error
 from risk.models import RiskFlag
 from risk.services import flags_recompute_once
 
@@ -47,7 +47,6 @@ REASON_REQUIRED_STATUSES = (SessionStatus.MISSED, SessionStatus.CANCELLED)
 MOVABLE_STATUSES = (SessionStatus.PLANNED, SessionStatus.CONFIRMED)
 # A cycle counts for the interval check while any of its days was given or is still to come.
 COUNTED_STATUSES = (*OPEN_SESSION_STATUSES, SessionStatus.COMPLETED)
-STALE_VERSION = "Someone else changed this session since you opened it; reload the page and try again."
 REFUSALS_SHOWN = 3
 UNIT_FIELDS = ("chairs", "opens_at", "closes_at", "setup_minutes", "upcoming_reminder_days")
 
@@ -570,10 +569,12 @@ def course_extend(*, by, course: Course, today: date, accept_warnings: bool = Fa
 MOVE_FIELDS = {"chair": "chair", "day": "new_date"}
 
 
-def _locked_session(session: InfusionSession, expected_version: int) -> InfusionSession:
+def _locked_session(session: InfusionSession, expected_version: int | None) -> InfusionSession:
+    """The session re-read under a row lock, refused if the page showed another version of it
+    (a missing version too: every page that writes here posts one)."""
     session = InfusionSession.objects.select_for_update().select_related("patient", "cycle__course").get(pk=session.pk)
     if expected_version != session.version:
-        raise ValidationError(STALE_VERSION)
+        raise stale_version_error(session, what="session", state=session.get_status_display())
     return session
 
 
@@ -641,7 +642,7 @@ def session_move(
     new_start: time,
     chair: int | None = None,
     following: bool = False,
-    expected_version: int,
+    expected_version: int | None,
     accept_warnings: bool = False,
     today: date | None = None,
 ) -> list[InfusionSession]:
@@ -709,7 +710,7 @@ def session_set_status(
     session: InfusionSession,
     status: str,
     reason: str = "",
-    expected_version: int,
+    expected_version: int | None,
     now: datetime | None = None,
 ) -> InfusionSession:
     """Confirm a planned session, or record it missed or cancelled (with a reason). Missed and

@@ -13,7 +13,11 @@ Versions: ``record_start`` checks the session's ``version`` (the page showed the
 before any record existed); ``record_update`` and ``record_complete`` check the record's
 ``version``. Adding a rate, vitals, a lot or a reaction raises the record's version, so a
 form opened before a colleague added, say, a severe reaction is refused instead of
-completing an infusion its author never saw.
+completing an infusion its author never saw. A refusal names who changed what and when
+(``stale_version_error``). Adding a part takes no version: parts are only ever added, each is
+checked under the session lock against the record as it is then (start, stop, step limits,
+completion), so two nurses' entries cannot overwrite each other and neither is refused for
+the other's.
 
 Times are aware datetimes; ``now`` is passed in (``timezone.now()`` when omitted). Anything
 recorded more than ``FUTURE_GRACE`` ahead of ``now`` is refused: a small grace absorbs a
@@ -29,7 +33,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from dosing.models import OrderStatus
-from patients.audit import audited_save
+from patients.audit import audited_save, stale_version_error
 
 from ..models import (
     InfusionRecord,
@@ -44,7 +48,6 @@ from ..models import (
     VitalsPhase,
 )
 
-STALE_MESSAGE = "Someone else changed this since you opened it; reload"
 FUTURE_GRACE = timedelta(minutes=5)
 # The day's volume may be exceeded by at most this much (measuring and pump tolerance).
 VOLUME_TOLERANCE_PERCENT = Decimal("1")
@@ -233,13 +236,16 @@ def _lock(session: InfusionSession) -> tuple[InfusionSession, InfusionRecord | N
     return locked, record
 
 
-def _check_version(current: int, expected) -> None:
+def _check_version(instance: InfusionSession | InfusionRecord, expected, *, session: InfusionSession) -> None:
+    """Refuse a write from a page that showed another version of the session or its record.
+    A missing version counts as stale: every page that writes here posts one."""
     try:
-        stale = int(expected) != current
+        stale = int(expected) != instance.version
     except (TypeError, ValueError):
         stale = True
     if stale:
-        raise ValidationError(STALE_MESSAGE)
+        what = "session" if isinstance(instance, InfusionSession) else "infusion record"
+        raise stale_version_error(instance, what=what, state=session.get_status_display())
 
 
 def _require_recordable(session: InfusionSession, record: InfusionRecord | None) -> None:
@@ -346,7 +352,7 @@ def record_start(*, by, session: InfusionSession, started_at: datetime, expected
     """
     now = now or timezone.now()
     session, record = _lock(session)
-    _check_version(session.version, expected_version)
+    _check_version(session, expected_version, session=session)
     _require_recordable(session, record)
     if record is not None and record.started_at:
         raise ValidationError(f"This infusion already started at {_clock(record.started_at)}.")
@@ -600,7 +606,7 @@ def record_update(
     session, record = _lock(session)
     if record is None or record.started_at is None:
         raise ValidationError("Record the start of the infusion first.")
-    _check_version(record.version, expected_version)
+    _check_version(record, expected_version, session=session)
     _require_recordable(session, record)
     plan = order_of(session).plan
     started_at = started_at or record.started_at
@@ -679,7 +685,7 @@ def record_complete(*, by, session: InfusionSession, expected_version, now=None)
     session, record = _lock(session)
     if record is None:
         raise ValidationError("Record the start of the infusion first.")
-    _check_version(record.version, expected_version)
+    _check_version(record, expected_version, session=session)
     if record.completed_at:
         who = record.completed_by.get_full_name() or record.completed_by.get_username()
         raise ValidationError(f"Already completed by {who} at {_clock(record.completed_at)}.")

@@ -23,7 +23,6 @@ from scheduling.models import (
 )
 from scheduling.services import courses as services
 from scheduling.services.courses import (
-    STALE_VERSION,
     CycleStart,
     Slot,
     WarningsNotAccepted,
@@ -437,7 +436,10 @@ class TestSessionMove:
                 expected_version=0,
                 today=TODAY,
             )
-        assert caught.value.messages == [STALE_VERSION]
+        (message,) = caught.value.messages
+        name = nurse.get_full_name()
+        assert message.startswith(f"This session was changed by {name} at ") and "(now: Planned)" in message
+        assert message.endswith("Nothing was saved — review the session as it is now and try again.")
         assert {(local(s).time(), s.version) for s in sessions_of(course)} == {(NINE, 1)}
 
     def test_pending_reminders_of_a_moved_session_are_cancelled(self, plan, nurse):
@@ -641,7 +643,7 @@ class TestSessionSetStatus:
 
     def test_stale_version(self, plan, nurse):
         first = sessions_of(plan())[0]
-        with pytest.raises(ValidationError, match="Someone else changed this session"):
+        with pytest.raises(ValidationError, match=r"This session was changed by .* \(now: Planned\)"):
             session_set_status(by=nurse, session=first, status="confirmed", expected_version=3)
 
     def test_a_cancelled_session_stays_cancelled(self, plan, nurse):

@@ -222,7 +222,9 @@ class TestRecordStart:
     def test_stale_version_writes_nothing(self, session, nurse):
         with pytest.raises(ValidationError) as exc:
             services.record_start(by=nurse, session=session, started_at=local(9, 5), expected_version=0, now=NOW)
-        assert messages_at(exc) == ["Someone else changed this since you opened it; reload"]
+        (message,) = messages_at(exc)
+        assert message.startswith("This session was changed by ") and "(now: Confirmed)" in message
+        assert exc.value.error_list[0].code == "stale"
         session.refresh_from_db()
         assert session.status == SessionStatus.CONFIRMED and session.version == 1
         assert not InfusionRecord.objects.exists()
@@ -676,7 +678,12 @@ class TestRecordUpdate:
         TestReactions().react(started, nurse)
         with pytest.raises(ValidationError) as exc:
             self.update(started, nurse, expected_version=current.version)
-        assert messages_at(exc) == ["Someone else changed this since you opened it; reload"]
+        (message,) = messages_at(exc)
+        assert message.startswith(f"This infusion record was changed by {nurse.get_full_name()} at ")
+        assert message.endswith(
+            "(now: In progress) after you opened it. "
+            "Nothing was saved — review the infusion record as it is now and try again."
+        )
         assert record(started).volume_given_ml is None
 
     def test_not_started_refused(self, session, nurse):
@@ -743,7 +750,7 @@ class TestRecordComplete:
     def test_stale_version_refused(self, started, nurse):
         current = fill_for_completion(started, nurse)
         TestReactions().react(started, nurse, at=local(11))
-        with pytest.raises(ValidationError, match="Someone else changed this"):
+        with pytest.raises(ValidationError, match="This infusion record was changed by .* Nothing was saved"):
             services.record_complete(by=nurse, session=started, expected_version=current.version, now=NOW)
         started.refresh_from_db()
         assert started.status == SessionStatus.IN_PROGRESS

@@ -376,7 +376,8 @@ class TestSessionMove:
     def test_stale_version_writes_nothing(self, role_client, book):
         session = first_session(book())
         response = role_client("nurse").post(self.url(session), self.form(session, version="0"))
-        assert "Someone else changed this session" in str(response.context["form"].non_field_errors())
+        assert response.status_code == 409
+        assert "This session was changed by" in str(response.context["form"].non_field_errors())
         session.refresh_from_db()
         assert session.version == 1
 
@@ -412,6 +413,61 @@ class TestSessionMove:
 
     def test_405(self, role_client, book):
         assert role_client("nurse").delete(self.url(first_session(book()))).status_code == 405
+
+
+@pytest.mark.django_db
+class TestTwoBrowsersOnOneSession:
+    """Two nurses open the same session at version 1: the first save stands, the second is told
+    who changed it and answered 409, with nothing of theirs written."""
+
+    @staticmethod
+    def browser(user):
+        from django.test import Client
+
+        client = Client()
+        client.force_login(user)
+        return client
+
+    def test_move_then_cancel_from_the_older_page(self, make_user, book):
+        session = first_session(book())
+        move_url = reverse("scheduling:session_move", kwargs={"session_uuid": session.uuid})
+        status_url = reverse("scheduling:session_status", kwargs={"session_uuid": session.uuid})
+        mover = self.browser(make_user("nurse", first_name="Ana", last_name="Lima"))
+        canceller = self.browser(make_user("nurse"))
+        assert mover.get(move_url).context["form"]["version"].value() == 1
+        assert canceller.get(status_url).context["form"]["version"].value() == 1
+
+        moved = {"new_date": "2026-11-23", "new_start": "10:30", "chair": "", "version": "1"}
+        assert mover.post(move_url, moved).status_code == 302
+        response = canceller.post(status_url, {"status": "cancelled", "reason": "Flu", "version": "1"})
+
+        assert response.status_code == 409
+        assert response.context["form"].non_field_errors() == [
+            "This session was changed by Ana Lima at 2026-11-22 12:00 (now: Planned) after you opened it. "
+            "Nothing was saved — review the session as it is now and try again."
+        ]
+        session.refresh_from_db()
+        assert (local(session).time(), session.status, session.version) == (time(10, 30), SessionStatus.PLANNED, 2)
+        # The page shows the moved session and posts its version now.
+        assert response.context["session"].version == 2 and response.context["form"]["version"].value() == "2"
+
+    def test_a_replayed_move_is_refused(self, role_client, book):
+        session = first_session(book())
+        client = role_client("nurse")
+        url = reverse("scheduling:session_move", kwargs={"session_uuid": session.uuid})
+        moved = {"new_date": "2026-11-23", "new_start": "10:30", "chair": "", "version": "1"}
+        assert client.post(url, moved).status_code == 302
+        assert client.post(url, moved | {"new_start": "11:00"}).status_code == 409
+        session.refresh_from_db()
+        assert (local(session).time(), session.version) == (time(10, 30), 2)
+
+    def test_a_post_without_a_version_is_refused(self, role_client, book):
+        session = first_session(book())
+        url = reverse("scheduling:session_status", kwargs={"session_uuid": session.uuid})
+        response = role_client("nurse").post(url, {"status": "confirmed"})
+        assert response.status_code == 409 and "Nothing was saved" in response.content.decode()
+        session.refresh_from_db()
+        assert (session.status, session.version) == (SessionStatus.PLANNED, 1)
 
 
 # ----------------------------------------------------------------------- session status
@@ -453,7 +509,8 @@ class TestSessionStatus:
     def test_stale_version(self, role_client, book):
         session = first_session(book())
         response = role_client("nurse").post(self.url(session), {"status": "confirmed", "version": "7"})
-        assert "Someone else changed this session" in str(response.context["form"].non_field_errors())
+        assert response.status_code == 409
+        assert "This session was changed by" in str(response.context["form"].non_field_errors())
 
     def test_403(self, role_client, book):
         session = first_session(book())

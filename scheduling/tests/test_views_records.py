@@ -130,7 +130,7 @@ class TestSessionDetail:
 class TestRecordEdit:
     def test_start(self, client, nurse, session):
         response = nurse_client(client, nurse).post(
-            edit_url(session), {"started_at": "2026-11-22T09:05", "expected_version": "1"}
+            edit_url(session), {"stage": "start", "started_at": "2026-11-22T09:05", "expected_version": "1"}
         )
         assert response.status_code == 302 and response.url == detail_url(session)
         session.refresh_from_db()
@@ -139,15 +139,15 @@ class TestRecordEdit:
 
     def test_stale_start_writes_nothing(self, client, nurse, session):
         response = nurse_client(client, nurse).post(
-            edit_url(session), {"started_at": "2026-11-22T09:05", "expected_version": "7"}
+            edit_url(session), {"stage": "start", "started_at": "2026-11-22T09:05", "expected_version": "7"}
         )
-        assert response.status_code == 200
-        assert "Someone else changed this since you opened it; reload" in response.content.decode()
+        assert response.status_code == 409
+        assert "This session was changed by" in response.content.decode()
         assert not InfusionRecord.objects.exists()
 
     def test_start_time_error_at_the_field(self, client, nurse, session):
         response = nurse_client(client, nurse).post(
-            edit_url(session), {"started_at": "2026-11-22T15:00", "expected_version": "1"}
+            edit_url(session), {"stage": "start", "started_at": "2026-11-22T15:00", "expected_version": "1"}
         )
         assert "in the future" in response.context["form"].errors["started_at"][0]
         assert not InfusionRecord.objects.exists()
@@ -197,7 +197,9 @@ class TestRecordEdit:
     def test_others_may_not_write(self, role_client, session, role):
         client = role_client(role)
         assert client.get(edit_url(session)).status_code == 403
-        response = client.post(edit_url(session), {"started_at": "2026-11-22T09:05", "expected_version": "1"})
+        response = client.post(
+            edit_url(session), {"stage": "start", "started_at": "2026-11-22T09:05", "expected_version": "1"}
+        )
         assert response.status_code == 403
         assert not InfusionRecord.objects.exists()
 
@@ -211,7 +213,7 @@ class TestRecordEdit:
         session.status = SessionStatus.CANCELLED
         session.save()
         response = nurse_client(client, nurse).post(
-            edit_url(session), {"started_at": "2026-11-22T09:05", "expected_version": "1"}
+            edit_url(session), {"stage": "start", "started_at": "2026-11-22T09:05", "expected_version": "1"}
         )
         assert response.status_code == 302 and not InfusionRecord.objects.exists()
 
@@ -315,7 +317,8 @@ class TestRecordComplete:
         response = nurse_client(client, nurse).post(
             complete_url(started), {"expected_version": str(current.version - 1)}
         )
-        assert "Someone else changed this since you opened it; reload" in response.content.decode()
+        assert response.status_code == 409
+        assert "This infusion record was changed by" in response.content.decode()
         assert InfusionRecord.objects.get().completed_at is None
 
     def test_get_405(self, client, nurse, started):
@@ -333,3 +336,71 @@ class TestRecordComplete:
         assert (
             nurse_client(client, nurse).post(unknown("record_complete"), {"expected_version": "1"}).status_code == 404
         )
+
+
+@pytest.mark.django_db
+class TestTwoBrowsersOnOneRecord:
+    """Two nurses at one chair, both pages opened on the same record."""
+
+    @staticmethod
+    def browser(user):
+        from django.test import Client
+
+        client = Client()
+        client.force_login(user)
+        return client
+
+    def record_form(self, version, **overrides):
+        return {
+            "started_at": "2026-11-22T09:05",
+            "stopped_at": "",
+            "volume_given_ml": "",
+            "grams_wasted": "",
+            "notes": "",
+            "expected_version": str(version),
+        } | overrides
+
+    def test_second_edit_from_the_same_version_is_refused(self, make_user, started):
+        first = self.browser(make_user("nurse", first_name="Ana", last_name="Lima"))
+        second = self.browser(make_user("nurse"))
+        version = first.get(edit_url(started)).context["form"].initial["expected_version"]
+        assert second.get(edit_url(started)).context["form"].initial["expected_version"] == version
+
+        assert first.post(edit_url(started), self.record_form(version, notes="Slowed for headache.")).status_code == 302
+        response = second.post(edit_url(started), self.record_form(version, notes="Tolerated well."))
+
+        assert response.status_code == 409
+        assert response.context["form"].non_field_errors() == [
+            "This infusion record was changed by Ana Lima at 2026-11-22 12:00 (now: In progress) after you opened "
+            "it. Nothing was saved — review the infusion record as it is now and try again."
+        ]
+        current = InfusionRecord.objects.get()
+        assert (current.notes, current.version) == ("Slowed for headache.", version + 1)
+        assert response.context["form"]["expected_version"].value() == str(version + 1)
+
+    def test_two_starts_from_the_same_page_version(self, make_user, session):
+        first, second = self.browser(make_user("nurse")), self.browser(make_user("nurse"))
+        start = {"stage": "start", "started_at": "2026-11-22T09:05", "expected_version": "1"}
+        assert first.post(edit_url(session), start).status_code == 302
+        response = second.post(edit_url(session), start | {"started_at": "2026-11-22T09:10"})
+        assert response.status_code == 409
+        assert "(now: In progress)" in response.content.decode()
+        assert InfusionRecord.objects.get().started_at == local(9, 5)
+
+    def test_parts_added_from_two_pages_are_both_kept(self, make_user, started):
+        # Parts are only ever added, and checked under the session lock against the record as it
+        # is then (start, stop, limits, completion): neither entry can overwrite the other, so
+        # a colleague's entry does not refuse one's own.
+        first, second = self.browser(make_user("nurse")), self.browser(make_user("nurse"))
+        first.get(part_url(started, "vitals"))
+        second.get(part_url(started, "rates"))
+        assert first.post(part_url(started, "vitals"), PART_FORMS["vitals"]).status_code == 302
+        assert second.post(part_url(started, "rates"), PART_FORMS["rates"]).status_code == 302
+        assert (VitalSigns.objects.count(), RateChange.objects.count()) == (1, 1)
+
+    def test_a_part_after_completion_is_refused(self, client, nurse, started):
+        current = TestRecordComplete().fill(started, nurse)
+        services.record_complete(by=nurse, session=started, expected_version=current.version)
+        response = nurse_client(client, nurse).post(part_url(started, "vitals"), PART_FORMS["vitals"])
+        assert response.status_code == 200
+        assert VitalSigns.objects.count() == current.vitals.count()

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.auth import bearer_token_user, user_for_secret
 from dosing.models import DoseOrder
-from patients.form_errors import add_service_errors
+from patients.form_errors import add_service_errors, carry_version, conflict_status
 
 from .. import ical
 from ..forms import AcceptWarningsForm, CourseForm, MoveForm, StatusForm, UnitSettingsForm, WeekForm
@@ -169,8 +169,19 @@ def session_move(request, session_uuid):
         if moved is not None:
             messages.success(request, f"Moved {len(moved)} session{'s' if len(moved) != 1 else ''}.")
             return redirect(session.cycle.course)
+    status = conflict_status(form)
+    if status == 409:
+        session = _show_as_it_is_now(session_uuid, form)
     movable = session.status in services.MOVABLE_STATUSES
-    return render(request, "scheduling/session_move.html", {"session": session, "form": form, "movable": movable})
+    context = {"session": session, "form": form, "movable": movable}
+    return render(request, "scheduling/session_move.html", context, status=status)
+
+
+def _show_as_it_is_now(session_uuid, form) -> InfusionSession:
+    """After a stale refusal: the session as it is now, the form carrying that version."""
+    session = _get_session(session_uuid)
+    carry_version(form, session.version)
+    return session
 
 
 @require_http_methods(["GET", "POST"])
@@ -193,10 +204,12 @@ def session_status(request, session_uuid):
         else:
             messages.success(request, f"Session {SessionStatus(data['status']).label.lower()}.")
             return redirect(session.cycle.course)
+    status = conflict_status(form)
+    if status == 409:
+        session = _show_as_it_is_now(session_uuid, form)
     changeable = session.status in services.MOVABLE_STATUSES
-    return render(
-        request, "scheduling/session_status.html", {"session": session, "form": form, "changeable": changeable}
-    )
+    context = {"session": session, "form": form, "changeable": changeable}
+    return render(request, "scheduling/session_status.html", context, status=status)
 
 
 # ----------------------------------------------------------------------- calendar feed

@@ -14,7 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from patients.form_errors import call_service
+from patients.form_errors import call_service, carry_version, conflict_status
 from risk.dashboard import SEVERITY_RANK
 
 from ..models import InfusionSession
@@ -121,7 +121,12 @@ def record_edit(request, session_uuid):
     if closed:
         messages.warning(request, closed)
         return redirect(session)
-    if record is None or record.started_at is None:
+    starting = record is None or record.started_at is None
+    if request.method == "POST":
+        # The form the page showed decides, not the record as it is now: a start posted after a
+        # colleague started is refused as stale, never taken as an edit of their record.
+        starting = request.POST.get("stage") == "start"
+    if starting:
         form = StartForm(
             request.POST or None, initial={"started_at": timezone.now(), "expected_version": session.version}
         )
@@ -136,8 +141,15 @@ def record_edit(request, session_uuid):
     if form.is_bound and form.is_valid() and call_service(form, service, by=request.user, session=session):
         messages.success(request, done)
         return redirect(session)
-    context = {"session": session, "record": record, "form": form, "plan": services.order_of(session).plan}
-    return render(request, "scheduling/record_form.html", context)
+    status = conflict_status(form)
+    if status == 409:
+        # The page shows the session as it is now; the form carries the version it stands on.
+        session = _get_session(session_uuid)
+        record = services.record_of(session)
+        carry_version(form, (session if starting else record).version, "expected_version")
+    plan = services.order_of(session).plan
+    context = {"session": session, "record": record, "form": form, "plan": plan, "starting": starting}
+    return render(request, "scheduling/record_form.html", context, status=status)
 
 
 @require_http_methods(["GET", "POST"])
@@ -173,4 +185,9 @@ def record_complete(request, session_uuid):
     if form.is_valid() and call_service(form, services.record_complete, by=request.user, session=session):
         messages.success(request, "Infusion completed.")
         return redirect(session)
-    return render(request, "scheduling/session_detail.html", _detail_context(session, complete_form=form))
+    status = conflict_status(form)
+    if status == 409:
+        session = _get_session(session_uuid)
+        carry_version(form, services.record_of(session).version, "expected_version")
+    context = _detail_context(session, complete_form=form)
+    return render(request, "scheduling/session_detail.html", context, status=status)
