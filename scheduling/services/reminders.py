@@ -41,12 +41,13 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import EmailMessage, get_connection
-from django.db import IntegrityError, transaction
+from django.db import DataError, IntegrityError, transaction
 from django.db.models import Case, Count, F, Max, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.text import Truncator
 
+from dosing.models import DoseOrder
 from patients.models import LabResult, LabTest, Patient
 from patients.roles import NURSE, PHYSICIAN, roles_of
 from risk.models import RiskFlag
@@ -235,11 +236,11 @@ def reminders_sweep(*, now: datetime) -> dict:
     _write_review_messages([item for item in missing if item.review_from], collector)
     counts = {"created": 0, "existing": len(existing), "revived": 0, "errors": collector.errors}
     created_by_kind: dict[str, int] = defaultdict(int)
-    for item in missing:
-        outcome = _create(item)
-        counts[outcome] = counts.get(outcome, 0) + 1
-        if outcome == "created":
-            created_by_kind[item.due.kind.value] += 1
+    for start in range(0, len(missing), KEY_BATCH):
+        for item, outcome in _create_batch(missing[start : start + KEY_BATCH]):
+            counts[outcome] = counts.get(outcome, 0) + 1
+            if outcome == "created":
+                created_by_kind[item.due.kind.value] += 1
     for key, row in existing.items():
         if row["status"] == ReminderStatus.CANCELLED:
             counts["revived"] += _revive(row, collector.wanted[key])
@@ -532,9 +533,16 @@ def _write_review_messages(items: list[_Wanted], collector: _Collector) -> None:
     visits: dict[int, list[Visit]] = defaultdict(list)
     for visit in Visit.objects.filter(patient_id__in=patient_ids):
         visits[visit.patient_id].append(visit)
-    doses = list(
-        InfusionSession.objects.filter(patient_id__in=patient_ids, status=SessionStatus.COMPLETED).values(
-            "patient_id", "planned_start", "cycle__course__order__plan"
+    # Completed infusion days since the earliest review start, by patient; each order's plan once.
+    since_earliest = collector.local_midnight(min(item.review_from for item in items))
+    doses: dict[int, list[tuple[datetime, int]]] = defaultdict(list)
+    for patient_id, started, order_id in InfusionSession.objects.filter(
+        patient_id__in=patient_ids, status=SessionStatus.COMPLETED, planned_start__gte=since_earliest
+    ).values_list("patient_id", "planned_start", "cycle__course__order_id"):
+        doses[patient_id].append((started, order_id))
+    plans = dict(
+        DoseOrder.objects.filter(pk__in={order_id for days in doses.values() for _, order_id in days}).values_list(
+            "pk", "plan"
         )
     )
     for item in items:
@@ -550,8 +558,8 @@ def _write_review_messages(items: list[_Wanted], collector: _Collector) -> None:
                 else "no TIS yet"
             )
             since = collector.local_midnight(item.review_from)
-            given = [d for d in doses if d["patient_id"] == item.patient_id and d["planned_start"] >= since]
-            grams = sum((_daily_dose_g(d["cycle__course__order__plan"]) for d in given), Decimal("0"))
+            given = [order_id for started, order_id in doses[item.patient_id] if started >= since]
+            grams = sum((_daily_dose_g(plans[order_id]) for order_id in given), Decimal("0"))
             item.message = (
                 f"{item.due.reason} {tis_text[0].upper()}{tis_text[1:]}; "
                 f"{grams.normalize():f} g given in {len(given)} infusion days."
@@ -572,6 +580,33 @@ def _existing_rows(keys: list[str]) -> dict[str, dict]:
         ):
             rows[row["subject_key"]] = row
     return rows
+
+
+def _create_batch(items: list[_Wanted]) -> list[tuple[_Wanted, str]]:
+    """Insert a batch in one statement, skipping keys another sweep inserted meanwhile; each
+    row's uuid, set here, tells which rows this sweep wrote, and those get their history rows
+    in one more statement. A batch the database refuses for another reason is retried one
+    reminder at a time, so one bad record costs only itself."""
+    rows = [Reminder(subject_key=item.key, **item.fields()) for item in items]
+    try:
+        with transaction.atomic():
+            Reminder.objects.bulk_create(rows, ignore_conflicts=True)
+            written = {
+                key: (pk, uuid)
+                for key, pk, uuid in Reminder.objects.filter(
+                    subject_key__in=[row.subject_key for row in rows]
+                ).values_list("subject_key", "id", "uuid")
+            }
+            mine = []
+            for row in rows:
+                pk, uuid = written.get(row.subject_key, (None, None))
+                if uuid == row.uuid:
+                    row.pk = pk
+                    mine.append(row)
+            Reminder.history.bulk_history_create(mine)
+    except (IntegrityError, DataError):
+        return [(item, _create(item)) for item in items]
+    return [(item, "created" if row.pk else "existing") for item, row in zip(items, rows, strict=True)]
 
 
 def _create(item: _Wanted) -> str:
