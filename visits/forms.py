@@ -80,10 +80,22 @@ def haq_aids_field_name(category: str) -> str:
     return f"haq_{category}_aids"
 
 
+# Beyond 10^±30 no measure lies; such a number keeps its exponent so that writing it out
+# never builds a string of a million digits from "1e999999".
+PLAIN_EXPONENT_LIMIT = 30
+
+
 def plain_decimal(value: Decimal) -> str:
-    """A Decimal without trailing zeros or exponent, as a person would write it: 3000.000 -> "3000"."""
-    trimmed = value.quantize(Decimal(1)) if value == value.to_integral_value() else value.normalize()
-    return format(trimmed, "f")
+    """A Decimal without trailing zeros or exponent, as a person would write it, digit for digit
+    (no rounding to the decimal context's 28 digits).
+
+    >>> [plain_decimal(Decimal(text)) for text in ("3000.000", "3E+3", "2.50", "0.000", "1e999")]
+    ['3000', '3000', '2.5', '0', '1E+999']
+    """
+    if not value.is_finite() or abs(value.adjusted()) > PLAIN_EXPONENT_LIMIT:
+        return str(value)
+    text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def haq_index(category_scores: dict[str, int]) -> Decimal:

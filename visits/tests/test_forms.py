@@ -322,3 +322,19 @@ def test_unilateral_grades_come_back_in_the_first_column(physician, patient):
     visit = visit_record(by=physician, patient=patient, today=TODAY, **form.cleaned_data)
     initial = VisitForm(patient=patient, user=physician, visit=visit).initial
     assert initial["mmt_deltoid_right"] == 7 and "mmt_deltoid_left" not in initial
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("value", ["1E+30", "1e999", "-1e999999", "1e-999999"])
+def test_a_number_with_a_huge_exponent_is_refused_at_the_field_not_a_server_error(physician, patient, value):
+    # Found by fuzzing: "1E+30" made plain_decimal raise InvalidOperation, a 500 on the visit form.
+    form = _form(physician, patient, physician_global_cm=value, ck_u_per_l=value)
+    assert not form.is_valid()
+    assert {"physician_global_cm", "ck_u_per_l"} <= set(form.errors)
+
+
+@pytest.mark.django_db
+def test_digits_beyond_28_are_not_rounded_away(physician, patient):
+    # 28 digits is the decimal context's precision; a 29th must be refused, not rounded to 4.
+    form = _form(physician, patient, physician_global_cm="4." + "0" * 28 + "1")
+    assert form.errors["physician_global_cm"] == ["Ensure that there are no more than 1 decimal place."]
