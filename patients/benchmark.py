@@ -1,0 +1,260 @@
+"""Measurements for `manage.py bench`: server time and queries of the busiest pages through
+Django's test client, the dashboard's list next to one hand-written SQL query, and the
+reminder sweep over the whole clinic.
+
+Times are float milliseconds from time.perf_counter (timings, not clinical numbers). The
+client runs the whole request cycle (middleware, view, template) in this process, without
+a network or a web server, so the figures are the server's share of a page.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from unittest import mock
+
+from django.conf import settings
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from risk import rules
+from risk.dashboard import PATIENTS_SHOWN
+from risk.models import RiskFlag
+from scheduling.models import InfusionSession
+
+from .models import Patient
+from .synthetic import FAMILY_NAMES, bench_patients
+
+PAGES = ("dashboard", "patient detail", "schedule week", "patient list")
+QUERY_COUNT_REQUESTS = 10  # requests per page whose queries are counted (the same URLs at every size)
+WRITES = ("INSERT", "UPDATE", "DELETE")
+
+
+class BenchError(Exception):
+    """A page did not answer 200, or the data cannot be measured."""
+
+
+@dataclass(frozen=True)
+class Timing:
+    name: str
+    p50_ms: float
+    p95_ms: float
+    queries: tuple[int, int]  # fewest and most queries of one request
+    requests: int
+
+    @property
+    def queries_text(self) -> str:
+        low, high = self.queries
+        return str(low) if low == high else f"{low}–{high}"
+
+
+def percentile(values: Sequence[float], percent: int) -> float:
+    """The `percent`th percentile, inclusive method (a single value is its own percentile).
+
+    Example: percentile([10, 20, 30, 40], 50) == 25.0
+    """
+    if not values:
+        raise ValueError("values: need at least one")
+    if len(values) == 1:
+        return float(values[0])
+    return statistics.quantiles(values, n=100, method="inclusive")[percent - 1]
+
+
+def bench_host() -> str:
+    """A host name the settings accept, so requests pass ALLOWED_HOSTS with DEBUG off."""
+    for host in settings.ALLOWED_HOSTS:
+        if host == "*":
+            return "localhost"
+        if not host.startswith("."):
+            return host
+    return "localhost"
+
+
+def logged_in_client(user) -> Client:
+    client = Client(HTTP_HOST=bench_host())
+    client.force_login(user)
+    return client
+
+
+# ----------------------------------------------------------------------------- pages
+
+
+def page_urls(page: str, *, count: int, seed: int = 0) -> list[str]:
+    """`count` URLs for one page, drawn with a fixed seed.
+
+    Patient detail: a different seeded patient each request. Schedule week: the current week
+    first, then weeks from 12 back to 5 ahead that have sessions (an empty week skips a query,
+    which would make counts differ for want of data rather than by the clinic's size). Patient
+    list: the first page and a search by family name, alternately. Dashboard: the home page."""
+    rng = random.Random(f"{seed}:{page}")
+    if page == "dashboard":
+        return [reverse("home")] * count
+    if page == "patient detail":
+        uuids = list(bench_patients().order_by("pk").values_list("uuid", flat=True))
+        if not uuids:
+            raise BenchError("No synthetic patient to open: seed the clinic first.")
+        chosen = rng.sample(uuids, min(count, len(uuids)))
+        chosen += [rng.choice(uuids) for _ in range(count - len(chosen))]
+        return [reverse("patients:detail", kwargs={"patient_uuid": uuid}) for uuid in chosen]
+    if page == "schedule week":
+        weeks = _booked_weeks()
+        chosen = [weeks[0]] + [rng.choice(weeks) for _ in range(count - 1)]
+        return [f"{reverse('scheduling:week')}?start={monday:%Y-%m-%d}" for monday in chosen]
+    if page == "patient list":
+        listing = reverse("patients:list")
+        return [listing if n % 2 == 0 else f"{listing}?q={rng.choice(FAMILY_NAMES)}" for n in range(count)]
+    raise ValueError(f"page: unknown page {page!r}; one of {', '.join(PAGES)}")
+
+
+def _booked_weeks() -> list:
+    """Mondays from 12 weeks back to 5 ahead whose week has a session, this week first if it has."""
+    tz = timezone.get_default_timezone()
+    today = timezone.localdate()
+    this_monday = today - timedelta(days=today.weekday())
+    weeks = []
+    for offset in [0, *range(-12, 0), *range(1, 6)]:
+        monday = this_monday + timedelta(weeks=offset)
+        start = datetime.combine(monday, datetime.min.time(), tzinfo=tz)
+        if InfusionSession.objects.between(start, start + timedelta(days=7)).exists():
+            weeks.append(monday)
+    if not weeks:
+        raise BenchError("No session booked within 12 weeks of today: seed the clinic first.")
+    return weeks
+
+
+def _get(client: Client, url: str) -> None:
+    response = client.get(url, secure=settings.SECURE_SSL_REDIRECT)
+    if response.status_code != 200:
+        raise BenchError(f"GET {url} answered {response.status_code}, not 200.")
+
+
+def time_requests(client: Client, urls: Sequence[str]) -> list[float]:
+    """Milliseconds per request, after one untimed request that warms caches and connections."""
+    _get(client, urls[0])
+    timings = []
+    for url in urls:
+        started = time.perf_counter()
+        _get(client, url)
+        timings.append((time.perf_counter() - started) * 1000)
+    return timings
+
+
+def count_queries(client: Client, urls: Sequence[str]) -> list[int]:
+    counts = []
+    for url in urls:
+        with CaptureQueriesContext(connection) as captured:
+            _get(client, url)
+        counts.append(len(captured.captured_queries))
+    return counts
+
+
+def measure_page(client: Client, page: str, *, requests: int, seed: int = 0) -> Timing:
+    """Time `requests` requests of one page (timed without query capture, which adds its own
+    cost), then count the queries of the first few of the same URLs."""
+    urls = page_urls(page, count=requests, seed=seed)
+    timings = time_requests(client, urls)
+    counts = count_queries(client, urls[:QUERY_COUNT_REQUESTS])
+    return Timing(page, percentile(timings, 50), percentile(timings, 95), (min(counts), max(counts)), len(urls))
+
+
+# ----------------------------------------------------------------------------- the dashboard in SQL
+
+
+def _severity_rank(column: str) -> str:
+    whens = " ".join(f"WHEN '{severity}' THEN {rank}" for rank, severity in enumerate(rules.SEVERITIES))
+    return f"CASE {column} {whens} END"
+
+
+def dashboard_sql() -> str:
+    """The dashboard's "patients at risk" list in one query: the PATIENTS_SHOWN patients with the
+    worst active flag first (then most flags, family name, id), each with all their active flags,
+    most severe first. Plain SQL that SQLite and PostgreSQL both run."""
+    flags = connection.ops.quote_name(RiskFlag._meta.db_table)
+    patients = connection.ops.quote_name(Patient._meta.db_table)
+    return f"""
+        WITH per_patient AS (
+            SELECT f.patient_id, MIN({_severity_rank("f.severity")}) AS worst, COUNT(*) AS flag_count
+            FROM {flags} f
+            WHERE f.resolved_at IS NULL
+            GROUP BY f.patient_id
+        ), shown AS (
+            SELECT pp.patient_id, pp.worst, pp.flag_count, p.family_name
+            FROM per_patient pp JOIN {patients} p ON p.id = pp.patient_id
+            ORDER BY pp.worst, pp.flag_count DESC, p.family_name, pp.patient_id
+            LIMIT {int(PATIENTS_SHOWN)}
+        )
+        SELECT p.id, p.uuid, p.mrn, p.given_name, p.family_name,
+               f.id, f.code, f.category, f.severity, f.title, f.evidence, f.evidence_on, f.acknowledged_at
+        FROM shown s
+        JOIN {patients} p ON p.id = s.patient_id
+        JOIN {flags} f ON f.patient_id = s.patient_id AND f.resolved_at IS NULL
+        ORDER BY s.worst, s.flag_count DESC, s.family_name, s.patient_id, {_severity_rank("f.severity")}, f.code
+    """  # noqa: S608 - table names from the models, no user input
+
+
+def dashboard_sql_rows() -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(dashboard_sql())
+        return cursor.fetchall()
+
+
+def time_sql(requests: int) -> Timing:
+    dashboard_sql_rows()  # warm-up
+    timings = []
+    for _ in range(requests):
+        started = time.perf_counter()
+        dashboard_sql_rows()
+        timings.append((time.perf_counter() - started) * 1000)
+    return Timing("dashboard list in SQL", percentile(timings, 50), percentile(timings, 95), (1, 1), requests)
+
+
+# ----------------------------------------------------------------------------- the reminder sweep
+
+
+@dataclass(frozen=True)
+class SweepRun:
+    seconds: float
+    queries: int
+    rows_written: int
+    created: int
+    queued: int
+
+
+@contextmanager
+def rows_written_counter():
+    """Count rows changed by INSERT, UPDATE and DELETE statements (their row counts, so a
+    statement that matches nothing writes nothing)."""
+    written = [0]
+
+    def wrapper(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if sql.lstrip()[:6].upper() in WRITES:
+            written[0] += max(context["cursor"].rowcount or 0, 0)
+        return result
+
+    with connection.execute_wrapper(wrapper):
+        yield written
+
+
+def run_sweep(sweep: Callable[..., dict], *, now: datetime) -> SweepRun:
+    """One sweep over the whole clinic. E-mail deliveries it queues are counted, not sent to a
+    broker: the benchmark measures the sweep's own work."""
+    from scheduling.tasks import deliver_reminder
+
+    with (
+        mock.patch.object(deliver_reminder, "delay") as queued,
+        CaptureQueriesContext(connection) as captured,
+        rows_written_counter() as written,
+    ):
+        started = time.perf_counter()
+        counts = sweep(now=now)
+        seconds = time.perf_counter() - started
+    return SweepRun(seconds, len(captured.captured_queries), written[0], counts.get("created", 0), queued.call_count)

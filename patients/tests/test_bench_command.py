@@ -1,0 +1,114 @@
+"""manage.py bench: the table it prints, its refusals, --seed-only, and the measuring helpers."""
+
+import re
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from patients import benchmark
+from patients.models import Patient
+from patients.synthetic import seed_synthetic_clinic
+from patients.tests.factories import PatientFactory
+from risk.dashboard import dashboard
+from scheduling.services.reminders import reminders_sweep
+
+pytestmark = pytest.mark.django_db
+
+
+def _bench(*args) -> tuple[str, str]:
+    out, err = StringIO(), StringIO()
+    call_command("bench", *args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def test_prints_every_page_at_both_sizes_with_equal_query_counts(frozen_today):
+    out, err = _bench("--sizes", "3,6", "--requests", "2")
+    assert "seeding 1–3" in err and "seeding 4–6" in err
+    rows = {}
+    for page in benchmark.PAGES:
+        for size in (3, 6):
+            found = re.search(rf"^{page}\s+{size}\s+[\d.]+\s+[\d.]+\s+(\S+)$", out, re.MULTILINE)
+            assert found, f"{page} at {size} missing from:\n{out}"
+            rows[(page, size)] = found.group(1)
+        assert rows[(page, 3)] == rows[(page, 6)]
+    assert re.search(r"ratio\s+[\d.]+×", out)
+    sweeps = re.findall(r"^\s+([36])\s+(first|second)\s+[\d.]+\s+([\d,]+)\s+([\d,]+)\s+([\d,]+)", out, re.MULTILINE)
+    runs = [(size, run) for size, run, *_ in sweeps]
+    assert runs == [("3", "first"), ("3", "second"), ("6", "first"), ("6", "second")]
+    assert all(written == "0" for _, run, _, written, _ in sweeps if run == "second")
+    assert "database   SQLite" in out or "database   PostgreSQL" in out
+    assert "CPUs" in out and "Django" in out
+    assert Patient.objects.count() == 6
+
+
+def test_refuses_a_database_with_patients_it_did_not_create(frozen_today):
+    PatientFactory()
+    with pytest.raises(CommandError, match="not synthetic"):
+        _bench("--sizes", "2", "--requests", "1")
+    with pytest.raises(CommandError, match="not synthetic"):
+        _bench("--seed-only", "--patients", "2")
+    assert Patient.objects.count() == 1
+
+
+def test_refuses_an_earlier_benchmark_clinic_unless_kept(frozen_today):
+    seed_synthetic_clinic(patients=2, today=frozen_today)
+    with pytest.raises(CommandError, match="--keep"):
+        _bench("--sizes", "2", "--requests", "1")
+    out, _ = _bench("--sizes", "2,3", "--requests", "1", "--keep")
+    assert re.search(r"^dashboard\s+3\s", out, re.MULTILINE)
+    assert Patient.objects.count() == 3
+
+
+def test_seed_only_seeds_and_grows_without_measuring(frozen_today):
+    out, err = _bench("--seed-only", "--patients", "2")
+    assert out == "" and "Seeded 2 patients" in err
+    _bench("--seed-only", "--patients", "4")
+    assert sorted(Patient.objects.values_list("mrn", flat=True)) == [f"BENCH-00000{n}" for n in range(1, 5)]
+    _, err = _bench("--seed-only", "--patients", "3")
+    assert "nothing to seed" in err and Patient.objects.count() == 4
+
+
+@pytest.mark.parametrize("sizes", ["10,5", "0", "a,b", "5,5"])
+def test_sizes_must_increase(sizes):
+    with pytest.raises(CommandError, match="--sizes"):
+        _bench("--sizes", sizes, "--requests", "1")
+
+
+def test_the_hand_written_sql_returns_the_dashboards_rows(frozen_today):
+    seed_synthetic_clinic(patients=12, today=frozen_today)
+    board = dashboard()
+    expected = [(patient.pk, flag.pk) for patient, flags in board.patients for flag in flags]
+    rows = benchmark.dashboard_sql_rows()
+    assert expected, "the synthetic clinic has patients with flags"
+    assert [(row[0], row[5]) for row in rows] == expected
+
+
+def test_the_second_sweep_writes_nothing(frozen_today):
+    from django.utils import timezone
+
+    seed_synthetic_clinic(patients=6, today=frozen_today)
+    first = benchmark.run_sweep(reminders_sweep, now=timezone.now())
+    second = benchmark.run_sweep(reminders_sweep, now=timezone.now())
+    assert first.created > 0 and first.rows_written >= first.created
+    assert second.rows_written == 0 and second.created == 0
+    assert second.queries > 0
+
+
+@pytest.mark.parametrize(
+    ("values", "percent", "expected"), [([10, 20, 30, 40], 50, 25.0), ([7.5], 95, 7.5), ([1, 2, 3, 4, 5], 95, 4.8)]
+)
+def test_percentile(values, percent, expected):
+    assert benchmark.percentile(values, percent) == pytest.approx(expected)
+
+
+def test_page_urls_are_deterministic_and_start_with_this_week(frozen_today):
+    seed_synthetic_clinic(patients=12, today=frozen_today)
+    weeks = benchmark.page_urls("schedule week", count=5)
+    assert weeks == benchmark.page_urls("schedule week", count=5)
+    assert weeks[0].endswith("start=2026-11-16")
+    patients = benchmark.page_urls("patient detail", count=3)
+    assert len(set(patients)) == 3
+    with pytest.raises(ValueError, match="page"):
+        benchmark.page_urls("nowhere", count=1)
