@@ -1,0 +1,448 @@
+"""Who may write, through every URL that accepts a write.
+
+The test walks every URL pattern (as test_urls.py does), finds those that accept POST, PUT,
+PATCH or DELETE from the views' own method decorators, and reverses each with real objects:
+a viewer is refused (403) at every one of them and nothing in the database changes; a nurse is
+refused at every URL the README's role matrix keeps from nurses, verifying and rejecting orders
+first. A write URL the test does not know fails `test_every_write_url_is_covered`, so a new one
+cannot be added without saying who may use it.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+from django.apps import apps
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from accounts.services import api_token_create
+from dosing.models import OrderStatus
+from dosing.services.orders import dose_order_verify
+from patients.tests.factories import LabResultFactory, MedicationFactory, RiskFactorFactory
+from patients.views import RECORD_KINDS
+from risk.models import RiskFlag
+from scheduling.models import Reminder
+from scheduling.tests.test_services_records import make_session
+from scheduling.views.records import RECORD_PARTS
+from scheduling.views.reminders import ACTIONS as REMINDER_ACTIONS
+from visits.models import Visit
+
+WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+ANY_METHOD = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+
+# Writes every signed-in person may make, each for a reason; not part of the refusal sweep.
+OPEN_TO_EVERY_ROLE = {
+    "login": "public: logging in",
+    "logout": "everyone may log out",
+    "password_change": "everyone changes their own password",
+    "accounts:tokens": "everyone creates their own API tokens (README)",
+    "accounts:token_revoke": "everyone revokes their own API tokens; another's answers 404",
+    "api-v1:calculate_dose_plan": "a calculation: nothing is stored (README: the calculator is for every role)",
+    "api-v1:calculate_tis": "a calculation: nothing is stored",
+}
+# Views with no method decorator that only ever read (ninja's schema pages, health check, icon).
+READ_ONLY_ANY_METHOD = {"api-v1:openapi-json", "api-v1:openapi-view", "api-v1:api-root", "healthz", "favicon"}
+# Not part of the world's state: login sessions and throttling, and token use bookkeeping.
+NOT_COMPARED = {"sessions.session", "axes.accessattempt", "axes.accesslog", "axes.accessfailurelog"}
+NOT_COMPARED_FIELDS = {"accounts.apitoken": {"last_used_at"}}
+
+
+# ----------------------------------------------------------------------- discovering write URLs
+
+
+def _walk(patterns, namespace=""):
+    for entry in patterns:
+        if isinstance(entry, URLResolver):
+            inner = ":".join(part for part in (namespace, entry.namespace or "") if part)
+            yield from _walk(entry.url_patterns, inner)
+        elif isinstance(entry, URLPattern):
+            yield (f"{namespace}:{entry.name}" if namespace else entry.name), entry.callback
+
+
+def _methods(callback) -> set[str]:
+    """The HTTP methods a view accepts, read from its decorators (require_http_methods and
+    friends keep the list in a closure), a class-based view's handlers, or a Ninja path's
+    operations. A view without any of these accepts every method."""
+    view_class = getattr(callback, "view_class", None)
+    if view_class is not None:
+        return {name.upper() for name in view_class.http_method_names if hasattr(view_class, name)}
+    function = callback
+    while function is not None:
+        function = getattr(function, "func", function)  # functools.partial
+        cells = dict(zip(function.__code__.co_freevars, function.__closure__ or (), strict=True))
+        if "request_method_list" in cells:
+            return set(cells["request_method_list"].cell_contents)
+        path_view = cells["self"].cell_contents if "self" in cells else None
+        if hasattr(path_view, "operations"):
+            return {method for operation in path_view.operations for method in operation.methods}
+        function = getattr(function, "__wrapped__", None)
+    return ANY_METHOD
+
+
+def discovered_write_urls() -> set[str]:
+    return {
+        name
+        for name, callback in _walk(get_resolver().url_patterns)
+        if not name.startswith("admin:") and _methods(callback) & WRITE_METHODS
+    }
+
+
+def admin_url_names() -> set[str]:
+    return {name for name, _ in _walk(get_resolver().url_patterns) if name.startswith("admin:")}
+
+
+# ----------------------------------------------------------------------- a clinic with one of everything
+
+
+@dataclass
+class World:
+    physician: object
+    pharmacist: object
+    nurse: object
+    viewer: object
+    patient: object
+    records: dict
+    pending_order: object
+    verified_order: object
+    session: object
+    visit: object
+    flag: object
+    reminder: object
+    viewer_token: object
+    viewer_secret: str
+    others_token: object
+
+
+@pytest.fixture
+def world(make_user, make_order, dm_patient, frozen_today) -> World:
+    physician, pharmacist, nurse, viewer = (make_user(role) for role in ("physician", "pharmacist", "nurse", "viewer"))
+    records = {
+        "measurements": dm_patient.measurements.first(),
+        "labs": LabResultFactory(patient=dm_patient),
+        "medications": MedicationFactory(patient=dm_patient),
+        "risk-factors": RiskFactorFactory(patient=dm_patient),
+    }
+    pending = make_order(by=physician)
+    verified = dose_order_verify(by=pharmacist, order=make_order(by=physician))
+    session = make_session(verified, by=nurse)
+    now = datetime(2026, 11, 22, 17, tzinfo=UTC)
+    flag = RiskFlag.objects.create(
+        patient=dm_patient,
+        code="thrombosis_test",
+        category="thrombosis",
+        severity="high",
+        title="Test flag",
+        evidence="for the permission sweep",
+        mitigation="none",
+        source="test",
+        first_seen_at=now,
+        last_evaluated_at=now,
+    )
+    reminder = Reminder.objects.create(
+        subject_key=f"upcoming_infusion:{session.uuid}:2026-11-20",
+        kind="upcoming_infusion",
+        patient=dm_patient,
+        session=session,
+        due_at=now,
+        message="Infusion on Monday",
+        role="viewer",
+    )
+    visit = Visit.objects.create(
+        patient=dm_patient, visit_date=date(2026, 11, 20), assessor=physician, recorded_by=physician
+    )
+    viewer_token, viewer_secret = api_token_create(by=viewer, name="viewer's script")
+    others_token, _ = api_token_create(by=nurse, name="nurse's script")
+    return World(
+        physician, pharmacist, nurse, viewer, dm_patient, records, pending, verified, session, visit, flag,
+        reminder, viewer_token, viewer_secret, others_token,
+    )  # fmt: skip
+
+
+def _url(name: str, **kwargs) -> str:
+    return reverse(name, kwargs=kwargs)
+
+
+def _write_cases(w: World) -> dict[str, list[tuple[str, str, dict]]]:
+    """Every write URL refused to viewers: name → [(case id, URL, plausible POST data)].
+
+    The data would be accepted from someone allowed, so a missing permission check would
+    write, and the snapshot would show it."""
+    patient, order, session = w.patient.uuid, w.pending_order.uuid, w.session.uuid
+    kinds = {
+        "measurements": {"measured_on": "2026-11-22", "weight_kg": "71", "height_cm": "170"},
+        "labs": {"test": "creatinine", "collected_on": "2026-11-21", "value": "0.9", "upper_limit_normal": ""},
+        "medications": {"category": "other", "name": "Aspirin", "daily_dose_mg": "81", "started_on": "2026-01-01"},
+        "risk-factors": {"kind": "prior_thrombosis", "noted_on": "2026-11-01", "comment": "DVT 2019"},
+    }
+    return {
+        "patients:create": [("", _url("patients:create"), {"mrn": "NEW1", "first_name": "A", "last_name": "B"})],
+        "patients:edit": [("", _url("patients:edit", patient_uuid=patient), {"first_name": "Changed"})],
+        "patients:record_add": [
+            (slug, _url("patients:record_add", patient_uuid=patient, kind_slug=slug), data)
+            for slug, data in kinds.items()
+        ],
+        "patients:record_edit": [
+            (
+                slug,
+                _url("patients:record_edit", patient_uuid=patient, kind_slug=slug, record_uuid=w.records[slug].uuid),
+                data,
+            )
+            for slug, data in kinds.items()
+        ],
+        "patients:record_delete": [
+            (
+                slug,
+                _url("patients:record_delete", patient_uuid=patient, kind_slug=slug, record_uuid=w.records[slug].uuid),
+                {"reason": "entered in error"},
+            )
+            for slug in kinds
+        ],
+        "dosing:site_settings": [("", _url("dosing:site_settings"), {"rounding_tolerance_percent": "5"})],
+        "dosing:product_stock": [
+            ("", _url("dosing:product_stock", slug="octagam-10"), {"vial_sizes_in_stock_g": "10"})
+        ],
+        "dosing:order_create": [
+            (
+                "",
+                _url("dosing:order_create", patient_uuid=patient),
+                {"indication": w.pending_order.indication_id, "dose_g_per_kg": "2", "days": "2", "action": "place"}
+                | {"weight_basis": "auto"},
+            )
+        ],
+        "dosing:order_verify": [
+            (
+                "verify",
+                _url("dosing:order_verify", order_uuid=order),
+                {"action": "verify", "checked": "on", "version": "1"},
+            ),
+            (
+                "reject",
+                _url("dosing:order_verify", order_uuid=order),
+                {"action": "reject", "reject-reason": "no", "reject-version": "1"},
+            ),
+        ],
+        "dosing:order_cancel": [("", _url("dosing:order_cancel", order_uuid=order), {"reason": "no", "version": "1"})],
+        "visits:create": [("", _url("visits:create", patient_uuid=patient), {"visit_date": "2026-11-21"})],
+        "visits:edit": [("", _url("visits:edit", visit_uuid=w.visit.uuid), {"visit_date": "2026-11-19"})],
+        "visits:set_baseline": [("", _url("visits:set_baseline", visit_uuid=w.visit.uuid), {})],
+        "risk:acknowledge": [("", _url("risk:acknowledge", flag_uuid=w.flag.uuid), {"comment": "seen"})],
+        "scheduling:unit_settings": [("", _url("scheduling:unit_settings"), {"chairs": "3"})],
+        "scheduling:course_create": [
+            ("", _url("scheduling:course_create", order_uuid=w.verified_order.uuid), {"first_day": "2026-11-30"})
+        ],
+        "scheduling:course_detail": [
+            ("extend", _url("scheduling:course_detail", course_uuid=w.session.cycle.course.uuid), {})
+        ],
+        "scheduling:session_move": [
+            (
+                "",
+                _url("scheduling:session_move", session_uuid=session),
+                {"new_date": "2026-11-23", "new_start": "10:00", "chair": "", "version": "1"},
+            )
+        ],
+        "scheduling:session_status": [
+            (
+                "",
+                _url("scheduling:session_status", session_uuid=session),
+                {"status": "cancelled", "reason": "x", "version": "1"},
+            )
+        ],
+        "scheduling:record_edit": [
+            (
+                "start",
+                _url("scheduling:record_edit", session_uuid=session),
+                {"stage": "start", "started_at": "2026-11-22T09:05", "expected_version": "1"},
+            )
+        ],
+        "scheduling:record_add_part": [
+            (part, _url("scheduling:record_add_part", session_uuid=session, part=part), {}) for part in RECORD_PARTS
+        ],
+        "scheduling:record_complete": [
+            ("", _url("scheduling:record_complete", session_uuid=session), {"expected_version": "1"})
+        ],
+        "scheduling:reminder_action": [
+            (action, _url("scheduling:reminder_action", reminder_uuid=w.reminder.uuid, action=action), {})
+            for action in REMINDER_ACTIONS
+        ],
+    }
+
+
+# What a nurse may not write (README role matrix): (URL name, case id) pairs of _write_cases.
+NURSE_REFUSED = {
+    ("dosing:order_verify", "verify"),
+    ("dosing:order_verify", "reject"),
+    ("dosing:order_create", ""),
+    ("dosing:order_cancel", ""),
+    ("dosing:site_settings", ""),
+    ("dosing:product_stock", ""),
+    ("patients:create", ""),
+    ("patients:edit", ""),
+    ("patients:record_add", "medications"),
+    ("patients:record_add", "risk-factors"),
+    ("patients:record_edit", "labs"),
+    ("patients:record_edit", "medications"),
+    ("patients:record_edit", "risk-factors"),
+    ("patients:record_delete", "labs"),
+    ("patients:record_delete", "medications"),
+    ("patients:record_delete", "risk-factors"),
+    ("visits:create", ""),
+    ("visits:edit", ""),
+    ("visits:set_baseline", ""),
+}
+
+
+def snapshot() -> dict:
+    """Every row of every model (history tables included), to compare before and after."""
+    state = {}
+    for model in apps.get_models():
+        label = model._meta.label_lower
+        if label in NOT_COMPARED:
+            continue
+        skip = NOT_COMPARED_FIELDS.get(label, set())
+        fields = [field.attname for field in model._meta.concrete_fields if field.name not in skip]
+        state[label] = list(model._base_manager.order_by("pk").values_list(*fields))
+    return state
+
+
+def changed(before: dict, after: dict) -> list[str]:
+    return [label for label in before if before[label] != after[label]]
+
+
+# ----------------------------------------------------------------------- tests
+
+
+@pytest.mark.django_db
+def test_every_write_url_is_covered(world):
+    known = set(_write_cases(world)) | set(OPEN_TO_EVERY_ROLE)
+    discovered = discovered_write_urls() - READ_ONLY_ANY_METHOD
+    assert discovered == known, (
+        "Write URLs differ from those this test knows. New: "
+        f"{sorted(discovered - known)}; gone: {sorted(known - discovered)}. "
+        "Add each new one to _write_cases (or OPEN_TO_EVERY_ROLE with the reason), and to NURSE_REFUSED "
+        "if the README's role matrix keeps nurses from it."
+    )
+    cases = _write_cases(world)
+    # Every kind of record, part of the infusion record and reminder action is swept.
+    assert {case for case, _, _ in cases["patients:record_add"]} == set(RECORD_KINDS)
+    assert {case for case, _, _ in cases["scheduling:record_add_part"]} == set(RECORD_PARTS)
+    assert {case for case, _, _ in cases["scheduling:reminder_action"]} == set(REMINDER_ACTIONS)
+    assert {(name, case) for name, items in cases.items() for case, _, _ in items} >= NURSE_REFUSED
+
+
+@pytest.mark.django_db
+def test_the_discovery_sees_methods():
+    # Guards the walk itself: if decorators change shape, the sweep must not silently find nothing.
+    assert {"patients:create", "dosing:order_verify", "scheduling:record_complete"} <= discovered_write_urls()
+    assert "patients:list" not in discovered_write_urls()
+    assert "api-v1:calculate_dose_plan" in discovered_write_urls()
+
+
+@pytest.mark.django_db
+def test_a_viewer_writes_nothing_through_any_url(client, world):
+    client.force_login(world.viewer)
+    before = snapshot()
+    refused = []
+    for name, cases in _write_cases(world).items():
+        for case, url, data in cases:
+            response = client.post(url, data)
+            if response.status_code != 403:
+                refused.append(f"{name} {case} {url}: {response.status_code}")
+    assert refused == [], "A viewer was not refused (403) at:\n" + "\n".join(refused)
+    assert changed(before, snapshot()) == []
+
+
+@pytest.mark.django_db
+def test_a_viewer_token_calculates_and_writes_nothing(client, world):
+    # The API's only writes are calculations any role may run (README); a viewer's token runs
+    # them and nothing is stored. No API route takes PUT, PATCH or DELETE.
+    before = snapshot()
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {world.viewer_secret}"}
+    dose = {
+        "product": "octagam-10",
+        "indication": "dermatomyositis",
+        "weight_kg": "70",
+        "height_cm": "170",
+        "sex": "female",
+        "dose_g_per_kg": "2",
+        "days": 2,
+    }
+    response = client.post(_url("api-v1:calculate_dose_plan"), dose, content_type="application/json", **auth)
+    assert response.status_code == 200
+    assert client.post(_url("api-v1:calculate_tis"), {}, content_type="application/json", **auth).status_code == 422
+    for name in ("api-v1:list_patients",):
+        for method in (client.put, client.patch, client.delete):
+            assert method(_url(name), **auth).status_code == 405
+    assert changed(before, snapshot()) == []
+
+
+@pytest.mark.django_db
+def test_a_viewer_cannot_revoke_another_persons_token(client, world):
+    client.force_login(world.viewer)
+    response = client.post(_url("accounts:token_revoke", token_id=world.others_token.pk))
+    assert response.status_code == 404
+    world.others_token.refresh_from_db()
+    assert world.others_token.revoked_at is None
+
+
+@pytest.mark.django_db
+def test_a_viewer_is_sent_to_the_admin_login(client, world):
+    # Admin pages are for staff accounts only; no clinic role is staff.
+    client.force_login(world.viewer)
+    before = snapshot()
+    assert {"admin:index", "admin:auth_user_password_change"} <= admin_url_names()
+    samples = [
+        "/admin/",
+        "/admin/patients/patient/add/",
+        "/admin/dosing/doseorder/1/change/",
+        "/admin/auth/user/1/password/",
+    ]
+    for path in samples:
+        response = client.post(path, {})
+        assert response.status_code == 302 and response.url.startswith("/admin/login/"), path
+    assert changed(before, snapshot()) == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("action", ["verify", "reject"])
+def test_a_nurse_cannot_verify_or_reject_an_order(client, world, action):
+    client.force_login(world.nurse)
+    before = snapshot()
+    url = _url("dosing:order_verify", order_uuid=world.pending_order.uuid)
+    data = {
+        "verify": {"action": "verify", "checked": "on", "version": "1"},
+        "reject": {"action": "reject", "reject-reason": "no", "reject-version": "1"},
+    }[action]
+    assert client.get(url).status_code == 403
+    assert client.post(url, data).status_code == 403
+    world.pending_order.refresh_from_db()
+    assert (world.pending_order.status, world.pending_order.version) == (OrderStatus.AWAITING_VERIFICATION, 1)
+    assert changed(before, snapshot()) == []
+
+
+@pytest.mark.django_db
+def test_a_nurse_writes_nothing_the_role_matrix_keeps_from_nurses(client, world):
+    client.force_login(world.nurse)
+    before = snapshot()
+    refused = []
+    for name, cases in _write_cases(world).items():
+        for case, url, data in cases:
+            if (name, case) in NURSE_REFUSED and (status := client.post(url, data).status_code) != 403:
+                refused.append(f"{name} {case} {url}: {status}")
+    assert refused == [], "A nurse was not refused (403) at:\n" + "\n".join(refused)
+    assert changed(before, snapshot()) == []
+
+
+@pytest.mark.django_db
+def test_the_data_would_be_written_by_someone_allowed(client, world):
+    """The sweep's data is not empty noise: the same POSTs from the right roles do write."""
+    cases = {(name, case): (url, data) for name, items in _write_cases(world).items() for case, url, data in items}
+    client.force_login(world.pharmacist)
+    url, data = cases[("dosing:order_verify", "verify")]
+    assert client.post(url, data).status_code == 302
+    world.pending_order.refresh_from_db()
+    assert world.pending_order.status == OrderStatus.VERIFIED
+    client.force_login(world.nurse)
+    url, data = cases[("patients:record_add", "measurements")]
+    assert client.post(url, data).status_code == 302
+    assert world.patient.measurements.filter(weight_kg=Decimal("71")).exists()
