@@ -8,6 +8,7 @@ DEV := DEBUG=1
 
 .PHONY: install install-dev browser run migrate seed test lint format clean
 .PHONY: load
+.PHONY: bench
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "IVIG Clinic needs Python 3.11 (found " + sys.version.split()[0] + "); set PYTHON=/path/to/python3.11"'
@@ -55,6 +56,17 @@ load: install
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
 	  else echo "wrk is missing: install Debian's 'wrk' package for the load test"; exit 1; fi; }
 	scripts/load-test
+
+## bench: seed a synthetic clinic (1,000 then 10,000 patients) in a scratch database recreated on each run, and
+## print page timings, query counts, the dashboard against SQL and the reminder sweep. SQLite at var/bench.sqlite3;
+## `make bench DATABASE_URL=postgres://postgres@127.0.0.1:5432/ivig_bench` for PostgreSQL (the name must contain
+## "bench"; only a DATABASE_URL given on the command line counts). BENCH_ARGS="--sizes 1000 --requests 20" to vary.
+BENCH_DATABASE_URL = $(if $(filter command line,$(origin DATABASE_URL)),$(DATABASE_URL),sqlite:///$(CURDIR)/var/bench.sqlite3)
+BENCH_ENV = DATABASE_URL=$(BENCH_DATABASE_URL) DEBUG=0 PRODUCTION=
+bench: install
+	$(BIN)/python scripts/bench-db reset "$(BENCH_DATABASE_URL)"
+	$(BENCH_ENV) $(BIN)/python manage.py migrate --noinput -v 0
+	$(BENCH_ENV) $(BIN)/python manage.py bench $(BENCH_ARGS)
 
 lint: install-dev
 	$(BIN)/ruff check .

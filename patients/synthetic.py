@@ -127,12 +127,12 @@ ANTIBODIES = {
 }
 DM_DIAGNOSES = (Diagnosis.ADULT_DM, Diagnosis.AMYOPATHIC_DM, Diagnosis.JUVENILE_DM)
 DAYS_PER_CYCLE = ((2, 35), (3, 15), (4, 10), (5, 40))  # (days, weight)
-# Cardiovascular and thrombosis risk factors: (kind, chance); about a quarter of patients have one.
+# Cardiovascular and thrombosis risk factors: (kind, chance); about one patient in five has one.
 RISK_FACTOR_CHANCES = [
-    (RiskFactorKind.HYPERTENSION, 0.12),
-    (RiskFactorKind.DIABETES, 0.06),
-    (RiskFactorKind.HYPERLIPIDAEMIA, 0.05),
-    (RiskFactorKind.SMOKING, 0.04),
+    (RiskFactorKind.HYPERTENSION, 0.07),
+    (RiskFactorKind.DIABETES, 0.03),
+    (RiskFactorKind.HYPERLIPIDAEMIA, 0.03),
+    (RiskFactorKind.SMOKING, 0.03),
     (RiskFactorKind.VENOUS_THROMBOSIS, 0.025),
     (RiskFactorKind.ARTERIAL_THROMBOSIS, 0.01),
     (RiskFactorKind.CORONARY_DISEASE, 0.02),
@@ -271,7 +271,7 @@ def _generate(index: int, seed: int, ctx: _Context) -> _Chart:
     diagnosis, diagnosis_other, products, _ = rng.choices(DIAGNOSES, weights=[d[-1] for d in DIAGNOSES])[0]
     juvenile = diagnosis == Diagnosis.JUVENILE_DM
     sex = SexAtBirth.FEMALE if rng.random() < (0.68 if diagnosis in DM_DIAGNOSES else 0.5) else SexAtBirth.MALE
-    age = rng.randint(12, 17) if juvenile else max(19, min(88, round(rng.gauss(55, 14))))
+    age = rng.randint(12, 17) if juvenile else max(19, min(88, round(rng.gauss(49, 12))))
     born = today - timedelta(days=round(age * 365.25) + rng.randrange(360))
     untreated = rng.random() < 0.004  # IgA deficiency with anti-IgA and anaphylaxis: never given IVIG
     corn_allergy = not untreated and diagnosis == Diagnosis.OTHER and rng.random() < 0.05
@@ -330,7 +330,7 @@ def _generate(index: int, seed: int, ctx: _Context) -> _Chart:
     nurse = {"recorded_by": ctx.users[NURSE]}
 
     # Weight drifts by at most 7 % over two years: below the 10 % that sends an order back.
-    base_weight = max(45.0, min(140.0, rng.gauss(72 if sex == SexAtBirth.FEMALE else 85, 16)))
+    base_weight = max(45.0, min(140.0, rng.gauss(63 if sex == SexAtBirth.FEMALE else 77, 11)))
     if juvenile:
         base_weight = rng.uniform(45, 65)
     drift = rng.uniform(-0.07, 0.07)
@@ -367,7 +367,7 @@ def _generate(index: int, seed: int, ctx: _Context) -> _Chart:
                     patient=patient, kind=kind, noted_on=noted, created_at=_at(noted, time(10, 0), ctx.tz), **recorded
                 )
             )
-    ckd = rng.random() < 0.12 or age >= 80
+    ckd = rng.random() < 0.07 or age >= 80
     egfr_base = rng.uniform(16, 29) if rng.random() < 0.015 else rng.uniform(34, 58) if ckd else rng.uniform(65, 112)
     if ckd and rng.random() < 0.4:
         noted = max(born + timedelta(days=365), order_day - timedelta(days=rng.randint(30, 900)))
