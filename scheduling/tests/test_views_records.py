@@ -145,6 +145,16 @@ class TestRecordEdit:
         assert "This session was changed by" in response.content.decode()
         assert not InfusionRecord.objects.exists()
 
+    def test_a_post_without_the_start_stage_before_any_start_is_a_start_not_a_server_error(
+        self, client, nurse, session
+    ):
+        # Found by fuzzing: without stage=start the view built the edit form from a record that
+        # does not exist yet (AttributeError, 500).
+        response = nurse_client(client, nurse).post(edit_url(session), {"started_at": "", "expected_version": "1"})
+        assert response.status_code == 200
+        assert "started_at" in response.context["form"].errors
+        assert not InfusionRecord.objects.exists()
+
     def test_start_time_error_at_the_field(self, client, nurse, session):
         response = nurse_client(client, nurse).post(
             edit_url(session), {"stage": "start", "started_at": "2026-11-22T15:00", "expected_version": "1"}

@@ -125,7 +125,8 @@ def record_edit(request, session_uuid):
     if request.method == "POST":
         # The form the page showed decides, not the record as it is now: a start posted after a
         # colleague started is refused as stale, never taken as an edit of their record.
-        starting = request.POST.get("stage") == "start"
+        # With no started record there is nothing to edit: whatever was posted is a start.
+        starting = starting or request.POST.get("stage") == "start"
     if starting:
         form = StartForm(
             request.POST or None, initial={"started_at": timezone.now(), "expected_version": session.version}
