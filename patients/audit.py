@@ -12,7 +12,7 @@ from .models import BodyMeasurement, LabResult, Medication, MyositisAntibody, Pa
 
 ACTIONS = {"+": "created", "~": "changed", "-": "deleted"}
 # Bookkeeping columns that would only add noise to a clinical audit view.
-HIDDEN_FIELDS = {"id", "uuid", "created_at", "updated_at", "recorded_by", "patient"}
+HIDDEN_FIELDS = {"id", "uuid", "created_at", "updated_at", "recorded_by", "patient", "version"}
 # Lists of codes stored in JSON fields, shown by their labels.
 LIST_LABELS = {"antibodies": dict(MyositisAntibody.choices)}
 

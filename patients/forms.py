@@ -93,6 +93,21 @@ class PatientForm(forms.ModelForm):
         help_texts = {"sex_at_birth": "Used for ideal body weight."}
 
 
+class PatientEditForm(PatientForm):
+    # The version of the details the page showed; the service refuses the save if it changed since.
+    expected_version = forms.IntegerField(
+        min_value=1,
+        widget=forms.HiddenInput,
+        error_messages={"required": "This page is out of date: reload it and try again."},
+    )
+
+    def clean(self):
+        # A hidden field's error would show nowhere: put it at the top of the form.
+        if "expected_version" in self._errors:
+            self.add_error(None, forms.ValidationError(self._errors.pop("expected_version").as_data()))
+        return super().clean()
+
+
 class PatientCreateForm(PatientForm):
     """Registration also takes the first weight and height, which dosing needs."""
 

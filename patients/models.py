@@ -161,6 +161,9 @@ class Patient(models.Model):
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Raised by every edit of these details; the edit page posts the version it showed, so a
+    # second person saving from an older page cannot silently overwrite the first.
+    version = models.PositiveIntegerField(default=1)
     history = HistoricalRecords()
 
     objects = PatientQuerySet.as_manager()

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils import timezone
 
-from .audit import audited_save
+from .audit import audited_save, stale_version_error
 from .models import BodyMeasurement, ClinicalRecord, LabResult, Medication, Patient, RiskFactor
 
 OLDEST_AGE_YEARS = 120
@@ -52,12 +52,21 @@ def patient_create(
 
 
 @transaction.atomic
-def patient_update(*, by, patient: Patient, today: date | None = None, **fields) -> Patient:
+def patient_update(
+    *, by, patient: Patient, expected_version: int | None = None, today: date | None = None, **fields
+) -> Patient:
+    """Change the patient's details. The edit page passes the ``expected_version`` it showed:
+    if someone saved in between, nothing is written and the refusal says who and when
+    (None: a caller without a page, no check)."""
+    current = Patient.objects.select_for_update().get(pk=patient.pk)
+    if expected_version is not None and expected_version != current.version:
+        raise stale_version_error(current, what="patient's record")
     for name, value in fields.items():
-        setattr(patient, name, value)
-    _check_patient_dates(patient, today or timezone.localdate())
-    audited_save(patient, by=by, reason="edited")
-    return patient
+        setattr(current, name, value)
+    _check_patient_dates(current, today or timezone.localdate())
+    current.version += 1
+    audited_save(current, by=by, reason="edited")
+    return current
 
 
 def _check_patient_dates(patient: Patient, today: date) -> None:

@@ -19,14 +19,14 @@ from visits.scoring import patient_response
 
 from . import services
 from .audit import patient_audit_trail
-from .form_errors import call_service
+from .form_errors import call_service, conflict_status
 from .forms import (
     DeleteRecordForm,
     LabResultForm,
     MeasurementForm,
     MedicationForm,
     PatientCreateForm,
-    PatientForm,
+    PatientEditForm,
     RiskFactorForm,
 )
 from .labs import LAB_CATALOG
@@ -137,7 +137,7 @@ def patient_detail(request, patient_uuid):
 @permission_required("patients.change_patient", raise_exception=True)
 def patient_edit(request, patient_uuid):
     patient = _get_patient(patient_uuid)
-    form = PatientForm(request.POST or None, instance=patient)
+    form = PatientEditForm(request.POST or None, instance=patient, initial={"expected_version": patient.version})
     if (
         form.is_bound
         and form.is_valid()
@@ -145,9 +145,10 @@ def patient_edit(request, patient_uuid):
     ):
         messages.success(request, "Patient details saved.")
         return redirect("patients:detail", patient_uuid=patient.uuid)
-    return render(
-        request, "patients/patient_form.html", {"form": form, "patient": patient, "title": "Edit patient details"}
-    )
+    # After a stale refusal the form keeps what this person typed and the version they opened,
+    # so saving it again is refused too: they reload and see the other person's change first.
+    context = {"form": form, "patient": patient, "title": "Edit patient details"}
+    return render(request, "patients/patient_form.html", context, status=conflict_status(form))
 
 
 @require_GET

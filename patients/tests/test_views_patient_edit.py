@@ -50,6 +50,7 @@ def _form(**overrides) -> dict:
         "diagnosis_date": "2026-05-01",
         "antibodies": ["tif1g"],
         "iga_status": "normal",
+        "expected_version": "1",
     }
     data.update(overrides)
     return {key: value for key, value in data.items() if value is not None}
@@ -93,6 +94,7 @@ def test_physician_edits_and_the_change_is_in_the_history(client, physician, pat
         "iga_status",
         "antibodies",
         "corn_allergy",
+        "version",  # bookkeeping: the audit trail page leaves it out
     }
 
 
@@ -145,3 +147,49 @@ def test_wrong_method_405(client, physician, patient):
     client.force_login(physician)
     assert client.put(_url(patient), _form(family_name="Changed")).status_code == 405
     assert Patient.objects.get().family_name == "Doe"
+
+
+@pytest.mark.django_db
+class TestTwoPeopleEditing:
+    """Two physicians open the edit page at version 1: the first save stands; the second is
+    told who changed the record and when (409), and nothing of theirs is written."""
+
+    @staticmethod
+    def browser(user):
+        from django.test import Client
+
+        client = Client()
+        client.force_login(user)
+        return client
+
+    def test_second_save_from_the_same_version_is_refused(self, make_user, patient):
+        first = self.browser(make_user("physician", first_name="Dana", last_name="Reyes"))
+        second = self.browser(make_user("physician"))
+        assert first.get(_url(patient)).context["form"]["expected_version"].value() == 1
+        assert second.get(_url(patient)).context["form"]["expected_version"].value() == 1
+
+        assert first.post(_url(patient), _form(iga_status="deficient")).status_code == 302
+        response = second.post(_url(patient), _form(family_name="Doe-Smith"))
+
+        assert response.status_code == 409
+        assert response.context["form"].non_field_errors() == [
+            "This patient's record was changed by Dana Reyes at 2026-11-22 12:00 after you opened it. "
+            "Nothing was saved — review the patient's record as it is now and try again."
+        ]
+        stored = Patient.objects.get(pk=patient.pk)
+        assert (stored.iga_status, stored.family_name, stored.version) == ("deficient", "Doe", 2)
+        assert stored.history.count() == 2
+        # Saving the same page again is refused too: the person reloads and sees the change first.
+        assert second.post(_url(patient), _form(family_name="Doe-Smith")).status_code == 409
+
+    def test_save_from_the_current_version(self, role_client, patient):
+        client = role_client("physician")
+        assert client.post(_url(patient), _form(family_name="Changed")).status_code == 302
+        assert client.post(_url(patient), _form(family_name="Again", expected_version="2")).status_code == 302
+        stored = Patient.objects.get(pk=patient.pk)
+        assert (stored.family_name, stored.version) == ("Again", 3)
+
+    def test_a_post_without_a_version_writes_nothing(self, role_client, patient):
+        response = role_client("physician").post(_url(patient), _form(family_name="X", expected_version=None))
+        assert "This page is out of date" in str(response.context["form"].non_field_errors())
+        assert Patient.objects.get(pk=patient.pk).family_name == "Doe"
