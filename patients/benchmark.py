@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from unittest import mock
 
 from django.conf import settings
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -226,6 +226,11 @@ class SweepRun:
     rows_written: int
     created: int
     queued: int
+    stopped: bool = False  # ran past the time limit and was stopped; the counts are partial
+
+
+class SweepTimeLimit(Exception):
+    pass
 
 
 @contextmanager
@@ -244,17 +249,56 @@ def rows_written_counter():
         yield written
 
 
-def run_sweep(sweep: Callable[..., dict], *, now: datetime) -> SweepRun:
-    """One sweep over the whole clinic. E-mail deliveries it queues are counted, not sent to a
-    broker: the benchmark measures the sweep's own work."""
+@contextmanager
+def time_limit(seconds: float):
+    """Stop the database work after `seconds`: no statement starts after the deadline, and a
+    running one is cancelled (PostgreSQL: statement_timeout; SQLite: a progress handler). So a
+    sweep with a query that grows with the square of the clinic is reported, not waited for."""
+    deadline = time.perf_counter() + seconds
+
+    def wrapper(execute, sql, params, many, context):
+        if time.perf_counter() > deadline:
+            raise SweepTimeLimit
+        return execute(sql, params, many, context)
+
+    connection.ensure_connection()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"SET statement_timeout = {int(seconds * 1000)}")
+    elif connection.vendor == "sqlite":
+        connection.connection.set_progress_handler(lambda: int(time.perf_counter() > deadline), 10_000)
+    try:
+        with connection.execute_wrapper(wrapper):
+            yield
+    finally:
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("RESET statement_timeout")
+        elif connection.vendor == "sqlite":
+            connection.connection.set_progress_handler(None, 0)
+
+
+def run_sweep(sweep: Callable[..., dict], *, now: datetime, limit_seconds: float = 120) -> SweepRun:
+    """One sweep over the whole clinic, stopped after `limit_seconds`. E-mail deliveries it
+    queues are counted, not sent to a broker: the benchmark measures the sweep's own work."""
     from scheduling.tasks import deliver_reminder
 
+    stopped = False
+    counts: dict = {}
     with (
         mock.patch.object(deliver_reminder, "delay") as queued,
         CaptureQueriesContext(connection) as captured,
         rows_written_counter() as written,
     ):
         started = time.perf_counter()
-        counts = sweep(now=now)
+        try:
+            with time_limit(limit_seconds):
+                counts = sweep(now=now)
+        except (SweepTimeLimit, DatabaseError):
+            if time.perf_counter() - started < limit_seconds:
+                raise
+            stopped = True
         seconds = time.perf_counter() - started
-    return SweepRun(seconds, len(captured.captured_queries), written[0], counts.get("created", 0), queued.call_count)
+    return SweepRun(
+        seconds, len(captured.captured_queries), written[0], counts.get("created", 0), queued.call_count, stopped
+    )

@@ -112,3 +112,15 @@ def test_page_urls_are_deterministic_and_start_with_this_week(frozen_today):
     assert len(set(patients)) == 3
     with pytest.raises(ValueError, match="page"):
         benchmark.page_urls("nowhere", count=1)
+
+
+def test_a_sweep_past_the_time_limit_is_stopped_and_reported(frozen_today):
+    from django.utils import timezone
+
+    def endless_sweep(*, now):
+        while True:
+            Patient.objects.count()
+
+    run = benchmark.run_sweep(endless_sweep, now=timezone.now(), limit_seconds=0.2)
+    assert run.stopped and run.seconds >= 0.2 and run.queries > 0
+    assert Patient.objects.count() == 0  # the connection is usable afterwards

@@ -86,8 +86,14 @@ class Command(BaseCommand):
             help="Measure from the synthetic patients already in the database instead of requiring an empty one.",
         )
         parser.add_argument("--seed", type=int, default=0, help="Random seed of the synthetic clinic (default 0).")
+        parser.add_argument(
+            "--sweep-limit",
+            type=float,
+            default=120,
+            help="Stop a reminder sweep after this many seconds and report it as stopped (default 120).",
+        )
 
-    def handle(self, *args, patients, sizes, requests, seed_only, keep, seed, **options):
+    def handle(self, *args, patients, sizes, requests, seed_only, keep, seed, sweep_limit, **options):
         sizes = self._sizes(sizes, patients)
         if requests < 1:
             raise CommandError("--requests must be at least 1.")
@@ -107,7 +113,7 @@ class Command(BaseCommand):
         for size in sizes:
             seeding = self._grow(existing, size, today=today, seed=seed)
             existing = size
-            results.append(self._measure(size, requests=requests, seed=seed, seeding=seeding))
+            results.append(self._measure(size, requests=requests, seed=seed, seeding=seeding, sweep_limit=sweep_limit))
         self._report(results, requests=requests)
         differing = self._differing_query_counts(results)
         if differing:
@@ -160,11 +166,13 @@ class Command(BaseCommand):
 
     # ------------------------------------------------------------------ measuring
 
-    def _measure(self, size: int, *, requests: int, seed: int, seeding: dict) -> dict:
+    def _measure(self, size: int, *, requests: int, seed: int, seeding: dict, sweep_limit: float) -> dict:
         self.stderr.write(f"Measuring at {size:,} patients: the reminder sweep twice, then the pages.")
         now = timezone.now()
-        first = benchmark.run_sweep(reminders_sweep, now=now)
-        second = benchmark.run_sweep(reminders_sweep, now=now)
+        first = benchmark.run_sweep(reminders_sweep, now=now, limit_seconds=sweep_limit)
+        self.stderr.write(f"  sweep: {first.seconds:.2f} s{' (stopped at the limit)' if first.stopped else ''}")
+        # After a stopped run the second would only be stopped too.
+        second = None if first.stopped else benchmark.run_sweep(reminders_sweep, now=now, limit_seconds=sweep_limit)
         client = benchmark.logged_in_client(bench_users()[PHYSICIAN])
         pages = []
         for page in benchmark.PAGES:
@@ -225,9 +233,14 @@ class Command(BaseCommand):
         out(f"  {'patients':>8}  {'run':<6}{'seconds':>9}{'queries':>9}{'rows written':>14}{'created':>9}{'queued':>8}")
         for result in results:
             for label, run in zip(("first", "second"), result["sweeps"], strict=True):
+                if run is None:
+                    out(f"  {result['size']:>8,}  {label:<6}  not run: the first run was stopped at the time limit")
+                    continue
+                seconds = f">{run.seconds:.0f}" if run.stopped else f"{run.seconds:.2f}"
                 out(
-                    f"  {result['size']:>8,}  {label:<6}{run.seconds:>9.2f}{run.queries:>9,}{run.rows_written:>14,}"
+                    f"  {result['size']:>8,}  {label:<6}{seconds:>9}{run.queries:>9,}{run.rows_written:>14,}"
                     f"{run.created:>9,}{run.queued:>8,}"
+                    + ("  stopped at the time limit: counts partial" if run.stopped else "")
                 )
         self._targets(results)
 
@@ -248,7 +261,11 @@ class Command(BaseCommand):
             (f"dashboard p95 ≤ {TARGET_DASHBOARD_P95_MS} ms", f"{dashboard.p95_ms:.1f} ms", dashboard.p95_ms),
             (f"dashboard ≤ {TARGET_DASHBOARD_QUERIES} queries", dashboard.queries_text, dashboard.queries[1]),
             (f"patient page ≤ {TARGET_PATIENT_QUERIES} queries", patient.queries_text, patient.queries[1]),
-            (f"sweep ≤ {TARGET_SWEEP_SECONDS} s", f"{sweep.seconds:.1f} s", sweep.seconds),
+            (
+                f"sweep ≤ {TARGET_SWEEP_SECONDS} s",
+                f"{'>' if sweep.stopped else ''}{sweep.seconds:.1f} s",
+                sweep.seconds,
+            ),
         ]
         limits = [TARGET_DASHBOARD_P95_MS, TARGET_DASHBOARD_QUERIES, TARGET_PATIENT_QUERIES, TARGET_SWEEP_SECONDS]
         self.stdout.write("")
