@@ -23,7 +23,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
@@ -804,8 +804,12 @@ class _RowWriter:
             return related
         attname = field.attname
         if isinstance(field, models.DateTimeField) and connection.vendor != "postgresql":
-            adapt = connection.ops.adapt_datetimefield_value
-            return lambda obj: adapt(obj.__dict__.get(attname))
+            # What Django's SQLite backend stores: naive UTC text (every seeded datetime is aware).
+            def naive_utc(obj):
+                value = obj.__dict__.get(attname)
+                return None if value is None else str(value.astimezone(UTC).replace(tzinfo=None))
+
+            return naive_utc
         if isinstance(field, models.JSONField | models.UUIDField):
             return lambda obj: field.get_db_prep_save(obj.__dict__.get(attname), connection)
         return lambda obj: obj.__dict__.get(attname)
