@@ -4,7 +4,7 @@ the clinic (lists are capped; counts are aggregated in the database)."""
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Case, Count, IntegerField, Min, Prefetch, Q, Value, When, Window
+from django.db.models import Case, Count, IntegerField, Min, Prefetch, Q, Subquery, Value, When
 from django.utils import timezone
 
 from dosing.models import DoseOrder
@@ -13,7 +13,7 @@ from scheduling.models import InfusionSession, Reminder, ReminderStatus
 from . import rules
 from .models import RiskFlag
 
-ROWS_PER_LIST = 50
+ROWS_PER_LIST = 25  # per list; each list says how many more there are and where they are
 UPCOMING_DAYS = 7
 # Reminder kinds the dashboard lists as checks and labs to do.
 CHECK_KINDS = (
@@ -23,9 +23,25 @@ CHECK_KINDS = (
     "venous_check",
     "haemolysis_check",
 )
-PATIENTS_SHOWN = 100
+PATIENTS_SHOWN = 50
 DETERIORATION = "response_confirmed_deterioration"
-TOTAL = Window(Count("id"))  # a list's full length, on each of its (capped) rows
+
+
+class CountOf(Subquery):
+    """A queryset's row count as a column: (SELECT COUNT(*) FROM (<queryset>) AS counted).
+    Uncorrelated, so the database evaluates it once per query. Unlike COUNT(*) OVER (), it
+    does not make the database join every row of a long list before cutting it at its cap."""
+
+    template = "(SELECT COUNT(*) FROM (%(subquery)s) AS counted)"
+    output_field = IntegerField()
+
+    def __init__(self, queryset, **extra):
+        super().__init__(queryset.order_by().values("pk"), **extra)
+
+
+# Only the columns the page shows: a full order row alone carries four JSON documents.
+PATIENT_SHOWN = ("patient", "patient__uuid", "patient__mrn", "patient__family_name", "patient__given_name")
+FLAG_SHOWN = ("uuid", "code", "category", "severity", "title", "evidence", "acknowledged_at", *PATIENT_SHOWN)
 SEVERITY_RANK = Case(
     *[When(severity=severity, then=Value(rank)) for rank, severity in enumerate(rules.SEVERITIES)],
     output_field=IntegerField(),
@@ -46,7 +62,7 @@ class Dashboard:
 
 def dashboard(*, severity: str = "", category: str = "", now: datetime | None = None) -> Dashboard:
     """Eight queries whatever the clinic's size: one aggregate for every flag count, then
-    one per list, each list carrying its own total in a window column (COUNT(*) OVER ())."""
+    one per list, each capped list carrying its full length in a CountOf column."""
     now = now or timezone.now()
     active = RiskFlag.objects.active()
     chosen = Q()  # the severity/category filter the user picked
@@ -76,7 +92,8 @@ def dashboard(*, severity: str = "", category: str = "", now: datetime | None = 
         .values("patient")[:PATIENTS_SHOWN]
     )
     by_patient: dict[int, list[RiskFlag]] = {}
-    for flag in filtered.filter(patient_id__in=top).select_related("patient").annotate(rank=SEVERITY_RANK):
+    shown = filtered.filter(patient_id__in=top).select_related("patient").only(*FLAG_SHOWN)
+    for flag in shown.annotate(rank=SEVERITY_RANK):
         by_patient.setdefault(flag.patient_id, []).append(flag)
     patients = sorted(
         ((rows[0].patient, sorted(rows, key=lambda flag: (flag.rank, flag.code))) for rows in by_patient.values()),
@@ -85,16 +102,24 @@ def dashboard(*, severity: str = "", category: str = "", now: datetime | None = 
     unacknowledged = list(
         active.filter(not_acknowledged)
         .select_related("patient")
+        .only(*FLAG_SHOWN, "first_seen_at", "mitigation")
         .annotate(rank=SEVERITY_RANK)
         .order_by("rank", "-first_seen_at")[:ROWS_PER_LIST]
     )
     deteriorations = list(
-        active.filter(deterioration).select_related("patient").order_by("-evidence_on")[:ROWS_PER_LIST]
+        active.filter(deterioration)
+        .select_related("patient")
+        .only(*FLAG_SHOWN, "evidence_on")
+        .order_by("-evidence_on")[:ROWS_PER_LIST]
     )
+    awaiting = DoseOrder.objects.awaiting_verification()
     orders = list(
-        DoseOrder.objects.awaiting_verification()
-        .select_related("patient", "product", "indication")
-        .annotate(total=TOTAL)
+        awaiting.select_related("patient", "product", "indication")
+        .only(
+            *("uuid", "prescribed_at", "status", "at_risk", "dose_g_per_kg", "days", *PATIENT_SHOWN),
+            *("product", "product__name", "indication", "indication__name"),
+        )
+        .annotate(total=CountOf(awaiting))
         .order_by("prescribed_at")[:ROWS_PER_LIST]
     )
     flags_shown = Prefetch(
@@ -102,22 +127,30 @@ def dashboard(*, severity: str = "", category: str = "", now: datetime | None = 
         queryset=RiskFlag.objects.active()
         .exclude(severity=rules.INFO)
         .filter(category__in=[rules.THROMBOSIS, rules.RENAL, rules.CONTRAINDICATION])
+        .only("patient", "code", "category", "severity", "title")
         .order_by("category", "code"),
         to_attr="flags_for_chair",
     )
+    next_days = InfusionSession.objects.open().between(now, now + timedelta(days=UPCOMING_DAYS))
     upcoming = list(
-        InfusionSession.objects.open()
-        .between(now, now + timedelta(days=UPCOMING_DAYS))
-        .select_related("patient", "cycle__course__order__product")
+        next_days.select_related("patient", "cycle__course__order__product")
+        .only(
+            *("uuid", "planned_start", "chair", "status", "day_number", *PATIENT_SHOWN),
+            *("cycle", "cycle__course", "cycle__course__days_per_cycle", "cycle__course__order"),
+            *("cycle__course__order__product", "cycle__course__order__product__name"),
+        )
         .prefetch_related(flags_shown)
-        .annotate(total=TOTAL)
+        .annotate(total=CountOf(next_days))
         .order_by("planned_start", "chair")[: ROWS_PER_LIST * 2]
     )
+    # Live statuses named rather than the others excluded, so the (status, due_at) index serves.
+    due = Reminder.objects.filter(
+        kind__in=CHECK_KINDS, due_at__lte=now, status__in=[ReminderStatus.PENDING, ReminderStatus.SENT]
+    )
     checks = list(
-        Reminder.objects.filter(kind__in=CHECK_KINDS, due_at__lte=now)
-        .exclude(status__in=[ReminderStatus.DONE, ReminderStatus.CANCELLED])
-        .select_related("patient")
-        .annotate(total=TOTAL, overdue=Window(Count(Case(When(window_end__lt=now, then=Value(1))))))
+        due.select_related("patient")
+        .only("uuid", "due_at", "window_end", "message", *PATIENT_SHOWN)
+        .annotate(total=CountOf(due), overdue=CountOf(due.filter(window_end__lt=now)))
         .order_by("due_at")[:ROWS_PER_LIST]
     )
     counts = {
@@ -145,5 +178,5 @@ def dashboard(*, severity: str = "", category: str = "", now: datetime | None = 
 
 
 def _total(rows: list) -> int:
-    """The list's full length before it was capped, from its window column."""
+    """The list's full length before it was capped, from its CountOf column."""
     return rows[0].total if rows else 0

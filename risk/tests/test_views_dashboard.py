@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 
 from dosing.services.orders import dose_order_verify
-from patients.tests.factories import MedicationFactory, PatientFactory, RiskFactorFactory
+from patients.tests.factories import MeasurementFactory, MedicationFactory, PatientFactory, RiskFactorFactory
 from risk.models import RiskFlag
 
 URL = reverse("home")
@@ -103,3 +103,33 @@ def test_query_count_does_not_depend_on_clinic_size(role_client, django_assert_n
 def test_no_role_403_and_wrong_method_405(role_client):
     assert role_client(None).get(URL).status_code == 403
     assert role_client("viewer").post(URL).status_code == 405
+
+
+@pytest.mark.django_db
+def test_a_capped_list_says_how_many_there_are_and_where_the_rest_are(role_client, monkeypatch):
+    from risk import dashboard as module
+
+    monkeypatch.setattr(module, "ROWS_PER_LIST", 2)
+    _clinic(5)  # five unacknowledged thrombosis flags
+    response = role_client("pharmacist").get(URL)
+    board = response.context["board"]
+    assert len(board.unacknowledged) == 2 and board.counts["unacknowledged"] >= 5
+    html = response.content.decode()
+    assert f"2 of {board.counts['unacknowledged']} shown (the most severe)" in html
+    assert "3 of" not in html  # lists not capped say nothing
+
+
+@pytest.mark.django_db
+def test_the_rest_of_a_capped_list_is_linked_only_for_those_who_may_see_it(role_client, make_order, monkeypatch):
+    from risk import dashboard as module
+
+    monkeypatch.setattr(module, "ROWS_PER_LIST", 1)
+    for _ in range(2):
+        patient = PatientFactory(date_of_birth=date(1980, 1, 1))
+        MeasurementFactory(patient=patient, measured_on=date(2026, 11, 20))
+        make_order(patient=patient)
+    pharmacist = role_client("pharmacist").get(URL).content.decode()
+    assert (
+        '1 of 2 shown (the oldest); the rest are on <a href="/dosing/orders/?status=pending">the order list</a>'
+        in pharmacist
+    )
