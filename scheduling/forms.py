@@ -141,3 +141,4 @@ class UnitSettingsForm(forms.Form):
 
 class WeekForm(forms.Form):
     start = forms.DateField(required=False)
+    chairs_from = forms.IntegerField(required=False, min_value=1, max_value=10_000)

@@ -140,10 +140,49 @@ class TestWeekView:
 
     def test_prev_next_today_and_print_links(self, role_client, book, frozen_today):
         html = role_client("nurse").get(self.url, {"start": "2026-12-02"}).content.decode()
-        assert 'href="?start=2026-11-23" rel="prev"' in html
-        assert 'href="?start=2026-12-07" rel="next"' in html
-        assert 'href="?start=2026-11-16"' in html  # this week (22 Nov is a Sunday)
-        assert 'href="?start=2026-11-30&amp;print=1"' in html
+        assert 'href="?start=2026-11-23&amp;chairs_from=1" rel="prev"' in html
+        assert 'href="?start=2026-12-07&amp;chairs_from=1" rel="next"' in html
+        assert 'href="?start=2026-11-16&amp;chairs_from=1"' in html  # this week (22 Nov is a Sunday)
+        assert 'href="?start=2026-11-30&amp;chairs_from=1&amp;print=1"' in html
+        assert 'aria-label="Chairs"' not in html  # the unit's chairs fit on one page
+
+    def test_a_large_unit_is_shown_a_bay_of_chairs_at_a_time(self, role_client, book, django_assert_num_queries):
+        UnitSettings.objects.update(chairs=40)
+        first_bay, third_bay = book(chair=2), book(chair=35)
+        client = role_client("nurse")
+        client.get(self.url)  # the first request after login renews the session
+        with CaptureQueriesContext(connection) as first_page:
+            response = client.get(self.url, {"start": "2026-11-23"})
+        grid = response.context["grid"]
+        assert (grid.chairs, grid.first_chair, grid.last_chair) == (40, 1, 16)
+        assert [chair for chair, _ in grid.rows] == list(range(1, 17))
+        html = response.content.decode()
+        assert first_bay.patient.mrn in html and third_bay.patient.mrn not in html
+        assert "40 chairs (showing 1–16)" in html
+        assert 'href="?start=2026-11-23&amp;chairs_from=33">Chairs 33–40</a>' in html
+        with django_assert_num_queries(len(first_page.captured_queries)):
+            response = client.get(self.url, {"start": "2026-11-23", "chairs_from": "33"})
+        assert [chair for chair, _ in response.context["grid"].rows] == list(range(33, 41))
+        html = response.content.decode()
+        assert third_bay.patient.mrn in html and first_bay.patient.mrn not in html
+        assert 'href="?start=2026-11-30&amp;chairs_from=33" rel="next"' in html  # the bay stays on next week
+
+    def test_sessions_beyond_the_unit_s_chairs_get_their_own_rows(self, role_client, book):
+        UnitSettings.objects.update(chairs=10)
+        book(chair=10)
+        UnitSettings.objects.update(chairs=4)  # the unit shrank after booking
+        grid = role_client("nurse").get(self.url, {"start": "2026-11-23", "chairs_from": "9"}).context["grid"]
+        assert grid.chairs == 10 and [chair for chair, _ in grid.rows] == [9, 10]
+
+    @pytest.mark.parametrize("chairs_from", ["0", "x", "-3"])
+    def test_a_bad_chair_number_shows_the_first_bay_and_says_so(self, role_client, chairs_from):
+        response = role_client("nurse").get(self.url, {"chairs_from": chairs_from})
+        assert response.status_code == 200 and response.context["grid"].first_chair == 1
+        assert "the chair was not a number" in response.content.decode()
+
+    def test_a_chair_past_the_last_shows_the_last_chair(self, role_client):
+        grid = role_client("nurse").get(self.url, {"chairs_from": "9999"}).context["grid"]
+        assert [chair for chair, _ in grid.rows] == [grid.chairs] == [UnitSettings.load().chairs]
 
     def test_print_layout(self, role_client, book):
         response = role_client("nurse").get(self.url, {"start": "2026-11-23", "print": "1"})

@@ -58,11 +58,15 @@ def _monday(day: date) -> date:
 def week_view(request):
     form = WeekForm(request.GET)
     today = timezone.localdate()
-    chosen = form.cleaned_data["start"] if form.is_valid() and form.cleaned_data["start"] else today
+    valid = form.is_valid()
+    chosen = form.cleaned_data["start"] if valid and form.cleaned_data["start"] else today
+    first_chair = form.cleaned_data["chairs_from"] if valid and form.cleaned_data["chairs_from"] else 1
     monday = _monday(chosen)
     unit = UnitSettings.load()
+    grid = services.week_grid(monday, unit=unit, tz=services.clinic_zone(), first_chair=first_chair)
     context = {
-        "grid": services.week_grid(monday, unit=unit, tz=services.clinic_zone()),
+        "grid": grid,
+        "chair_pages": services.chair_pages(grid.chairs),
         "monday": monday,
         "sunday": monday + timedelta(days=6),
         "previous": monday - timedelta(weeks=1),
@@ -70,7 +74,7 @@ def week_view(request):
         "this_monday": _monday(today),
         "today": today,
         "unit": unit,
-        "bad_start": not form.is_valid(),
+        "bad_start": not valid,
         "printing": request.GET.get("print") == "1",
         "movable": services.MOVABLE_STATUSES,
     }
