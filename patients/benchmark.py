@@ -13,14 +13,14 @@ import random
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from unittest import mock
 
 from django.conf import settings
 from django.db import DatabaseError, connection
-from django.test import Client
+from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -36,6 +36,7 @@ from .synthetic import FAMILY_NAMES, bench_patients
 PAGES = ("dashboard", "patient detail", "schedule week", "patient list")
 QUERY_COUNT_REQUESTS = 10  # requests per page whose queries are counted (the same URLs at every size)
 WRITES = ("INSERT", "UPDATE", "DELETE")
+SLOWEST_SHOWN = 3
 
 
 class BenchError(Exception):
@@ -49,6 +50,7 @@ class Timing:
     p95_ms: float
     queries: tuple[int, int]  # fewest and most queries of one request
     requests: int
+    slowest: tuple[tuple[float, str], ...] = ()  # (ms, SQL) of the slowest queries counted
 
     @property
     def queries_text(self) -> str:
@@ -147,13 +149,29 @@ def time_requests(client: Client, urls: Sequence[str]) -> list[float]:
     return timings
 
 
-def count_queries(client: Client, urls: Sequence[str]) -> list[int]:
-    counts = []
+def count_queries(client: Client, urls: Sequence[str]) -> tuple[list[int], list[dict]]:
+    """Queries per request, and every query captured (SQL and time).
+
+    The session row is renewed at most once every SESSION_RENEW_SECONDS, so whether a request
+    carries that write depends on the clock, not on the clinic: while counting, the renewal is
+    put beyond the run, and every count is a request's own queries."""
+    counts, queries = [], []
+    steady = override_settings(SESSION_RENEW_SECONDS=10**9) if hasattr(settings, "SESSION_RENEW_SECONDS") else None
     for url in urls:
-        with CaptureQueriesContext(connection) as captured:
+        with steady or nullcontext(), CaptureQueriesContext(connection) as captured:
             _get(client, url)
         counts.append(len(captured.captured_queries))
-    return counts
+        queries.extend(captured.captured_queries)
+    return counts, queries
+
+
+def slowest(queries: Sequence[dict], count: int = SLOWEST_SHOWN) -> tuple[tuple[float, str], ...]:
+    """The `count` slowest distinct statements (by their first 300 characters), slowest first."""
+    worst: dict[str, float] = {}
+    for query in queries:
+        key = " ".join(query["sql"].split())[:300]
+        worst[key] = max(worst.get(key, 0.0), float(query["time"]) * 1000)
+    return tuple(sorted(((ms, sql) for sql, ms in worst.items()), reverse=True)[:count])
 
 
 def measure_page(client: Client, page: str, *, requests: int, seed: int = 0) -> Timing:
@@ -161,8 +179,15 @@ def measure_page(client: Client, page: str, *, requests: int, seed: int = 0) -> 
     cost), then count the queries of the first few of the same URLs."""
     urls = page_urls(page, count=requests, seed=seed)
     timings = time_requests(client, urls)
-    counts = count_queries(client, urls[:QUERY_COUNT_REQUESTS])
-    return Timing(page, percentile(timings, 50), percentile(timings, 95), (min(counts), max(counts)), len(urls))
+    counts, queries = count_queries(client, urls[:QUERY_COUNT_REQUESTS])
+    return Timing(
+        page,
+        percentile(timings, 50),
+        percentile(timings, 95),
+        (min(counts), max(counts)),
+        len(urls),
+        slowest(queries),
+    )
 
 
 # ----------------------------------------------------------------------------- the dashboard in SQL
@@ -227,6 +252,7 @@ class SweepRun:
     created: int
     queued: int
     stopped: bool = False  # ran past the time limit and was stopped; the counts are partial
+    slowest: tuple[tuple[float, str], ...] = ()
 
 
 class SweepTimeLimit(Exception):
@@ -300,5 +326,11 @@ def run_sweep(sweep: Callable[..., dict], *, now: datetime, limit_seconds: float
             stopped = True
         seconds = time.perf_counter() - started
     return SweepRun(
-        seconds, len(captured.captured_queries), written[0], counts.get("created", 0), queued.call_count, stopped
+        seconds,
+        len(captured.captured_queries),
+        written[0],
+        counts.get("created", 0),
+        queued.call_count,
+        stopped,
+        slowest(captured.captured_queries),
     )

@@ -40,6 +40,7 @@ def test_prints_every_page_at_both_sizes_with_equal_query_counts(frozen_today):
     assert all(written == "0" for _, run, _, written, _ in sweeps if run == "second")
     assert "database   SQLite" in out or "database   PostgreSQL" in out
     assert "CPUs" in out and "Django" in out
+    assert "slowest queries at 6 patients" in out and "SELECT" in out
     assert Patient.objects.count() == 6
 
 

@@ -242,7 +242,19 @@ class Command(BaseCommand):
                     f"{run.created:>9,}{run.queued:>8,}"
                     + ("  stopped at the time limit: counts partial" if run.stopped else "")
                 )
+        self._slowest(results[-1])
         self._targets(results)
+
+    def _slowest(self, result: dict) -> None:
+        """Where the time goes at the largest size: for the next optimisation, not a verdict."""
+        out = self.stdout.write
+        out("")
+        out(f"slowest queries at {result['size']:,} patients (ms, first 300 characters)")
+        first_sweep = result["sweeps"][0]
+        for name, found in [*((t.name, t.slowest) for t in result["pages"]), ("reminder sweep", first_sweep.slowest)]:
+            out(f"  {name}")
+            for ms, sql in found:
+                out(f"    {ms:9.1f}  {sql}")
 
     def _targets(self, results: list[dict]) -> None:
         at_target = [r for r in results if r["size"] == TARGET_PATIENTS]
