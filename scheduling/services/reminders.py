@@ -371,13 +371,16 @@ def _collect_overdue(collector: _Collector) -> None:
     """Active courses whose last given cycle is more than an interval and a week behind."""
     given = InfusionSession.objects.filter(status__in=GIVEN_STATUSES)
     booked = InfusionSession.objects.open().filter(patient_id=OuterRef("patient_id"))
+    # The course's last cycle with a session given: walking its cycles newest first on the
+    # (course, number) index stops at the first hit, where sorting all its sessions did not.
+    last_given_cycle = (
+        Cycle.objects.filter(course=OuterRef("pk"), sessions__status__in=GIVEN_STATUSES)
+        .order_by("-number")
+        .values("id")[:1]
+    )
     courses = (
         Course.objects.filter(status=CourseStatus.ACTIVE)
-        .annotate(
-            last_cycle_id=Subquery(
-                given.filter(cycle__course=OuterRef("pk")).order_by("-planned_start").values("cycle_id")[:1]
-            )
-        )
+        .annotate(last_cycle_id=Subquery(last_given_cycle))
         .filter(last_cycle_id__isnull=False)
         .annotate(
             last_cycle_started_at=Subquery(
