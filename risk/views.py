@@ -38,7 +38,9 @@ def flag_acknowledge(request, flag_uuid):
 
 
 def _next_or(request, default: str) -> str:
-    target = request.POST.get("next") or request.GET.get("next")
-    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+    """The page to go back to: a path on this site only. Anything else (another host, or text
+    such as "-1" that redirect() would take for a URL name) falls back to `default`."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target.startswith("/") and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
         return target
     return default

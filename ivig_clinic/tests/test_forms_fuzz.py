@@ -705,12 +705,6 @@ def test_fuzzed_form_never_fails_and_a_refusal_writes_nothing(view, make_user, m
 
 
 @pytest.mark.django_db
-@pytest.mark.xfail(
-    strict=True,
-    raises=Exception,
-    reason="risk/views.py _next_or hands redirect() any relative text: '-1' is taken for a URL name "
-    "(NoReverseMatch, a 500). Found by this module; risk/ is being changed by another engineer.",
-)
 def test_acknowledge_with_a_next_that_is_no_path_is_not_a_server_error(make_user, make_order, frozen_today):
     world = World(make_user, make_order)
     client = Client(raise_request_exception=True)

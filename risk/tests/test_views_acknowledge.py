@@ -65,3 +65,10 @@ def test_patient_page_shows_flags_and_the_at_risk_cap(role_client, flag):
     html = role_client("viewer").get(flag.patient.get_absolute_url()).content.decode()
     assert "History of venous or arterial thrombosis" in html
     assert "at-risk rate cap" in html
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("next_value", ["-1", "00:00", "home", "//evil.example/"])
+def test_a_next_that_is_not_a_path_here_returns_to_the_patient(role_client, flag, next_value):
+    response = role_client("nurse").post(url(flag), {"comment": "hydration ordered", "next": next_value})
+    assert response.status_code == 302 and response.url == flag.patient.get_absolute_url()
