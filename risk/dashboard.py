@@ -23,7 +23,7 @@ CHECK_KINDS = (
     "venous_check",
     "haemolysis_check",
 )
-PATIENTS_SHOWN = 50
+PATIENTS_SHOWN = 25
 DETERIORATION = "response_confirmed_deterioration"
 
 
@@ -141,7 +141,7 @@ def dashboard(*, severity: str = "", category: str = "", now: datetime | None = 
         )
         .prefetch_related(flags_shown)
         .annotate(total=CountOf(next_days))
-        .order_by("planned_start", "chair")[: ROWS_PER_LIST * 2]
+        .order_by("planned_start", "chair")[:ROWS_PER_LIST]
     )
     # Live statuses named rather than the others excluded, so the (status, due_at) index serves.
     due = Reminder.objects.filter(
