@@ -8,23 +8,14 @@ from django.db.models import Case, Count, IntegerField, Min, Prefetch, Q, Subque
 from django.utils import timezone
 
 from dosing.models import DoseOrder
-from scheduling.models import InfusionSession, Reminder, ReminderStatus
+from scheduling.models import CHECK_KINDS, LIVE_REMINDER_STATUSES, InfusionSession, Reminder
 
 from . import rules
 from .models import RiskFlag
 
 ROWS_PER_LIST = 25  # per list; each list says how many more there are and where they are
 UPCOMING_DAYS = 7
-# Reminder kinds the dashboard lists as checks and labs to do.
-CHECK_KINDS = (
-    "labs_creatinine_bun",
-    "labs_hb_hct",
-    "thrombosis_check",
-    "venous_check",
-    "haemolysis_check",
-)
 PATIENTS_SHOWN = 25
-DETERIORATION = "response_confirmed_deterioration"
 
 
 class CountOf(Subquery):
@@ -72,7 +63,7 @@ def dashboard(*, severity: str = "", category: str = "", now: datetime | None = 
         chosen &= Q(category=category)
     not_acknowledged = Q(acknowledged_at__isnull=True) & ~Q(severity=rules.INFO)
     putting_at_risk = Q(category__in=[rules.THROMBOSIS, rules.RENAL]) & ~Q(severity=rules.INFO)
-    deterioration = Q(code=DETERIORATION)
+    deterioration = Q(code=rules.CONFIRMED_DETERIORATION)
     totals = active.aggregate(
         high=Count("id", filter=Q(severity=rules.HIGH)),
         moderate=Count("id", filter=Q(severity=rules.MODERATE)),
@@ -103,8 +94,9 @@ def dashboard(*, severity: str = "", category: str = "", now: datetime | None = 
         active.filter(not_acknowledged)
         .select_related("patient")
         .only(*FLAG_SHOWN, "first_seen_at", "mitigation")
-        .annotate(rank=SEVERITY_RANK)
-        .order_by("rank", "-first_seen_at")[:ROWS_PER_LIST]
+        # Most severe first: with info excluded, "high" < "moderate" sorts as SEVERITY_RANK does
+        # (a test holds that), and the plain column lets the risk_flag_unacknowledged index serve.
+        .order_by("severity", "-first_seen_at")[:ROWS_PER_LIST]
     )
     deteriorations = list(
         active.filter(deterioration)
@@ -143,10 +135,8 @@ def dashboard(*, severity: str = "", category: str = "", now: datetime | None = 
         .annotate(total=CountOf(next_days))
         .order_by("planned_start", "chair")[:ROWS_PER_LIST]
     )
-    # Live statuses named rather than the others excluded, so the (status, due_at) index serves.
-    due = Reminder.objects.filter(
-        kind__in=CHECK_KINDS, due_at__lte=now, status__in=[ReminderStatus.PENDING, ReminderStatus.SENT]
-    )
+    # The same condition as the reminder_live_check_due index, so it serves list and counts.
+    due = Reminder.objects.filter(kind__in=CHECK_KINDS, status__in=LIVE_REMINDER_STATUSES, due_at__lte=now)
     checks = list(
         due.select_related("patient")
         .only("uuid", "due_at", "window_end", "message", *PATIENT_SHOWN)

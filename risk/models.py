@@ -65,6 +65,17 @@ class RiskFlag(models.Model):
         indexes = [
             models.Index(fields=["resolved_at", "severity"]),
             models.Index(fields=["patient", "resolved_at"]),
+            # The dashboard's lists, read newest first off these instead of sorting every active flag.
+            models.Index(
+                fields=["severity", "-first_seen_at"],
+                condition=Q(resolved_at__isnull=True, acknowledged_at__isnull=True) & ~Q(severity=rules.INFO),
+                name="risk_flag_unacknowledged",
+            ),
+            models.Index(
+                fields=["-evidence_on"],
+                condition=Q(resolved_at__isnull=True, code=rules.CONFIRMED_DETERIORATION),
+                name="risk_flag_deterioration",
+            ),
         ]
 
     def __str__(self):

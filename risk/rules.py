@@ -23,6 +23,7 @@ HIGH = "high"
 MODERATE = "moderate"
 INFO = "info"
 SEVERITIES = (HIGH, MODERATE, INFO)  # most severe first
+CONFIRMED_DETERIORATION = "response_confirmed_deterioration"
 
 BOXED_WARNING = "IVIG class boxed warning (all US IVIG labels)"
 OCTAGAM_LABEL = "Octagam 10% prescribing information"
@@ -477,7 +478,7 @@ def informational_rules(chart: ChartSnapshot, policy: SitePolicy) -> list[Findin
     if chart.confirmed_deterioration_on is not None:
         findings.append(
             Finding(
-                "response_confirmed_deterioration",
+                CONFIRMED_DETERIORATION,
                 OTHER,
                 HIGH,
                 "Confirmed deterioration",

@@ -330,6 +330,11 @@ class ReminderStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
+LIVE_REMINDER_STATUSES = (ReminderStatus.PENDING, ReminderStatus.SENT)
+# Reminders that are work for the unit (labs to draw, post-infusion checks to make).
+CHECK_KINDS = ("labs_creatinine_bun", "labs_hb_hct", "thrombosis_check", "venous_check", "haemolysis_check")
+
+
 class Reminder(models.Model):
     """One reminder of one kind for one target (a session, cycle or patient) on one due date.
 
@@ -372,7 +377,16 @@ class Reminder(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(role__gt="") | Q(user__isnull=False), name="reminder_has_a_recipient"),
         ]
-        indexes = [models.Index(fields=["status", "due_at"]), models.Index(fields=["role", "status"])]
+        indexes = [
+            models.Index(fields=["status", "due_at"]),
+            models.Index(fields=["role", "status"]),
+            # The dashboard's "checks and labs due": live ones of these kinds in due order.
+            models.Index(
+                fields=["due_at"],
+                condition=Q(status__in=LIVE_REMINDER_STATUSES, kind__in=CHECK_KINDS),
+                name="reminder_live_check_due",
+            ),
+        ]
 
     def __str__(self):
         return f"{self.kind} for {self.patient.mrn} due {self.due_at:%Y-%m-%d %H:%M}"

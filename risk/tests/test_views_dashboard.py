@@ -133,3 +133,11 @@ def test_the_rest_of_a_capped_list_is_linked_only_for_those_who_may_see_it(role_
         '1 of 2 shown (the oldest); the rest are on <a href="/dosing/orders/?status=pending">the order list</a>'
         in pharmacist
     )
+
+
+def test_severities_shown_as_not_acknowledged_sort_by_name_as_by_rank():
+    """The unacknowledged list orders by the severity column so an index can serve it."""
+    from risk import rules
+
+    listed = [severity for severity in rules.SEVERITIES if severity != rules.INFO]
+    assert sorted(listed) == listed
