@@ -169,7 +169,8 @@ def slowest(queries: Sequence[dict], count: int = SLOWEST_SHOWN) -> tuple[tuple[
     """The `count` slowest distinct statements (by their first 300 characters), slowest first."""
     worst: dict[str, float] = {}
     for query in queries:
-        key = " ".join(query["sql"].split())[:300]
+        # PostgreSQL leaves no SQL text for a statement cancelled at the time limit.
+        key = " ".join((query["sql"] or "(a statement cancelled at the time limit)").split())[:300]
         worst[key] = max(worst.get(key, 0.0), float(query["time"]) * 1000)
     return tuple(sorted(((ms, sql) for sql, ms in worst.items()), reverse=True)[:count])
 
