@@ -69,6 +69,14 @@ def test_shows_the_form_filled_in(client, physician, patient):
     assert 'value="MRN-1001"' in response.content.decode()
 
 
+
+def test_the_page_carries_the_version_it_shows_so_a_browser_posts_it_back(client, physician, patient):
+    Patient.objects.filter(pk=patient.pk).update(version=3)
+    client.force_login(physician)
+    html = client.get(_url(patient)).content.decode()
+    assert '<input type="hidden" name="expected_version" value="3"' in html
+
+
 @pytest.mark.django_db
 def test_physician_edits_and_the_change_is_in_the_history(client, physician, patient):
     client.force_login(physician)
