@@ -69,7 +69,6 @@ def test_shows_the_form_filled_in(client, physician, patient):
     assert 'value="MRN-1001"' in response.content.decode()
 
 
-
 def test_the_page_carries_the_version_it_shows_so_a_browser_posts_it_back(client, physician, patient):
     Patient.objects.filter(pk=patient.pk).update(version=3)
     client.force_login(physician)
