@@ -32,11 +32,11 @@ from django.contrib.auth.models import Group
 from django.db import connection, models, transaction
 from django.utils import timezone
 
-from dosing.calculations import body_mass_index
 from dosing.models import DoseOrder, Indication, OrderStatus, SiteSettings, WeightBasis
 from dosing.planning import LABELLED_FOR_DIAGNOSES, facts_snapshot, label_info, plan_for
 from risk import rules
 from risk.models import RiskFlag
+from risk.services import LAB_TESTS_READ, bmi_and_date, patient_snapshot_fields
 from scheduling import timing
 from scheduling.models import (
     Course,
@@ -656,16 +656,10 @@ def _snapshot(
     deterioration_on: date | None = None,
 ) -> rules.ChartSnapshot:
     """What risk.services.chart_snapshot reads from the database, read from the generated chart."""
-    patient = chart.patient
-    weight = _latest_measurement(chart, "weight_kg", on)
-    height = _latest_measurement(chart, "height_cm", on)
-    bmi = bmi_on = None
-    if weight and height:
-        bmi = body_mass_index(weight_kg=weight.weight_kg, height_cm=height.height_cm)
-        bmi_on = max(weight.measured_on, height.measured_on)
+    bmi, bmi_on = bmi_and_date(_latest_measurement(chart, "weight_kg", on), _latest_measurement(chart, "height_cm", on))
     labs: dict[str, list[rules.LabValue]] = {}
     for result in sorted(chart.labs, key=lambda r: (r.collected_on, r.created_at), reverse=True):
-        if result.test in ("creatinine", "egfr", "triglycerides") and result.collected_on <= on:
+        if result.test in LAB_TESTS_READ and result.collected_on <= on:
             labs.setdefault(result.test, []).append(rules.LabValue(result.value, result.unit, result.collected_on))
     factors = tuple(
         (f.kind, f.get_kind_display(), f.noted_on)
@@ -679,16 +673,7 @@ def _snapshot(
     ]
     current.sort(key=lambda m: (m.stopped_on is not None, m.stopped_on or on, m.category, m.name))
     return rules.ChartSnapshot(
-        today=on,
-        age_years=patient.age_on(on),
-        diagnosis=patient.diagnosis,
-        diagnosis_date=patient.diagnosis_date,
-        antibodies=tuple(patient.antibodies),
-        iga_status=patient.iga_status,
-        hypersensitivity_to_immunoglobulin=patient.hypersensitivity_to_immunoglobulin,
-        corn_allergy=patient.corn_allergy,
-        blood_group=patient.blood_group,
-        cancer_screen_on=patient.cancer_screen_on,
+        **patient_snapshot_fields(chart.patient, on),
         bmi=bmi,
         bmi_on=bmi_on,
         risk_factors=factors,

@@ -59,12 +59,9 @@ def site_policy() -> rules.SitePolicy:
 
 def chart_snapshot(patient: Patient, today: date) -> rules.ChartSnapshot:
     """What the rules read, taken from the chart as of `today` (later-dated entries are ignored)."""
-    weight = patient.latest_measurement("weight_kg", today)
-    height = patient.latest_measurement("height_cm", today)
-    bmi = bmi_on = None
-    if weight and height:
-        bmi = body_mass_index(weight_kg=weight.weight_kg, height_cm=height.height_cm)
-        bmi_on = max(weight.measured_on, height.measured_on)
+    bmi, bmi_on = bmi_and_date(
+        patient.latest_measurement("weight_kg", today), patient.latest_measurement("height_cm", today)
+    )
     labs: dict[str, list[rules.LabValue]] = {}
     for result in patient.lab_results.filter(test__in=LAB_TESTS_READ, collected_on__lte=today).order_by(
         "-collected_on", "-created_at"
@@ -83,16 +80,7 @@ def chart_snapshot(patient: Patient, today: date) -> rules.ChartSnapshot:
         .first()
     )
     return rules.ChartSnapshot(
-        today=today,
-        age_years=patient.age_on(today),
-        diagnosis=patient.diagnosis,
-        diagnosis_date=patient.diagnosis_date,
-        antibodies=tuple(patient.antibodies),
-        iga_status=patient.iga_status,
-        hypersensitivity_to_immunoglobulin=patient.hypersensitivity_to_immunoglobulin,
-        corn_allergy=patient.corn_allergy,
-        blood_group=patient.blood_group,
-        cancer_screen_on=patient.cancer_screen_on,
+        **patient_snapshot_fields(patient, today),
         bmi=bmi,
         bmi_on=bmi_on,
         risk_factors=factors,
@@ -101,6 +89,33 @@ def chart_snapshot(patient: Patient, today: date) -> rules.ChartSnapshot:
         next_cycle_on=_next_cycle_on(patient, today),
         planned_dose_g_per_kg=order.dose_g_per_kg if order else None,
         confirmed_deterioration_on=_confirmed_deterioration_on(patient),
+    )
+
+
+def patient_snapshot_fields(patient: Patient, today: date) -> dict:
+    """The snapshot's fields read off the patient row itself (the synthetic seeder shares them)."""
+    return {
+        "today": today,
+        "age_years": patient.age_on(today),
+        "diagnosis": patient.diagnosis,
+        "diagnosis_date": patient.diagnosis_date,
+        "antibodies": tuple(patient.antibodies),
+        "iga_status": patient.iga_status,
+        "hypersensitivity_to_immunoglobulin": patient.hypersensitivity_to_immunoglobulin,
+        "corn_allergy": patient.corn_allergy,
+        "blood_group": patient.blood_group,
+        "cancer_screen_on": patient.cancer_screen_on,
+    }
+
+
+def bmi_and_date(weight, height) -> tuple:
+    """BMI from the latest weight and height measurements and the later of their dates;
+    (None, None) when either is missing."""
+    if not (weight and height):
+        return None, None
+    return (
+        body_mass_index(weight_kg=weight.weight_kg, height_cm=height.height_cm),
+        max(weight.measured_on, height.measured_on),
     )
 
 
