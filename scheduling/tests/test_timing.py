@@ -7,7 +7,6 @@ The 2026 US daylight-saving changes in America/New_York: clocks spring forward o
 import dataclasses
 import doctest
 from datetime import UTC, date, datetime, time, timedelta, timezone
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -15,6 +14,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dosing.catalog import CATALOG_PATH
 from scheduling import timing
 from scheduling.timing import (
     SUBJECT_KEY_MAX_LENGTH,
@@ -36,7 +36,6 @@ from scheduling.timing import (
     upcoming_infusion_reminder,
 )
 
-PRODUCTS_YAML = Path(__file__).resolve().parents[3] / "shared/reference/ivig-products.yaml"
 NY = ZoneInfo("America/New_York")
 EST = timedelta(hours=-5)
 EDT = timedelta(hours=-4)
@@ -512,7 +511,7 @@ def test_post_infusion_site_settings():
 
 
 def test_post_infusion_defaults_follow_site_defaults():
-    site = yaml.safe_load(PRODUCTS_YAML.read_text(encoding="utf-8"))["site_defaults"]
+    site = yaml.safe_load(CATALOG_PATH.read_text(encoding="utf-8"))["site_defaults"]
     assert site["tee_watch_hours_high"] == timing.TEE_WATCH_HOURS
     assert site["tee_watch_days_venous"] == timing.TEE_WATCH_DAYS_VENOUS
 
