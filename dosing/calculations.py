@@ -621,9 +621,7 @@ def infusion_timeline(
     ladder = _ladder(steps)
     weight = _positive(dosing_weight_kg, "dosing_weight_kg", "kg")
     concentration = _positive(concentration_mg_per_ml, "concentration_mg_per_ml", "mg/mL")
-    remaining_ml = _positive(daily_volume_ml, "daily_volume_ml", "mL")
-    timeline: list[InfusionStep] = []
-    start_min = 0
+    pump_steps = []
     for step in ladder:
         ml_per_h = rate_ml_per_h(
             rate_mg_per_kg_min=step.rate_mg_per_kg_min, dosing_weight_kg=weight, concentration_mg_per_ml=concentration
@@ -633,7 +631,40 @@ def infusion_timeline(
                 f"dosing_weight_kg: {_kg(weight)} kg at {_plain(step.rate_mg_per_kg_min)} mg/kg/min gives a pump "
                 "rate below 0.1 mL/h"
             )
-        if step.minutes is not None:
+        pump_steps.append(PumpStep(step.rate_mg_per_kg_min, ml_per_h, step.minutes))
+    return pump_timeline(steps=pump_steps, daily_volume_ml=daily_volume_ml)
+
+
+class PumpStep(NamedTuple):
+    """One ladder step already at its pump rate; ``minutes`` None runs until the bag is done."""
+
+    rate_mg_per_kg_min: Decimal
+    rate_ml_per_h: Decimal
+    minutes: int | None
+
+
+def pump_timeline(*, steps: Sequence[PumpStep], daily_volume_ml: Decimal | int | str) -> tuple[InfusionStep, ...]:
+    """Run steps already at their pump rates until the day's volume is in (see ``infusion_timeline``
+    for the rounding). The last step always runs until done, whatever minutes it carries.
+
+    Example: 700 mL at 42, 84 and 138.6 mL/h (30, 30 min, then until done) -> the last step gives
+    637 mL in 276 min (275.76 rounded up), so 336 min in all.
+
+    >>> steps = [PumpStep(Decimal("1"), Decimal("42.0"), 30), PumpStep(Decimal("2"), Decimal("84.0"), 30),
+    ...          PumpStep(Decimal("3.3"), Decimal("138.6"), None)]
+    >>> [(str(s.rate_ml_per_h), s.start_min, s.minutes, str(s.volume_ml)) for s in pump_timeline(
+    ...     steps=steps, daily_volume_ml="700.0")]
+    [('42.0', 0, 30, '21.0'), ('84.0', 30, 30, '42.0'), ('138.6', 60, 276, '637.0')]
+    """
+    if not steps:
+        raise ValueError("steps: a ladder needs at least one step")
+    remaining_ml = _positive(daily_volume_ml, "daily_volume_ml", "mL")
+    timeline: list[InfusionStep] = []
+    start_min = 0
+    for index, step in enumerate(steps):
+        ml_per_h = _positive(step.rate_ml_per_h, "rate_ml_per_h", "mL/h")
+        last = index == len(steps) - 1
+        if step.minutes is not None and not last:
             step_capacity_ml = ml_per_h * step.minutes / MINUTES_PER_HOUR
             if step_capacity_ml < remaining_ml:
                 step_volume_ml = step_capacity_ml.quantize(TENTH, ROUND_DOWN)

@@ -1,0 +1,178 @@
+"""An order in use against today's chart: the limits the chair follows, and what changed.
+
+Pure functions over the plan snapshots an order keeps (``DosePlan.to_dict()``: numbers as
+decimal strings): no ORM, no clock, no settings.
+
+An order is verified once, but the chart goes on changing: a renal flag opens, the weight
+drops. The service re-plans every open order from today's chart (``chart_plan``) and the chair
+follows ``lower_plan(verified, chart_plan)``: the verified dose and volume, with every pump rate
+held to the lower of the verified step and today's. A change that would raise a rate waits for
+the pharmacist; a change that lowers one applies at once.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from .calculations import PumpStep, pump_timeline, rate_ml_per_h
+
+
+def _plain(value: Decimal | str) -> str:
+    return format(Decimal(value).normalize(), "f")
+
+
+def lower_plan(verified: Mapping[str, Any], chart: Mapping[str, Any] | None, *, reason: str = "") -> dict:
+    """The plan to infuse by: ``verified`` with each step's pump rate held to today's plan.
+
+    Each step keeps its mg/kg/min rung and minutes; its pump rate becomes the lowest of the
+    verified rate, the same rung at today's dosing weight, and today's maximum. The day's
+    volume stays the verified one (the dose prepared), and the timeline is run again so the
+    clock times and infusion minutes are those of the lower rates. When nothing is lower the
+    verified plan comes back unchanged, with ``chart_limit`` None; otherwise ``chart_limit``
+    says by how much and why (``reason``), and each step says which figure bound it.
+
+    Example: verified 42 -> 84 -> 168 mL/h for 70 kg (288 min); a renal flag since then gives
+    today's plan a 138.6 mL/h maximum -> 42 -> 84 -> 138.6 mL/h, 336 min.
+
+    >>> verified = {"concentration_mg_per_ml": "100", "dosing_weight_kg": "70", "daily_volume_ml": "700.0",
+    ...     "max_rate_ml_per_h": "168.0", "max_rate_mg_per_kg_min": "4", "at_risk": False,
+    ...     "cap_reason": "indication maximum 4 mg/kg/min", "infusion_minutes": 288, "rate_steps": [
+    ...     {"rate_mg_per_kg_min": "1", "rate_ml_per_h": "42.0", "start_min": 0, "minutes": 30},
+    ...     {"rate_mg_per_kg_min": "2", "rate_ml_per_h": "84.0", "start_min": 30, "minutes": 30},
+    ...     {"rate_mg_per_kg_min": "4", "rate_ml_per_h": "168.0", "start_min": 60, "minutes": 228}]}
+    >>> today = dict(verified, max_rate_ml_per_h="138.6", max_rate_mg_per_kg_min="3.3", at_risk=True,
+    ...     cap_reason="at-risk cap 3.3 mg/kg/min (label)")
+    >>> plan = lower_plan(verified, today, reason="renal flag")
+    >>> [step["rate_ml_per_h"] for step in plan["rate_steps"]], plan["infusion_minutes"]
+    (['42.0', '84.0', '138.6'], 336)
+    >>> plan["chart_limit"]["verified_max_rate_ml_per_h"], plan["max_rate_ml_per_h"]
+    ('168.0', '138.6')
+    """
+    plan = copy.deepcopy(dict(verified))
+    plan["chart_limit"] = None
+    if chart is None:
+        return plan
+    concentration = Decimal(verified["concentration_mg_per_ml"])
+    if Decimal(chart["concentration_mg_per_ml"]) != concentration:
+        raise ValueError("chart: today's plan is for another concentration than the verified plan")
+    verified_weight = Decimal(verified["dosing_weight_kg"])
+    chart_weight = Decimal(chart["dosing_weight_kg"])
+    verified_max = Decimal(verified["max_rate_ml_per_h"])
+    chart_max = Decimal(chart["max_rate_ml_per_h"])
+    max_from_chart = chart_max < verified_max
+    maximum = chart_max if max_from_chart else verified_max
+    maximum_mg = Decimal(chart["max_rate_mg_per_kg_min"] if max_from_chart else verified["max_rate_mg_per_kg_min"])
+    maximum_weight = chart_weight if max_from_chart else verified_weight
+
+    rungs, lowered = [], max_from_chart
+    for step in verified["rate_steps"]:
+        mg = Decimal(step["rate_mg_per_kg_min"])
+        ml = Decimal(step["rate_ml_per_h"])
+        weight, bound = verified_weight, "verified plan"
+        at_chart_weight = rate_ml_per_h(
+            rate_mg_per_kg_min=mg, dosing_weight_kg=chart_weight, concentration_mg_per_ml=concentration
+        )
+        if at_chart_weight < ml:
+            ml, weight, bound = at_chart_weight, chart_weight, "today's dosing weight"
+        if maximum < ml:
+            ml, mg, weight, bound = maximum, maximum_mg, maximum_weight, "today's maximum"
+        lowered = lowered or bound != "verified plan"
+        rungs.append((PumpStep(mg, ml, step["minutes"]), weight, bound))
+    if not lowered:
+        return plan
+
+    timeline = pump_timeline(steps=[rung for rung, _, _ in rungs], daily_volume_ml=verified["daily_volume_ml"])
+    plan["rate_steps"] = [
+        {
+            "rate_mg_per_kg_min": format(step.rate_mg_per_kg_min, "f"),
+            "rate_ml_per_h": format(step.rate_ml_per_h, "f"),
+            "start_min": step.start_min,
+            "minutes": step.minutes,
+            "volume_ml": format(step.volume_ml, "f"),
+            "dosing_weight_kg": format(weight, "f"),
+            "bound_by": bound,
+        }
+        for step, (_, weight, bound) in zip(timeline, rungs, strict=False)
+    ]
+    plan["max_rate_ml_per_h"] = format(maximum, "f")
+    plan["max_rate_mg_per_kg_min"] = format(maximum_mg, "f")
+    plan["max_rate_dosing_weight_kg"] = format(maximum_weight, "f")
+    if max_from_chart:
+        plan["cap_reason"] = f"{chart['cap_reason']} at {_plain(chart_weight)} kg (today's chart)"
+    plan["at_risk"] = bool(verified.get("at_risk")) or bool(chart.get("at_risk"))
+    plan["infusion_minutes"] = timeline[-1].start_min + timeline[-1].minutes
+    plan["chart_limit"] = {
+        "reason": reason,
+        "verified_max_rate_ml_per_h": format(verified_max, "f"),
+        "chart_max_rate_ml_per_h": format(chart_max, "f"),
+        "verified_infusion_minutes": verified["infusion_minutes"],
+    }
+    return plan
+
+
+def _ladder_text(plan: Mapping[str, Any]) -> str:
+    return " → ".join(step["rate_ml_per_h"] for step in plan["rate_steps"]) + " mL/h"
+
+
+def _vials_text(plan: Mapping[str, Any]) -> str:
+    return " + ".join(f"{vial['count']} × {_plain(vial['size_g'])} g" for vial in plan["vials_per_day"])
+
+
+# (label, how to read it from (inputs, plan)); every figure carries its unit.
+_COMPARED = (
+    ("Weight", lambda i, p: f"{_plain(i['weight_kg'])} kg ({i.get('weight_measured_on') or 'undated'})"),
+    ("Dosing weight", lambda i, p: f"{_plain(p['dosing_weight_kg'])} kg ({p['weight_basis']})"),
+    ("Daily dose", lambda i, p: f"{_plain(p['daily_dose_g'])} g in {_plain(p['daily_volume_ml'])} mL"),
+    ("Cycle dose", lambda i, p: f"{_plain(p['total_dose_g'])} g over {p['days']} days"),
+    ("Vials a day", lambda i, p: _vials_text(p)),
+    ("At risk (thrombosis or renal)", lambda i, p: "yes" if p["at_risk"] else "no"),
+    ("Rate cap", lambda i, p: f"{p['max_rate_ml_per_h']} mL/h ({_plain(p['max_rate_mg_per_kg_min'])} mg/kg/min)"),
+    ("Ladder", lambda i, p: _ladder_text(p)),
+    ("Infusion time", lambda i, p: f"{p['infusion_minutes']} min"),
+)
+
+
+def plan_differences(before: tuple[Mapping, Mapping], after: tuple[Mapping, Mapping]) -> list[dict]:
+    """Row by row, what the pharmacist checked last time against the plan from today's chart.
+
+    ``before`` and ``after`` are (inputs, plan) snapshots. Each row: label, before, after, changed.
+
+    Example: a renal flag opened since the last verification -> the at-risk, rate cap, ladder
+    and infusion time rows are marked changed; weight and doses are not.
+
+    >>> inputs = {"weight_kg": "70.0", "weight_measured_on": "2026-12-01"}
+    >>> plan = {"dosing_weight_kg": "70.0", "weight_basis": "actual", "daily_dose_g": "70.00",
+    ...     "daily_volume_ml": "700.0", "total_dose_g": "140.00", "days": 2, "at_risk": False,
+    ...     "vials_per_day": [{"size_g": "30", "count": 2}, {"size_g": "10", "count": 1}],
+    ...     "max_rate_ml_per_h": "168.0", "max_rate_mg_per_kg_min": "4", "infusion_minutes": 288,
+    ...     "rate_steps": [{"rate_ml_per_h": "42.0"}, {"rate_ml_per_h": "84.0"}, {"rate_ml_per_h": "168.0"}]}
+    >>> at_risk = dict(plan, at_risk=True, max_rate_ml_per_h="138.6", max_rate_mg_per_kg_min="3.3",
+    ...     infusion_minutes=336, rate_steps=plan["rate_steps"][:2] + [{"rate_ml_per_h": "138.6"}])
+    >>> [row["label"] for row in plan_differences((inputs, plan), (inputs, at_risk)) if row["changed"]]
+    ['At risk (thrombosis or renal)', 'Rate cap', 'Ladder', 'Infusion time']
+    """
+    rows = []
+    for label, read in _COMPARED:
+        was, now = read(*before), read(*after)
+        rows.append({"label": label, "before": was, "after": now, "changed": was != now})
+    return rows
+
+
+def plan_digest(plan: Mapping[str, Any]) -> str:
+    """A short fingerprint of a plan snapshot, posted back by a page that showed the plan, so a
+    plan that changed in between (an input, the chart) is shown again instead of acted on.
+
+    Example: the same plan gives the same digest; any changed figure gives another.
+
+    >>> plan_digest({"daily_dose_g": "70.00"}) == plan_digest({"daily_dose_g": "70.00"})
+    True
+    >>> plan_digest({"daily_dose_g": "70.00"}) == plan_digest({"daily_dose_g": "78.00"})
+    False
+    """
+    text = json.dumps(plan, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
