@@ -17,6 +17,8 @@ from django.db.models import F, Q
 from django.urls import reverse
 from simple_history.models import HistoricalRecords
 
+from .chart_limits import lower_plan
+
 
 class LabelStatus(models.TextChoices):
     LABEL = "label", "US prescribing information"
@@ -188,14 +190,40 @@ class WeightBasis(models.TextChoices):
 class OrderStatus(models.TextChoices):
     AWAITING_VERIFICATION = "awaiting_verification", "Awaiting pharmacist verification"
     VERIFIED = "verified", "Verified"
+    # The chart changed the at-risk verdict after verification. The order stays in use, held to
+    # the lower of the verified plan and today's (see DoseOrder.administration_plan), while a
+    # pharmacist verifies the plan from today's chart.
+    REVIEW = "review", "In use; chart changed, verify again"
+    # A change of dose (weight or dosing weight by 10 % or more), a new contraindication, or a
+    # chart that can no longer be dosed: nothing is given until a pharmacist verifies again.
     REVERIFY = "reverify", "Needs verification again"
     REJECTED = "rejected", "Rejected"
     CANCELLED = "cancelled", "Cancelled"
 
 
+# Orders the chair may give from (REVIEW under the lower of its verified and today's limits).
+ADMINISTRABLE_STATUSES = (OrderStatus.VERIFIED, OrderStatus.REVIEW)
+# Orders waiting for a pharmacist.
+PENDING_STATUSES = (OrderStatus.AWAITING_VERIFICATION, OrderStatus.REVERIFY, OrderStatus.REVIEW)
+# Orders that follow the chart: every one that is not rejected or cancelled.
+OPEN_STATUSES = (OrderStatus.AWAITING_VERIFICATION, OrderStatus.VERIFIED, OrderStatus.REVIEW, OrderStatus.REVERIFY)
+# "The dose order ..." in a sentence, for every status.
+STATUS_SENTENCES = {
+    OrderStatus.AWAITING_VERIFICATION: "is awaiting pharmacist verification",
+    OrderStatus.VERIFIED: "is verified",
+    OrderStatus.REVIEW: "is in use but its chart changed: a pharmacist must verify it again",
+    OrderStatus.REVERIFY: "needs verification again",
+    OrderStatus.REJECTED: "was rejected",
+    OrderStatus.CANCELLED: "was cancelled",
+}
+
+
 class DoseOrderQuerySet(models.QuerySet):
     def awaiting_verification(self):
-        return self.filter(status__in=[OrderStatus.AWAITING_VERIFICATION, OrderStatus.REVERIFY])
+        return self.filter(status__in=PENDING_STATUSES)
+
+    def open(self):
+        return self.filter(status__in=OPEN_STATUSES)
 
 
 class DoseOrder(models.Model):
@@ -232,6 +260,10 @@ class DoseOrder(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
     )
     verified_at = models.DateTimeField(null=True, blank=True)
+    # Today's chart against the order (dosing.services.orders.dose_orders_follow_chart):
+    # {"checked_on", "inputs", "plan" (None when the chart cannot be dosed), "error", "changes",
+    # "reason"}. Empty until the chart is first compared, and again after each verification.
+    chart_replan = models.JSONField(default=dict, blank=True)
     # Raised by every change of state; the verify and cancel pages post the version they showed,
     # so a pharmacist verifying and a physician cancelling at the same time cannot both win.
     version = models.PositiveIntegerField(default=1)
@@ -270,3 +302,19 @@ class DoseOrder(models.Model):
     @property
     def is_verified(self) -> bool:
         return self.status == OrderStatus.VERIFIED
+
+    @property
+    def is_administrable(self) -> bool:
+        return self.status in ADMINISTRABLE_STATUSES
+
+    @property
+    def status_sentence(self) -> str:
+        """E.g. "The dose order needs verification again"."""
+        return f"The dose order {STATUS_SENTENCES[self.status]}"
+
+    @property
+    def administration_plan(self) -> dict:
+        """The plan the chair follows: the verified plan held to today's chart where that is lower
+        (``chart_limits.lower_plan``); ``chart_limit`` in it says why, or is None."""
+        chart = self.chart_replan or {}
+        return lower_plan(self.plan, chart.get("plan"), reason=chart.get("reason", ""))

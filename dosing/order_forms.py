@@ -44,6 +44,8 @@ class DoseOrderForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Only when a contraindication flag is shown above. Kept with the order and in its history.",
     )
+    # The fingerprint of the plan Calculate showed; Place order places only that plan.
+    plan_digest = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -80,6 +82,9 @@ class VerifyOrderForm(VersionedForm):
         required=True,
     )
     version = _version()
+    # The fingerprint of the plan the page showed (from today's chart): a plan that changed since
+    # is shown again rather than verified unseen. Empty from a script: no check.
+    plan_digest = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
 
 
 class ReasonForm(VersionedForm):

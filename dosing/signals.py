@@ -1,15 +1,11 @@
-"""A new or corrected weight may invalidate verified dose orders."""
+"""What the apps above dosing hear about an order, without dosing importing them.
 
-from django.db.models.signals import post_save
-from django.dispatch import receiver
+``order_plan_changed``: the plan the chair follows changed (a verification, or today's chart
+lowering a limit); scheduling re-times the order's booked sessions.
+``order_closed``: the order was cancelled; scheduling closes its courses.
+Both are sent inside the writer's transaction with ``order=`` the saved order."""
 
-from patients.models import BodyMeasurement
+from django.dispatch import Signal
 
-from .services.orders import dose_orders_recheck_weight
-
-
-@receiver(post_save, sender=BodyMeasurement, dispatch_uid="dosing.recheck_orders_on_weight")
-def recheck_orders_on_weight(sender, instance: BodyMeasurement, raw=False, **kwargs):
-    if raw or instance.weight_kg is None:
-        return
-    dose_orders_recheck_weight(patient=instance.patient, by=getattr(instance, "_history_user", None))
+order_plan_changed = Signal()
+order_closed = Signal()

@@ -3,14 +3,14 @@ chart into the rules' snapshot. Writes run in one transaction and leave history.
 
 import threading
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import date, datetime, time
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from dosing.calculations import body_mass_index
-from dosing.models import OrderStatus
+from dosing.models import OPEN_STATUSES
 from patients.models import Patient
 
 from . import rules
@@ -72,13 +72,7 @@ def chart_snapshot(patient: Patient, today: date) -> rules.ChartSnapshot:
         for factor in patient.risk_factors.active().filter(noted_on__lte=today)
     )
     medications = tuple((m.category, m.name) for m in patient.medications.current_on(today))
-    order = (
-        patient.dose_orders.filter(
-            status__in=[OrderStatus.VERIFIED, OrderStatus.AWAITING_VERIFICATION, OrderStatus.REVERIFY]
-        )
-        .order_by("-prescribed_at")
-        .first()
-    )
+    order = patient.dose_orders.filter(status__in=OPEN_STATUSES).order_by("-prescribed_at").first()
     return rules.ChartSnapshot(
         **patient_snapshot_fields(patient, today),
         bmi=bmi,
@@ -120,11 +114,18 @@ def bmi_and_date(weight, height) -> tuple:
 
 
 def _next_cycle_on(patient: Patient, today: date) -> date | None:
+    """The first day of the cycle being given or next to be given: a cycle counts while any of
+    its days is still open today or later, so day 2 of a cycle is judged by the cycle's first
+    day, as day 1 was."""
     from scheduling.models import Cycle, SessionStatus
 
+    start_of_today = timezone.make_aware(datetime.combine(today, time.min))
     return (
-        Cycle.objects.filter(course__patient=patient, start_date__gte=today)
-        .filter(sessions__status__in=[SessionStatus.PLANNED, SessionStatus.CONFIRMED])
+        Cycle.objects.filter(
+            course__patient=patient,
+            sessions__status__in=[SessionStatus.PLANNED, SessionStatus.CONFIRMED, SessionStatus.IN_PROGRESS],
+            sessions__planned_start__gte=start_of_today,
+        )
         .order_by("start_date")
         .values_list("start_date", flat=True)
         .first()
@@ -179,6 +180,11 @@ def flags_recompute(*, patient: Patient, now: datetime | None = None) -> dict[st
             flag._change_reason = "evidence updated"
             flag.save()
         kept.append(code)
+    # Every open order follows the chart just evaluated: a lower cap reaches the chair at once.
+    # Imported here while dosing.services still imports risk (untied by the layering issue).
+    from dosing.services.orders import dose_orders_follow_chart
+
+    dose_orders_follow_chart(patient=patient, today=timezone.localdate(now))
     return {"opened": opened, "resolved": resolved, "kept": kept}
 
 

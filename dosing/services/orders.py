@@ -18,13 +18,15 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from patients.audit import audited_save, stale_version_error
+from patients.audit import STALE, audited_save, stale_version_error
 from patients.models import IgAStatus, Patient
 from risk.models import RiskFlag
 from risk.services import flags_recompute, flags_recompute_once
 
-from ..models import DoseOrder, Indication, OrderStatus, SiteSettings
+from ..chart_limits import plan_differences, plan_digest
+from ..models import OPEN_STATUSES, PENDING_STATUSES, DoseOrder, Indication, OrderStatus, SiteSettings
 from ..planning import LABELLED_FOR_DIAGNOSES, facts_snapshot, label_info, plan_for
+from ..signals import order_closed, order_plan_changed
 
 REVERIFY_WEIGHT_CHANGE_PERCENT = Decimal("10")
 # Fields of the order form that a calculation error can be shown next to.
@@ -123,9 +125,11 @@ def dose_order_create(
     notes: str = "",
     override_reason: str = "",
     today: date | None = None,
+    plan_digest_shown: str | None = None,
 ) -> DoseOrder:
     """Place an order. Contraindication flags stop it unless `override_reason` says why the
-    physician gives IVIG anyway; the override is kept with the order and in its history."""
+    physician gives IVIG anyway; the override is kept with the order and in its history.
+    ``plan_digest_shown`` (from a page that showed the plan) must match the plan placed."""
     today = today or timezone.localdate()
     flags_recompute(patient=patient)  # the order must see the chart as it is now
     inputs, plan = plan_order(
@@ -136,6 +140,12 @@ def dose_order_create(
         weight_basis=weight_basis,
         today=today,
     )
+    if plan_digest_shown is not None and plan_digest_shown != plan_digest(plan.to_dict()):
+        raise ValidationError(
+            "The plan changed after it was shown (an input or the chart): nothing was ordered. "
+            "Calculate again and check the plan.",
+            code=STALE,
+        )
     blocking = blocking_flags(patient, indication)
     override = {}
     if blocking:
@@ -187,25 +197,90 @@ def _save_change(order: DoseOrder, *, by, reason: str) -> None:
 
 
 def _require_awaiting(order: DoseOrder) -> None:
-    if order.status not in (OrderStatus.AWAITING_VERIFICATION, OrderStatus.REVERIFY):
+    if order.status not in PENDING_STATUSES:
         raise ValidationError(
             f"This order is {order.get_status_display().lower()}; only a pending order can be verified."
         )
 
 
+def verification_plan(order: DoseOrder, today: date) -> tuple[dict, dict]:
+    """What verifying the order now would verify: (inputs, plan) from today's chart and catalog,
+    for the order's product, indication, g/kg, days and weight basis."""
+    inputs, plan = plan_order(
+        patient=order.patient,
+        indication=order.indication,
+        # As the order's plan wrote it ("2", not the column's "2.00"), so an unchanged chart
+        # gives the very same plan.
+        dose_g_per_kg=Decimal(order.plan["dose_g_per_kg"]),
+        days=order.days,
+        weight_basis=order.weight_basis,
+        today=today,
+    )
+    return inputs, plan.to_dict()
+
+
+def verification_changes(order: DoseOrder, inputs: dict, plan: dict) -> list[dict]:
+    """Rows of what changed since the order was last verified (or prescribed)."""
+    return plan_differences((order.inputs, order.plan), (inputs, plan))
+
+
+def _uncovered_contraindications(order: DoseOrder) -> list[RiskFlag]:
+    overridden = {flag["code"] for flag in order.contraindication_override.get("flags", [])}
+    return [flag for flag in blocking_flags(order.patient, order.indication) if flag.code not in overridden]
+
+
 @transaction.atomic
 def dose_order_verify(
-    *, by, order: DoseOrder, expected_version: int | None = None, now: datetime | None = None
+    *,
+    by,
+    order: DoseOrder,
+    expected_version: int | None = None,
+    plan_digest_shown: str | None = None,
+    now: datetime | None = None,
 ) -> DoseOrder:
+    """Verify the plan from today's chart (never the plan of an older chart): weight, at-risk
+    verdict, catalog and site settings as they are now become the order's snapshot, and the
+    booked sessions follow it. ``plan_digest_shown`` is the digest of the plan the page showed:
+    if the chart moved since, the pharmacist is shown the new plan instead."""
     order = _locked(order, expected_version)
     _require_awaiting(order)
     if order.prescribed_by_id == by.pk:
         raise ValidationError("You prescribed this order: another pharmacist must verify it.")
+    now = now or timezone.now()
+    inputs, plan = verification_plan(order, timezone.localdate(now))
+    if plan_digest_shown is not None and plan_digest_shown != plan_digest(plan):
+        raise ValidationError(
+            "The patient's chart changed while this page was open, and with it the plan: "
+            "nothing was verified. Check the plan shown now, then verify.",
+            code=STALE,
+        )
+    uncovered = _uncovered_contraindications(order)
+    if uncovered:
+        raise ValidationError(
+            [f"Contraindicated since the order was placed: {flag.title} ({flag.evidence})." for flag in uncovered]
+            + ["The prescriber must cancel this order, or place a new one overriding it with a reason."]
+        )
+    if plan["blocked"]:
+        raise ValidationError(
+            [warning["message"] for warning in plan["warnings"] if warning["blocking"]]
+            + ["This plan must not be given: reject the order with the reason."]
+        )
+    changed = [row["label"].lower() for row in verification_changes(order, inputs, plan) if row["changed"]]
+    site = SiteSettings.load()
+    facts = facts_snapshot(order.product, order.indication, site)
+    facts["label"] = label_info(order.product, order.indication)
+    order.inputs, order.plan, order.facts = inputs, plan, facts
+    order.at_risk = plan["at_risk"]
+    order.at_risk_reasons = inputs["at_risk_reasons"]
+    order.catalog_revision = site.catalog_revision
+    order.chart_replan = {}
     order.status = OrderStatus.VERIFIED
     order.status_reason = ""
     order.verified_by = by
-    order.verified_at = now or timezone.now()
-    _save_change(order, by=by, reason="verified")
+    order.verified_at = now
+    reason = "verified" + (f"; changed since last checked: {', '.join(changed)}" if changed else "")
+    _save_change(order, by=by, reason=reason[:100])
+    order_plan_changed.send(sender=DoseOrder, order=order)
     return order
 
 
@@ -220,6 +295,8 @@ def dose_order_reject(*, by, order: DoseOrder, reason: str, expected_version: in
     order.status = OrderStatus.REJECTED
     order.status_reason = reason.strip()
     _save_change(order, by=by, reason=f"rejected: {reason.strip()}")
+    # An order in use that a pharmacist rejects on re-verification ends its courses too.
+    order_closed.send(sender=DoseOrder, order=order, by=by, reason=f"order rejected: {reason.strip()}")
     return order
 
 
@@ -233,6 +310,7 @@ def dose_order_cancel(*, by, order: DoseOrder, reason: str, expected_version: in
     order.status = OrderStatus.CANCELLED
     order.status_reason = reason.strip()
     _save_change(order, by=by, reason=f"cancelled: {reason.strip()}")
+    order_closed.send(sender=DoseOrder, order=order, by=by, reason=f"order cancelled: {reason.strip()}")
     return order
 
 
@@ -244,25 +322,109 @@ def weight_change_percent(ordered_kg: Decimal, current_kg: Decimal) -> Decimal:
     return (abs(current_kg - ordered_kg) * 100 / ordered_kg).quantize(Decimal("0.1"), ROUND_HALF_UP)
 
 
+def _changed_by_ten_percent(before, after) -> bool:
+    # Exact comparison: 10 % of the ordered figure is the line, not a rounded figure.
+    before, after = Decimal(before), Decimal(after)
+    return abs(after - before) * 100 >= REVERIFY_WEIGHT_CHANGE_PERCENT * before
+
+
+def _verdict(inputs: dict) -> str:
+    if not inputs["at_risk"]:
+        return "not at risk"
+    return "at risk: " + "; ".join(f"{reason['category']}, {reason['text']}" for reason in inputs["at_risk_reasons"])
+
+
+def chart_changes(order: DoseOrder, inputs: dict, plan: dict | None, error: str) -> tuple[str, list[str]]:
+    """How far today's chart moves the order from what was verified: ("", []) for nothing the
+    pharmacist must see; ("review", reasons) when the at-risk verdict or the maximum rate in
+    mg/kg/min changed (the order stays in use under the lower limits); ("reverify", reasons)
+    when the dose would change by 10 % or more, a contraindication appeared, or the chart
+    cannot be dosed (nothing is given until verified)."""
+    stop, review = [], []
+    if plan is None:
+        stop.append(f"Today's chart cannot be dosed: {error}")
+    else:
+        ordered_kg, current_kg = order.inputs["weight_kg"], inputs["weight_kg"]
+        if _changed_by_ten_percent(ordered_kg, current_kg):
+            stop.append(
+                f"Weight changed from {ordered_kg} kg to {current_kg} kg on {inputs['weight_measured_on']} "
+                f"({weight_change_percent(Decimal(ordered_kg), Decimal(current_kg))} %) after verification."
+            )
+        elif _changed_by_ten_percent(order.plan["dosing_weight_kg"], plan["dosing_weight_kg"]):
+            stop.append(
+                f"Dosing weight changed from {order.plan['dosing_weight_kg']} kg to {plan['dosing_weight_kg']} kg "
+                f"({plan['weight_reason']}) after verification."
+            )
+        if bool(order.plan["at_risk"]) != bool(plan["at_risk"]) or bool(order.inputs.get("renal_risk")) != bool(
+            inputs["renal_risk"]
+        ):
+            review.append(f"Now {_verdict(inputs)} (was {_verdict(order.inputs)}).")
+        elif Decimal(order.plan["max_rate_mg_per_kg_min"]) != Decimal(plan["max_rate_mg_per_kg_min"]):
+            review.append(f"Maximum rate now {plan['cap_reason']} (verified: {order.plan['cap_reason']}).")
+    for flag in _uncovered_contraindications(order):
+        stop.append(f"Contraindicated: {flag.title} ({flag.evidence}).")
+    if stop:
+        return "reverify", stop + review
+    return ("review", review) if review else ("", [])
+
+
+def _as_verified(order: DoseOrder) -> dict:
+    # What an order's chart comparison is when today's chart gives exactly its own plan.
+    return {"inputs": order.inputs, "plan": order.plan, "error": "", "changes": [], "reason": ""}
+
+
+def _comparable(chart: dict) -> dict:
+    inputs = {key: value for key, value in (chart.get("inputs") or {}).items() if key != "computed_on"}
+    return {
+        "inputs": inputs,
+        "plan": chart.get("plan"),
+        "error": chart.get("error", ""),
+        "changes": chart.get("changes"),
+    }
+
+
 @transaction.atomic
-def dose_orders_recheck_weight(*, patient: Patient, by=None, today: date | None = None) -> list[DoseOrder]:
-    """Send verified orders back for verification when the current weight differs from
-    the ordered weight by 10 % or more. Returns the orders it changed."""
-    current_kg, measured_on = _current(patient, "weight_kg", today or timezone.localdate())
-    if current_kg is None:
-        return []
+def dose_orders_follow_chart(*, patient: Patient, today: date, by=None) -> list[DoseOrder]:
+    """Re-plan every open order of the patient from today's chart. Called whenever the chart
+    changes (risk.services.flags_recompute, on every save the rules read, and nightly).
+
+    The chair then follows the lower of the verified plan and today's (``administration_plan``):
+    a lower limit applies at once, a higher one waits for the pharmacist. A verified order whose
+    at-risk verdict changed goes back to the pharmacist but stays in use (REVIEW); one whose dose
+    would change, that became contraindicated or that can no longer be dosed is stopped until
+    verified (REVERIFY). Returns the orders whose chart comparison changed; running it twice
+    changes nothing."""
     changed = []
-    for order in patient.dose_orders.select_for_update().filter(status=OrderStatus.VERIFIED):
-        ordered_kg = Decimal(order.inputs["weight_kg"])
-        # Exact comparison: 10 % of the ordered weight is the line, not a rounded figure.
-        if abs(current_kg - ordered_kg) * 100 < REVERIFY_WEIGHT_CHANGE_PERCENT * ordered_kg:
+    for order in patient.dose_orders.select_for_update().filter(status__in=OPEN_STATUSES).order_by("pk"):
+        try:
+            inputs, plan = verification_plan(order, today)
+            error = ""
+        except ValidationError as exc:
+            inputs, plan, error = order_inputs(patient, today), None, " ".join(exc.messages)
+        level, reasons = chart_changes(order, inputs, plan, error)
+        chart = {
+            "inputs": inputs,
+            "plan": plan,
+            "error": error,
+            "changes": reasons,
+            "reason": f"Today's chart: {_verdict(inputs)}.",
+        }
+        if _comparable(chart) == _comparable(order.chart_replan or _as_verified(order)):
             continue
-        order.status = OrderStatus.REVERIFY
-        order.status_reason = (
-            f"Weight changed from {ordered_kg} kg to {current_kg} kg on {measured_on:%Y-%m-%d} "
-            f"({weight_change_percent(ordered_kg, current_kg)} %) after verification."
-        )
-        # A pharmacist's verify page opened before the weight changed goes stale with this.
-        _save_change(order, by=by, reason="weight changed by 10 % or more")
+        before_limit = order.administration_plan
+        order.chart_replan = {**chart, "checked_on": today.isoformat()}
+        reason = "chart compared"
+        if level and order.status in (OrderStatus.VERIFIED, OrderStatus.REVIEW):
+            new_status = OrderStatus.REVERIFY if level == "reverify" else OrderStatus.REVIEW
+            if new_status != order.status or order.status_reason != " ".join(reasons):
+                order.status = new_status
+                order.status_reason = " ".join(reasons)[:300]
+                reason = "chart changed: verify again" if level == "review" else "chart changed: stopped until verified"
+        # A verify page opened before the chart changed goes stale with this.
+        order._skip_flags_recompute = True  # risk's recompute need not run again for this save
+        _save_change(order, by=by, reason=reason)
+        del order._skip_flags_recompute
+        if order.administration_plan != before_limit:
+            order_plan_changed.send(sender=DoseOrder, order=order)
         changed.append(order)
     return changed

@@ -10,7 +10,7 @@ from dosing.services.orders import (
     dose_order_create,
     dose_order_reject,
     dose_order_verify,
-    dose_orders_recheck_weight,
+    dose_orders_follow_chart,
     order_inputs,
     weight_change_percent,
 )
@@ -249,14 +249,18 @@ def test_weight_change_of_ten_percent_sends_a_verified_order_back(
 
 
 @pytest.mark.django_db
-def test_recheck_ignores_unverified_orders_and_is_idempotent(make_order, make_user, dm_patient, frozen_today):
+def test_following_the_chart_leaves_unverified_orders_pending_and_is_idempotent(
+    make_order, make_user, dm_patient, frozen_today
+):
     pending = make_order()
     patient_services.measurement_record(
         by=make_user("nurse"), patient=dm_patient, measured_on=TODAY, weight_kg=Decimal("80")
     )
-    assert dose_orders_recheck_weight(patient=dm_patient, today=TODAY) == []
+    assert dose_orders_follow_chart(patient=dm_patient, today=TODAY) == []
     pending.refresh_from_db()
     assert pending.status == OrderStatus.AWAITING_VERIFICATION
+    # The chart was compared (the weight moved) but a pending order waits for its verification.
+    assert pending.chart_replan["inputs"]["weight_kg"] == "80.0"
 
 
 def test_weight_change_percent_example():

@@ -6,6 +6,7 @@ from django.urls import reverse
 
 from dosing.models import DoseOrder, OrderStatus
 from dosing.services.orders import dose_order_verify
+from patients.tests.factories import RiskFactorFactory
 
 
 def _form(chosen, **overrides):
@@ -16,6 +17,13 @@ def _form(chosen, **overrides):
         "weight_basis": "auto",
         "action": "place",
     } | overrides
+
+
+def _place(client, url, data):
+    """Calculate, then place the plan shown (the page posts back the digest of that plan)."""
+    preview = client.post(url, data | {"action": "preview"})
+    digest = preview.context["form"]["plan_digest"].value()
+    return client.post(url, data | {"action": "place", "plan_digest": digest})
 
 
 @pytest.mark.django_db
@@ -36,10 +44,47 @@ class TestOrderCreate:
         assert DoseOrder.objects.count() == 0
 
     def test_place_creates_order_and_redirects(self, role_client, dm_patient, dm_indication, frozen_today):
-        response = role_client("physician").post(self.url(dm_patient), _form(dm_indication))
+        response = _place(role_client("physician"), self.url(dm_patient), _form(dm_indication))
         order = DoseOrder.objects.get()
         assert response.status_code == 302 and response.url == order.get_absolute_url()
         assert order.patient == dm_patient and order.status == OrderStatus.AWAITING_VERIFICATION
+
+    def test_place_without_calculate_shows_the_plan_and_orders_nothing(
+        self, role_client, dm_patient, dm_indication, frozen_today
+    ):
+        response = role_client("physician").post(self.url(dm_patient), _form(dm_indication))
+        assert response.status_code == 200 and DoseOrder.objects.count() == 0
+        assert response.context["preview"]["plan"]["days"] == 2
+        assert "Check the plan shown, then place the order." in response.content.decode()
+
+    def test_an_input_changed_after_calculate_is_shown_again_not_placed(
+        self, role_client, dm_patient, dm_indication, frozen_today
+    ):
+        """Calculate over 2 days, change the days to 3, press Place order: the 3-day plan is shown,
+        nothing is ordered; pressing Place order on it then orders exactly that plan."""
+        client = role_client("physician")
+        url = self.url(dm_patient)
+        shown = client.post(url, _form(dm_indication, action="preview")).context["form"]["plan_digest"].value()
+        response = client.post(url, _form(dm_indication, days="3", plan_digest=shown))
+        assert response.status_code == 200 and DoseOrder.objects.count() == 0
+        assert response.context["preview"]["plan"]["days"] == 3
+        assert "The plan changed after Calculate" in response.content.decode()
+        digest = response.context["form"]["plan_digest"].value()
+        assert digest != shown
+        client.post(url, _form(dm_indication, days="3", plan_digest=digest))
+        order = DoseOrder.objects.get()
+        assert order.days == 3 and order.plan["days"] == 3
+
+    def test_a_chart_change_after_calculate_is_shown_again_not_placed(
+        self, role_client, dm_patient, dm_indication, frozen_today
+    ):
+        client = role_client("physician")
+        url = self.url(dm_patient)
+        shown = client.post(url, _form(dm_indication, action="preview")).context["form"]["plan_digest"].value()
+        RiskFactorFactory(patient=dm_patient, kind="venous_thrombosis", noted_on=date(2024, 5, 1))
+        response = client.post(url, _form(dm_indication, plan_digest=shown))
+        assert DoseOrder.objects.count() == 0
+        assert response.context["preview"]["plan"]["max_rate_ml_per_h"] == "138.6"
 
     @pytest.mark.parametrize(
         ("overrides", "field"),
@@ -63,11 +108,13 @@ class TestOrderCreate:
         dm_patient.iga_status = "deficient_anti_iga"
         dm_patient.save()
         client = role_client("physician")
-        response = client.post(self.url(dm_patient), _form(dm_indication))
+        response = _place(client, self.url(dm_patient), _form(dm_indication))
         assert "Contraindicated: IgA deficiency" in str(response.context["form"].non_field_errors())
         assert "Reason to give IVIG despite the contraindication" in response.content.decode()
         assert DoseOrder.objects.count() == 0
-        client.post(self.url(dm_patient), _form(dm_indication, override_reason="Benefit outweighs risk; premedicated"))
+        _place(
+            client, self.url(dm_patient), _form(dm_indication, override_reason="Benefit outweighs risk; premedicated")
+        )
         assert DoseOrder.objects.get().contraindication_override["reason"] == "Benefit outweighs risk; premedicated"
 
     @pytest.mark.parametrize("role", ["pharmacist", "nurse", "viewer"])

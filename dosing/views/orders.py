@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from patients.form_errors import add_service_errors, carry_version, conflict_status
 from patients.models import Patient
 
+from ..chart_limits import plan_digest
 from ..models import DoseOrder, OrderStatus
 from ..order_forms import ORDER_STATUS_FILTERS, DoseOrderForm, ReasonForm, SheetOptionsForm, VerifyOrderForm
 from ..planning import label_info
@@ -49,17 +50,16 @@ def order_list(request):
 @require_http_methods(["GET", "POST"])
 @permission_required("dosing.add_doseorder", raise_exception=True)
 def order_create(request, patient_uuid):
+    """Calculate shows the plan; Place order places exactly the plan shown. If anything changed
+    after Calculate (an input, or the chart), Place order shows the new plan instead."""
     patient = get_object_or_404(Patient, uuid=patient_uuid)
     today = timezone.localdate()
     form = DoseOrderForm(request.POST or None)
     preview = None
     if form.is_bound and form.is_valid():
-        data = form.cleaned_data
+        data = dict(form.cleaned_data)
+        shown = data.pop("plan_digest")
         try:
-            if request.POST.get("action") == "place":
-                order = services.dose_order_create(by=request.user, patient=patient, today=today, **data)
-                messages.success(request, "Order placed. It now waits for a pharmacist to verify it.")
-                return redirect(order)
             _, plan = services.plan_order(
                 patient=patient,
                 indication=data["indication"],
@@ -69,8 +69,24 @@ def order_create(request, patient_uuid):
                 today=today,
             )
             preview = {"plan": plan.to_dict()}
+            if request.POST.get("action") == "place":
+                if shown == plan_digest(preview["plan"]):
+                    order = services.dose_order_create(
+                        by=request.user, patient=patient, today=today, plan_digest_shown=shown, **data
+                    )
+                    messages.success(request, "Order placed. It now waits for a pharmacist to verify it.")
+                    return redirect(order)
+                messages.warning(
+                    request,
+                    "The plan changed after Calculate (an input or the chart): nothing was ordered. "
+                    "Check the plan shown now, then place the order."
+                    if shown
+                    else "Check the plan shown, then place the order.",
+                )
         except ValidationError as exc:
             add_service_errors(form, exc)
+        if preview:
+            carry_version(form, plan_digest(preview["plan"]), "plan_digest")
     chosen = form.cleaned_data.get("indication") if form.is_bound and hasattr(form, "cleaned_data") else None
     context = {
         "patient": patient,
@@ -118,6 +134,8 @@ def order_verify(request, order_uuid):
             data = dict(form.cleaned_data)
             data.pop("checked", None)
             expected_version = data.pop("version")
+            if "plan_digest" in data:
+                data["plan_digest_shown"] = data.pop("plan_digest") or None
             try:
                 service(by=request.user, order=order, expected_version=expected_version, **data)
             except ValidationError as exc:
@@ -129,7 +147,24 @@ def order_verify(request, order_uuid):
     if status == 409:
         order = _show_as_it_is_now(order_uuid, verify_form, reject_form)
     context = {"order": order, "verify_form": verify_form, "reject_form": reject_form}
+    context |= _verification(order, verify_form)
     return render(request, "dosing/order_verify.html", context, status=status)
+
+
+def _verification(order: DoseOrder, verify_form) -> dict:
+    """The plan verifying would verify (today's chart), what changed since the order was last
+    checked, and the digest the verify form posts back so a plan that moves meanwhile is shown."""
+    try:
+        inputs, plan = services.verification_plan(order, timezone.localdate())
+    except ValidationError as exc:
+        return {"new_plan": None, "plan_error": exc.messages, "changes": []}
+    carry_version(verify_form, plan_digest(plan), "plan_digest")
+    return {
+        "new_plan": plan,
+        "new_inputs": inputs,
+        "plan_error": None,
+        "changes": services.verification_changes(order, inputs, plan),
+    }
 
 
 def _show_as_it_is_now(order_uuid, *forms) -> DoseOrder:
@@ -168,14 +203,17 @@ def order_sheet(request, order_uuid, day):
     order = _get_order(order_uuid)
     if not 1 <= day <= order.days:
         raise Http404("No such infusion day in this order.")
-    if order.status != OrderStatus.VERIFIED:
-        raise PermissionDenied("Only a verified order has an infusion sheet.")
+    if not order.is_administrable:
+        raise PermissionDenied("Only a verified order in use has an infusion sheet.")
     options = SheetOptionsForm(request.GET or None)
     start = DEFAULT_SHEET_START
     infusion_date = None
     if options.is_bound and options.is_valid():
         start = options.cleaned_data["start"] or DEFAULT_SHEET_START
         infusion_date = options.cleaned_data["date"]
+    # The plan held to today's chart: a flag raised since verification lowers the sheet's limits.
+    plan = order.administration_plan
+    chart_inputs = (order.chart_replan or {}).get("inputs") or order.inputs
     base = datetime.combine(timezone.localdate(), start)
     steps = [
         {
@@ -183,18 +221,21 @@ def order_sheet(request, order_uuid, day):
             "clock_start": (base + timedelta(minutes=step["start_min"])).time(),
             "clock_end": (base + timedelta(minutes=step["start_min"] + step["minutes"])).time(),
         }
-        for step in order.plan["rate_steps"]
+        for step in plan["rate_steps"]
     ]
     context = {
         "order": order,
+        "plan": plan,
         "day": day,
         "steps": steps,
         "start": start,
-        "end": (base + timedelta(minutes=order.plan["infusion_minutes"])).time(),
+        "end": (base + timedelta(minutes=plan["infusion_minutes"])).time(),
         "infusion_date": infusion_date,
         "options": options,
-        "renal_risk": order.inputs.get("renal_risk"),
+        "renal_risk": order.inputs.get("renal_risk") or chart_inputs.get("renal_risk"),
+        "at_risk": plan["at_risk"] or chart_inputs.get("at_risk"),
+        "at_risk_reasons": chart_inputs.get("at_risk_reasons") or order.at_risk_reasons,
         # One row per vial to prepare, for its lot number and expiry.
-        "lot_rows": [vial["size_g"] for vial in order.plan["vials_per_day"] for _ in range(vial["count"])],
+        "lot_rows": [vial["size_g"] for vial in plan["vials_per_day"] for _ in range(vial["count"])],
     }
     return render(request, "dosing/order_sheet.html", context)

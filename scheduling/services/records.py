@@ -5,9 +5,10 @@ Every write validates first, then writes inside one transaction, and leaves who 
 why in the history of each row it touches. The session row is locked for the whole write, so
 two nurses at the same chair are served one after the other.
 
-The limits are the verified order's plan (``session.cycle.course.order.plan``, a snapshot of
-``DosePlan.to_dict()``), never recomputed here: the nurse follows the plan the pharmacist
-checked. Pump rates in the plan are already rounded down, so a step's pump rate is its limit.
+The limits are the order's administration plan (``plan_of``): the plan the pharmacist verified,
+held to the lower of it and the plan from today's chart (``DoseOrder.administration_plan``), so
+a renal or thrombosis flag raised after verification lowers the limit at the chair at once.
+Pump rates in the plan are already rounded down, so a step's pump rate is its limit.
 
 Versions: ``record_start`` checks the session's ``version`` (the page showed the session
 before any record existed); ``record_update`` and ``record_complete`` check the record's
@@ -32,7 +33,6 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from dosing.models import OrderStatus
 from patients.audit import audited_save, stale_version_error
 
 from ..models import (
@@ -47,6 +47,7 @@ from ..models import (
     VitalSigns,
     VitalsPhase,
 )
+from .lifecycle import course_settle
 
 FUTURE_GRACE = timedelta(minutes=5)
 # The day's volume may be exceeded by at most this much (measuring and pump tolerance).
@@ -121,10 +122,13 @@ def step_limit(plan: dict, step_number: int) -> StepLimit:
         )
     step = steps[step_number - 1]
     limit, mg_per_kg_min = Decimal(step["rate_ml_per_h"]), Decimal(step["rate_mg_per_kg_min"])
+    # A step held to today's chart carries the dosing weight its mg/kg/min is for.
+    weight = Decimal(step.get("dosing_weight_kg", plan["dosing_weight_kg"]))
     maximum = Decimal(plan["max_rate_ml_per_h"])
     if maximum < limit:
         limit, mg_per_kg_min = maximum, Decimal(plan["max_rate_mg_per_kg_min"])
-    return StepLimit(step_number, limit.quantize(TENTH), mg_per_kg_min, Decimal(plan["dosing_weight_kg"]))
+        weight = Decimal(plan.get("max_rate_dosing_weight_kg", plan["dosing_weight_kg"]))
+    return StepLimit(step_number, limit.quantize(TENTH), mg_per_kg_min, weight)
 
 
 def ladder_times(plan: dict, start: datetime) -> list[dict]:
@@ -170,6 +174,11 @@ def plan_vial_sizes(plan: dict) -> list[Decimal]:
 
 def order_of(session: InfusionSession):
     return session.cycle.course.order
+
+
+def plan_of(session: InfusionSession) -> dict:
+    """The plan this session is given by: the order's verified plan, held to today's chart."""
+    return order_of(session).administration_plan
 
 
 def record_of(session: InfusionSession) -> InfusionRecord | None:
@@ -357,10 +366,10 @@ def record_start(*, by, session: InfusionSession, started_at: datetime, expected
     if record is not None and record.started_at:
         raise ValidationError(f"This infusion already started at {_clock(record.started_at)}.")
     order = order_of(session)
-    if order.status != OrderStatus.VERIFIED:
+    if not order.is_administrable:
         raise ValidationError(
-            f"The dose order is {order.get_status_display().lower()}: "
-            "a pharmacist must verify it before the infusion starts."
+            f"{order.status_sentence}: a pharmacist must verify it before the infusion starts."
+            + (f" {order.status_reason}" if order.status_reason else "")
         )
     planned_day = timezone.localdate(session.planned_start)
     _check_time("started_at", started_at, now=now)
@@ -400,7 +409,7 @@ def rate_change_record(
     session, record = _lock(session)
     _require_recordable(session, record)
     record = _require_started(record)
-    plan = order_of(session).plan
+    plan = plan_of(session)
     rate = _decimal("rate_ml_per_h", rate_ml_per_h)
     try:
         limit = step_limit(plan, step_number)
@@ -489,7 +498,7 @@ def lot_record(*, by, session: InfusionSession, lot_number: str, vial_size_g, vi
     now = now or timezone.now()
     session, record = _lock(session)
     _require_recordable(session, record)
-    plan = order_of(session).plan
+    plan = plan_of(session)
     errors = {}
     lot_number = (lot_number or "").strip()
     if not lot_number:
@@ -550,7 +559,7 @@ def reaction_record(
         if resumed == 0:
             raise ValidationError({"resumed_rate_ml_per_h": "A resumed infusion runs above 0 mL/h."})
         latest = record.rate_changes.filter(at__lte=at).order_by("-at", "-pk").first()
-        limit = step_limit(order_of(session).plan, latest.step_number if latest else 1)
+        limit = step_limit(plan_of(session), latest.step_number if latest else 1)
         refusal = limit.refusal(resumed)
         if refusal:
             raise ValidationError({"resumed_rate_ml_per_h": f"Current step {limit.step_number}: {refusal}"})
@@ -608,7 +617,7 @@ def record_update(
         raise ValidationError("Record the start of the infusion first.")
     _check_version(record, expected_version, session=session)
     _require_recordable(session, record)
-    plan = order_of(session).plan
+    plan = plan_of(session)
     started_at = started_at or record.started_at
     errors = {}
 
@@ -707,4 +716,5 @@ def record_complete(*, by, session: InfusionSession, expected_version, now=None)
     session.status_reason = ""
     session.version += 1
     audited_save(session, by=by, reason="infusion completed")
+    course_settle(course=session.cycle.course, by=by)
     return record

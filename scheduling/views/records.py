@@ -70,6 +70,7 @@ def _history(session: InfusionSession, record) -> list:
 
 def _detail_context(session: InfusionSession, complete_form: CompleteForm | None = None) -> dict:
     order = services.order_of(session)
+    plan = order.administration_plan
     record = services.record_of(session)
     active_flags = list(
         session.patient.risk_flags.active()
@@ -86,8 +87,8 @@ def _detail_context(session: InfusionSession, complete_form: CompleteForm | None
         "session": session,
         "patient": session.patient,
         "order": order,
-        "plan": order.plan,
-        "ladder": _ladder(order.plan, session, record),
+        "plan": plan,
+        "ladder": _ladder(plan, session, record),
         "active_flags": active_flags,
         "at_risk_flags": [flag for flag in active_flags if flag.puts_at_risk],
         "other_flags": [flag for flag in active_flags if not flag.puts_at_risk],
@@ -97,7 +98,7 @@ def _detail_context(session: InfusionSession, complete_form: CompleteForm | None
         "lots": lots,
         "reactions": list(record.reactions.select_related("recorded_by")) if record else [],
         "grams_opened": services.grams_opened(record),
-        "volume_limit_ml": services.volume_limit_ml(order.plan),
+        "volume_limit_ml": services.volume_limit_ml(plan),
         "missing": services.completion_missing(record),
         "closed": services.closed_reason(session, record),
         "complete_form": complete_form,
@@ -148,8 +149,8 @@ def record_edit(request, session_uuid):
         session = _get_session(session_uuid)
         record = services.record_of(session)
         carry_version(form, (session if starting else record).version, "expected_version")
-    plan = services.order_of(session).plan
-    context = {"session": session, "record": record, "form": form, "plan": plan, "starting": starting}
+    context = {"session": session, "record": record, "form": form, "starting": starting}
+    context |= {"order": services.order_of(session), "plan": services.plan_of(session)}
     return render(request, "scheduling/record_form.html", context, status=status)
 
 
@@ -160,7 +161,7 @@ def record_add_part(request, session_uuid, part):
     if kind is None:
         raise Http404("No such part of the infusion record.")
     session = _get_session(session_uuid)
-    plan = services.order_of(session).plan
+    plan = services.plan_of(session)
     form = kind.form(request.POST or None, plan=plan, initial={"at": timezone.now()})
     if form.is_bound and form.is_valid() and call_service(form, kind.service, by=request.user, session=session):
         messages.success(request, f"Recorded the {kind.noun}.")
@@ -171,6 +172,7 @@ def record_add_part(request, session_uuid, part):
         "part": kind,
         "form": form,
         "plan": plan,
+        "order": services.order_of(session),
         "ladder": _ladder(plan, session, record),
         "record": record,
         "closed": services.closed_reason(session, record),
