@@ -44,6 +44,10 @@ CREATININE_BASELINE_WINDOW_DAYS = 365
 OBESITY_BMI_FROM = Decimal("30")
 DM_RECENT_DAYS = 365
 CREATININE_BEFORE_CYCLE_DAYS = 30
+# The missing-creatinine flag is raised from this many days before the cycle's first day (when
+# the pre-cycle labs are drawn), not as soon as the previous cycle ends, and is judged against
+# that first day for every day of the cycle: it no longer opens and closes with each cycle.
+CREATININE_FLAG_LEAD_DAYS = 7
 HAEMOLYSIS_DOSE_G_PER_KG_FROM = Decimal("2")
 
 
@@ -442,7 +446,9 @@ def informational_rules(chart: ChartSnapshot, policy: SitePolicy) -> list[Findin
                     chart.cancer_screen_on,
                 )
             )
-    if chart.next_cycle_on is not None:
+    if chart.next_cycle_on is not None and chart.next_cycle_on - chart.today <= timedelta(
+        days=CREATININE_FLAG_LEAD_DAYS
+    ):
         window_start = chart.next_cycle_on - timedelta(days=CREATININE_BEFORE_CYCLE_DAYS)
         creatinine = _latest(chart, "creatinine")
         if creatinine is None or creatinine.on < window_start:

@@ -69,6 +69,8 @@ class Course(models.Model):
     )
     first_day = models.DateField()
     status = models.CharField(max_length=10, choices=CourseStatus.choices, default=CourseStatus.ACTIVE)
+    # Why a course ended: "all 6 cycles given", "order cancelled: ...", "replaced by ...".
+    status_reason = models.CharField(max_length=300, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()

@@ -700,3 +700,47 @@ def cycle_overdue(
             f"and is more than {grace} days late with nothing scheduled.{missed}"
         ),
     )
+
+
+def missed_cycle_overdue(
+    last_booked_day: date,
+    *,
+    cycle_number: int,
+    first_booked_day: date,
+    today: date,
+    target: str,
+    tz: ZoneInfo,
+) -> DueReminder | None:
+    """An overdue-cycle reminder for a booked cycle whose days all passed with nothing given, or
+    None while one of its days is still today or ahead. Whatever is booked later, the missed
+    cycle is reported: due the morning after its last booked day (local 08:00), the same key
+    every day, so it exists once.
+
+    Example: cycle 3 booked 14-15 Jan 2027 and not given → overdue from 16 Jan 08:00.
+
+    >>> reminder = missed_cycle_overdue(date(2027, 1, 15), cycle_number=3, first_booked_day=date(2027, 1, 14),
+    ...     today=date(2027, 1, 20), target="cycle-12", tz=ZoneInfo("America/New_York"))
+    >>> reminder.subject_key
+    'cycle_overdue:cycle-12:2027-01-16'
+    """
+    last = _date(last_booked_day, "last_booked_day")
+    first = _date(first_booked_day, "first_booked_day")
+    current = _date(today, "today")
+    number = _whole(cycle_number, "cycle_number", 1, 10_000, "cycles")
+    key_target = _target(target)
+    zone = _zone(tz)
+    if first > last:
+        raise ValueError(f"first_booked_day: {first.isoformat()} is after last_booked_day {last.isoformat()}")
+    if current <= last:
+        return None
+    booked = first.isoformat() if first == last else f"{first.isoformat()} to {last.isoformat()}"
+    return _reminder(
+        ReminderKind.CYCLE_OVERDUE,
+        target=key_target,
+        due_local=_at_local(last + timedelta(days=1), OVERDUE_DUE_TIME, zone),
+        window_end=None,
+        reason=(
+            f"Cycle {number}, booked for {booked}, passed with no infusion recorded: "
+            "record it if it was given, otherwise book the missed cycle."
+        ),
+    )

@@ -190,6 +190,14 @@ NEAR_MISSES = [
         {"next_cycle_on": NEXT_CYCLE, **labs("creatinine", ("0.8", NEXT_CYCLE - 30 * DAY))},
     ),
     ("no-cycle-planned", "info_no_recent_creatinine", {}),
+    # Raised from 7 days before the cycle (with its pre-cycle labs), not as soon as the last one ended.
+    ("no-creatinine-cycle-8-days-ahead", "info_no_recent_creatinine", {"next_cycle_on": TODAY + 8 * DAY}),
+    # Day 2 of a cycle that began yesterday is judged by its first day, as day 1 was.
+    (
+        "day-2-of-a-cycle-with-creatinine-before-day-1",
+        "info_no_recent_creatinine",
+        {"next_cycle_on": TODAY - DAY, **labs("creatinine", ("0.8", TODAY - 31 * DAY + 2 * DAY))},
+    ),
     ("group-O-2g", "info_haemolysis_risk", {"blood_group": "O", "planned_dose_g_per_kg": Decimal("2")}),
     ("group-unknown-2g", "info_haemolysis_risk", {"blood_group": "unknown", "planned_dose_g_per_kg": Decimal("2")}),
     ("group-A-1.9g", "info_haemolysis_risk", {"blood_group": "A", "planned_dose_g_per_kg": Decimal("1.9")}),
@@ -310,7 +318,9 @@ def _everything() -> ChartSnapshot:
         labs=labs("creatinine", ("2.0", LAB_DAY), ("1.0", date(2026, 5, 1)))["labs"]
         | labs("egfr", ("25", LAB_DAY))["labs"]
         | labs("triglycerides", ("2000", LAB_DAY))["labs"],
-        next_cycle_on=TODAY + 60 * DAY,
+        # Seen 39 days on, 3 days before the next cycle: the Nov 8 creatinine is now too old.
+        today=TODAY + 39 * DAY,
+        next_cycle_on=TODAY + 42 * DAY,
         planned_dose_g_per_kg=Decimal("2"),
         confirmed_deterioration_on=date(2026, 11, 1),
     )

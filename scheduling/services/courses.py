@@ -30,13 +30,14 @@ from django.db import models, transaction
 from django.db.models import Prefetch
 from django.utils import timezone
 
-from dosing.models import DoseOrder, OrderStatus
+from dosing.models import DoseOrder
 from patients.audit import audited_save, stale_version_error
 from risk.models import RiskFlag
 from risk.services import flags_recompute_once
 
 from .. import timing
 from ..models import OPEN_SESSION_STATUSES, Course, CourseStatus, Cycle, InfusionSession, SessionStatus, UnitSettings
+from .lifecycle import course_close, course_settle, courses_replaced_by, session_minutes
 from .reminders import session_changed
 
 # An open-ended course is booked this far ahead of today; course_extend books further later.
@@ -239,9 +240,17 @@ def _existing_slot(session: InfusionSession) -> Slot:
     )
 
 
-def check_slots(proposed: Sequence[Slot], *, unit: UnitSettings, tz: ZoneInfo, fields: dict[str, str]) -> list[str]:
+def check_slots(
+    proposed: Sequence[Slot],
+    *,
+    unit: UnitSettings,
+    tz: ZoneInfo,
+    fields: dict[str, str],
+    replacing: Sequence[int] = (),
+) -> list[str]:
     """Check proposed sessions against the unit's other open sessions in the database.
 
+    Booked sessions of the courses in ``replacing`` (closed by the same write) do not count.
     Raises ValidationError with each refusal at the form field ``fields`` maps it to
     (``chair`` and ``day``); returns the warnings."""
     if not proposed:
@@ -258,6 +267,7 @@ def check_slots(proposed: Sequence[Slot], *, unit: UnitSettings, tz: ZoneInfo, f
             | models.Q(patient__in={s.patient_id for s in proposed})
         )
         .exclude(pk__in=replaced)
+        .exclude(cycle__course__in=replacing, status__in=[SessionStatus.PLANNED, SessionStatus.CONFIRMED])
         .select_related("patient", "cycle")
     )
     found = find_conflicts(
@@ -280,11 +290,14 @@ def _at_most(messages: list[str], shown: int = REFUSALS_SHOWN) -> list[str]:
     return [*messages[:shown], f"… and {len(messages) - shown} more like these."]
 
 
-def _patient_cycle_starts(patient_id: int, *, changed: dict[int, date]) -> list[CycleStart]:
+def _patient_cycle_starts(
+    patient_id: int, *, changed: dict[int, date], replacing: Sequence[int] = (), today: date | None = None
+) -> list[CycleStart]:
     """The patient's counted cycles (any day given or still to come), with the start dates a
-    write changes substituted."""
+    write changes substituted; cycles from ``today`` of the courses in ``replacing`` do not count."""
     cycles = (
         Cycle.objects.filter(course__patient_id=patient_id, sessions__status__in=COUNTED_STATUSES)
+        .exclude(course__in=replacing, start_date__gte=today or date.min)
         .select_related("course")
         .distinct()
     )
@@ -366,7 +379,7 @@ COURSE_TIMING_FIELDS = {
 
 def expected_session_minutes(order: DoseOrder, unit: UnitSettings) -> int:
     """The plan's infusion time plus the unit's set-up time (cannulation, checks, observation)."""
-    return int(order.plan["infusion_minutes"]) + unit.setup_minutes
+    return session_minutes(order, unit)
 
 
 def _book_cycles(
@@ -409,10 +422,8 @@ def course_preview(
     """
     unit = unit or UnitSettings.load()
     tz = clinic_zone()
-    if order.status != OrderStatus.VERIFIED:
-        raise ValidationError(
-            f"This order is {order.get_status_display().lower()}; a course is planned only from a verified order."
-        )
+    if not order.is_administrable:
+        raise ValidationError(f"{order.status_sentence}: a course is planned only from a verified order.")
     if first_day < today:
         raise ValidationError({"first_day": f"{first_day:%Y-%m-%d} has passed; choose today or a later day."})
     label_weeks = order.indication.interval_weeks_min
@@ -436,11 +447,23 @@ def course_preview(
         warnings.append(
             f"Every {weeks} weeks is shorter than the {label_weeks} weeks given for {order.indication.name}."
         )
-    warnings += check_slots([slot for cycle in planned for slot in cycle.slots], unit=unit, tz=tz, fields=COURSE_FIELDS)
+    replaced = courses_replaced_by(order)
+    replacing = [course.pk for course in replaced]
+    warnings += check_slots(
+        [slot for cycle in planned for slot in cycle.slots], unit=unit, tz=tz, fields=COURSE_FIELDS, replacing=replacing
+    )
     new_starts = [
         CycleStart(cycle.start_date, weeks, f"cycle {cycle.number} of this course", True) for cycle in planned
     ]
-    warnings += interval_warnings([*_patient_cycle_starts(order.patient_id, changed={}), *new_starts])
+    earlier = _patient_cycle_starts(order.patient_id, changed={}, replacing=replacing, today=today)
+    warnings += interval_warnings([*earlier, *new_starts])
+    for course in replaced:
+        ahead = course.cycles.filter(sessions__status__in=OPEN_SESSION_STATUSES, start_date__gte=today).distinct()
+        warnings.append(
+            f"This course replaces the active course from {course.first_day:%Y-%m-%d} (order of "
+            f"{timezone.localtime(course.order.prescribed_at):%Y-%m-%d}): it will be closed and its "
+            f"{ahead.count()} cycle(s) still booked from today are cancelled."
+        )
     return CoursePreview(tuple(planned), tuple(warnings), minutes, weeks, until)
 
 
@@ -483,6 +506,8 @@ def course_plan(
         created_by=by,
     )
     length = f"{cycles} cycles" if cycles else f"open-ended, booked to {preview.booked_until:%Y-%m-%d}"
+    for replaced in courses_replaced_by(order):
+        course_close(course=replaced, by=by, reason=f"replaced by the course from {first_day:%Y-%m-%d}")
     audited_save(course, by=by, reason=_with_accepted(f"planned: {length}", preview.warnings))
     _create_cycles(course, preview.cycles, minutes=preview.expected_minutes, by=by)
     return course
@@ -522,11 +547,8 @@ def course_extend(*, by, course: Course, today: date, accept_warnings: bool = Fa
     course = Course.objects.select_for_update().select_related("order", "patient").get(pk=course.pk)
     if course.planned_cycles is not None or course.status != CourseStatus.ACTIVE:
         raise ValidationError("Only an active open-ended course is extended; this one has a planned number of cycles.")
-    if course.order.status != OrderStatus.VERIFIED:
-        raise ValidationError(
-            f"The course's order is {course.order.get_status_display().lower()}; "
-            "no more cycles are booked until it is verified."
-        )
+    if not course.order.is_administrable:
+        raise ValidationError(f"{course.order.status_sentence}: no more cycles are booked until it is verified.")
     last = course.cycles.order_by("-number").first()
     template = list(last.sessions.order_by("day_number"))
     horizon = today + timedelta(weeks=OPEN_ENDED_HORIZON_WEEKS)
@@ -742,6 +764,7 @@ def session_set_status(
     audited_save(session, by=by, reason=f"{SessionStatus(status).label.lower()}{': ' + reason if reason else ''}")
     if status in REASON_REQUIRED_STATUSES:
         session_changed(session)
+        course_settle(course=session.cycle.course, by=by)
     return session
 
 
@@ -793,6 +816,8 @@ class WeekGrid:
     last_chair: int
 
 
+# The order's JSON documents, which the week view's chips never show.
+ORDER_JSON_NOT_SHOWN = ("inputs", "facts", "plan", "chart_replan", "contraindication_override")
 CHAIRS_PER_PAGE = 16  # a bay of chairs per page: a large unit's week stays a readable, fast page
 
 
@@ -811,7 +836,12 @@ def week_grid(monday: date, *, unit: UnitSettings, tz: ZoneInfo, first_chair: in
     sessions = list(
         week.filter(chair__gte=first_chair, chair__lte=last_chair)
         .select_related("patient", "cycle__course__order__product")
-        .defer(*(f"cycle__course__order__{name}" for name in ("inputs", "facts", "plan", "contraindication_override")))
+        .defer(
+            *(
+                f"cycle__course__order__{name}"
+                for name in ("inputs", "facts", "plan", "chart_replan", "contraindication_override")
+            )
+        )
         .prefetch_related(
             Prefetch("patient__risk_flags", queryset=RiskFlag.objects.putting_at_risk(), to_attr="at_risk_flags")
         )

@@ -42,7 +42,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import EmailMessage, get_connection
 from django.db import DataError, IntegrityError, transaction
-from django.db.models import Case, Count, F, Max, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models import Case, Count, F, Max, Min, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.text import Truncator
@@ -79,6 +79,9 @@ UPCOMING_HORIZON = timedelta(days=35)
 # entered late, the first run) is still created this long after its due time; older ones are
 # history. Overdue cycles are exempt: an overdue course is reported whenever it is found.
 CATCH_UP = timedelta(days=14)
+# Missed cycles are looked for among cycles that started this far back; older ones were reported
+# by earlier sweeps (a missed cycle is reported from the morning after its last booked day).
+MISSED_CYCLE_LOOKBACK = timedelta(weeks=10)
 # A TIS assessment counts when a visit is within ±2 weeks of its due date; a baseline visit is
 # one marked as baseline or one in the 2 weeks up to the first infusion.
 TIS_WINDOW = timedelta(weeks=2)
@@ -368,7 +371,10 @@ def _cycle_checks(collector, cycle_id, sessions, patient_id, haemolysis) -> None
 
 
 def _collect_overdue(collector: _Collector) -> None:
-    """Active courses whose last given cycle is more than an interval and a week behind."""
+    """Active courses: a booked cycle whose days all passed with nothing given (reported once,
+    whatever is booked later), else a course whose last given cycle is more than an interval
+    and a week behind with nothing booked from today."""
+    missed_courses = _collect_missed_cycles(collector)
     given = InfusionSession.objects.filter(status__in=GIVEN_STATUSES)
     booked = InfusionSession.objects.open().filter(patient_id=OuterRef("patient_id"))
     # The course's last cycle with a session given: walking its cycles newest first on the
@@ -380,6 +386,7 @@ def _collect_overdue(collector: _Collector) -> None:
     )
     courses = (
         Course.objects.filter(status=CourseStatus.ACTIVE)
+        .exclude(pk__in=missed_courses)
         .annotate(last_cycle_id=Subquery(last_given_cycle))
         .filter(last_cycle_id__isnull=False)
         .annotate(
@@ -393,30 +400,15 @@ def _collect_overdue(collector: _Collector) -> None:
                 .order_by("planned_start")
                 .values("planned_start")[:1]
             ),
-            # A booking after the last cycle that has passed unrecorded: the reason names it.
-            stale_booking_at=Subquery(
-                booked.filter(planned_start__gt=OuterRef("last_cycle_started_at"))
-                .order_by("-planned_start")
-                .values("planned_start")[:1]
-            ),
         )
-        .values(
-            "id",
-            "patient_id",
-            "interval_weeks",
-            "last_cycle_id",
-            "last_cycle_started_at",
-            "next_booked_at",
-            "stale_booking_at",
-        )
+        .values("id", "patient_id", "interval_weeks", "last_cycle_id", "last_cycle_started_at", "next_booked_at")
     )
     for course in courses:
         try:
             last_start = collector.local_date(course["last_cycle_started_at"])
             if last_start > collector.today:
                 continue
-            next_at = course["next_booked_at"] or course["stale_booking_at"]
-            next_on = collector.local_date(next_at) if next_at else None
+            next_on = collector.local_date(course["next_booked_at"]) if course["next_booked_at"] else None
             due = timing.cycle_overdue(
                 last_start,
                 interval_weeks=course["interval_weeks"],
@@ -430,6 +422,53 @@ def _collect_overdue(collector: _Collector) -> None:
             continue
         if due is not None and due.due_at <= collector.now:
             collector.add(_Wanted(due, course["patient_id"], cycle_id=course["last_cycle_id"]))
+
+
+def _collect_missed_cycles(collector: _Collector) -> set[int]:
+    """Cycles of active courses, after the course's last given cycle, that were booked (planned,
+    confirmed or marked missed) for days that have all passed with nothing given. Returns the
+    ids of the courses that have one; their missed cycle is what is reported."""
+    midnight = collector.local_midnight(collector.today)
+    booked_or_missed = Q(sessions__status__in=[*BOOKED_STATUSES, SessionStatus.MISSED])
+    last_given_number = (
+        Cycle.objects.filter(course=OuterRef("course_id"), sessions__status__in=GIVEN_STATUSES)
+        .order_by("-number")
+        .values("number")[:1]
+    )
+    cycles = (
+        Cycle.objects.filter(
+            course__status=CourseStatus.ACTIVE,
+            start_date__gte=collector.today - MISSED_CYCLE_LOOKBACK,
+            start_date__lt=collector.today,
+        )
+        .annotate(
+            given=Count("sessions", filter=Q(sessions__status__in=GIVEN_STATUSES)),
+            first_booked=Min("sessions__planned_start", filter=booked_or_missed),
+            last_booked=Max("sessions__planned_start", filter=booked_or_missed),
+            last_given_number=Subquery(last_given_number),
+        )
+        .filter(given=0, last_booked__lt=midnight)
+        .filter(Q(last_given_number__isnull=True) | Q(number__gt=F("last_given_number")))
+        .values("id", "course_id", "course__patient_id", "number", "first_booked", "last_booked")
+    )
+    courses = set()
+    for cycle in cycles:
+        courses.add(cycle["course_id"])
+        try:
+            due = timing.missed_cycle_overdue(
+                collector.local_date(cycle["last_booked"]),
+                cycle_number=cycle["number"],
+                first_booked_day=collector.local_date(cycle["first_booked"]),
+                today=collector.today,
+                target=f"cycle-{cycle['id']}",
+                tz=collector.tz,
+            )
+        except (TypeError, ValueError) as error:
+            collector.failed(f"cycle {cycle['id']}", error)
+            continue
+        if due is not None and due.due_at <= collector.now:
+            collector.add(_Wanted(due, cycle["course__patient_id"], cycle_id=cycle["id"]))
+    return courses
 
 
 def _collect_assessments(collector: _Collector) -> None:

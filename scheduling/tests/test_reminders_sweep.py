@@ -200,7 +200,8 @@ def test_cancelled_and_missed_sessions_get_no_reminders(book, sweep):
         give(session, status=SessionStatus.MISSED)
 
     sweep()
-    assert not Reminder.objects.exists()
+    # No reminder for the sessions themselves; the cycle missed as a whole is overdue therapy.
+    assert list(Reminder.objects.values_list("kind", "cycle__course")) == [("cycle_overdue", behind.pk)]
 
 
 @pytest.mark.django_db
@@ -482,23 +483,32 @@ def test_cycle_overdue(book, sweep, nurse, now, booked_next, expected):
     sweep(now)
     reminders = Reminder.objects.filter(kind="cycle_overdue")
     assert reminders.exists() is expected
-    if expected:
+    if expected and booked_next:
+        # The booked cycle that passed unrecorded is what is reported, the morning after it.
+        reminder = reminders.get()
+        assert reminder.subject_key == f"cycle_overdue:cycle-{cycle.pk}:2026-11-11"
+        assert reminder.due_at == local(date(2026, 11, 11), 8) and reminder.role == "nurse"
+        assert "Cycle 2, booked for 2026-11-10, passed with no infusion recorded" in reminder.message
+    elif expected:
         reminder = reminders.get()
         assert reminder.subject_key == f"cycle_overdue:course-{course.pk}:2026-11-06"
         assert reminder.due_at == local(date(2026, 11, 6), 8) and reminder.role == "nurse"
-        assert ("has not been recorded" in reminder.message) is (booked_next is not None)
+        assert "with nothing scheduled" in reminder.message
 
 
 @pytest.mark.django_db
-def test_a_missed_cycle_does_not_reset_the_rhythm(book, sweep):
-    course = book(date(2026, 9, 3), cycles=2)  # 3 Sep given, 1 Oct missed
+def test_a_missed_cycle_is_reported_once_the_morning_after_it(book, sweep):
+    course = book(date(2026, 9, 3), cycles=2)  # 3 Sep given, 1-2 Oct missed
     given, missed = sessions_of(course)[:2], sessions_of(course)[2:]
     for session in given:
         give(session, stopped_at=session.planned_start + timedelta(hours=5))
     for session in missed:
         give(session, status=SessionStatus.MISSED)
     sweep()
-    assert Reminder.objects.get(kind="cycle_overdue").subject_key.endswith(":2026-10-09")
+    sweep()
+    reminder = Reminder.objects.get(kind="cycle_overdue")
+    assert reminder.subject_key == f"cycle_overdue:cycle-{missed[0].cycle_id}:2026-10-03"
+    assert "Cycle 2, booked for 2026-10-01 to 2026-10-02" in reminder.message
 
 
 # --------------------------------------------------------------------------- once, and only once

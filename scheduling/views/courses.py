@@ -120,8 +120,8 @@ def course_create(request, order_uuid):
             else:
                 if preview.warnings:
                     form.present_warnings(preview.warnings)
-    context = {"order": order, "form": form, "preview": preview, "unit": unit, "verified": order.is_verified}
-    context["expected_minutes"] = services.expected_session_minutes(order, unit) if order.is_verified else None
+    context = {"order": order, "form": form, "preview": preview, "unit": unit, "verified": order.is_administrable}
+    context["expected_minutes"] = services.expected_session_minutes(order, unit) if order.is_administrable else None
     return render(request, "scheduling/course_form.html", context)
 
 
