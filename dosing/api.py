@@ -4,26 +4,30 @@ Authentication: a per-user API token (``Authorization: Bearer ...``, no CSRF) or
 browser session (with CSRF, as for any POST). Any clinic role may calculate.
 
 Numbers arrive as JSON numbers or decimal strings and become ``Decimal`` from their
-written text, never through a binary float: the body is read with
-``json.loads(parse_float=Decimal)``. That is also why this endpoint reads its own
-body instead of declaring a Ninja body parameter: Ninja 1.7 parses JSON numbers to
-floats and has no per-router validation-error handler, and every 422 here, from the
-schema or from the dose arithmetic, has one shape: ``{"detail", "errors": [{"field",
-"message"}]}``. The request schema is still published in the OpenAPI document.
+written text, never through a binary float (the API's parser, patients/api_common.py).
+Every 422, from the schema or from the dose arithmetic, has one shape: ``{"detail",
+"errors": [{"field", "message"}]}``.
 """
 
-import json
-import re
-from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-import pydantic
-from ninja import Field, Router, Schema, Status
+from ninja import Field, Router, Schema
 from ninja.errors import AuthorizationError
-from pydantic import BeforeValidator, ConfigDict, StrictBool
+from pydantic import StrictBool, model_validator
 from pydantic_core import PydanticCustomError
 
-from patients.api import MessageOut
+from patients.api_common import (
+    DecimalText,
+    ExactDecimal,
+    InvalidInput,
+    InvalidInputOut,
+    JsonConstant,
+    JsonObjectBody,
+    MessageOut,
+    WholeNumber,
+    decimal_text_schema,
+    whole_text_schema,
+)
 
 from .calculations import DOSE_MAX_G_PER_KG, HEIGHT_MAX_CM, HEIGHT_MIN_CM, SEXES, WEIGHT_BASES, WEIGHT_MAX_KG
 from .models import Indication, Product, SiteSettings
@@ -31,57 +35,19 @@ from .planning import label_info, plan_for
 
 router = Router(tags=["dosing"])
 
-DECIMAL_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
-DECIMAL_TEXT_PATTERN = "^" + DECIMAL_TEXT.pattern + "$"
-WHOLE_TEXT = re.compile(r"[0-9]+")
-
 
 # --------------------------------------------------------------------------- request
 
 
-def exact_decimal(value: Any) -> Decimal:
-    """A JSON number (already a Decimal or int, see _read_json) or a plain decimal string
-    such as "70.1"; nothing else, so "70,1", "1_000", " 70" or "NaN" are refused."""
-    if isinstance(value, Decimal | int) and not isinstance(value, bool):
-        return Decimal(value)
-    if isinstance(value, str) and DECIMAL_TEXT.fullmatch(value):
-        return Decimal(value)
-    raise PydanticCustomError(
-        "decimal_text",
-        "must be a number such as 70.1 (a JSON number or a decimal string), not {value}",
-        {"value": repr(value)},
-    )
+def _has_json_constant(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(_has_json_constant(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_has_json_constant(item) for item in value)
+    return isinstance(value, JsonConstant)
 
 
-def _whole_number(value: Any) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
-        return int(value)
-    if isinstance(value, str) and WHOLE_TEXT.fullmatch(value):
-        return int(value)
-    raise PydanticCustomError("whole_number", "must be a whole number, not {value}", {"value": repr(value)})
-
-
-def _decimal_text_schema(schema: dict) -> None:
-    # Document the string form as this endpoint reads it (pydantic's own pattern is looser).
-    for branch in schema.get("anyOf", []):
-        if branch.get("type") == "string":
-            branch["pattern"] = DECIMAL_TEXT_PATTERN
-
-
-def _whole_text_schema(schema: dict) -> None:
-    number = {key: schema.pop(key) for key in ("type", "minimum") if key in schema}
-    schema["anyOf"] = [number, {"type": "string", "pattern": "^" + WHOLE_TEXT.pattern + "$"}]
-
-
-ExactDecimal = Annotated[Decimal, BeforeValidator(exact_decimal)]
-WholeNumber = Annotated[int, BeforeValidator(_whole_number)]
-
-
-class DosePlanRequest(Schema):
-    model_config = ConfigDict(extra="forbid")  # a misspelt or unsupported flag must not be ignored silently
-
+class DosePlanRequest(JsonObjectBody):
     product: str = Field(max_length=50, description="Catalog product slug.", examples=["octagam-10"])
     indication: str = Field(
         max_length=50, description="Indication slug; must belong to the product.", examples=["dermatomyositis"]
@@ -91,14 +57,14 @@ class DosePlanRequest(Schema):
         le=WEIGHT_MAX_KG,
         description="Actual body weight (kg).",
         examples=["70"],
-        json_schema_extra=_decimal_text_schema,
+        json_schema_extra=decimal_text_schema,
     )
     height_cm: ExactDecimal = Field(
         ge=HEIGHT_MIN_CM,
         le=HEIGHT_MAX_CM,
         description="Height (cm).",
         examples=["170"],
-        json_schema_extra=_decimal_text_schema,
+        json_schema_extra=decimal_text_schema,
     )
     sex: Literal[SEXES] = Field(description="Sex at birth (Devine ideal body weight).")
     dose_g_per_kg: ExactDecimal = Field(
@@ -106,13 +72,13 @@ class DosePlanRequest(Schema):
         le=DOSE_MAX_G_PER_KG,
         description="Dose per cycle (g/kg), split over `days`.",
         examples=["2"],
-        json_schema_extra=_decimal_text_schema,
+        json_schema_extra=decimal_text_schema,
     )
     days: WholeNumber = Field(
         ge=1,
         description="Infusion days per cycle, within the indication's range.",
         examples=[2],
-        json_schema_extra=_whole_text_schema,
+        json_schema_extra=whole_text_schema,
     )
     weight_basis: Literal[WEIGHT_BASES] = Field(
         "auto", description="auto: adjusted body weight from the site's BMI threshold, otherwise actual."
@@ -121,40 +87,14 @@ class DosePlanRequest(Schema):
         False, description="At risk of thrombosis or renal dysfunction: the at-risk rate cap applies."
     )
 
-
-class InvalidInput(Exception):
-    def __init__(self, errors: list[dict]):
-        self.errors = errors
-        super().__init__(errors)
-
-
-def _read_json(body: bytes) -> Any:
-    def refuse(constant: str):
-        raise ValueError(f"{constant} is not a number")
-
-    try:
-        return json.loads(body, parse_float=Decimal, parse_constant=refuse)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput([{"field": None, "message": f"The body is not valid JSON: {exc}"}]) from None
-
-
-def field_errors(exc: pydantic.ValidationError) -> list[dict]:
-    errors = []
-    for error in exc.errors(include_url=False):
-        field = ".".join(str(part) for part in error["loc"]) or None
-        message = error["msg"].removeprefix("Value error, ")
-        errors.append({"field": field, "message": message})
-    return errors
-
-
-def _parse(body: bytes) -> DosePlanRequest:
-    data = _read_json(body)
-    if not isinstance(data, dict):
-        raise InvalidInput([{"field": None, "message": "The body must be a JSON object."}])
-    try:
-        return DosePlanRequest.model_validate(data)
-    except pydantic.ValidationError as exc:
-        raise InvalidInput(field_errors(exc)) from None
+    @model_validator(mode="before")
+    @classmethod
+    def _no_json_constants(cls, data: Any) -> Any:
+        # Here NaN or Infinity makes the whole body invalid, as it is in strict JSON (the TIS
+        # endpoint instead names the field it was given for).
+        if _has_json_constant(data):
+            raise PydanticCustomError("json_invalid", "The body is not valid JSON: NaN and Infinity are not numbers.")
+        return data
 
 
 def _catalog_rows(request: DosePlanRequest) -> tuple[Product, Indication]:
@@ -190,8 +130,6 @@ def _plan(request: DosePlanRequest) -> dict:
 
 
 # -------------------------------------------------------------------------- responses
-
-DecimalText = Annotated[str, Field(json_schema_extra={"format": "decimal"}, description="Exact decimal, as text.")]
 
 
 class VialCountOut(Schema):
@@ -251,31 +189,12 @@ class DosePlanOut(Schema):
     label: LabelOut
 
 
-class FieldErrorOut(Schema):
-    field: str | None = Field(description="The request field at fault; null when the body as a whole is.")
-    message: str
-
-
-class InvalidInputOut(Schema):
-    detail: str
-    errors: list[FieldErrorOut]
-
-
-_REQUEST_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": DosePlanRequest.model_json_schema()}},
-    }
-}
-
-
 @router.post(
     "/dose-plans/calculate",
     response={200: DosePlanOut, 401: MessageOut, 403: MessageOut, 422: InvalidInputOut},
     summary="Calculate a dose plan",
-    openapi_extra=_REQUEST_BODY,
 )
-def calculate_dose_plan(request):
+def calculate_dose_plan(request, payload: DosePlanRequest):
     """Dose, vials, volume and the infusion-rate ladder for one patient and course,
     from the catalog and site settings as they are now. Nothing is saved.
 
@@ -284,8 +203,4 @@ def calculate_dose_plan(request):
     """
     if not request.auth.has_perm("dosing.view_product"):
         raise AuthorizationError(message="Your account has no clinic role.")
-    try:
-        return _plan(_parse(request.body))
-    except InvalidInput as exc:
-        fields = ", ".join(sorted({error["field"] or "body" for error in exc.errors}))
-        return Status(422, {"detail": f"Invalid input: {fields}.", "errors": exc.errors})
+    return _plan(payload)

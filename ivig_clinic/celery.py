@@ -37,5 +37,14 @@ def _put_atomically(self, queue, payload, **kwargs):
     os.replace(aside, os.path.join(self.data_folder_out, name))
 
 
-filesystem.Channel._put = _put_atomically
-_ensure_filesystem_broker_folders()
+def _fix_filesystem_broker(broker_url: str | None) -> bool:
+    """Patch Kombu's filesystem transport and create its folders, only when it is the broker
+    in use: with Redis (production, CI) Kombu is left exactly as released. True if applied."""
+    if not (broker_url or "").startswith("filesystem://"):
+        return False
+    filesystem.Channel._put = _put_atomically
+    _ensure_filesystem_broker_folders()
+    return True
+
+
+_fix_filesystem_broker(app.conf.broker_url)

@@ -2,11 +2,13 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from ninja import NinjaAPI
+from ninja.errors import ValidationError
 from ninja.security import django_auth
 
 from accounts.auth import ApiTokenAuth
 from dosing.api import router as dosing_router
 from patients.api import router as patients_router
+from patients.api_common import DecimalJsonParser, invalid_input_body
 from patients.views import favicon, healthz
 from risk import views as risk_views
 from visits.api import router as visits_router
@@ -18,7 +20,16 @@ api = NinjaAPI(
     urls_namespace="api-v1",
     auth=[ApiTokenAuth(), django_auth],
     docs_url="/docs",
+    parser=DecimalJsonParser(),
 )
+
+
+@api.exception_handler(ValidationError)
+def invalid_input(request, exc):
+    # Every 422 of every route in the one shape the README gives.
+    return api.create_response(request, invalid_input_body(exc), status=422)
+
+
 api.add_router("", patients_router)
 api.add_router("", dosing_router)
 api.add_router("", visits_router)

@@ -9,6 +9,7 @@ from ninja import Field, Router, Schema
 from ninja.errors import HttpError
 from ninja.pagination import PageNumberPagination, paginate
 
+from .api_common import InvalidInputOut, MessageOut
 from .models import Patient
 
 router = Router(tags=["patients"])
@@ -30,23 +31,6 @@ class PatientOut(Schema):
     current_height_on: date | None = None
 
 
-class MessageOut(Schema):
-    detail: str
-
-
-class RequestErrorOut(Schema):
-    type: str
-    loc: list[str | int] = Field(description='Where the value was, e.g. ["query", "page"].')
-    msg: str
-
-
-class RequestInvalidOut(Schema):
-    """Ninja's answer to a query or path value of the wrong type (a page that is not a number,
-    a patient id that is not a UUID)."""
-
-    detail: list[RequestErrorOut]
-
-
 # Far beyond any registry's last page, and small enough that the offset, (page - 1) × page size,
 # stays within a 64-bit database integer: page 2^57 of 1881 made SQLite fail (found by schemathesis).
 MAX_PAGE = 1_000_000
@@ -59,7 +43,7 @@ class PatientPages(PageNumberPagination):
 
 
 # Every answer these operations give, so a client knows each shape before it meets it.
-ERRORS = {401: MessageOut, 403: MessageOut, 422: RequestInvalidOut}
+ERRORS = {401: MessageOut, 403: MessageOut, 422: InvalidInputOut}
 
 
 def _require_view(request) -> None:

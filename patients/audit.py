@@ -48,6 +48,39 @@ def _display(model_field, value) -> str:
     return str(value)
 
 
+def _entered(row, fields) -> list[FieldChange]:
+    # At creation, list what was entered, not fields left at their defaults.
+    return [
+        FieldChange(field=str(model_field.verbose_name), before="", after=_display(model_field, value))
+        for model_field in fields
+        if (value := getattr(row, model_field.attname)) not in (None, "", [], False)
+        and value != model_field.get_default()
+    ]
+
+
+def _changed(row, previous, fields) -> list[FieldChange]:
+    """What one change altered: simple-history's diff of the two history rows, in the model's field order."""
+    # diff_against reads fields as a form would (model_to_dict), so it cannot compare those the
+    # app fills in itself (editable=False), such as a lab result's unit, which follows its test.
+    editable = [model_field.name for model_field in fields if model_field.editable]
+    delta = row.diff_against(previous, included_fields=editable)
+    values = {change.field: (change.old, change.new) for change in delta.changes}
+    for model_field in fields:
+        if not model_field.editable:
+            before, after = getattr(previous, model_field.attname), getattr(row, model_field.attname)
+            if before != after:
+                values[model_field.name] = (before, after)
+    return [
+        FieldChange(
+            field=str(model_field.verbose_name),
+            before=_display(model_field, values[model_field.name][0]),
+            after=_display(model_field, values[model_field.name][1]),
+        )
+        for model_field in fields
+        if model_field.name in values
+    ]
+
+
 def _entries_for(history_rows, model) -> list[AuditEntry]:
     fields = [f for f in model._meta.concrete_fields if f.name not in HIDDEN_FIELDS]
     entries = []
@@ -55,22 +88,12 @@ def _entries_for(history_rows, model) -> list[AuditEntry]:
     for _, versions in groupby(rows, key=lambda row: row.id):
         previous = None
         for row in versions:
-            changes = []
-            for model_field in fields:
-                after = getattr(row, model_field.attname)
-                before = getattr(previous, model_field.attname) if previous is not None else None
-                if row.history_type == "-" or (previous is not None and before == after):
-                    continue
-                # At creation, list what was entered, not fields left at their defaults.
-                if previous is None and (after in (None, "", [], False) or after == model_field.get_default()):
-                    continue
-                changes.append(
-                    FieldChange(
-                        field=str(model_field.verbose_name),
-                        before="" if previous is None else _display(model_field, before),
-                        after=_display(model_field, after),
-                    )
-                )
+            if row.history_type == "-":
+                changes = []
+            elif previous is None:
+                changes = _entered(row, fields)
+            else:
+                changes = _changed(row, previous, fields)
             entries.append(
                 AuditEntry(
                     when=row.history_date,

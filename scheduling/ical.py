@@ -1,8 +1,10 @@
-"""A minimal iCalendar (RFC 5545) writer for the unit's session feed.
+"""The unit's session feed as iCalendar (RFC 5545), written by the ``icalendar`` package.
 
-Pure: events in, text out; no ORM, no clock. Only what the feed needs: VCALENDAR with
-VEVENTs whose times are UTC (``...Z``), TEXT values escaped, content lines folded at 75
-octets (never inside a UTF-8 character) and ended with CRLF.
+Pure: events in, text out; no ORM, no clock. This module holds only what the feed decides:
+which properties an event carries, and that every time is written in UTC (``...Z``), so a
+calendar app never has to know the clinic's time zone to place a session right across a
+daylight-saving change. Escaping TEXT values, folding lines at 75 octets and CRLF line ends
+are the library's.
 """
 
 from __future__ import annotations
@@ -11,64 +13,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-CRLF = "\r\n"
-LINE_OCTETS_MAX = 75
+import icalendar
+
 STATUSES = ("TENTATIVE", "CONFIRMED", "CANCELLED")
+PRODUCT_ID = "-//IVIG Clinic//Unit//EN"
 
 
-def escape_text(value: str) -> str:
-    r"""Escape a TEXT value: backslash, semicolon, comma and line breaks.
-
-    Example:
-
-    >>> escape_text("Octagam 10%, day 1; chair 2\nnote")
-    'Octagam 10%\\, day 1\\; chair 2\\nnote'
-    """
-    return (
-        value.replace("\\", "\\\\")
-        .replace(";", "\\;")
-        .replace(",", "\\,")
-        .replace("\r\n", "\\n")
-        .replace("\r", "\\n")
-        .replace("\n", "\\n")
-    )
-
-
-def fold(line: str) -> str:
-    """Fold one content line into lines of at most 75 octets; continuation lines start with a
-    space (which counts toward their 75). A multi-octet character is never split.
-
-    Example: an 80-character line becomes 75 octets, CRLF, a space and the last 5.
-
-    >>> folded = fold("X" * 80)
-    >>> [len(part.encode()) for part in folded.split("\\r\\n")]
-    [75, 6]
-    """
-    parts: list[str] = []
-    current, size = "", 0
-    for char in line:
-        octets = len(char.encode("utf-8"))
-        if size + octets > LINE_OCTETS_MAX:
-            parts.append(current)
-            current, size = " ", 1
-        current += char
-        size += octets
-    parts.append(current)
-    return CRLF.join(parts)
-
-
-def utc_stamp(value: datetime) -> str:
-    """An aware datetime as an iCalendar UTC DATE-TIME.
-
-    Example: 09:00 EST on 23 Nov 2026 is 14:00 UTC.
-
-    >>> from zoneinfo import ZoneInfo
-    >>> utc_stamp(datetime(2026, 11, 23, 9, 0, tzinfo=ZoneInfo("America/New_York")))
-    '20261123T140000Z'
-    """
+def _aware(name: str, value: datetime) -> None:
+    # A naive time would be written as "floating" local time, placed by each reader's own zone.
     if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"value: naive datetime {value.isoformat()} refused; pass an aware datetime")
-    return value.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+        raise ValueError(f"{name}: naive datetime {value.isoformat()} refused; pass an aware datetime")
 
 
 @dataclass(frozen=True)
@@ -85,47 +39,47 @@ class Event:
     def __post_init__(self):
         if self.status not in STATUSES:
             raise ValueError(f"status: must be one of {', '.join(STATUSES)}, not {self.status!r}")
+        _aware("start", self.start)
+        _aware("end", self.end)
         if self.end < self.start:
             raise ValueError(f"end: {self.end.isoformat()} is before start {self.start.isoformat()}")
         if not self.uid or any(char in self.uid for char in "\r\n"):
             raise ValueError("uid: must be non-empty, on one line")
 
-    def lines(self, stamp: datetime) -> list[str]:
-        lines = [
-            "BEGIN:VEVENT",
-            f"UID:{self.uid}",
-            f"DTSTAMP:{utc_stamp(stamp)}",
-            f"DTSTART:{utc_stamp(self.start)}",
-            f"DTEND:{utc_stamp(self.end)}",
-            f"SUMMARY:{escape_text(self.summary)}",
-        ]
-        if self.description:
-            lines.append(f"DESCRIPTION:{escape_text(self.description)}")
-        lines += [f"STATUS:{self.status}", f"SEQUENCE:{self.sequence}"]
-        if self.url:
-            lines.append(f"URL:{self.url}")
-        lines.append("END:VEVENT")
-        return lines
+    def component(self, stamp: datetime) -> icalendar.Event:
+        return icalendar.Event.new(
+            uid=self.uid,
+            stamp=stamp.astimezone(UTC),
+            start=self.start.astimezone(UTC),
+            end=self.end.astimezone(UTC),
+            summary=self.summary,
+            description=self.description or None,
+            status=self.status,
+            sequence=self.sequence,
+            url=self.url or None,
+        )
 
 
-def calendar(events: Iterable[Event], *, name: str, stamp: datetime, product: str = "-//IVIG Clinic//Unit//EN") -> str:
-    """The whole VCALENDAR: every line folded and ended with CRLF.
+def calendar(events: Iterable[Event], *, name: str, stamp: datetime, product: str = PRODUCT_ID) -> str:
+    """The whole VCALENDAR, every time in UTC.
 
-    Example: an empty calendar still names itself.
+    Example: 09:00 EST on Monday 23 Nov 2026 is written as 14:00 UTC.
 
-    >>> text = calendar([], name="IVIG unit", stamp=datetime(2026, 11, 22, 17, 0, tzinfo=UTC))
-    >>> text.split("\\r\\n")[:2], text.endswith("END:VCALENDAR\\r\\n")
-    (['BEGIN:VCALENDAR', 'VERSION:2.0'], True)
+    >>> from zoneinfo import ZoneInfo
+    >>> start = datetime(2026, 11, 23, 9, 0, tzinfo=ZoneInfo("America/New_York"))
+    >>> event = Event(uid="a@ivig-clinic", start=start, end=start, summary="Chair 1: IVIG MRN-1")
+    >>> text = calendar([event], name="IVIG unit", stamp=datetime(2026, 11, 22, 17, 0, tzinfo=UTC))
+    >>> "DTSTART:20261123T140000Z" in text.split("\\r\\n"), text.endswith("END:VCALENDAR\\r\\n")
+    (True, True)
     """
-    lines = [
-        "BEGIN:VCALENDAR",
-        "VERSION:2.0",
-        f"PRODID:{product}",
-        "CALSCALE:GREGORIAN",
-        "METHOD:PUBLISH",
-        f"X-WR-CALNAME:{escape_text(name)}",
-    ]
+    _aware("stamp", stamp)
+    feed = icalendar.Calendar()
+    feed.add("version", "2.0")
+    feed.add("prodid", product)
+    feed.add("calscale", "GREGORIAN")
+    feed.add("method", "PUBLISH")
+    # Typed as TEXT explicitly: an X- property would otherwise be written unescaped.
+    feed.add("x-wr-calname", icalendar.vText(name))
     for event in events:
-        lines += event.lines(stamp)
-    lines.append("END:VCALENDAR")
-    return "".join(fold(line) + CRLF for line in lines)
+        feed.add_component(event.component(stamp))
+    return feed.to_ical().decode("utf-8")

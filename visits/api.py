@@ -3,32 +3,31 @@
 Authentication as for the rest of the API: a per-user token (``Authorization: Bearer ...``,
 no CSRF) or the browser session (with CSRF). Any clinic role may calculate (visits.view_visit).
 
-Built the way the dose-plan endpoint is (dosing/api.py), and reusing its helpers: the body is
-read with ``json.loads(parse_float=Decimal)`` so that 2.2 -> 0.7 cm is exactly 15 % (7.5
-points) and not 15.000000000000002 % (15 points); every 422 has one shape,
-``{"detail", "errors": [{"field", "message"}]}``, with a dotted field path such as
-``baseline.physician_global``. One difference: NaN and Infinity written as JSON constants are
-handed to the field they belong to, so the 422 names that field instead of the whole body.
+Numbers are read as the dose-plan endpoint reads them (patients/api_common.py): a JSON number
+becomes a ``Decimal`` from its text, so that 2.2 -> 0.7 cm is exactly 15 % (7.5 points) and not
+15.000000000000002 % (15 points); every 422 has one shape, ``{"detail", "errors": [{"field",
+"message"}]}``, with a dotted field path such as ``baseline.physician_global``. One difference:
+NaN and Infinity written as JSON constants are refused by the field they belong to, so the 422
+names that field instead of the whole body.
 """
 
-import json
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-import pydantic
-from ninja import Field, Router, Schema, Status
+from ninja import Field, Router, Schema
 from ninja.errors import AuthorizationError
 from pydantic import BeforeValidator, ConfigDict, WithJsonSchema, field_validator
 from pydantic_core import PydanticCustomError
 
-from dosing.api import (
+from patients.api_common import (
     DECIMAL_TEXT_PATTERN,
+    DecimalText,
     InvalidInput,
     InvalidInputOut,
+    JsonObjectBody,
     MessageOut,
     WholeNumber,
     exact_decimal,
-    field_errors,
 )
 
 from . import tis
@@ -37,17 +36,6 @@ router = Router(tags=["visits"])
 
 
 # --------------------------------------------------------------------------- request
-
-
-class _JsonConstant(str):
-    """NaN, Infinity or -Infinity as written in the body; no number field accepts it."""
-
-
-def _read_json(body: bytes) -> Any:
-    try:
-        return json.loads(body, parse_float=Decimal, parse_constant=_JsonConstant)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput([{"field": None, "message": f"The body is not valid JSON: {exc}"}]) from None
 
 
 def _measure(low: int | Decimal, high: int | Decimal | None, unit: str, *, low_exclusive: bool = False):
@@ -116,9 +104,7 @@ def _mmt_max_schema(schema: dict) -> None:
     ]
 
 
-class TisRequest(Schema):
-    model_config = ConfigDict(extra="forbid")
-
+class TisRequest(JsonObjectBody):
     population: Literal[tis.POPULATIONS] = Field(
         description="adult (DM/PM thresholds 20/40/60) or juvenile (JDM thresholds 30/45/70)."
     )
@@ -137,23 +123,7 @@ class TisRequest(Schema):
         return value
 
 
-def _errors(exc: pydantic.ValidationError) -> list[dict]:
-    # A bad key of `enzymes` is reported at ".../<key>/[key]"; the key itself is the field.
-    errors = field_errors(exc)
-    for error in errors:
-        if error["field"]:
-            error["field"] = error["field"].removesuffix(".[key]")
-    return errors
-
-
-def _parse(body: bytes) -> TisRequest:
-    data = _read_json(body)
-    if not isinstance(data, dict):
-        raise InvalidInput([{"field": None, "message": "The body must be a JSON object."}])
-    try:
-        request = TisRequest.model_validate(data)
-    except pydantic.ValidationError as exc:
-        raise InvalidInput(_errors(exc)) from None
+def _check_mmt_scale(request: TisRequest) -> None:
     errors = [
         {"field": f"{name}.mmt", "message": f"must be between 0 and {request.mmt_max} points, not {visit.mmt}"}
         for name, visit in (("baseline", request.baseline), ("followup", request.followup))
@@ -161,7 +131,6 @@ def _parse(body: bytes) -> TisRequest:
     ]
     if errors:
         raise InvalidInput(errors)
-    return request
 
 
 def _core_set(name: str, visit: VisitMeasuresIn) -> tis.CoreSetMeasures:
@@ -182,6 +151,7 @@ def _core_set(name: str, visit: VisitMeasuresIn) -> tis.CoreSetMeasures:
 
 
 def _calculate(request: TisRequest) -> dict:
+    _check_mmt_scale(request)
     result = tis.total_improvement_score(
         _core_set("baseline", request.baseline),
         _core_set("followup", request.followup),
@@ -192,8 +162,6 @@ def _calculate(request: TisRequest) -> dict:
 
 
 # -------------------------------------------------------------------------- responses
-
-DecimalText = Annotated[str, Field(json_schema_extra={"format": "decimal"}, description="Exact decimal, as text.")]
 
 
 class MeasureScoreOut(Schema):
@@ -231,39 +199,12 @@ class TisOut(Schema):
     )
 
 
-def _inline_refs(schema: dict) -> dict:
-    """The request schema with its ``$defs`` written in place, because ``#/$defs/...`` would point
-    at the root of the OpenAPI document, where nothing is."""
-    definitions = schema.pop("$defs", {})
-
-    def resolve(node):
-        if isinstance(node, dict):
-            ref = node.get("$ref", "")
-            if ref.startswith("#/$defs/"):
-                return resolve(definitions[ref.removeprefix("#/$defs/")])
-            return {key: resolve(value) for key, value in node.items()}
-        if isinstance(node, list):
-            return [resolve(item) for item in node]
-        return node
-
-    return resolve(schema)
-
-
-_REQUEST_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": _inline_refs(TisRequest.model_json_schema())}},
-    }
-}
-
-
 @router.post(
     "/tis/calculate",
     response={200: TisOut, 401: MessageOut, 403: MessageOut, 422: InvalidInputOut},
     summary="Calculate a Total Improvement Score",
-    openapi_extra=_REQUEST_BODY,
 )
-def calculate_tis(request):
+def calculate_tis(request, payload: TisRequest):
     """The TIS between a baseline and a follow-up visit, with each measure's percent change
     and points. Nothing is saved.
 
@@ -272,8 +213,4 @@ def calculate_tis(request):
     """
     if not request.auth.has_perm("visits.view_visit"):
         raise AuthorizationError(message="Your account has no clinic role.")
-    try:
-        return _calculate(_parse(request.body))
-    except InvalidInput as exc:
-        fields = ", ".join(sorted({error["field"] or "body" for error in exc.errors}))
-        return Status(422, {"detail": f"Invalid input: {fields}.", "errors": exc.errors})
+    return _calculate(payload)

@@ -7,8 +7,7 @@ the helper inputs are folded into ``mmt_score``/``mmt_muscles`` and ``haq_score`
 """
 
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
-from fractions import Fraction
+from decimal import Decimal
 
 from django import forms
 from django.contrib.auth import get_user_model
@@ -20,7 +19,7 @@ from patients.forms import DateInput
 from patients.models import Patient
 from patients.roles import PHYSICIAN
 
-from . import tis
+from . import instruments, tis
 from .models import ENZYME_NAMES, MMT_SCALE_MAX, HaqInstrument, MmtScale, Visit
 from .scoring import population_for
 from .services import enzyme_labs_on
@@ -39,7 +38,6 @@ MMT8_LIMB_GROUPS: tuple[tuple[str, str], ...] = (
     ("ankle_dorsiflexors", "Ankle dorsiflexors"),
 )
 MMT8_GROUP_LABELS = {NECK_FLEXORS: "Neck flexors", **dict(MMT8_LIMB_GROUPS)}
-MMT_GRADE_MAX = 10
 RIGHT, LEFT = "right", "left"
 # Unilateral MMT-8 grades one side (usually the dominant one): it goes in the first column.
 MMT_GRID_SCALES = (MmtScale.MMT8_UNILATERAL, MmtScale.MMT8_BILATERAL)
@@ -61,11 +59,6 @@ HAQ_CATEGORY_SCORES = (
     (2, "2 · with much difficulty"),
     (3, "3 · unable to do"),
 )
-# HAQ-DI scoring rules: a category scored with aids, devices or help counts at least 2, and the
-# index needs at least 6 of the 8 categories answered (sum / number answered).
-HAQ_AIDS_MINIMUM = 2
-HAQ_MIN_CATEGORIES = 6
-HAQ_PLACES = Decimal("0.001")  # as stored (Visit.haq_score has 3 decimal places)
 
 
 def mmt_grade_field_name(group: str, side: str | None = None) -> str:
@@ -96,23 +89,6 @@ def plain_decimal(value: Decimal) -> str:
         return str(value)
     text = format(value, "f")
     return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-def haq_index(category_scores: dict[str, int]) -> Decimal:
-    """HAQ-DI / CHAQ: the mean of the answered category scores, stored to 0.001.
-
-    Means over 8 or 4 categories are exact at 0.001 (9 / 8 = 1.125); over 6 or 7 they are
-    rounded half up at the third decimal (10 / 6 -> 1.667). Fewer than 6 answers is refused.
-
-    >>> haq_index({"dressing": 2, "arising": 1, "eating": 1, "walking": 1, "hygiene": 1,
-    ...            "reach": 1, "grip": 1, "activities": 1})
-    Decimal('1.125')
-    """
-    if len(category_scores) < HAQ_MIN_CATEGORIES:
-        answered = len(category_scores)
-        raise ValueError(f"category_scores: at least {HAQ_MIN_CATEGORIES} categories are needed, got {answered}")
-    mean = Fraction(sum(category_scores.values()), len(category_scores))
-    return (Decimal(mean.numerator) / Decimal(mean.denominator)).quantize(HAQ_PLACES, rounding=ROUND_HALF_UP)
 
 
 def _between(low: Decimal | int, high: Decimal | int, unit: str = ""):
@@ -149,12 +125,12 @@ def _grade_field(label: str, side: str | None) -> forms.IntegerField:
     return forms.IntegerField(
         label=label,
         required=False,
-        validators=[_between(0, MMT_GRADE_MAX)],
+        validators=[_between(0, instruments.MMT8_GRADE_MAX)],
         widget=forms.NumberInput(
             attrs={
                 "class": "form-control form-control-sm mmt-grade",
                 "min": "0",
-                "max": str(MMT_GRADE_MAX),
+                "max": str(instruments.MMT8_GRADE_MAX),
                 "step": "1",
                 "inputmode": "numeric",
                 "data-mmt-side": side or "axial",
@@ -464,7 +440,7 @@ class VisitForm(forms.Form):
                         "Clear the score to use the sum, or correct the grades.",
                     )
                     return
-                cleaned["mmt_score"] = Decimal(total)
+                cleaned["mmt_score"] = total
                 cleaned["mmt_muscles"] = {"scale": scale, "grades": self._grades_to_store(scale, grades)}
         score = cleaned.get("mmt_score")
         if score is None or "mmt_scale" in self.errors:
@@ -475,7 +451,7 @@ class VisitForm(forms.Form):
             top = MMT_SCALE_MAX[scale]
             self.add_error("mmt_score", f"{MmtScale(scale).label} goes up to {top}; enter 0 to {top}.")
 
-    def _mmt_sum(self, cleaned, scale: str, grades: dict[str, int]) -> int | None:
+    def _mmt_sum(self, cleaned, scale: str, grades: dict[str, int]) -> Decimal | None:
         if scale not in MMT_GRID_SCALES:
             self.add_error(
                 "mmt_scale",
@@ -499,7 +475,7 @@ class VisitForm(forms.Form):
                 f"Enter all {len(cells)} grades or none: {len(missing)} missing ({', '.join(missing)}).",
             )
             return None
-        return sum(grades.values())
+        return instruments.mmt8_total(grades, bilateral=scale == MmtScale.MMT8_BILATERAL)
 
     @staticmethod
     def mmt_cells(scale: str) -> list[tuple[str, str]]:
@@ -530,25 +506,26 @@ class VisitForm(forms.Form):
             if aids and score is None and haq_field_name(category) not in self.errors:
                 self.add_error(
                     haq_field_name(category),
-                    f"{label}: enter the category score too; aids or help raise it to at least {HAQ_AIDS_MINIMUM}.",
+                    f"{label}: enter the category score too; aids or help raise it to at least "
+                    f"{instruments.HAQ_AIDS_MINIMUM}.",
                 )
             if score is not None:
                 answers[category] = {
                     "score": score,
                     "aids": aids,
-                    "category_score": max(score, HAQ_AIDS_MINIMUM) if aids else score,
+                    "category_score": instruments.haq_category_score(score, aids=aids),
                 }
         cleaned["haq_categories"] = {}
         if not answers or any(haq_field_name(category) in self.errors for category, _ in HAQ_CATEGORIES):
             return
-        if len(answers) < HAQ_MIN_CATEGORIES:
+        if len(answers) < instruments.HAQ_MIN_CATEGORIES:
             self.add_error(
                 "haq_score",
-                f"Answer at least {HAQ_MIN_CATEGORIES} of the 8 categories ({len(answers)} answered), "
+                f"Answer at least {instruments.HAQ_MIN_CATEGORIES} of the 8 categories ({len(answers)} answered), "
                 "or clear them and type the score.",
             )
             return
-        index = haq_index({category: answer["category_score"] for category, answer in answers.items()})
+        index = instruments.haq_index({category: answer["category_score"] for category, answer in answers.items()})
         typed = cleaned.get("haq_score")
         if typed is not None and typed != index:
             self.add_error(

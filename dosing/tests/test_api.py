@@ -259,7 +259,8 @@ def test_openapi_describes_request_response_and_errors(nurse_client):
     schema = nurse_client.get("/api/v1/openapi.json").json()
     operation = schema["paths"][URL]["post"]
 
-    request = operation["requestBody"]["content"]["application/json"]["schema"]
+    ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    request = schema["components"]["schemas"][ref.rsplit("/", 1)[-1]]
     assert set(request["required"]) == {
         "product",
         "indication",

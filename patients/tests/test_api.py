@@ -115,6 +115,19 @@ def test_unknown_or_malformed_uuid(role_client, okonkwo, patient_id, status):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [(f"{LIST_URL}/1", "patient_uuid"), (f"{LIST_URL}?page=x", "page"), (f"{LIST_URL}?page=0", "page")],
+)
+def test_a_bad_path_or_query_value_is_422_in_the_apis_one_shape(role_client, path, field):
+    response = role_client("viewer").get(path)
+    assert response.status_code == 422
+    body = response.json()
+    assert body["detail"] == f"Invalid input: {field}."
+    assert [(error["field"], bool(error["message"])) for error in body["errors"]] == [(field, True)]
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize("method", ["post", "put", "delete"])
 def test_read_only(role_client, method):
     client = role_client("physician")
@@ -160,5 +173,5 @@ def test_a_page_number_beyond_any_registry_is_422_not_a_database_overflow(role_c
     client = role_client("viewer")
     response = client.get(LIST_URL, {"page": 144115188075855872, "page_size": 1881})
     assert response.status_code == 422
-    assert response.json()["detail"][0]["loc"] == ["query", "page"]
+    assert [error["field"] for error in response.json()["errors"]] == ["page"]
     assert client.get(LIST_URL, {"page": 1_000_000, "page_size": 100}).json()["items"] == []

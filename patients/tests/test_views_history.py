@@ -178,3 +178,19 @@ def test_unknown_patient_404(role_client):
 def test_wrong_method_405(role_client, patient):
     url = reverse("patients:history", kwargs={"patient_uuid": patient.uuid})
     assert role_client("physician").post(url).status_code == 405
+
+
+@pytest.mark.django_db
+def test_a_corrected_lab_test_shows_its_unit_change_too(client, make_user, clock):
+    # The unit is not a form field (it follows the test), yet the audit trail must show it changing.
+    doctor = make_user("physician")
+    patient = _register(doctor, "MRN-1")
+    result = services.lab_result_record(
+        by=doctor, patient=patient, test="creatinine", collected_on=date(2026, 11, 20), value=Decimal("1.1")
+    )
+    clock.shift(timedelta(minutes=1))
+    services.clinical_record_update(by=doctor, record=result, test="haemoglobin", value=Decimal("11.5"))
+    client.force_login(doctor)
+    rows = _rows(client.get(reverse("patients:history", kwargs={"patient_uuid": patient.uuid})))
+    assert rows[0][3:] == ["changed edited", "Test", "Creatinine", "Haemoglobin"]
+    assert rows[1:3] == [["Value (in the test's unit)", "1.100", "11.500"], ["Unit", "mg/dL", "g/dL"]]

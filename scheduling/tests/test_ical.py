@@ -5,6 +5,7 @@ Time is frozen at Sunday 22 Nov 2026, noon in New York (17:00 UTC)."""
 import doctest
 import re
 from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.urls import reverse
@@ -17,10 +18,22 @@ from scheduling.services.courses import course_plan, session_set_status
 
 URL = reverse("scheduling:calendar_feed")
 STAMP = datetime(2026, 11, 22, 17, 0, tzinfo=UTC)
+NEW_YORK = ZoneInfo("America/New_York")
+LINE_OCTETS_MAX = 75  # RFC 5545, 3.1
 
 
 def test_doctests():
     assert doctest.testmod(ical).failed == 0
+
+
+def unfolded_lines(text: str) -> list[str]:
+    return text.replace("\r\n ", "").split("\r\n")
+
+
+def one_event_calendar(**fields) -> str:
+    start = datetime(2026, 11, 23, 14, tzinfo=UTC)
+    event = ical.Event(**{"uid": "abc@ivig-clinic", "start": start, "end": start, "summary": "s", **fields})
+    return ical.calendar([event], name="Unit", stamp=STAMP)
 
 
 @pytest.mark.parametrize(
@@ -35,35 +48,52 @@ def test_doctests():
         ("colon: fine", "colon: fine"),
     ],
 )
-def test_escape_text(raw, escaped):
-    assert ical.escape_text(raw) == escaped
+def test_text_values_are_escaped(raw, escaped):
+    assert f"SUMMARY:{escaped}" in unfolded_lines(one_event_calendar(summary=raw))
 
 
 @pytest.mark.parametrize(
-    "line",
+    "summary",
     [
         "",
         "X" * 75,
         "X" * 76,
         "X" * 300,
-        "DESCRIPTION:" + "é" * 80,  # 2 octets each
-        "SUMMARY:" + "🩸" * 40,  # 4 octets each
-        "SUMMARY:" + "ab€" * 40,
+        "é" * 80,  # 2 octets each
+        "🩸" * 40,  # 4 octets each
+        "ab€" * 40,
     ],
 )
-def test_fold_keeps_lines_within_75_octets_and_unfolds_to_the_original(line):
-    folded = ical.fold(line)
-    parts = folded.split("\r\n")
-    assert all(len(part.encode("utf-8")) <= ical.LINE_OCTETS_MAX for part in parts)
-    assert all(part.startswith(" ") for part in parts[1:])
-    assert folded.replace("\r\n ", "") == line
+def test_lines_are_folded_within_75_octets_and_unfold_to_the_original(summary):
+    text = one_event_calendar(summary=summary)
+    parts = text.split("\r\n")
+    assert all(len(part.encode("utf-8")) <= LINE_OCTETS_MAX for part in parts)
+    assert f"SUMMARY:{summary}" in unfolded_lines(text)
     for part in parts:
         part.encode("utf-8").decode("utf-8")  # no character split across lines
 
 
-def test_utc_stamp_refuses_naive():
+def test_naive_times_are_refused():
+    naive = datetime(2026, 11, 23, 9, 0)  # noqa: DTZ001
     with pytest.raises(ValueError, match="naive"):
-        ical.utc_stamp(datetime(2026, 11, 23, 9, 0))  # noqa: DTZ001
+        ical.Event(uid="a@b", start=naive, end=naive, summary="s")
+    with pytest.raises(ValueError, match="naive"):
+        ical.calendar([], name="Unit", stamp=naive)
+
+
+@pytest.mark.parametrize(
+    ("local", "utc"),
+    [
+        (datetime(2026, 3, 6, 9, 0), "20260306T140000Z"),  # Friday before the change: EST, UTC-5
+        (datetime(2026, 3, 9, 9, 0), "20260309T130000Z"),  # Monday after 8 March: EDT, UTC-4
+        (datetime(2026, 10, 30, 9, 0), "20261030T130000Z"),  # Friday before 1 November: EDT
+        (datetime(2026, 11, 2, 9, 0), "20261102T140000Z"),  # Monday after: EST again
+    ],
+)
+def test_times_are_written_in_utc_across_daylight_saving_changes(local, utc):
+    start = local.replace(tzinfo=NEW_YORK)
+    text = one_event_calendar(start=start, end=start + timedelta(hours=1))
+    assert f"DTSTART:{utc}" in text.split("\r\n")
 
 
 def test_event_checks_its_fields():
@@ -85,8 +115,9 @@ def test_calendar_text():
         status="CONFIRMED",
         sequence=2,
     )
-    text = ical.calendar([event], name="Unit", stamp=STAMP)
+    text = ical.calendar([event], name="Unit, north; ward", stamp=STAMP)
     lines = text.split("\r\n")
+    assert "X-WR-CALNAME:Unit\\, north\\; ward" in lines
     assert lines[-1] == "" and lines[-2] == "END:VCALENDAR"
     assert "DTSTART:20261123T140000Z" in lines and "DTEND:20261123T191800Z" in lines
     assert "DESCRIPTION:Octagam 10%\\, day 1 of 2\\; note\\nsecond line" in lines
@@ -101,7 +132,7 @@ def parse(body: bytes) -> list[dict[str, str]]:
     assert body.endswith(b"\r\n")
     physical = body.split(b"\r\n")[:-1]
     assert all(b"\n" not in line and b"\r" not in line for line in physical)
-    assert all(len(line) <= ical.LINE_OCTETS_MAX for line in physical)
+    assert all(len(line) <= LINE_OCTETS_MAX for line in physical)
     text = body.decode("utf-8").replace("\r\n ", "")
     lines = text.split("\r\n")[:-1]
     assert lines[0] == "BEGIN:VCALENDAR" and lines[-1] == "END:VCALENDAR"

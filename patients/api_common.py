@@ -1,0 +1,169 @@
+"""What every route of the JSON API shares: how a body is read, exact numbers, and the one 422 shape.
+
+Lives in the lowest app with an API so that dosing and visits both build on it without
+importing each other. ``ivig_clinic/urls.py`` plugs `DecimalJsonParser` and
+`invalid_input_body` into the NinjaAPI.
+
+- A JSON body is read with ``json.loads(parse_float=Decimal)``: a JSON number becomes a
+  ``Decimal`` from its written text, never through a binary float (2.2 → 0.7 cm is exactly
+  15 %, not 15.000000000000002 %).
+- Every 422, from a schema, a query or path value, or a clinical rule checked in a route,
+  has one shape: ``{"detail": ..., "errors": [{"field": ..., "message": ...}]}`` with a dotted
+  field path such as ``baseline.physician_global`` (null when the body as a whole is at fault).
+"""
+
+import json
+import re
+from decimal import Decimal
+from typing import Annotated, Any
+
+from ninja import Field, Schema
+from ninja.errors import ValidationError
+from ninja.parser import Parser
+from pydantic import BaseModel, BeforeValidator, ConfigDict, model_validator
+from pydantic_core import PydanticCustomError
+
+DECIMAL_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+DECIMAL_TEXT_PATTERN = "^" + DECIMAL_TEXT.pattern + "$"
+WHOLE_TEXT = re.compile(r"[0-9]+")
+
+
+# ------------------------------------------------------------------------ reading
+
+
+class JsonConstant(str):
+    """NaN, Infinity or -Infinity as written in a body. No number field accepts it, so the
+    422 names the field it was given for."""
+
+
+class UnreadableBody:
+    """A body that is not JSON. Ninja answers 400 to a parser's exception; handed on as a
+    value instead, it is refused by `JsonObjectBody` and answered 422 like any bad input."""
+
+    def __init__(self, error: str):
+        self.error = error
+
+
+class DecimalJsonParser(Parser):
+    def parse_body(self, request):
+        try:
+            return json.loads(request.body, parse_float=Decimal, parse_constant=JsonConstant)
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are both ValueErrors
+            return UnreadableBody(str(exc))
+
+
+class JsonObjectBody(BaseModel):
+    """A request body: one JSON object, whose unknown keys are refused (a misspelt or
+    unsupported flag must not be ignored silently). A plain pydantic model, not a Ninja
+    Schema: Schema reads any object by its attributes (for ORM rows), so a list would pass
+    as an object with every field missing instead of being refused as a whole."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _a_json_object(cls, data: Any) -> Any:
+        if isinstance(data, UnreadableBody):
+            raise PydanticCustomError("json_invalid", "The body is not valid JSON: {error}", {"error": data.error})
+        if not isinstance(data, dict):
+            raise PydanticCustomError("json_object", "The body must be a JSON object.")
+        return data
+
+
+# ------------------------------------------------------------------- exact numbers
+
+
+def exact_decimal(value: Any) -> Decimal:
+    """A JSON number (already a Decimal or int, see DecimalJsonParser) or a plain decimal
+    string such as "70.1"; nothing else, so "70,1", "1_000", " 70" or "NaN" are refused."""
+    if isinstance(value, Decimal | int) and not isinstance(value, bool):
+        return Decimal(value)
+    if isinstance(value, str) and DECIMAL_TEXT.fullmatch(value):
+        return Decimal(value)
+    raise PydanticCustomError(
+        "decimal_text",
+        "must be a number such as 70.1 (a JSON number or a decimal string), not {value}",
+        {"value": repr(value)},
+    )
+
+
+def whole_number(value: Any) -> int:
+    """A JSON integer, a Decimal with no fraction (2.0) or digits as text ("2")."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+        return int(value)
+    if isinstance(value, str) and WHOLE_TEXT.fullmatch(value):
+        return int(value)
+    raise PydanticCustomError("whole_number", "must be a whole number, not {value}", {"value": repr(value)})
+
+
+def decimal_text_schema(schema: dict) -> None:
+    # Document the string form as the API reads it (pydantic's own pattern is looser).
+    for branch in schema.get("anyOf", []):
+        if branch.get("type") == "string":
+            branch["pattern"] = DECIMAL_TEXT_PATTERN
+
+
+def whole_text_schema(schema: dict) -> None:
+    number = {key: schema.pop(key) for key in ("type", "minimum") if key in schema}
+    schema["anyOf"] = [number, {"type": "string", "pattern": "^" + WHOLE_TEXT.pattern + "$"}]
+
+
+ExactDecimal = Annotated[Decimal, BeforeValidator(exact_decimal)]
+WholeNumber = Annotated[int, BeforeValidator(whole_number)]
+DecimalText = Annotated[str, Field(json_schema_extra={"format": "decimal"}, description="Exact decimal, as text.")]
+
+
+# -------------------------------------------------------------------------- errors
+
+
+class InvalidInput(ValidationError):
+    """Input that passed the schema but not a rule checked in the route (an unknown product,
+    days outside the indication's range), already as ``{"field", "message"}`` errors.
+    A Ninja ValidationError, so the API's one handler answers it."""
+
+
+def _field(loc: tuple) -> str | None:
+    source, *path = loc
+    if source == "body":
+        path = path[1:]  # Ninja puts the name of the route's body parameter first
+    if path and path[-1] == "[key]":
+        path = path[:-1]  # a bad key of a dict is reported at <dict>.<key>.[key]: the key is the field
+    return ".".join(str(part) for part in path) or None
+
+
+def field_errors(errors: list[dict]) -> list[dict]:
+    """Ninja's validation errors (``loc``, ``msg``, ``type``) as ``{"field", "message"}``."""
+    shaped = []
+    for error in errors:
+        field = _field(tuple(error["loc"]))
+        message = error["msg"].removeprefix("Value error, ")
+        if field is None and error["type"] == "missing":
+            message = "The body is empty; it must be a JSON object."
+        shaped.append({"field": field, "message": message})
+    return shaped
+
+
+def invalid_input_body(exc: ValidationError) -> dict:
+    """The 422 answer to any validation error of any route."""
+    errors = exc.errors if isinstance(exc, InvalidInput) else field_errors(exc.errors)
+    fields = ", ".join(sorted({error["field"] or "body" for error in errors}))
+    return {"detail": f"Invalid input: {fields}.", "errors": errors}
+
+
+# ----------------------------------------------------------------------- responses
+
+
+class MessageOut(Schema):
+    detail: str
+
+
+class FieldErrorOut(Schema):
+    field: str | None = Field(description="The request field at fault; null when the body as a whole is.")
+    message: str
+
+
+class InvalidInputOut(Schema):
+    detail: str
+    errors: list[FieldErrorOut]
