@@ -6,7 +6,7 @@ import pytest
 import time_machine
 from django.contrib.auth.models import Group
 
-from patients.roles import ROLES
+from accounts.roles import ROLES
 from patients.tests.factories import MeasurementFactory, PatientFactory, UserFactory
 
 TODAY = date(2026, 11, 22)

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from patients.audit import audited_save
+from accounts.audit import audited_save
 
 from .models import PREFIX_LENGTH, ApiToken, secret_hash
 

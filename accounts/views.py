@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
-from patients.roles import roles_of
+from accounts.roles import roles_of
 
 from . import services
 from .forms import ApiTokenForm

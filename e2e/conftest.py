@@ -20,7 +20,7 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from patients.roles import NURSE, PHARMACIST, PHYSICIAN
+from accounts.roles import NURSE, PHARMACIST, PHYSICIAN
 from patients.tests.factories import UserFactory
 
 CHROMIUM = "/usr/bin/chromium"

@@ -71,11 +71,11 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "patients.middleware.SessionIdleRenewalMiddleware",
+    "accounts.middleware.SessionIdleRenewalMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "patients.middleware.LoginRequiredMiddleware",
+    "accounts.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -98,7 +98,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "patients.context_processors.clinic",
+                "accounts.context_processors.clinic",
                 "scheduling.context_processors.reminders",
             ],
         },
@@ -119,7 +119,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     # ModelBackend reading permissions and role groups in one query per request.
-    "patients.auth_backend.RoleBackend",
+    "accounts.auth_backend.RoleBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -247,7 +247,7 @@ CELERY_BEAT_SCHEDULE = {
     # 03:15 local every night: drop expired sessions (idle timeouts leave rows
     # behind in the session table) and login-failure records past their cool-off.
     "housekeeping-nightly": {
-        "task": "patients.tasks.housekeeping",
+        "task": "accounts.tasks.housekeeping",
         "schedule": crontab(hour=3, minute=15),
         "options": {"expires": 60 * 60},
     },

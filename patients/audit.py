@@ -5,9 +5,6 @@ and after each change."""
 from dataclasses import dataclass, field
 from itertools import groupby
 
-from django.core.exceptions import ValidationError
-from django.utils import timezone
-
 from .models import BodyMeasurement, LabResult, Medication, MyositisAntibody, Patient, RiskFactor
 
 ACTIONS = {"+": "created", "~": "changed", "-": "deleted"}
@@ -121,44 +118,3 @@ def patient_audit_trail(patient: Patient) -> list[AuditEntry]:
 
 
 # django-simple-history keeps the change reason in a 100-character column (varchar on PostgreSQL).
-CHANGE_REASON_MAX_CHARS = 100
-
-
-def audited_save(instance, *, by, reason: str = "") -> None:
-    """Validate and save a clinical record with who did it and why in its history.
-
-    Every service writes through this one function. A reason longer than the history column
-    is shortened with an ellipsis (the history row still holds every value).
-    Example: ``audited_save(order, by=pharmacist, reason="verified")``.
-    """
-    instance.full_clean()
-    instance._history_user = by
-    if len(reason) > CHANGE_REASON_MAX_CHARS:
-        reason = reason[: CHANGE_REASON_MAX_CHARS - 1] + "…"
-    instance._change_reason = reason or None
-    instance.save()
-
-
-# The code of a refusal for a write made from a page that showed an older version of a record;
-# views answer it with 409 Conflict (see patients.form_errors.conflict_status).
-STALE = "stale"
-
-
-def stale_version_error(instance, *, what: str, state: str = "") -> ValidationError:
-    """The refusal for a write from a page that showed an older ``version`` of ``instance``:
-    who changed it last and when (local time, from its history), what it is now, and that
-    nothing of this write was kept. The first change stands; the second person is told.
-
-    Example: "This order was changed by Dana Reyes at 2026-11-22 10:05 (now: Cancelled) after
-    you opened it. Nothing was saved — review the order as it is now and try again."
-    """
-    last = instance.history.select_related("history_user").order_by("-history_date", "-history_id").first()
-    user = last.history_user if last else None
-    who = (user.get_full_name() or user.get_username()) if user else "someone else"
-    when = f" at {timezone.localtime(last.history_date):%Y-%m-%d %H:%M}" if last else ""
-    now = f" (now: {state})" if state else ""
-    return ValidationError(
-        f"This {what} was changed by {who}{when}{now} after you opened it. "
-        f"Nothing was saved — review the {what} as it is now and try again.",
-        code=STALE,
-    )

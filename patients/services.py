@@ -8,7 +8,8 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils import timezone
 
-from .audit import audited_save, stale_version_error
+from accounts.audit import audited_save, stale_version_error
+
 from .models import BodyMeasurement, ClinicalRecord, LabResult, Medication, Patient, RiskFactor
 
 OLDEST_AGE_YEARS = 120

@@ -32,6 +32,7 @@ from django.contrib.auth.models import Group
 from django.db import connection, models, transaction
 from django.utils import timezone
 
+from accounts.roles import NURSE, PHARMACIST, PHYSICIAN
 from dosing.models import DoseOrder, Indication, OrderStatus, SiteSettings, WeightBasis
 from dosing.planning import LABELLED_FOR_DIAGNOSES, facts_snapshot, label_info, plan_for
 from risk import rules
@@ -67,7 +68,6 @@ from .models import (
     RiskFactorKind,
     SexAtBirth,
 )
-from .roles import NURSE, PHARMACIST, PHYSICIAN
 
 MRN_PREFIX = "BENCH-"
 # Logins the benchmark uses; they get no usable password (force_login only).

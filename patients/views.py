@@ -14,12 +14,12 @@ from django.templatetags.static import static
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
+from accounts.form_errors import call_service, conflict_status
 from risk.dashboard import SEVERITY_RANK
 from visits.scoring import patient_response
 
 from . import services
 from .audit import patient_audit_trail
-from .form_errors import call_service, conflict_status
 from .forms import (
     DeleteRecordForm,
     LabResultForm,

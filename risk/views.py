@@ -7,7 +7,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods
 
-from patients.form_errors import call_service
+from accounts.form_errors import call_service
 
 from . import services
 from .dashboard import dashboard

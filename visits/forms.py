@@ -15,9 +15,9 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.utils import timezone
 
+from accounts.roles import PHYSICIAN
 from patients.forms import DateInput
 from patients.models import Patient
-from patients.roles import PHYSICIAN
 
 from . import instruments, tis
 from .models import ENZYME_NAMES, MMT_SCALE_MAX, HaqInstrument, MmtScale, Visit

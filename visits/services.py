@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from patients.audit import audited_save
+from accounts.audit import audited_save
 from patients.models import LabResult, Patient
 
 from .models import ENZYME_NAMES, Visit

@@ -1,7 +1,7 @@
 from django.db import migrations
 
 from dosing.catalog import load_catalog
-from patients.roles import sync_role_groups
+from accounts.roles import sync_role_groups
 
 
 class Migration(migrations.Migration):

@@ -12,7 +12,7 @@ from decimal import Decimal, InvalidOperation
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from patients.audit import audited_save
+from accounts.audit import audited_save
 
 from ..models import Product, SiteSettings
 

@@ -18,7 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from patients.audit import STALE, audited_save, stale_version_error
+from accounts.audit import STALE, audited_save, stale_version_error
 from patients.models import IgAStatus, Patient
 from risk.models import RiskFlag
 from risk.services import flags_recompute, flags_recompute_once

@@ -10,8 +10,8 @@ from django.forms.models import model_to_dict
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from accounts.roles import ROLES
 from dosing.models import Indication, Product, SiteSettings
-from patients.roles import ROLES
 
 D = Decimal
 pytestmark = pytest.mark.django_db

@@ -7,7 +7,7 @@ from django.contrib.auth.decorators import permission_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from patients.form_errors import call_service
+from accounts.form_errors import call_service
 
 from ..forms import ProductStockForm, SiteSettingsForm
 from ..models import Product, SiteSettings

@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
-from patients.form_errors import add_service_errors, carry_version, conflict_status
+from accounts.form_errors import add_service_errors, carry_version, conflict_status
 from patients.models import Patient
 
 from ..chart_limits import plan_digest

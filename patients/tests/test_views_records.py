@@ -11,8 +11,8 @@ import time_machine
 from django.forms.models import model_to_dict
 from django.urls import reverse
 
+from accounts.roles import ROLE_PERMISSIONS
 from patients.models import BodyMeasurement, LabResult, Medication, RiskFactor
-from patients.roles import ROLE_PERMISSIONS
 from patients.tests.factories import (
     LabResultFactory,
     MeasurementFactory,

@@ -30,8 +30,8 @@ from django.db import models, transaction
 from django.db.models import Prefetch
 from django.utils import timezone
 
+from accounts.audit import audited_save, stale_version_error
 from dosing.models import DoseOrder
-from patients.audit import audited_save, stale_version_error
 from risk.models import RiskFlag
 from risk.services import flags_recompute_once
 

@@ -11,8 +11,8 @@ from datetime import datetime
 from django.db.models import Q
 from django.utils import timezone
 
+from accounts.audit import audited_save
 from dosing.models import DoseOrder
-from patients.audit import audited_save
 from risk.services import flags_recompute_once
 
 from .. import timing

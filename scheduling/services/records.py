@@ -33,7 +33,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from patients.audit import audited_save, stale_version_error
+from accounts.audit import audited_save, stale_version_error
 
 from ..models import (
     InfusionRecord,

@@ -47,9 +47,9 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.text import Truncator
 
+from accounts.roles import NURSE, PHYSICIAN, roles_of
 from dosing.models import DoseOrder
 from patients.models import LabResult, LabTest, Patient
-from patients.roles import NURSE, PHYSICIAN, roles_of
 from risk.models import RiskFlag
 from risk.rules import INFO
 from visits.models import Visit

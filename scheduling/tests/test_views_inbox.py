@@ -9,7 +9,7 @@ from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
-from patients.roles import ROLES
+from accounts.roles import ROLES
 from patients.tests.factories import PatientFactory
 from scheduling.context_processors import reminders as reminders_context
 from scheduling.models import Reminder, ReminderStatus

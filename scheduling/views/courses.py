@@ -15,8 +15,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_safe
 
 from accounts.auth import bearer_token_user, user_for_secret
+from accounts.form_errors import add_service_errors, carry_version, conflict_status
 from dosing.models import DoseOrder
-from patients.form_errors import add_service_errors, carry_version, conflict_status
 
 from .. import ical
 from ..forms import AcceptWarningsForm, CourseForm, MoveForm, StatusForm, UnitSettingsForm, WeekForm

@@ -14,7 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from patients.form_errors import call_service, carry_version, conflict_status
+from accounts.form_errors import call_service, carry_version, conflict_status
 from risk.dashboard import SEVERITY_RANK
 
 from ..models import InfusionSession

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from patients.form_errors import call_service
+from accounts.form_errors import call_service
 from patients.tests.factories import LabResultFactory, PatientFactory
 from visits import forms as visit_forms
 from visits.forms import HAQ_CATEGORIES, MMT8_LIMB_GROUPS, VisitForm

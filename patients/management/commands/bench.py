@@ -15,9 +15,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 from django.utils import timezone
 
+from accounts.roles import PHYSICIAN
 from patients import benchmark
 from patients.models import Patient
-from patients.roles import PHYSICIAN
 from patients.synthetic import MRN_PREFIX, bench_mrn, bench_patients, bench_users, seed_synthetic_clinic
 from scheduling.services.reminders import reminders_sweep
 

@@ -18,11 +18,11 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.roles import NURSE, PHARMACIST, PHYSICIAN, VIEWER
 from dosing.models import Indication
 from dosing.services.orders import dose_order_create, dose_order_verify
 from patients import services
 from patients.models import Patient
-from patients.roles import NURSE, PHARMACIST, PHYSICIAN, VIEWER
 from scheduling.services.courses import course_plan
 from visits.services import visit_record
 

@@ -1,8 +1,8 @@
 import pytest
 from django.core.exceptions import ValidationError
 
+from accounts.audit import CHANGE_REASON_MAX_CHARS, audited_save
 from dosing.services.orders import dose_order_reject
-from patients.audit import CHANGE_REASON_MAX_CHARS, audited_save
 from patients.tests.factories import MeasurementFactory
 
 

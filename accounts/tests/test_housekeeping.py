@@ -6,8 +6,8 @@ from axes.models import AccessAttempt
 from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.sessions.models import Session
 
-from patients.housekeeping import housekeeping_run
-from patients.tasks import housekeeping
+from accounts.housekeeping import housekeeping_run
+from accounts.tasks import housekeeping
 
 NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
 

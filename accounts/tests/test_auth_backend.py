@@ -6,8 +6,8 @@ from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from patients.auth_backend import RoleBackend
-from patients.roles import ROLES, roles_of
+from accounts.auth_backend import RoleBackend
+from accounts.roles import ROLES, roles_of
 
 pytestmark = pytest.mark.django_db
 

@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.urls import reverse
 
-from patients.roles import NURSE, PHARMACIST, PHYSICIAN, ROLE_PERMISSIONS, VIEWER
+from accounts.roles import NURSE, PHARMACIST, PHYSICIAN, ROLE_PERMISSIONS, VIEWER
 from patients.tests.factories import LabResultFactory, MeasurementFactory, PatientFactory
 
 EVERYONE = {PHYSICIAN, PHARMACIST, NURSE, VIEWER}
