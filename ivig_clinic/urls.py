@@ -6,11 +6,13 @@ from ninja.errors import ValidationError
 from ninja.security import django_auth
 
 from accounts.auth import ApiTokenAuth
+from clinic import urls as clinic_urls
 from dosing.api import router as dosing_router
+from patients import urls as patients_urls
 from patients.api import router as patients_router
 from patients.api_common import DecimalJsonParser, invalid_input_body
 from patients.views import favicon, healthz
-from risk import views as risk_views
+from visits import urls as visits_urls
 from visits.api import router as visits_router
 
 # Scripts authenticate with a per-user token (Authorization: Bearer ...); the browser with its session.
@@ -35,15 +37,17 @@ api.add_router("", dosing_router)
 api.add_router("", visits_router)
 
 urlpatterns = [
-    path("", risk_views.home, name="home"),
+    *clinic_urls.home,
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/password/", auth_views.PasswordChangeView.as_view(), name="password_change"),
     path("accounts/password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
     path("accounts/", include("accounts.urls")),
-    path("patients/", include("patients.urls")),
+    # The patient's chart page and trend chart compose several apps: they live in clinic/ and
+    # keep the names of the pages they belong to.
+    path("patients/", include((patients_urls.urlpatterns + clinic_urls.patient_pages, "patients"))),
     path("dosing/", include("dosing.urls")),
-    path("visits/", include("visits.urls")),
+    path("visits/", include((visits_urls.urlpatterns + clinic_urls.visit_pages, "visits"))),
     path("risk/", include("risk.urls")),
     path("scheduling/", include("scheduling.urls")),
     path("api/v1/", api.urls),

@@ -7,7 +7,6 @@ app_name = "patients"
 urlpatterns = [
     path("", views.patient_list, name="list"),
     path("new/", views.patient_create, name="create"),
-    path("<uuid:patient_uuid>/", views.patient_detail, name="detail"),
     path("<uuid:patient_uuid>/edit/", views.patient_edit, name="edit"),
     path("<uuid:patient_uuid>/history/", views.patient_history, name="history"),
     path("<uuid:patient_uuid>/<slug:kind_slug>/add/", views.record_add, name="record_add"),

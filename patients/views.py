@@ -11,12 +11,9 @@ from django.db import connection
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.templatetags.static import static
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.form_errors import call_service, conflict_status
-from risk.dashboard import SEVERITY_RANK
-from visits.scoring import patient_response
 
 from . import services
 from .audit import patient_audit_trail
@@ -29,7 +26,6 @@ from .forms import (
     PatientEditForm,
     RiskFactorForm,
 )
-from .labs import LAB_CATALOG
 from .models import BodyMeasurement, LabResult, Medication, Patient, RiskFactor
 
 PATIENTS_PER_PAGE = 25
@@ -92,45 +88,6 @@ def patient_create(request):
             messages.success(request, f"Registered {patient.full_name} (MRN {patient.mrn}).")
             return redirect("patients:detail", patient_uuid=patient.uuid)
     return render(request, "patients/patient_form.html", {"form": form, "title": "Register a patient"})
-
-
-@require_GET
-@permission_required("patients.view_patient", raise_exception=True)
-def patient_detail(request, patient_uuid):
-    patient = _get_patient(patient_uuid)
-    today = timezone.localdate()
-    measurements = list(patient.measurements.select_related("recorded_by"))
-    active_flags = list(
-        patient.risk_flags.active()
-        .select_related("acknowledged_by")
-        .annotate(rank=SEVERITY_RANK)
-        .order_by("rank", "code")
-    )
-    labs = list(patient.lab_results.select_related("recorded_by"))
-    latest_labs = {}
-    for result in labs:  # newest first, so the first seen per test is the latest
-        latest_labs.setdefault(result.test, result)
-    context = {
-        "patient": patient,
-        "age_years": patient.age_on(today),
-        "current_weight": next((m for m in measurements if m.weight_kg is not None), None),
-        "current_height": next((m for m in measurements if m.height_cm is not None), None),
-        "measurements": measurements,
-        "labs": labs,
-        "latest_labs": [latest_labs[code] for code in LAB_CATALOG if code in latest_labs],
-        "medications": list(patient.medications.all()),
-        "risk_factors": list(patient.risk_factors.all()),
-        "dose_orders": list(patient.dose_orders.select_related("product", "indication")[:20]),
-        "response": patient_response(patient),
-        "active_flags": active_flags,
-        "at_risk_flags": [flag for flag in active_flags if flag.puts_at_risk],
-        "resolved_flags": list(patient.risk_flags.exclude(resolved_at=None).order_by("-resolved_at")[:20]),
-        "weeks_on_ivig": (today - patient.ivig_started_on).days // 7 if patient.ivig_started_on else None,
-        "today": today,
-        "measurement_form": MeasurementForm(initial={"measured_on": today}),
-        "lab_form": LabResultForm(initial={"collected_on": today}),
-    }
-    return render(request, "patients/patient_detail.html", context)
 
 
 @require_http_methods(["GET", "POST"])

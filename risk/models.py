@@ -6,10 +6,16 @@ import uuid
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import Case, IntegerField, Q, Value, When
 from simple_history.models import HistoricalRecords
 
 from . import rules
+
+# Flags most severe first: annotate(rank=SEVERITY_RANK).order_by("rank").
+SEVERITY_RANK = Case(
+    *[When(severity=severity, then=Value(rank)) for rank, severity in enumerate(rules.SEVERITIES)],
+    output_field=IntegerField(),
+)
 
 
 class FlagQuerySet(models.QuerySet):

@@ -1,27 +1,16 @@
-"""The risk dashboard (the home page) and flag acknowledgement."""
+"""Acknowledging a risk flag (the dashboard that lists them is composed in clinic/)."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_http_methods
 
 from accounts.form_errors import call_service
 
 from . import services
-from .dashboard import dashboard
-from .forms import AcknowledgeForm, DashboardFilterForm
+from .forms import AcknowledgeForm
 from .models import RiskFlag
-
-
-@require_GET
-@permission_required("risk.view_riskflag", raise_exception=True)
-def home(request):
-    filters = DashboardFilterForm(request.GET or None)
-    chosen = filters.cleaned_data if filters.is_bound and filters.is_valid() else {}
-    board = dashboard(severity=chosen.get("severity", ""), category=chosen.get("category", ""))
-    return render(request, "risk/dashboard.html", {"board": board, "filters": filters, "now": timezone.now()})
 
 
 @require_http_methods(["GET", "POST"])

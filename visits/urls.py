@@ -7,7 +7,6 @@ app_name = "visits"
 urlpatterns = [
     path("patient/<uuid:patient_uuid>/", views.patient_visits, name="patient_visits"),
     path("patient/<uuid:patient_uuid>/new/", views.visit_create, name="create"),
-    path("patient/<uuid:patient_uuid>/trend.svg", report_views.trend_chart, name="trend"),
     path("cohort/", report_views.cohort_report, name="cohort"),
     path("cohort.csv", report_views.cohort_csv, name="cohort_csv"),
     path("<uuid:visit_uuid>/", views.visit_detail, name="detail"),

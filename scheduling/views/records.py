@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.form_errors import call_service, carry_version, conflict_status
-from risk.dashboard import SEVERITY_RANK
+from risk.models import SEVERITY_RANK
 
 from ..models import InfusionSession
 from ..record_forms import CompleteForm, LotForm, RateChangeForm, ReactionForm, RecordForm, StartForm, VitalsForm

@@ -14,10 +14,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from clinic.views import INFUSION_LABEL
 from dosing.models import Indication
 from dosing.services.orders import dose_order_create, dose_order_verify
 from patients.tests.factories import MeasurementFactory, PatientFactory
-from visits.report_views import INFUSION_LABEL
 from visits.services import visit_record
 
 TODAY = date(2026, 11, 22)

@@ -7,11 +7,11 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from patients import benchmark
+from clinic import benchmark
+from clinic.dashboard import dashboard
+from clinic.synthetic import seed_synthetic_clinic
 from patients.models import Patient
-from patients.synthetic import seed_synthetic_clinic
 from patients.tests.factories import PatientFactory
-from risk.dashboard import dashboard
 from scheduling.services.reminders import reminders_sweep
 
 pytestmark = pytest.mark.django_db

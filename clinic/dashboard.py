@@ -4,14 +4,13 @@ the clinic (lists are capped; counts are aggregated in the database)."""
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Case, Count, IntegerField, Min, Prefetch, Q, Subquery, Value, When
+from django.db.models import Count, IntegerField, Min, Prefetch, Q, Subquery
 from django.utils import timezone
 
 from dosing.models import DoseOrder
+from risk import rules
+from risk.models import SEVERITY_RANK, RiskFlag
 from scheduling.models import CHECK_KINDS, LIVE_REMINDER_STATUSES, InfusionSession, Reminder
-
-from . import rules
-from .models import RiskFlag
 
 ROWS_PER_LIST = 25  # per list; each list says how many more there are and where they are
 UPCOMING_DAYS = 7
@@ -33,10 +32,6 @@ class CountOf(Subquery):
 # Only the columns the page shows: a full order row alone carries four JSON documents.
 PATIENT_SHOWN = ("patient", "patient__uuid", "patient__mrn", "patient__family_name", "patient__given_name")
 FLAG_SHOWN = ("uuid", "code", "category", "severity", "title", "evidence", "acknowledged_at", *PATIENT_SHOWN)
-SEVERITY_RANK = Case(
-    *[When(severity=severity, then=Value(rank)) for rank, severity in enumerate(rules.SEVERITIES)],
-    output_field=IntegerField(),
-)
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,20 @@ from django.utils import timezone
 from accounts.roles import NURSE, PHARMACIST, PHYSICIAN
 from dosing.models import DoseOrder, Indication, OrderStatus, SiteSettings, WeightBasis
 from dosing.planning import LABELLED_FOR_DIAGNOSES, facts_snapshot, label_info, plan_for
+from patients.labs import LAB_CATALOG
+from patients.models import (
+    BloodGroup,
+    BodyMeasurement,
+    Diagnosis,
+    IgAStatus,
+    LabResult,
+    Medication,
+    MedicationCategory,
+    Patient,
+    RiskFactor,
+    RiskFactorKind,
+    SexAtBirth,
+)
 from risk import rules
 from risk.models import RiskFlag
 from risk.services import LAB_TESTS_READ, bmi_and_date, patient_snapshot_fields
@@ -53,21 +67,6 @@ from scheduling.models import (
 from scheduling.services.reminders import KIND_ROLES
 from visits.models import HaqInstrument, MmtScale, Visit
 from visits.scoring import patient_response
-
-from .labs import LAB_CATALOG
-from .models import (
-    BloodGroup,
-    BodyMeasurement,
-    Diagnosis,
-    IgAStatus,
-    LabResult,
-    Medication,
-    MedicationCategory,
-    Patient,
-    RiskFactor,
-    RiskFactorKind,
-    SexAtBirth,
-)
 
 MRN_PREFIX = "BENCH-"
 # Logins the benchmark uses; they get no usable password (force_login only).

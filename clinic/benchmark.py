@@ -25,12 +25,12 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from clinic.dashboard import PATIENTS_SHOWN
+from patients.models import Patient
 from risk import rules
-from risk.dashboard import PATIENTS_SHOWN
 from risk.models import RiskFlag
 from scheduling.models import InfusionSession
 
-from .models import Patient
 from .synthetic import FAMILY_NAMES, bench_patients
 
 PAGES = ("dashboard", "patient detail", "schedule week", "patient list")

@@ -107,7 +107,7 @@ def test_no_role_403_and_wrong_method_405(role_client):
 
 @pytest.mark.django_db
 def test_a_capped_list_says_how_many_there_are_and_where_the_rest_are(role_client, monkeypatch):
-    from risk import dashboard as module
+    from clinic import dashboard as module
 
     monkeypatch.setattr(module, "ROWS_PER_LIST", 2)
     _clinic(5)  # five unacknowledged thrombosis flags
@@ -121,7 +121,7 @@ def test_a_capped_list_says_how_many_there_are_and_where_the_rest_are(role_clien
 
 @pytest.mark.django_db
 def test_the_rest_of_a_capped_list_is_linked_only_for_those_who_may_see_it(role_client, make_order, monkeypatch):
-    from risk import dashboard as module
+    from clinic import dashboard as module
 
     monkeypatch.setattr(module, "ROWS_PER_LIST", 1)
     for _ in range(2):

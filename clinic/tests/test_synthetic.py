@@ -8,9 +8,9 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
+from clinic.synthetic import EXPECTED_COUNTS, bench_mrn, seed_synthetic_clinic
 from dosing.models import DoseOrder, OrderStatus
 from patients.models import BodyMeasurement, LabResult, Patient
-from patients.synthetic import EXPECTED_COUNTS, bench_mrn, seed_synthetic_clinic
 from risk.models import RiskFlag
 from risk.services import flags_recompute
 from scheduling.models import OPEN_SESSION_STATUSES, Course, InfusionSession, SessionStatus, UnitSettings

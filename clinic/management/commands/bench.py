@@ -16,9 +16,9 @@ from django.db import connection
 from django.utils import timezone
 
 from accounts.roles import PHYSICIAN
-from patients import benchmark
+from clinic import benchmark
+from clinic.synthetic import MRN_PREFIX, bench_mrn, bench_patients, bench_users, seed_synthetic_clinic
 from patients.models import Patient
-from patients.synthetic import MRN_PREFIX, bench_mrn, bench_patients, bench_users, seed_synthetic_clinic
 from scheduling.services.reminders import reminders_sweep
 
 # Issue 8's targets, on PostgreSQL at 10,000 patients.

@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from patients.management.commands.seed_demo import DEMO_USERS, demo_password
+from clinic.management.commands.seed_demo import DEMO_USERS, demo_password
 from patients.models import BodyMeasurement, LabResult, Medication, Patient, RiskFactor
 
 TODAY = date(2026, 11, 22)
