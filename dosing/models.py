@@ -240,14 +240,6 @@ class DoseOrder(models.Model):
     inputs = models.JSONField(help_text="Weight, height, sex, age and flags used, with their dates.")
     facts = models.JSONField(help_text="Product, indication and site settings used.")
     plan = models.JSONField(help_text="The computed plan (dosing.calculations.DosePlan.to_dict()).")
-    hyperviscosity_triglycerides_mg_dl = models.DecimalField(
-        "triglycerides flagged as hyperviscosity (mg/dL)",
-        max_digits=6,
-        decimal_places=0,
-        default=Decimal("1000"),
-        validators=[MinValueValidator(Decimal("150")), MaxValueValidator(Decimal("5000"))],
-        help_text="Site policy: the labels name 'very high triglycerides' without a number.",
-    )
     catalog_revision = models.PositiveIntegerField()
     status = models.CharField(max_length=24, choices=OrderStatus.choices, default=OrderStatus.AWAITING_VERIFICATION)
     status_reason = models.CharField(max_length=300, blank=True)
