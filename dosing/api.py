@@ -16,6 +16,7 @@ from ninja.errors import AuthorizationError
 from pydantic import StrictBool, model_validator
 from pydantic_core import PydanticCustomError
 
+from accounts.errors import FieldError
 from patients.api_common import (
     DecimalText,
     ExactDecimal,
@@ -119,13 +120,12 @@ def _plan(request: DosePlanRequest) -> dict:
     inputs = request.model_dump(exclude={"product", "indication"})
     try:
         plan = plan_for(product=product, indication=indication, site=SiteSettings.load(), **inputs)
-    except ValueError as exc:
-        # The arithmetic names the field first ("days: must be between 2 and 5 ..."). A field
-        # that is not in the request means the catalog or site settings are wrong: a server error.
-        field, _, message = str(exc).partition(": ")
-        if field not in DosePlanRequest.model_fields:
+    except FieldError as exc:
+        # The arithmetic names the field ("days": "must be between 2 and 5 ..."). A field that is
+        # not in the request means the catalog or site settings are wrong: a server error.
+        if exc.field not in DosePlanRequest.model_fields:
             raise
-        raise InvalidInput([{"field": field, "message": message}]) from None
+        raise InvalidInput([{"field": exc.field, "message": exc.message}]) from None
     return {**plan.to_dict(), "label": label_info(product, indication)}
 
 

@@ -31,6 +31,8 @@ from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_UP, Decim
 from enum import StrEnum
 from typing import Any, NamedTuple
 
+from accounts.errors import FieldError
+
 CM_PER_INCH = Decimal("2.54")
 DEVINE_BASE_INCHES = Decimal("60")
 DEVINE_KG_PER_INCH = Decimal("2.3")
@@ -83,16 +85,16 @@ def _decimal(value: Any, field_name: str) -> Decimal:
     try:
         number = Decimal(value)
     except InvalidOperation:
-        raise ValueError(f"{field_name}: {value!r} is not a number") from None
+        raise FieldError(field_name, f"{value!r} is not a number") from None
     if not number.is_finite():
-        raise ValueError(f"{field_name}: must be a finite number, not {value!r}")
+        raise FieldError(field_name, f"must be a finite number, not {value!r}")
     return number
 
 
 def _positive(value: Any, field_name: str, unit: str) -> Decimal:
     number = _decimal(value, field_name)
     if number <= 0:
-        raise ValueError(f"{field_name}: must be above 0 {unit}, not {number}")
+        raise FieldError(field_name, f"must be above 0 {unit}, not {number}")
     return number
 
 
@@ -111,41 +113,41 @@ def _flag(value: Any, field_name: str) -> bool:
 def _weight(weight_kg: Any) -> Decimal:
     weight = _decimal(weight_kg, "weight_kg")
     if not 0 < weight <= WEIGHT_MAX_KG:
-        raise ValueError(f"weight_kg: must be above 0 and at most {WEIGHT_MAX_KG} kg, not {weight}")
+        raise FieldError("weight_kg", f"must be above 0 and at most {WEIGHT_MAX_KG} kg, not {weight}")
     return weight
 
 
 def _height(height_cm: Any) -> Decimal:
     height = _decimal(height_cm, "height_cm")
     if not HEIGHT_MIN_CM <= height <= HEIGHT_MAX_CM:
-        raise ValueError(f"height_cm: must be between {HEIGHT_MIN_CM} and {HEIGHT_MAX_CM} cm, not {height}")
+        raise FieldError("height_cm", f"must be between {HEIGHT_MIN_CM} and {HEIGHT_MAX_CM} cm, not {height}")
     return height
 
 
 def _sex(sex: Any) -> str:
     if sex not in SEXES:
-        raise ValueError(f"sex: must be 'female' or 'male' (the Devine formula has no other base), not {sex!r}")
+        raise FieldError("sex", f"must be 'female' or 'male' (the Devine formula has no other base), not {sex!r}")
     return sex
 
 
 def _dose_g_per_kg(dose_g_per_kg: Any, field_name: str = "dose_g_per_kg") -> Decimal:
     dose = _decimal(dose_g_per_kg, field_name)
     if not 0 < dose <= DOSE_MAX_G_PER_KG:
-        raise ValueError(f"{field_name}: must be above 0 and at most {DOSE_MAX_G_PER_KG} g/kg, not {dose}")
+        raise FieldError(field_name, f"must be above 0 and at most {DOSE_MAX_G_PER_KG} g/kg, not {dose}")
     return dose
 
 
 def _factor(adjusted_weight_factor: Any) -> Decimal:
     factor = _decimal(adjusted_weight_factor, "adjusted_weight_factor")
     if not 0 <= factor <= 1:
-        raise ValueError(f"adjusted_weight_factor: must be between 0 and 1, not {factor}")
+        raise FieldError("adjusted_weight_factor", f"must be between 0 and 1, not {factor}")
     return factor
 
 
 def _tolerance(tolerance_percent: Any) -> Decimal:
     tolerance = _decimal(tolerance_percent, "tolerance_percent")
     if not 0 <= tolerance < 100:
-        raise ValueError(f"tolerance_percent: must be at least 0 and below 100 %, not {tolerance}")
+        raise FieldError("tolerance_percent", f"must be at least 0 and below 100 %, not {tolerance}")
     return tolerance
 
 
@@ -188,9 +190,10 @@ def ideal_body_weight_kg(*, height_cm: Decimal | int | str, sex: str) -> Decimal
     patient_sex = _sex(sex)
     ideal_kg = _devine_kg(height, patient_sex)
     if ideal_kg <= 0:
-        raise ValueError(
-            f"height_cm: the Devine formula gives no ideal body weight at {height} cm for a {patient_sex} "
-            f"patient ({ideal_kg} kg); dose on actual body weight"
+        raise FieldError(
+            "height_cm",
+            f"the Devine formula gives no ideal body weight at {height} cm for a {patient_sex} "
+            f"patient ({ideal_kg} kg); dose on actual body weight",
         )
     return ideal_kg
 
@@ -263,7 +266,7 @@ def dosing_weight(
     height = _height(height_cm)
     patient_sex = _sex(sex)
     if basis not in WEIGHT_BASES:
-        raise ValueError(f"weight_basis: must be one of {', '.join(WEIGHT_BASES)}, not {basis!r}")
+        raise FieldError("weight_basis", f"must be one of {', '.join(WEIGHT_BASES)}, not {basis!r}")
     threshold = _positive(bmi_threshold, "bmi_threshold", "kg/m²")
     factor = _factor(adjusted_weight_factor)
 
@@ -287,9 +290,10 @@ def dosing_weight(
     prefix = f"BMI {bmi} ≥ {_kg(threshold)}: " if basis == "auto" else ""
     candidate_kg = ideal_kg if wanted == "ideal" else adjusted_kg
     if candidate_kg is None:
-        raise ValueError(
-            f"height_cm: {prefix}{wanted} body weight needs an ideal body weight, and the Devine formula "
-            f"gives none at {height} cm for a {patient_sex} patient; choose weight basis 'actual'"
+        raise FieldError(
+            "height_cm",
+            f"{prefix}{wanted} body weight needs an ideal body weight, and the Devine formula "
+            f"gives none at {height} cm for a {patient_sex} patient; choose weight basis 'actual'",
         )
     if candidate_kg > weight:
         return result(
@@ -383,7 +387,7 @@ def round_to_vials(
     """
     prescribed = _decimal(dose_g, "dose_g")
     if not 0 < prescribed <= DAILY_DOSE_MAX_G:
-        raise ValueError(f"dose_g: must be above 0 and at most {DAILY_DOSE_MAX_G} g, not {prescribed}")
+        raise FieldError("dose_g", f"must be above 0 and at most {DAILY_DOSE_MAX_G} g, not {prescribed}")
     sizes = _vial_sizes(vial_sizes_g)
     tolerance = _tolerance(tolerance_percent)
 
@@ -432,11 +436,11 @@ def _vial_sizes(vial_sizes_g: Any) -> tuple[Decimal, ...]:
         raise TypeError("vial_sizes_g: must be a list or tuple of vial sizes in grams")
     sizes = tuple(_positive(size, "vial_sizes_g", "g") for size in vial_sizes_g)
     if not sizes:
-        raise ValueError("vial_sizes_g: at least one vial size is needed")
+        raise FieldError("vial_sizes_g", "at least one vial size is needed")
     for size in sizes:
         # Keeps the vial search grid at 0.01 g or coarser, so it stays small and fast.
         if size != size.quantize(HUNDREDTH):
-            raise ValueError(f"vial_sizes_g: sizes must have at most 2 decimals (grams), not {size}")
+            raise FieldError("vial_sizes_g", f"sizes must have at most 2 decimals (grams), not {size}")
     return sizes
 
 
@@ -455,17 +459,17 @@ class RateStep:
             self, "rate_mg_per_kg_min", _positive(self.rate_mg_per_kg_min, "rate_mg_per_kg_min", "mg/kg/min")
         )
         if self.minutes is not None and _whole(self.minutes, "minutes") <= 0:
-            raise ValueError(f"minutes: must be above 0 (or None for the last step), not {self.minutes}")
+            raise FieldError("minutes", f"must be above 0 (or None for the last step), not {self.minutes}")
 
 
 def _ladder(steps: Any, field_name: str = "steps") -> tuple[RateStep, ...]:
     ladder = tuple(steps)
     if not ladder:
-        raise ValueError(f"{field_name}: the ladder needs at least one step")
+        raise FieldError(field_name, "the ladder needs at least one step")
     if not all(isinstance(step, RateStep) for step in ladder):
         raise TypeError(f"{field_name}: every step must be a RateStep")
     if ladder[-1].minutes is not None or any(step.minutes is None for step in ladder[:-1]):
-        raise ValueError(f"{field_name}: only the last step runs until done (minutes=None), and it must")
+        raise FieldError(field_name, "only the last step runs until done (minutes=None), and it must")
     return ladder
 
 
@@ -487,11 +491,12 @@ def site_protocol_steps(
     initial = _positive(initial_rate_mg_per_kg_min, "initial_rate_mg_per_kg_min", "mg/kg/min")
     minutes = _whole(initial_minutes, "initial_minutes")
     if minutes <= 0:
-        raise ValueError(f"initial_minutes: must be above 0, not {minutes}")
+        raise FieldError("initial_minutes", f"must be above 0, not {minutes}")
     maximum = _positive(max_rate_mg_per_kg_min, "max_rate_mg_per_kg_min", "mg/kg/min")
     if initial > maximum:
-        raise ValueError(
-            f"initial_rate_mg_per_kg_min: {_plain(initial)} mg/kg/min is above the maximum {_plain(maximum)} mg/kg/min"
+        raise FieldError(
+            "initial_rate_mg_per_kg_min",
+            f"{_plain(initial)} mg/kg/min is above the maximum {_plain(maximum)} mg/kg/min",
         )
     steps = []
     rate = initial
@@ -627,9 +632,9 @@ def infusion_timeline(
             rate_mg_per_kg_min=step.rate_mg_per_kg_min, dosing_weight_kg=weight, concentration_mg_per_ml=concentration
         )
         if ml_per_h <= 0:
-            raise ValueError(
-                f"dosing_weight_kg: {_kg(weight)} kg at {_plain(step.rate_mg_per_kg_min)} mg/kg/min gives a pump "
-                "rate below 0.1 mL/h"
+            raise FieldError(
+                "dosing_weight_kg",
+                f"{_kg(weight)} kg at {_plain(step.rate_mg_per_kg_min)} mg/kg/min gives a pump rate below 0.1 mL/h",
             )
         pump_steps.append(PumpStep(step.rate_mg_per_kg_min, ml_per_h, step.minutes))
     return pump_timeline(steps=pump_steps, daily_volume_ml=daily_volume_ml)
@@ -657,7 +662,7 @@ def pump_timeline(*, steps: Sequence[PumpStep], daily_volume_ml: Decimal | int |
     [('42.0', 0, 30, '21.0'), ('84.0', 30, 30, '42.0'), ('138.6', 60, 276, '637.0')]
     """
     if not steps:
-        raise ValueError("steps: a ladder needs at least one step")
+        raise FieldError("steps", "a ladder needs at least one step")
     remaining_ml = _positive(daily_volume_ml, "daily_volume_ml", "mL")
     timeline: list[InfusionStep] = []
     start_min = 0
@@ -723,15 +728,15 @@ class IndicationFacts:
 
     def __post_init__(self) -> None:
         if self.population not in POPULATIONS:
-            raise ValueError(f"population: must be 'adults' or None, not {self.population!r}")
+            raise FieldError("population", f"must be 'adults' or None, not {self.population!r}")
         dose_min = _dose_g_per_kg(self.dose_g_per_kg_min, "dose_g_per_kg_min")
         dose_max = _dose_g_per_kg(self.dose_g_per_kg_max, "dose_g_per_kg_max")
         if dose_min > dose_max:
-            raise ValueError(f"dose_g_per_kg_min: {dose_min} g/kg is above dose_g_per_kg_max {dose_max} g/kg")
+            raise FieldError("dose_g_per_kg_min", f"{dose_min} g/kg is above dose_g_per_kg_max {dose_max} g/kg")
         if _whole(self.days_min, "days_min") < 1:
-            raise ValueError(f"days_min: must be at least 1, not {self.days_min}")
+            raise FieldError("days_min", f"must be at least 1, not {self.days_min}")
         if _whole(self.days_max, "days_max") < self.days_min:
-            raise ValueError(f"days_max: must be at least days_min ({self.days_min}), not {self.days_max}")
+            raise FieldError("days_max", f"must be at least days_min ({self.days_min}), not {self.days_max}")
         object.__setattr__(self, "dose_g_per_kg_min", dose_min)
         object.__setattr__(self, "dose_g_per_kg_max", dose_max)
         object.__setattr__(self, "steps", _ladder(self.steps))
@@ -822,7 +827,7 @@ def _days(days: Any, indication: IndicationFacts) -> int:
             if indication.days_min == indication.days_max
             else f"between {indication.days_min} and {indication.days_max}"
         )
-        raise ValueError(f"days: must be {allowed} for {indication.slug}, not {count}")
+        raise FieldError("days", f"must be {allowed} for {indication.slug}, not {count}")
     return count
 
 
@@ -831,7 +836,7 @@ def _age(age_years: Any) -> int | None:
         return None
     age = _whole(age_years, "age_years")
     if not 0 <= age <= AGE_MAX_YEARS:
-        raise ValueError(f"age_years: must be between 0 and {AGE_MAX_YEARS}, not {age}")
+        raise FieldError("age_years", f"must be between 0 and {AGE_MAX_YEARS}, not {age}")
     return age
 
 
@@ -906,8 +911,8 @@ def plan_dose(
     )
     prescribed_daily_g = (dose * weight.dosing_weight_kg / day_count).quantize(HUNDREDTH, ROUND_HALF_UP)
     if prescribed_daily_g <= 0:
-        raise ValueError(
-            f"dose_g_per_kg: {_plain(dose)} g/kg at {_kg(weight.dosing_weight_kg)} kg is below 0.01 g a day"
+        raise FieldError(
+            "dose_g_per_kg", f"{_plain(dose)} g/kg at {_kg(weight.dosing_weight_kg)} kg is below 0.01 g a day"
         )
     vials = round_to_vials(
         dose_g=prescribed_daily_g, vial_sizes_g=product.vial_sizes_g, tolerance_percent=tolerance_percent
@@ -930,9 +935,9 @@ def plan_dose(
     )
     if slowest_ml_per_h <= 0:
         # Reported against the field the user typed, not the derived dosing weight.
-        raise ValueError(
-            f"weight_kg: {_kg(weight.dosing_weight_kg)} kg at {_plain(slowest)} mg/kg/min "
-            "gives a pump rate below 0.1 mL/h"
+        raise FieldError(
+            "weight_kg",
+            f"{_kg(weight.dosing_weight_kg)} kg at {_plain(slowest)} mg/kg/min gives a pump rate below 0.1 mL/h",
         )
     timeline = infusion_timeline(
         steps=ladder,

@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
-from scheduling.timing import add_months
+from dateutil.relativedelta import relativedelta
+
+from accounts.errors import FieldError
 
 THROMBOSIS = "thrombosis"
 RENAL = "renal"
@@ -106,8 +108,20 @@ class Finding:
 
     @property
     def puts_at_risk(self) -> bool:
-        """Thrombosis and renal findings lower the rate cap; informational ones never do on their own."""
-        return self.category in (THROMBOSIS, RENAL) and self.severity != INFO
+        return puts_at_risk(self.category, self.severity)
+
+
+# The at-risk test, defined once: the flags that lower the rate cap to the at-risk cap.
+AT_RISK_CATEGORIES = (THROMBOSIS, RENAL)
+
+
+def puts_at_risk(category: str, severity: str) -> bool:
+    """Thrombosis and renal findings lower the rate cap; informational ones never do on their own.
+
+    >>> puts_at_risk(RENAL, MODERATE), puts_at_risk(RENAL, INFO), puts_at_risk(OTHER, HIGH)
+    (True, False, False)
+    """
+    return category in AT_RISK_CATEGORIES and severity != INFO
 
 
 def _factors(chart: ChartSnapshot, *kinds: str) -> list[tuple[str, str, date]]:
@@ -429,7 +443,9 @@ def informational_rules(chart: ChartSnapshot, policy: SitePolicy) -> list[Findin
     if "tif1g" in chart.antibodies:
         months = policy.cancer_screen_valid_months
         # Calendar months: a screen on the same day `months` months ago still counts as recent.
-        recent = chart.cancer_screen_on is not None and chart.cancer_screen_on >= add_months(chart.today, -months)
+        recent = chart.cancer_screen_on is not None and chart.cancer_screen_on >= chart.today - relativedelta(
+            months=months
+        )
         if not recent:
             screened = (
                 f"last screen {chart.cancer_screen_on:%Y-%m-%d}" if chart.cancer_screen_on else "no screen recorded"
@@ -507,5 +523,5 @@ def evaluate(chart: ChartSnapshot, policy: SitePolicy | None = None) -> list[Fin
     findings = [finding for rules in RULE_SETS for finding in rules(chart, policy)]
     codes = [finding.code for finding in findings]
     if len(codes) != len(set(codes)):
-        raise ValueError(f"rules: duplicate codes {sorted({c for c in codes if codes.count(c) > 1})}")
+        raise FieldError("rules", f"duplicate codes {sorted({c for c in codes if codes.count(c) > 1})}")
     return sorted(findings, key=lambda f: (SEVERITIES.index(f.severity), CATEGORIES.index(f.category), f.code))

@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 
 import icalendar
 
+from accounts.errors import FieldError
+
 STATUSES = ("TENTATIVE", "CONFIRMED", "CANCELLED")
 PRODUCT_ID = "-//IVIG Clinic//Unit//EN"
 
@@ -22,7 +24,7 @@ PRODUCT_ID = "-//IVIG Clinic//Unit//EN"
 def _aware(name: str, value: datetime) -> None:
     # A naive time would be written as "floating" local time, placed by each reader's own zone.
     if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"{name}: naive datetime {value.isoformat()} refused; pass an aware datetime")
+        raise FieldError(name, f"naive datetime {value.isoformat()} refused; pass an aware datetime")
 
 
 @dataclass(frozen=True)
@@ -38,13 +40,13 @@ class Event:
 
     def __post_init__(self):
         if self.status not in STATUSES:
-            raise ValueError(f"status: must be one of {', '.join(STATUSES)}, not {self.status!r}")
+            raise FieldError("status", f"must be one of {', '.join(STATUSES)}, not {self.status!r}")
         _aware("start", self.start)
         _aware("end", self.end)
         if self.end < self.start:
-            raise ValueError(f"end: {self.end.isoformat()} is before start {self.start.isoformat()}")
+            raise FieldError("end", f"{self.end.isoformat()} is before start {self.start.isoformat()}")
         if not self.uid or any(char in self.uid for char in "\r\n"):
-            raise ValueError("uid: must be non-empty, on one line")
+            raise FieldError("uid", "must be non-empty, on one line")
 
     def component(self, stamp: datetime) -> icalendar.Event:
         return icalendar.Event.new(

@@ -31,12 +31,15 @@ a unique constraint on it makes creating reminders idempotent.
 
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
+
+from dateutil.relativedelta import relativedelta
+
+from accounts.errors import FieldError
 
 DEFAULT_INTERVAL_WEEKS = 4
 INTERVAL_WEEKS_MIN, INTERVAL_WEEKS_MAX = 1, 52
@@ -105,7 +108,7 @@ def _aware(value: Any, field_name: str) -> datetime:
     if not isinstance(value, datetime):
         raise TypeError(f"{field_name}: must be a datetime, not {type(value).__name__}")
     if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"{field_name}: naive datetime {value.isoformat()} refused; pass an aware datetime")
+        raise FieldError(field_name, f"naive datetime {value.isoformat()} refused; pass an aware datetime")
     return value
 
 
@@ -114,7 +117,7 @@ def _whole(value: Any, field_name: str, low: int, high: int, unit: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{field_name}: must be a whole number (int), not {type(value).__name__}")
     if not low <= value <= high:
-        raise ValueError(f"{field_name}: must be between {low} and {high} {unit}, not {value}")
+        raise FieldError(field_name, f"must be between {low} and {high} {unit}, not {value}")
     return value
 
 
@@ -137,9 +140,9 @@ def _target(value: Any) -> str:
     if not isinstance(value, str):
         raise TypeError(f"target: must be a str (a cycle or session id), not {type(value).__name__}")
     if not value or value != value.strip():
-        raise ValueError(f"target: must be non-empty with no surrounding spaces, not {value!r}")
+        raise FieldError("target", f"must be non-empty with no surrounding spaces, not {value!r}")
     if len(value) > TARGET_MAX_LENGTH:
-        raise ValueError(f"target: must be at most {TARGET_MAX_LENGTH} characters, not {len(value)}")
+        raise FieldError("target", f"must be at most {TARGET_MAX_LENGTH} characters, not {len(value)}")
     return value
 
 
@@ -147,7 +150,7 @@ def _kind(value: Any) -> ReminderKind:
     try:
         return ReminderKind(value)
     except ValueError:
-        raise ValueError(f"kind: {value!r} is not a reminder kind") from None
+        raise FieldError("kind", f"{value!r} is not a reminder kind") from None
 
 
 # ----------------------------------------------------------------------- clock helpers
@@ -200,20 +203,20 @@ def cycle_start_dates(
     last = _optional_date(until, "until")
     step = timedelta(weeks=weeks)
     if cycles is None and last is None:
-        raise ValueError("cycles: give a number of cycles, or cycles=None with until for an open-ended course")
+        raise FieldError("cycles", "give a number of cycles, or cycles=None with until for an open-ended course")
     if cycles is not None and last is not None:
-        raise ValueError("until: give cycles or until, not both")
+        raise FieldError("until", "give cycles or until, not both")
     if cycles is not None:
         count = _whole(cycles, "cycles", 1, CYCLES_MAX, "cycles")
         try:
             first + step * (count - 1)
         except OverflowError:
-            raise ValueError(
-                f"cycles: {count} cycles every {weeks} weeks run past the last representable date"
+            raise FieldError(
+                "cycles", f"{count} cycles every {weeks} weeks run past the last representable date"
             ) from None
         return [first + step * index for index in range(count)]
     if last < first:
-        raise ValueError(f"until: {last.isoformat()} is before first_day {first.isoformat()}")
+        raise FieldError("until", f"{last.isoformat()} is before first_day {first.isoformat()}")
     # Count rather than add step by step so no date past `until` is ever built (date.max).
     count = (last - first) // step + 1
     return [first + step * index for index in range(count)]
@@ -232,7 +235,9 @@ def cycle_days(start: date, days: int) -> list[date]:
     try:
         first + timedelta(days=count - 1)
     except OverflowError:
-        raise ValueError(f"days: {count} days from {first.isoformat()} run past the last representable date") from None
+        raise FieldError(
+            "days", f"{count} days from {first.isoformat()} run past the last representable date"
+        ) from None
     return [first + timedelta(days=offset) for offset in range(count)]
 
 
@@ -278,16 +283,17 @@ def session_window(day: date, start: time, minutes: int, tz: ZoneInfo) -> Sessio
     if not isinstance(start, time):
         raise TypeError(f"start: must be a time, not {type(start).__name__}")
     if start.tzinfo is not None:
-        raise ValueError(f"start: must be a local wall-clock time with no tzinfo (the zone is tz), not {start}")
+        raise FieldError("start", f"must be a local wall-clock time with no tzinfo (the zone is tz), not {start}")
     if start.fold:
-        raise ValueError(f"start: fold=1 is not supported; an ambiguous time means its first occurrence ({start})")
+        raise FieldError("start", f"fold=1 is not supported; an ambiguous time means its first occurrence ({start})")
     duration = _whole(minutes, "minutes", SESSION_MINUTES_MIN, SESSION_MINUTES_MAX, "minutes")
     zone = _zone(tz)
     local_start = _at_local(session_day, start, zone)
     if not _exists(local_start):
-        raise ValueError(
-            f"start: {start.isoformat()} does not exist on {session_day.isoformat()} in {zone.key} "
-            "(clocks spring forward); book a time outside the gap"
+        raise FieldError(
+            "start",
+            f"{start.isoformat()} does not exist on {session_day.isoformat()} in {zone.key} "
+            "(clocks spring forward); book a time outside the gap",
         )
     local_end = (_utc(local_start) + timedelta(minutes=duration)).astimezone(zone)
     return SessionWindow(local_start, local_end)
@@ -329,13 +335,13 @@ class DueReminder:
                 continue
             _aware(value, field_name)
             if value.utcoffset() != timedelta(0):
-                raise ValueError(f"{field_name}: must be in UTC, not {value.isoformat()}")
+                raise FieldError(field_name, f"must be in UTC, not {value.isoformat()}")
         if self.window_end is not None and self.window_end < self.due_at:
-            raise ValueError(f"window_end: {self.window_end.isoformat()} is before due_at {self.due_at.isoformat()}")
+            raise FieldError("window_end", f"{self.window_end.isoformat()} is before due_at {self.due_at.isoformat()}")
         if not self.subject_key:
-            raise ValueError("subject_key: must be non-empty")
+            raise FieldError("subject_key", "must be non-empty")
         if not self.reason:
-            raise ValueError("reason: must be non-empty")
+            raise FieldError("reason", "must be non-empty")
 
 
 def _reminder(
@@ -367,7 +373,7 @@ def reminder_on(day: date, *, kind: ReminderKind | str, target: str, tz: ZoneInf
     ('2026-05-01T12:00:00+00:00', 'tis_assessment:course-7:2026-05-01')
     """
     if not isinstance(reason, str) or not reason.strip():
-        raise ValueError(f"reason: must be a non-empty sentence, not {reason!r}")
+        raise FieldError("reason", f"must be a non-empty sentence, not {reason!r}")
     return _reminder(
         _kind(kind),
         target=_target(target),
@@ -444,9 +450,10 @@ def lab_reminders(
     haemolysis = _flag(haemolysis_risk, "haemolysis_risk")
     last_creatinine = _optional_date(last_creatinine_on, "last_creatinine_on")
     if last_creatinine is not None and last_creatinine > first_day:
-        raise ValueError(
-            f"last_creatinine_on: {last_creatinine.isoformat()} is after cycle_start {first_day.isoformat()}; "
-            "pass the last result drawn before the cycle"
+        raise FieldError(
+            "last_creatinine_on",
+            f"{last_creatinine.isoformat()} is after cycle_start {first_day.isoformat()}; "
+            "pass the last result drawn before the cycle",
         )
     due_local = _at_local(first_day - timedelta(days=LAB_LEAD_DAYS), LAB_DUE_TIME, zone)
     window_end = _at_local(first_day, time(0, 0), zone)
@@ -589,7 +596,7 @@ def tis_assessment_due_dates(first_infusion_on: date, *, until: date) -> TisSche
     first = _date(first_infusion_on, "first_infusion_on")
     last = _date(until, "until")
     if last < first:
-        raise ValueError(f"until: {last.isoformat()} is before first_infusion_on {first.isoformat()}")
+        raise FieldError("until", f"{last.isoformat()} is before first_infusion_on {first.isoformat()}")
     dates = []
     week = TIS_FIRST_WEEK
     while (last - first).days >= week * 7:
@@ -610,12 +617,10 @@ def add_months(day: date, months: int) -> date:
     start = _date(day, "day")
     if isinstance(months, bool) or not isinstance(months, int):
         raise TypeError(f"months: must be a whole number (int), not {type(months).__name__}")
-    years, month_index = divmod(start.month - 1 + months, 12)
-    year = start.year + years
-    if not 1 <= year <= 9999:
-        raise ValueError(f"months: {months} months from {start.isoformat()} leave the representable years")
-    month = month_index + 1
-    return date(year, month, min(start.day, calendar.monthrange(year, month)[1]))
+    try:
+        return start + relativedelta(months=months)
+    except (OverflowError, ValueError):
+        raise FieldError("months", f"{months} months from {start.isoformat()} leave the representable years") from None
 
 
 class StewardshipReviews(NamedTuple):
@@ -676,9 +681,9 @@ def cycle_overdue(
     zone = _zone(tz)
     grace = _whole(grace_days, "grace_days", 0, weeks * 7, "days")
     if last > current:
-        raise ValueError(f"last_cycle_start: {last.isoformat()} is after today {current.isoformat()}")
+        raise FieldError("last_cycle_start", f"{last.isoformat()} is after today {current.isoformat()}")
     if scheduled is not None and scheduled <= last:
-        raise ValueError(f"next_scheduled: {scheduled.isoformat()} is not after last_cycle_start {last.isoformat()}")
+        raise FieldError("next_scheduled", f"{scheduled.isoformat()} is not after last_cycle_start {last.isoformat()}")
     next_due = last + timedelta(weeks=weeks)
     first_overdue_day = next_due + timedelta(days=grace + 1)
     if current < first_overdue_day:
@@ -730,7 +735,7 @@ def missed_cycle_overdue(
     key_target = _target(target)
     zone = _zone(tz)
     if first > last:
-        raise ValueError(f"first_booked_day: {first.isoformat()} is after last_booked_day {last.isoformat()}")
+        raise FieldError("first_booked_day", f"{first.isoformat()} is after last_booked_day {last.isoformat()}")
     if current <= last:
         return None
     booked = first.isoformat() if first == last else f"{first.isoformat()} to {last.isoformat()}"

@@ -19,6 +19,7 @@ from ninja.errors import AuthorizationError
 from pydantic import BeforeValidator, ConfigDict, WithJsonSchema, field_validator
 from pydantic_core import PydanticCustomError
 
+from accounts.errors import FieldError
 from patients.api_common import (
     DECIMAL_TEXT_PATTERN,
     DecimalText,
@@ -144,10 +145,9 @@ def _core_set(name: str, visit: VisitMeasuresIn) -> tis.CoreSetMeasures:
             extramuscular_global=visit.extramuscular_global,
             enzymes=enzymes,
         )
-    except ValueError as exc:
+    except FieldError as exc:
         # The schema checks the same ranges; this keeps tis.py the last word and names the visit.
-        field, _, message = str(exc).partition(": ")
-        raise InvalidInput([{"field": f"{name}.{field}", "message": message}]) from None
+        raise InvalidInput([{"field": f"{name}.{exc.field}", "message": exc.message}]) from None
 
 
 def _calculate(request: TisRequest) -> dict:

@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
+from accounts.errors import FieldError
+
 MMT8_GRADE_MAX = 10
 MMT8_UNILATERAL_GRADES = 8
 MMT8_BILATERAL_GRADES = 15
@@ -45,10 +47,10 @@ def mmt8_total(grades: Mapping[str, int], *, bilateral: bool) -> Decimal:
     expected = MMT8_BILATERAL_GRADES if bilateral else MMT8_UNILATERAL_GRADES
     if len(grades) != expected:
         scale = "bilateral" if bilateral else "unilateral"
-        raise ValueError(f"grades: {scale} MMT-8 needs {expected} grades, got {len(grades)}")
+        raise FieldError("grades", f"{scale} MMT-8 needs {expected} grades, got {len(grades)}")
     for muscle, grade in grades.items():
         if not _whole(grade, 0, MMT8_GRADE_MAX):
-            raise ValueError(f"grades: {muscle} must be a whole grade from 0 to {MMT8_GRADE_MAX}, not {grade!r}")
+            raise FieldError("grades", f"{muscle} must be a whole grade from 0 to {MMT8_GRADE_MAX}, not {grade!r}")
     return Decimal(sum(grades.values()))
 
 
@@ -62,7 +64,7 @@ def haq_category_score(score: int, *, aids: bool) -> int:
     (2, 1, 3)
     """
     if not _whole(score, 0, HAQ_CATEGORY_SCORE_MAX):
-        raise ValueError(f"score: must be a whole number from 0 to {HAQ_CATEGORY_SCORE_MAX}, not {score!r}")
+        raise FieldError("score", f"must be a whole number from 0 to {HAQ_CATEGORY_SCORE_MAX}, not {score!r}")
     return max(score, HAQ_AIDS_MINIMUM) if aids else score
 
 
@@ -80,13 +82,14 @@ def haq_index(category_scores: Mapping[str, int]) -> Decimal:
     """
     answered = len(category_scores)
     if not HAQ_MIN_CATEGORIES <= answered <= HAQ_CATEGORY_COUNT:
-        raise ValueError(
-            f"category_scores: {HAQ_MIN_CATEGORIES} to {HAQ_CATEGORY_COUNT} categories are needed, got {answered}"
+        raise FieldError(
+            "category_scores", f"{HAQ_MIN_CATEGORIES} to {HAQ_CATEGORY_COUNT} categories are needed, got {answered}"
         )
     for category, score in category_scores.items():
         if not _whole(score, 0, HAQ_CATEGORY_SCORE_MAX):
-            raise ValueError(
-                f"category_scores: {category} must be a whole number from 0 to {HAQ_CATEGORY_SCORE_MAX}, not {score!r}"
+            raise FieldError(
+                "category_scores",
+                f"{category} must be a whole number from 0 to {HAQ_CATEGORY_SCORE_MAX}, not {score!r}",
             )
     mean = Fraction(sum(category_scores.values()), answered)
     return (Decimal(mean.numerator) / Decimal(mean.denominator)).quantize(HAQ_PLACES, rounding=ROUND_HALF_UP)

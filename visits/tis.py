@@ -20,6 +20,8 @@ from fractions import Fraction
 from types import MappingProxyType
 from typing import Any, Literal
 
+from accounts.errors import FieldError
+
 # --- Measures, scales and enzymes -------------------------------------------------------------
 
 PHYSICIAN_GLOBAL = "physician_global"
@@ -134,11 +136,11 @@ def _to_decimal(field_name: str, value: object) -> Decimal:
         try:
             number = Decimal(value)
         except InvalidOperation:
-            raise ValueError(f"{field_name}: {value!r} is not a number") from None
+            raise FieldError(field_name, f"{value!r} is not a number") from None
     else:
         raise TypeError(f"{field_name}: expected Decimal, int or str, got {type(value).__name__}")
     if not number.is_finite():
-        raise ValueError(f"{field_name}: must be a finite number (got {value!r})")
+        raise FieldError(field_name, f"must be a finite number (got {value!r})")
     # "-0" would otherwise be shown to clinicians as a negative score.
     return abs(number) if number.is_zero() else number
 
@@ -152,7 +154,7 @@ def _to_fraction(field_name: str, value: object) -> Fraction:
 def _check_between(field_name: str, value: Decimal, low: Decimal | int, high: Decimal | int, unit: str) -> None:
     if not low <= value <= high:
         suffix = f" {unit}" if unit else ""
-        raise ValueError(f"{field_name}: must be between {low} and {high}{suffix} (got {value})")
+        raise FieldError(field_name, f"must be between {low} and {high}{suffix} (got {value})")
 
 
 def _check_measure_value(measure: str, value: Decimal, *, mmt_max: int) -> None:
@@ -164,9 +166,9 @@ def _check_measure_value(measure: str, value: Decimal, *, mmt_max: int) -> None:
         _check_between(measure, value, 0, mmt_max, "points")
     elif measure == ENZYME:
         if value < 0:
-            raise ValueError(f"{measure}: must be 0 U/L or more (got {value})")
+            raise FieldError(measure, f"must be 0 U/L or more (got {value})")
     else:
-        raise ValueError(f"measure: unknown measure {measure!r}; expected one of {', '.join(MEASURES)}")
+        raise FieldError("measure", f"unknown measure {measure!r}; expected one of {', '.join(MEASURES)}")
 
 
 def _check_population(population: object) -> Population:
@@ -174,20 +176,20 @@ def _check_population(population: object) -> Population:
         return ADULT
     if population == JUVENILE:
         return JUVENILE
-    raise ValueError(f"population: must be 'adult' or 'juvenile' (got {population!r})")
+    raise FieldError("population", f"must be 'adult' or 'juvenile' (got {population!r})")
 
 
 def _check_mmt_max(mmt_max: object) -> int:
     number = _to_decimal("mmt_max", mmt_max)
     if number not in MMT_SCALE_MAXIMA:
-        raise ValueError(f"mmt_max: must be one of 80 (MMT-8), 150 (MMT-8 bilateral), 52 (CMAS) (got {mmt_max})")
+        raise FieldError("mmt_max", f"must be one of 80 (MMT-8), 150 (MMT-8 bilateral), 52 (CMAS) (got {mmt_max})")
     return int(number)
 
 
 def _check_total(field_name: str, total: object) -> Decimal:
     number = _to_decimal(field_name, total)
     if not (0 <= number <= TIS_MAX and number % TIS_STEP == 0):
-        raise ValueError(f"{field_name}: must be a multiple of 2.5 between 0 and 100 (got {number})")
+        raise FieldError(field_name, f"must be a multiple of 2.5 between 0 and 100 (got {number})")
     return number
 
 
@@ -198,9 +200,9 @@ def _check_enzyme(field_prefix: str, value: object, uln: object) -> tuple[Decima
     value_u_per_l = _to_decimal(f"{field_prefix}value_u_per_l", value)
     uln_u_per_l = _to_decimal(f"{field_prefix}uln_u_per_l", uln)
     if value_u_per_l < 0:
-        raise ValueError(f"{field_prefix}value_u_per_l: must be 0 U/L or more (got {value_u_per_l})")
+        raise FieldError(f"{field_prefix}value_u_per_l", f"must be 0 U/L or more (got {value_u_per_l})")
     if uln_u_per_l <= 0:
-        raise ValueError(f"{field_prefix}uln_u_per_l: must be greater than 0 U/L (got {uln_u_per_l})")
+        raise FieldError(f"{field_prefix}uln_u_per_l", f"must be greater than 0 U/L (got {uln_u_per_l})")
     return value_u_per_l, uln_u_per_l
 
 
@@ -233,12 +235,12 @@ def _normalise_enzymes(enzymes: object) -> dict[str, EnzymeReading]:
     readings: dict[str, EnzymeReading] = {}
     for name, raw in enzymes.items():
         if name not in ENZYMES:
-            raise ValueError(f"enzymes: unknown enzyme {name!r}; expected one of {', '.join(ENZYMES)}")
+            raise FieldError("enzymes", f"unknown enzyme {name!r}; expected one of {', '.join(ENZYMES)}")
         if isinstance(raw, EnzymeReading):
             readings[name] = raw
             continue
         if isinstance(raw, str) or not isinstance(raw, Sequence) or len(raw) != 2:
-            raise ValueError(f"enzymes.{name}: expected (value U/L, ULN U/L), got {raw!r}")
+            raise FieldError(f"enzymes.{name}", f"expected (value U/L, ULN U/L), got {raw!r}")
         value_u_per_l, uln_u_per_l = _check_enzyme(f"enzymes.{name}.", raw[0], raw[1])
         readings[name] = EnzymeReading(value_u_per_l=value_u_per_l, uln_u_per_l=uln_u_per_l)
     # Fixed order so equal panels compare and display the same whatever order they were entered in.
@@ -289,10 +291,10 @@ def enzyme_range(enzyme: str, uln_u_per_l: Decimal | int | str) -> Decimal:
     Decimal('3000')
     """
     if enzyme not in ENZYMES:
-        raise ValueError(f"enzyme: unknown enzyme {enzyme!r}; expected one of {', '.join(ENZYMES)}")
+        raise FieldError("enzyme", f"unknown enzyme {enzyme!r}; expected one of {', '.join(ENZYMES)}")
     uln = _to_decimal("uln_u_per_l", uln_u_per_l)
     if uln <= 0:
-        raise ValueError(f"uln_u_per_l: must be greater than 0 U/L (got {uln})")
+        raise FieldError("uln_u_per_l", f"must be greater than 0 U/L (got {uln})")
     return ENZYME_RANGE_ULN_MULTIPLE[enzyme] * uln
 
 
@@ -322,13 +324,13 @@ def _instrument_range(measure: str, *, mmt_max: int | None, enzyme_range_u_per_l
         return HAQ_MAX
     if measure == MMT:
         if mmt_max is None:
-            raise ValueError("mmt_max: required to compute the percent change of mmt")
+            raise FieldError("mmt_max", "required to compute the percent change of mmt")
         return Decimal(mmt_max)
     if measure == ENZYME:
         if enzyme_range_u_per_l is None:
-            raise ValueError("enzyme_range_u_per_l: required to compute the percent change of enzyme")
+            raise FieldError("enzyme_range_u_per_l", "required to compute the percent change of enzyme")
         return enzyme_range_u_per_l
-    raise ValueError(f"measure: unknown measure {measure!r}; expected one of {', '.join(MEASURES)}")
+    raise FieldError("measure", f"unknown measure {measure!r}; expected one of {', '.join(MEASURES)}")
 
 
 def _exact_percent_change(measure: str, baseline: Decimal, followup: Decimal, instrument_range: Decimal) -> Fraction:
@@ -354,17 +356,17 @@ def percent_change(
     Fraction(15, 1)
     """
     if measure not in MEASURES:
-        raise ValueError(f"measure: unknown measure {measure!r}; expected one of {', '.join(MEASURES)}")
+        raise FieldError("measure", f"unknown measure {measure!r}; expected one of {', '.join(MEASURES)}")
     if mmt_max is not None and measure != MMT:
-        raise ValueError(f"mmt_max: applies only to mmt, not {measure}")
+        raise FieldError("mmt_max", f"applies only to mmt, not {measure}")
     if enzyme_range_u_per_l is not None and measure != ENZYME:
-        raise ValueError(f"enzyme_range_u_per_l: applies only to enzyme, not {measure}")
+        raise FieldError("enzyme_range_u_per_l", f"applies only to enzyme, not {measure}")
     checked_mmt_max = _check_mmt_max(mmt_max) if mmt_max is not None else None
     checked_range = None
     if enzyme_range_u_per_l is not None:
         checked_range = _to_decimal("enzyme_range_u_per_l", enzyme_range_u_per_l)
         if checked_range <= 0:
-            raise ValueError(f"enzyme_range_u_per_l: must be greater than 0 U/L (got {checked_range})")
+            raise FieldError("enzyme_range_u_per_l", f"must be greater than 0 U/L (got {checked_range})")
     instrument_range = _instrument_range(measure, mmt_max=checked_mmt_max, enzyme_range_u_per_l=checked_range)
     values = []
     for value in (baseline, followup):
@@ -381,7 +383,7 @@ def points_for(measure: str, percent: Fraction | Decimal | int | str) -> Decimal
     (Decimal('7.5'), Decimal('15'))
     """
     if measure not in MEASURES:
-        raise ValueError(f"measure: unknown measure {measure!r}; expected one of {', '.join(MEASURES)}")
+        raise FieldError("measure", f"unknown measure {measure!r}; expected one of {', '.join(MEASURES)}")
     exact = _to_fraction("percent_change", percent)
     points = POINTS_PER_BAND[measure]
     for band, upper_edge in enumerate(BAND_UPPER_EDGES_PERCENT[measure]):
@@ -726,19 +728,21 @@ def _check_labels(followups: Sequence[Any]) -> list[tuple[date | int, CoreSetMea
     checked: list[tuple[date | int, CoreSetMeasures]] = []
     for position, item in enumerate(followups):
         if not isinstance(item, Sequence) or len(item) != 2:
-            raise ValueError(f"followups: item {position} must be (date or visit index, CoreSetMeasures)")
+            raise FieldError("followups", f"item {position} must be (date or visit index, CoreSetMeasures)")
         label, visit = item
         is_index = isinstance(label, int) and not isinstance(label, bool)
         if not (is_index or isinstance(label, date)):
-            raise ValueError(f"followups: label {label!r} must be a date or an int visit index")
+            raise FieldError("followups", f"label {label!r} must be a date or an int visit index")
         checked.append((label, _check_visit(f"followups[{position}]", visit)))
     labels = [label for label, _ in checked]
     if len({isinstance(label, date) for label in labels}) > 1:
-        raise ValueError("followups: labels must be all dates or all visit indices, not a mix")
+        raise FieldError("followups", "labels must be all dates or all visit indices, not a mix")
     for earlier, later in zip(labels, labels[1:], strict=False):
         # Consecutive means adjacent in time, so an out-of-order list would pair the wrong visits.
         if not earlier < later:
-            raise ValueError(f"followups: visits must be in order with distinct labels; {later!r} follows {earlier!r}")
+            raise FieldError(
+                "followups", f"visits must be in order with distinct labels; {later!r} follows {earlier!r}"
+            )
     return checked
 
 
@@ -779,7 +783,7 @@ def week16_responder(
     (True, False)
     """
     if tis_total is None:
-        raise ValueError("tis_total: the TIS is incomplete, so response cannot be judged")
+        raise FieldError("tis_total", "the TIS is incomplete, so response cannot be judged")
     total = _check_total("tis_total", tis_total)
     if isinstance(confirmed_deterioration, DeteriorationResult):
         deteriorated = confirmed_deterioration.confirmed

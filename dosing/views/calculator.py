@@ -30,9 +30,9 @@ def _plan_or_field_errors(form: DoseCalculatorForm, site: SiteSettings) -> dict 
             **{name: form.cleaned_data[name] for name in PLAN_INPUTS},
         )
     except ValueError as exc:
-        field, _, message = str(exc).partition(": ")
-        if field in form.fields and message:
-            form.add_error(field, message[:1].upper() + message[1:])
+        field = getattr(exc, "field", None)
+        if field in form.fields:
+            form.add_error(field, exc.sentence)
         else:
             form.add_error(None, str(exc))
         return None
