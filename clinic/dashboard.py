@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from dosing.models import DoseOrder
 from risk import rules
-from risk.models import SEVERITY_RANK, RiskFlag
+from risk.models import PUTS_AT_RISK, SEVERITY_RANK, RiskFlag
 from scheduling.models import CHECK_KINDS, LIVE_REMINDER_STATUSES, InfusionSession, Reminder
 
 ROWS_PER_LIST = 25  # per list; each list says how many more there are and where they are
@@ -57,7 +57,7 @@ def dashboard(*, severity: str = "", category: str = "", now: datetime | None = 
     if category:
         chosen &= Q(category=category)
     not_acknowledged = Q(acknowledged_at__isnull=True) & ~Q(severity=rules.INFO)
-    putting_at_risk = Q(category__in=[rules.THROMBOSIS, rules.RENAL]) & ~Q(severity=rules.INFO)
+    putting_at_risk = PUTS_AT_RISK
     deterioration = Q(code=rules.CONFIRMED_DETERIORATION)
     totals = active.aggregate(
         high=Count("id", filter=Q(severity=rules.HIGH)),

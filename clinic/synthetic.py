@@ -51,7 +51,7 @@ from patients.models import (
 )
 from risk import rules
 from risk.models import RiskFlag
-from risk.services import LAB_TESTS_READ, bmi_and_date, patient_snapshot_fields
+from risk.services import LAB_TESTS_READ, bmi_and_date, patient_snapshot_fields, verdict_of
 from scheduling import timing
 from scheduling.models import (
     Course,
@@ -907,13 +907,19 @@ def _write_chunk(writer: _RowWriter, charts: list[_Chart], ctx: _Context, counts
     _write(writer, InfusionSession, [s for _, _, _, s in sessions], counts)
     _write(writer, InfusionRecord, records, counts)
     _write(writer, Reminder, _past_reminders(sessions, records, ctx), counts)
+    # As scheduling.services.lifecycle.next_cycle_on: a cycle with a day still open today or later.
+    start_of_today = _at(ctx.today, time(0, 0), ctx.tz)
+    open_statuses = (SessionStatus.PLANNED, SessionStatus.CONFIRMED, SessionStatus.IN_PROGRESS)
     next_cycle: dict[int, date] = {}
     for chart, _, cycle, session in sessions:
-        if cycle.start_date >= ctx.today and session.status in (SessionStatus.PLANNED, SessionStatus.CONFIRMED):
+        if session.planned_start >= start_of_today and session.status in open_statuses:
             next_cycle[chart.index] = min(cycle.start_date, next_cycle.get(chart.index, cycle.start_date))
-    _write(
-        writer, RiskFlag, [flag for chart in charts for flag in _flags(chart, next_cycle.get(chart.index), ctx)], counts
-    )
+    flags = {chart.index: _flags(chart, next_cycle.get(chart.index), ctx) for chart in charts}
+    _write(writer, RiskFlag, [flag for chart in charts for flag in flags[chart.index]], counts)
+    # The verdict risk.services.flags_recompute keeps on the patient, which dosing reads.
+    for chart in charts:
+        chart.patient.risk_verdict = verdict_of(flags[chart.index])
+    Patient.objects.bulk_update([chart.patient for chart in charts], ["risk_verdict"], batch_size=500)
 
 
 def _end(session: _Row) -> datetime:

@@ -79,7 +79,9 @@ def _changed(row, previous, fields) -> list[FieldChange]:
 
 
 def _entries_for(history_rows, model) -> list[AuditEntry]:
-    fields = [f for f in model._meta.concrete_fields if f.name not in HIDDEN_FIELDS]
+    # Only what the history keeps (derived data such as the risk verdict is not kept).
+    kept = {f.name for f in model.history.model._meta.concrete_fields}
+    fields = [f for f in model._meta.concrete_fields if f.name not in HIDDEN_FIELDS and f.name in kept]
     entries = []
     rows = sorted(history_rows, key=lambda row: (row.id, row.history_date, row.history_id))
     for _, versions in groupby(rows, key=lambda row: row.id):

@@ -7,6 +7,7 @@ changed what, when, with the values before and after.
 
 import uuid
 from decimal import Decimal
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -114,6 +115,17 @@ class PatientQuerySet(models.QuerySet):
         return self.filter(condition)
 
 
+class VerdictFlag(NamedTuple):
+    """One active risk flag as the verdict carries it (see Patient.risk_verdict)."""
+
+    code: str
+    category: str
+    severity: str
+    title: str
+    evidence: str
+    mitigation: str
+
+
 class Patient(models.Model):
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     mrn = models.CharField("MRN", max_length=32, unique=True, help_text="Medical record number")
@@ -164,7 +176,12 @@ class Patient(models.Model):
     # Raised by every edit of these details; the edit page posts the version it showed, so a
     # second person saving from an older page cannot silently overwrite the first.
     version = models.PositiveIntegerField(default=1)
-    history = HistoricalRecords()
+    # The risk rules' verdict on this chart, written by risk.services.flags_recompute after every
+    # change the rules read (and nightly), so that dosing, a layer below risk, reads it without
+    # importing risk: {"at_risk": [flag], "contraindications": [flag]}, each flag a dict of
+    # VerdictFlag's fields. Derived data: not in the patient's history, never edited by hand.
+    risk_verdict = models.JSONField(default=dict, blank=True, editable=False)
+    history = HistoricalRecords(excluded_fields=["risk_verdict"])
 
     objects = PatientQuerySet.as_manager()
 
@@ -215,6 +232,11 @@ class Patient(models.Model):
             .order_by("-measured_on", "-created_at")
             .first()
         )
+
+    def verdict_flags(self, kind: str) -> list[VerdictFlag]:
+        """The active flags of one part of the risk verdict: "at_risk" (thrombosis or renal
+        flags that lower the rate cap, by category then code) or "contraindications" (by code)."""
+        return [VerdictFlag(**flag) for flag in (self.risk_verdict or {}).get(kind, [])]
 
     def age_on(self, day) -> int:
         before_birthday = (day.month, day.day) < (self.date_of_birth.month, self.date_of_birth.day)

@@ -18,6 +18,10 @@ SEVERITY_RANK = Case(
 )
 
 
+# rules.puts_at_risk as a filter on flag rows: the one at-risk test, for the database.
+PUTS_AT_RISK = Q(category__in=rules.AT_RISK_CATEGORIES) & ~Q(severity=rules.INFO)
+
+
 class FlagQuerySet(models.QuerySet):
     def active(self):
         return self.filter(resolved_at__isnull=True)
@@ -27,7 +31,7 @@ class FlagQuerySet(models.QuerySet):
 
     def putting_at_risk(self):
         """Active thrombosis or renal flags that are not informational: they lower the rate cap."""
-        return self.active().filter(category__in=[rules.THROMBOSIS, rules.RENAL]).exclude(severity=rules.INFO)
+        return self.active().filter(PUTS_AT_RISK)
 
     def contraindications(self):
         return self.active().filter(category=rules.CONTRAINDICATION)
@@ -93,4 +97,4 @@ class RiskFlag(models.Model):
 
     @property
     def puts_at_risk(self) -> bool:
-        return self.category in (rules.THROMBOSIS, rules.RENAL) and self.severity != rules.INFO
+        return rules.puts_at_risk(self.category, self.severity)

@@ -3,7 +3,7 @@ chart into the rules' snapshot. Writes run in one transaction and leave history.
 
 import threading
 from contextlib import contextmanager
-from datetime import date, datetime, time
+from datetime import date, datetime
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from dosing.calculations import body_mass_index
 from dosing.models import OPEN_STATUSES
+from dosing.services.orders import dose_orders_follow_chart
 from patients.models import Patient
 
 from . import rules
@@ -113,23 +114,14 @@ def bmi_and_date(weight, height) -> tuple:
     )
 
 
-def _next_cycle_on(patient: Patient, today: date) -> date | None:
-    """The first day of the cycle being given or next to be given: a cycle counts while any of
-    its days is still open today or later, so day 2 of a cycle is judged by the cycle's first
-    day, as day 1 was."""
-    from scheduling.models import Cycle, SessionStatus
+# Where the rules learn the first day of the patient's cycle being given or next to be given:
+# scheduling, a layer above, registers its reader here from its ready() (risk never imports it).
+NEXT_CYCLE_SOURCES: list = []
 
-    start_of_today = timezone.make_aware(datetime.combine(today, time.min))
-    return (
-        Cycle.objects.filter(
-            course__patient=patient,
-            sessions__status__in=[SessionStatus.PLANNED, SessionStatus.CONFIRMED, SessionStatus.IN_PROGRESS],
-            sessions__planned_start__gte=start_of_today,
-        )
-        .order_by("start_date")
-        .values_list("start_date", flat=True)
-        .first()
-    )
+
+def _next_cycle_on(patient: Patient, today: date) -> date | None:
+    days = [day for source in NEXT_CYCLE_SOURCES if (day := source(patient, today)) is not None]
+    return min(days, default=None)
 
 
 def _confirmed_deterioration_on(patient: Patient) -> date | None:
@@ -137,6 +129,23 @@ def _confirmed_deterioration_on(patient: Patient) -> date | None:
 
     response = patient_response(patient)
     return response.deterioration.confirmed_on if response.confirmed_deterioration else None
+
+
+def verdict_of(active_flags) -> dict:
+    """The verdict kept on the patient (Patient.risk_verdict) from its active flags: those that
+    put the patient at risk (by category, code) and the contraindications (by code)."""
+
+    def entry(flag) -> dict:
+        fields = ("code", "category", "severity", "title", "evidence", "mitigation")
+        return {name: getattr(flag, name) for name in fields}
+
+    flags = list(active_flags)
+    return {
+        "at_risk": [entry(f) for f in sorted(flags, key=lambda f: (f.category, f.code)) if f.puts_at_risk],
+        "contraindications": [
+            entry(f) for f in sorted(flags, key=lambda f: f.code) if f.category == rules.CONTRAINDICATION
+        ],
+    }
 
 
 @transaction.atomic
@@ -180,10 +189,9 @@ def flags_recompute(*, patient: Patient, now: datetime | None = None) -> dict[st
             flag._change_reason = "evidence updated"
             flag.save()
         kept.append(code)
+    patient.risk_verdict = verdict_of(patient.risk_flags.active())
+    Patient.objects.filter(pk=patient.pk).update(risk_verdict=patient.risk_verdict)
     # Every open order follows the chart just evaluated: a lower cap reaches the chair at once.
-    # Imported here while dosing.services still imports risk (untied by the layering issue).
-    from dosing.services.orders import dose_orders_follow_chart
-
     dose_orders_follow_chart(patient=patient, today=timezone.localdate(now))
     return {"opened": opened, "resolved": resolved, "kept": kept}
 

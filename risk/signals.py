@@ -3,19 +3,20 @@
 Synchronous, inside the writer's transaction, so a flag is never out of date
 with the chart that was just saved (the nightly task catches time passing).
 Services that save many rows at once open a flags_recompute_once block, so the
-patient is recomputed once when the block ends rather than once per row."""
+patient is recomputed once when the block ends rather than once per row.
+
+Apps above risk whose rows the rules read (scheduling's sessions: the next cycle decides
+whether a creatinine is due) connect them with ``watch`` from their own ready()."""
 
 from django.db.models.signals import post_delete, post_save
 
 from dosing.models import DoseOrder
 from patients.models import BodyMeasurement, LabResult, Medication, Patient, RiskFactor
-from scheduling.models import InfusionSession
 from visits.models import Visit
 
 from .services import flags_recompute, flags_recompute_later
 
-# Sessions count because the next planned cycle decides whether a creatinine is due.
-WATCHED = (Patient, BodyMeasurement, LabResult, Medication, RiskFactor, DoseOrder, Visit, InfusionSession)
+WATCHED = (Patient, BodyMeasurement, LabResult, Medication, RiskFactor, DoseOrder, Visit)
 
 
 def _recompute(sender, instance, raw=False, **kwargs):
@@ -31,7 +32,12 @@ def _recompute(sender, instance, raw=False, **kwargs):
         flags_recompute(patient=patient)
 
 
-for model in WATCHED:
+def watch(model) -> None:
+    """Recompute the patient's flags when a row of ``model`` (with a ``patient_id``) is saved or deleted."""
     post_save.connect(_recompute, sender=model, dispatch_uid=f"risk.recompute.save.{model.__name__}")
     if model is not Patient:
         post_delete.connect(_recompute, sender=model, dispatch_uid=f"risk.recompute.delete.{model.__name__}")
+
+
+for model in WATCHED:
+    watch(model)

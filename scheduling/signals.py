@@ -1,12 +1,22 @@
-"""Courses follow their order: dosing announces a changed plan or a cancelled order
-(dosing.signals) and scheduling, the layer above, re-times or closes the courses."""
+"""Scheduling hooks itself onto the layers below it, which never import it:
+
+- courses follow their order: dosing announces a changed plan or a cancelled order
+  (dosing.signals) and scheduling re-times or closes the courses;
+- the risk rules learn when the next cycle starts (risk.services.NEXT_CYCLE_SOURCES), and a
+  session saved or deleted recomputes the patient's flags (risk.signals.watch)."""
 
 from django.dispatch import receiver
 
 from dosing.signals import order_closed, order_plan_changed
+from risk.services import NEXT_CYCLE_SOURCES
+from risk.signals import watch
 
-from .models import CourseStatus
-from .services.lifecycle import course_close, sessions_follow_order
+from .models import CourseStatus, InfusionSession
+from .services.lifecycle import course_close, next_cycle_on, sessions_follow_order
+
+watch(InfusionSession)
+if next_cycle_on not in NEXT_CYCLE_SOURCES:
+    NEXT_CYCLE_SOURCES.append(next_cycle_on)
 
 
 @receiver(order_plan_changed, dispatch_uid="scheduling.sessions_follow_order")

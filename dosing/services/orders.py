@@ -18,10 +18,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.audit import STALE, audited_save, stale_version_error
-from patients.models import IgAStatus, Patient
-from risk.models import RiskFlag
-from risk.services import flags_recompute, flags_recompute_once
+from accounts.audit import STALE, audited_save, check_version
+from accounts.errors import FieldError
+from patients.models import IgAStatus, Patient, VerdictFlag
 
 from ..chart_limits import plan_differences, plan_digest
 from ..models import OPEN_STATUSES, PENDING_STATUSES, DoseOrder, Indication, OrderStatus, SiteSettings
@@ -46,8 +45,9 @@ def order_inputs(patient: Patient, today: date) -> dict:
     """
     weight_kg, weight_on = _current(patient, "weight_kg", today)
     height_cm, height_on = _current(patient, "height_cm", today)
-    # Any active thrombosis or renal flag (not an informational one) puts the patient at risk.
-    reasons = list(patient.risk_flags.putting_at_risk().order_by("category", "code"))
+    # The risk rules' verdict, kept on the patient: any active thrombosis or renal flag (not an
+    # informational one) puts the patient at risk.
+    reasons = patient.verdict_flags("at_risk")
     return {
         "weight_kg": None if weight_kg is None else format(weight_kg, "f"),
         "weight_measured_on": weight_on and weight_on.isoformat(),
@@ -95,17 +95,18 @@ def plan_order(*, patient: Patient, indication: Indication, dose_g_per_kg, days,
             corn_allergy=inputs["corn_allergy"],
             renal_risk=inputs["renal_risk"],
         )
+    except FieldError as exc:
+        if exc.field in FORM_FIELDS:
+            raise ValidationError({exc.field: exc.sentence}) from exc
+        raise ValidationError(f"The patient's recorded data cannot be dosed: {exc}") from exc
     except (ValueError, TypeError) as exc:
-        field, _, message = str(exc).partition(": ")
-        if field in FORM_FIELDS:
-            raise ValidationError({field: message[:1].upper() + message[1:]}) from exc
         raise ValidationError(f"The patient's recorded data cannot be dosed: {exc}") from exc
     return inputs, plan
 
 
-def blocking_flags(patient: Patient, indication: Indication) -> list[RiskFlag]:
+def blocking_flags(patient: Patient, indication: Indication) -> list[VerdictFlag]:
     """Active contraindication flags that stop an order of this product unless a physician overrides."""
-    flags = list(patient.risk_flags.contraindications().order_by("code"))
+    flags = patient.verdict_flags("contraindications")
     if not indication.product.contains_maltose:
         # Corn allergy matters only for products made with maltose from corn.
         flags = [flag for flag in flags if flag.code != "contra_corn_allergy"]
@@ -113,7 +114,6 @@ def blocking_flags(patient: Patient, indication: Indication) -> list[RiskFlag]:
 
 
 @transaction.atomic
-@flags_recompute_once()
 def dose_order_create(
     *,
     by,
@@ -131,7 +131,7 @@ def dose_order_create(
     physician gives IVIG anyway; the override is kept with the order and in its history.
     ``plan_digest_shown`` (from a page that showed the plan) must match the plan placed."""
     today = today or timezone.localdate()
-    flags_recompute(patient=patient)  # the order must see the chart as it is now
+    # The chart as the risk rules last judged it: on every change they read, and nightly.
     inputs, plan = plan_order(
         patient=patient,
         indication=indication,
@@ -186,8 +186,7 @@ def dose_order_create(
 def _locked(order: DoseOrder, expected_version: int | None) -> DoseOrder:
     """The order re-read under a row lock, refused if the page showed another version of it."""
     locked = DoseOrder.objects.select_for_update().get(pk=order.pk)
-    if expected_version is not None and expected_version != locked.version:
-        raise stale_version_error(locked, what="order", state=locked.get_status_display())
+    check_version(locked, expected_version, what="order", state=locked.get_status_display())
     return locked
 
 
@@ -224,7 +223,7 @@ def verification_changes(order: DoseOrder, inputs: dict, plan: dict) -> list[dic
     return plan_differences((order.inputs, order.plan), (inputs, plan))
 
 
-def _uncovered_contraindications(order: DoseOrder) -> list[RiskFlag]:
+def _uncovered_contraindications(order: DoseOrder) -> list[VerdictFlag]:
     overridden = {flag["code"] for flag in order.contraindication_override.get("flags", [])}
     return [flag for flag in blocking_flags(order.patient, order.indication) if flag.code not in overridden]
 

@@ -333,8 +333,8 @@ def _with_accepted(reason: str, warnings: Sequence[str]) -> str:
 
 
 def _timing_error(exc: ValueError, fields: dict[str, str]) -> ValidationError:
-    """scheduling.timing messages start with the argument's name; put them at the form field."""
-    name, _, _ = str(exc).partition(":")
+    """scheduling.timing names the argument (FieldError.field); put its message at the form field."""
+    name = getattr(exc, "field", None)
     return ValidationError({fields[name]: str(exc)} if name in fields else str(exc))
 
 

@@ -6,7 +6,7 @@ thrombosis window runs on after the last infusion.
 
 Each write runs in the caller's transaction and leaves who and why in the history."""
 
-from datetime import datetime
+from datetime import date, datetime, time
 
 from django.db.models import Q
 from django.utils import timezone
@@ -16,7 +16,7 @@ from dosing.models import DoseOrder
 from risk.services import flags_recompute_once
 
 from .. import timing
-from ..models import Course, CourseStatus, InfusionSession, Reminder, ReminderStatus, SessionStatus, UnitSettings
+from ..models import Course, CourseStatus, Cycle, InfusionSession, Reminder, ReminderStatus, SessionStatus, UnitSettings
 from .reminders import session_changed
 
 BOOKED = (SessionStatus.PLANNED, SessionStatus.CONFIRMED)
@@ -117,6 +117,26 @@ def course_settle(*, course: Course, by) -> Course:
     audited_save(course, by=by, reason="completed: its last cycle was given")
     _cancel_forward_reminders(course)
     return course
+
+
+def next_cycle_on(patient, today: date) -> date | None:
+    """The first day of the cycle being given or next to be given: a cycle counts while any of
+    its days is still open today or later, so day 2 of a cycle is judged by the cycle's first
+    day, as day 1 was. The risk rules read it (registered in scheduling.signals).
+
+    Example: cycle 14-15 Dec; on 15 Dec (day 2 planned) -> 14 Dec; on 16 Dec -> the next cycle's day.
+    """
+    start_of_today = timezone.make_aware(datetime.combine(today, time.min))
+    return (
+        Cycle.objects.filter(
+            course__patient=patient,
+            sessions__status__in=[*BOOKED, SessionStatus.IN_PROGRESS],
+            sessions__planned_start__gte=start_of_today,
+        )
+        .order_by("start_date")
+        .values_list("start_date", flat=True)
+        .first()
+    )
 
 
 def courses_replaced_by(order: DoseOrder) -> list[Course]:
