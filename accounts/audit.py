@@ -46,3 +46,23 @@ def stale_version_error(instance, *, what: str, state: str = "") -> ValidationEr
         f"Nothing was saved — review the {what} as it is now and try again.",
         code=STALE,
     )
+
+
+def check_version(instance, expected_version, *, what: str, state: str = "") -> None:
+    """Refuse a write from a page that showed another version of ``instance`` (already re-read
+    under a row lock by the caller). One meaning everywhere: ``expected_version`` is the version
+    the page showed and must equal the row's; ``None`` means the caller showed no page (a script,
+    the demo loader) and is not checked. Pages always post a version: their forms require it, so a
+    post without one never reaches a service. Anything that is not a whole number is stale.
+
+    Example: a pharmacist's verify page showed version 1, a physician cancelled meanwhile (now 2)
+    -> "This order was changed by Dana Reyes at ... (now: Cancelled) after you opened it. ..."
+    """
+    if expected_version is None:
+        return
+    try:
+        stale = int(expected_version) != instance.version
+    except (TypeError, ValueError):
+        stale = True
+    if stale:
+        raise stale_version_error(instance, what=what, state=state)

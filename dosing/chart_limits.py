@@ -16,8 +16,11 @@ import copy
 import hashlib
 import json
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+
+from accounts.errors import FieldError
 
 from .calculations import PumpStep, pump_timeline, rate_ml_per_h
 
@@ -59,7 +62,7 @@ def lower_plan(verified: Mapping[str, Any], chart: Mapping[str, Any] | None, *, 
         return plan
     concentration = Decimal(verified["concentration_mg_per_ml"])
     if Decimal(chart["concentration_mg_per_ml"]) != concentration:
-        raise ValueError("chart: today's plan is for another concentration than the verified plan")
+        raise FieldError("chart", "today's plan is for another concentration than the verified plan")
     verified_weight = Decimal(verified["dosing_weight_kg"])
     chart_weight = Decimal(chart["dosing_weight_kg"])
     verified_max = Decimal(verified["max_rate_ml_per_h"])
@@ -113,6 +116,38 @@ def lower_plan(verified: Mapping[str, Any], chart: Mapping[str, Any] | None, *, 
         "verified_infusion_minutes": verified["infusion_minutes"],
     }
     return plan
+
+
+def ladder_times(plan: Mapping[str, Any], start: datetime) -> list[dict]:
+    """The plan's rate steps with clock times from ``start`` (aware), numbered from 1. The
+    printed sheet and the session page both read their clock times here.
+
+    Minutes are elapsed time, added in UTC, so a ladder running across a daylight-saving change
+    shows the wall-clock times the pump really changes at. Times come back in UTC; templates
+    show them in the clinic's zone.
+
+    Example: start 09:00, steps at minutes 0, 30, 60 (30, 30, 228 min) -> 09:00-09:30,
+    09:30-10:00, 10:00-13:48.
+
+    >>> from zoneinfo import ZoneInfo
+    >>> plan = {"rate_steps": [{"start_min": 0, "minutes": 30}, {"start_min": 30, "minutes": 30},
+    ...     {"start_min": 60, "minutes": 228}]}
+    >>> steps = ladder_times(plan, datetime(2026, 11, 23, 9, 0, tzinfo=ZoneInfo("America/New_York")))
+    >>> [step["clock_end"].astimezone(ZoneInfo("America/New_York")).strftime("%H:%M") for step in steps]
+    ['09:30', '10:00', '13:48']
+    """
+    if start.tzinfo is None or start.utcoffset() is None:
+        raise FieldError("start", "must be an aware datetime")
+    begin = start.astimezone(UTC)
+    return [
+        {
+            **step,
+            "number": number,
+            "clock_start": begin + timedelta(minutes=step["start_min"]),
+            "clock_end": begin + timedelta(minutes=step["start_min"] + step["minutes"]),
+        }
+        for number, step in enumerate(plan["rate_steps"], start=1)
+    ]
 
 
 def _ladder_text(plan: Mapping[str, Any]) -> str:

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils import timezone
 
-from accounts.audit import audited_save, stale_version_error
+from accounts.audit import audited_save, check_version
 
 from .models import BodyMeasurement, ClinicalRecord, LabResult, Medication, Patient, RiskFactor
 
@@ -60,8 +60,7 @@ def patient_update(
     if someone saved in between, nothing is written and the refusal says who and when
     (None: a caller without a page, no check)."""
     current = Patient.objects.select_for_update().get(pk=patient.pk)
-    if expected_version is not None and expected_version != current.version:
-        raise stale_version_error(current, what="patient's record")
+    check_version(current, expected_version, what="patient's record")
     for name, value in fields.items():
         setattr(current, name, value)
     _check_patient_dates(current, today or timezone.localdate())

@@ -249,6 +249,14 @@ class TestInfusionSheet:
         assert "within 72 h" in html  # last day of the cycle
         assert "maltose" in html
 
+    def test_clock_times_are_right_across_the_daylight_saving_change(self, role_client, make_order, make_user):
+        """14 Mar 2027, clocks go from 02:00 to 03:00 in New York: 30 min after 01:30 is 03:00."""
+        order = make_order()
+        dose_order_verify(by=make_user("pharmacist"), order=order)
+        html = role_client("nurse").get(self.url(order), {"start": "01:00", "date": "2027-03-14"}).content.decode()
+        assert "01:00–01:30" in html and "01:30–03:00" in html and "03:00–06:48" in html
+        assert "01:00 · 06:48" in html
+
     def test_at_risk_sheet_adds_hydration(self, role_client, make_order, make_user, dm_patient):
         from patients.tests.factories import RiskFactorFactory
 

@@ -1,7 +1,7 @@
 """Dose order pages: prescribe (physician), verify or reject (pharmacist), cancel,
 and print the infusion sheet for each day of a cycle."""
 
-from datetime import datetime, time, timedelta
+from datetime import datetime, time
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from accounts.form_errors import add_service_errors, carry_version, conflict_status
 from patients.models import Patient
 
-from ..chart_limits import plan_digest
+from ..chart_limits import ladder_times, plan_digest
 from ..models import DoseOrder, OrderStatus
 from ..order_forms import ORDER_STATUS_FILTERS, DoseOrderForm, ReasonForm, SheetOptionsForm, VerifyOrderForm
 from ..planning import label_info
@@ -93,7 +93,7 @@ def order_create(request, patient_uuid):
         "form": form,
         "inputs": services.order_inputs(patient, today),
         "blocking_flags": (
-            services.blocking_flags(patient, chosen) if chosen else patient.risk_flags.contraindications()
+            services.blocking_flags(patient, chosen) if chosen else patient.verdict_flags("contraindications")
         ),
         "preview": preview,
         "label": _label(form),
@@ -214,22 +214,17 @@ def order_sheet(request, order_uuid, day):
     # The plan held to today's chart: a flag raised since verification lowers the sheet's limits.
     plan = order.administration_plan
     chart_inputs = (order.chart_replan or {}).get("inputs") or order.inputs
-    base = datetime.combine(timezone.localdate(), start)
-    steps = [
-        {
-            **step,
-            "clock_start": (base + timedelta(minutes=step["start_min"])).time(),
-            "clock_end": (base + timedelta(minutes=step["start_min"] + step["minutes"])).time(),
-        }
-        for step in plan["rate_steps"]
-    ]
+    # Aware clock times from the same function the session page uses: right across a DST change.
+    begin = datetime.combine(infusion_date or timezone.localdate(), start, tzinfo=timezone.get_current_timezone())
+    steps = ladder_times(plan, begin)
     context = {
         "order": order,
         "plan": plan,
         "day": day,
         "steps": steps,
         "start": start,
-        "end": (base + timedelta(minutes=plan["infusion_minutes"])).time(),
+        "begin": begin,
+        "end": steps[-1]["clock_end"],  # elapsed minutes, so right across a DST change
         "infusion_date": infusion_date,
         "options": options,
         "renal_risk": order.inputs.get("renal_risk") or chart_inputs.get("renal_risk"),

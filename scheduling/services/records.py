@@ -26,7 +26,7 @@ ward clock a minute or two ahead of the server.
 """
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
@@ -34,6 +34,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.audit import audited_save, stale_version_error
+from accounts.errors import FieldError
 
 from ..models import (
     InfusionRecord,
@@ -113,12 +114,13 @@ def step_limit(plan: dict, step_number: int) -> StepLimit:
     """
     steps = plan["rate_steps"]
     if isinstance(step_number, bool) or not isinstance(step_number, int):
-        raise TypeError(f"step_number: must be a whole number, not {type(step_number).__name__}")
+        raise FieldError("step_number", f"must be a whole number, not {type(step_number).__name__}")
     if not 1 <= step_number <= len(steps):
-        raise ValueError(
-            f"step_number: step {step_number} is not in this plan; its steps are 1 to {len(steps)}"
+        raise FieldError(
+            "step_number",
+            f"step {step_number} is not in this plan; its steps are 1 to {len(steps)}"
             if steps
-            else "step_number: this plan has no rate steps"
+            else "step_number: this plan has no rate steps",
         )
     step = steps[step_number - 1]
     limit, mg_per_kg_min = Decimal(step["rate_ml_per_h"]), Decimal(step["rate_mg_per_kg_min"])
@@ -129,30 +131,6 @@ def step_limit(plan: dict, step_number: int) -> StepLimit:
         limit, mg_per_kg_min = maximum, Decimal(plan["max_rate_mg_per_kg_min"])
         weight = Decimal(plan.get("max_rate_dosing_weight_kg", plan["dosing_weight_kg"]))
     return StepLimit(step_number, limit.quantize(TENTH), mg_per_kg_min, weight)
-
-
-def ladder_times(plan: dict, start: datetime) -> list[dict]:
-    """The plan's rate steps with clock times from ``start`` (aware), numbered from 1.
-
-    Minutes are elapsed time, added in UTC, so a ladder running across a daylight-saving change
-    shows the wall-clock times the pump really changes at. Times come back in UTC; templates
-    show them in the clinic's zone.
-
-    Example: start 09:00, steps at minutes 0, 30, 60 (30, 30, 228 min) -> 09:00-09:30,
-    09:30-10:00, 10:00-13:48.
-    """
-    if timezone.is_naive(start):
-        raise ValueError("start: must be an aware datetime")
-    begin = start.astimezone(UTC)
-    return [
-        {
-            **step,
-            "number": number,
-            "clock_start": begin + timedelta(minutes=step["start_min"]),
-            "clock_end": begin + timedelta(minutes=step["start_min"] + step["minutes"]),
-        }
-        for number, step in enumerate(plan["rate_steps"], start=1)
-    ]
 
 
 def volume_limit_ml(plan: dict) -> Decimal:
@@ -413,9 +391,8 @@ def rate_change_record(
     rate = _decimal("rate_ml_per_h", rate_ml_per_h)
     try:
         limit = step_limit(plan, step_number)
-    except (TypeError, ValueError) as exc:
-        message = str(exc).partition(": ")[2]
-        raise ValidationError({"step_number": message[:1].upper() + message[1:] + "."}) from exc
+    except FieldError as exc:
+        raise ValidationError({"step_number": exc.sentence + "."}) from exc
     refusal = limit.refusal(rate)
     if refusal:
         raise ValidationError({"rate_ml_per_h": refusal})

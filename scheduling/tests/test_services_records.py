@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.core.exceptions import ValidationError
 
+from dosing.chart_limits import ladder_times
 from dosing.services.orders import dose_order_verify
 from patients.tests.factories import RiskFactorFactory
 from scheduling.models import (
@@ -194,7 +195,7 @@ def test_ladder_times_are_elapsed_minutes_across_daylight_saving():
     # New York falls back at 02:00 on 1 Nov 2026: 60 minutes after 01:30 EDT is 01:30 EST.
     plan = {"rate_steps": [{"start_min": 0, "minutes": 60}, {"start_min": 60, "minutes": 30}]}
     start = datetime(2026, 11, 1, 1, 30, tzinfo=NY)
-    steps = services.ladder_times(plan, start)
+    steps = ladder_times(plan, start)
     assert [step["number"] for step in steps] == [1, 2]
     assert steps[1]["clock_start"] - steps[0]["clock_start"] == timedelta(minutes=60)
     assert steps[1]["clock_start"].astimezone(NY).isoformat() == "2026-11-01T01:30:00-05:00"

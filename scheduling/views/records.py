@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.form_errors import call_service, carry_version, conflict_status
+from dosing.chart_limits import ladder_times
 from risk.models import SEVERITY_RANK
 
 from ..models import InfusionSession
@@ -56,9 +57,9 @@ def _get_session(session_uuid) -> InfusionSession:
 
 
 def _ladder(plan: dict, session: InfusionSession, record) -> list[dict]:
-    steps = services.ladder_times(plan, session.planned_start)
+    steps = ladder_times(plan, session.planned_start)
     if record is not None and record.started_at:
-        for step, actual in zip(steps, services.ladder_times(plan, record.started_at), strict=True):
+        for step, actual in zip(steps, ladder_times(plan, record.started_at), strict=True):
             step["actual_start"], step["actual_end"] = actual["clock_start"], actual["clock_end"]
     return steps
 
