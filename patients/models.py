@@ -235,7 +235,10 @@ class Patient(models.Model):
 
     def verdict_flags(self, kind: str) -> list[VerdictFlag]:
         """The active flags of one part of the risk verdict: "at_risk" (thrombosis or renal
-        flags that lower the rate cap, by category then code) or "contraindications" (by code)."""
+        flags that lower the rate cap, by category then code) or "contraindications" (by code).
+        Read afresh from the database: risk may have written it since this row was loaded."""
+        if self.pk is not None:
+            self.refresh_from_db(fields=["risk_verdict"])
         return [VerdictFlag(**flag) for flag in (self.risk_verdict or {}).get(kind, [])]
 
     def age_on(self, day) -> int:
