@@ -8,8 +8,9 @@ from datetime import date, time
 
 from django import forms
 
+from .conflicts import warnings_digest
 from .models import UnitSettings
-from .services.courses import NURSE_STATUSES, warnings_digest
+from .services.sessions import NURSE_STATUSES
 
 DEFAULT_START = time(9, 0)
 CYCLES_FORM_MAX = 52  # a year of weekly cycles; open-ended courses leave the number empty
