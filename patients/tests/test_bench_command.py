@@ -12,7 +12,7 @@ from patients.models import Patient
 from patients.synthetic import seed_synthetic_clinic
 from patients.tests.factories import PatientFactory
 from risk.dashboard import dashboard
-from scheduling.services.reminders import reminders_sweep
+from scheduling.services.sweep import reminders_sweep
 
 pytestmark = pytest.mark.django_db
 

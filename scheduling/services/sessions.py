@@ -35,7 +35,7 @@ from .booking import (
     with_accepted,
 )
 from .lifecycle import course_settle
-from .reminders import session_changed
+from .sweep import session_changed
 
 # What a nurse sets on the status page. In progress and completed belong to the infusion record.
 NURSE_STATUSES = (SessionStatus.CONFIRMED, SessionStatus.MISSED, SessionStatus.CANCELLED)

@@ -15,14 +15,14 @@ from ivig_clinic.celery import app as celery_app
 from patients.tests.factories import PatientFactory
 from scheduling import tasks
 from scheduling.models import Reminder, ReminderStatus
-from scheduling.services import reminders as service
-from scheduling.services.reminders import (
+from scheduling.services import delivery as service
+from scheduling.services.delivery import (
     CLAIM_STALE_AFTER,
     INTERRUPTED_DELIVERY,
     MAX_DELIVERY_ATTEMPTS,
     reminder_deliver,
-    reminders_sweep,
 )
+from scheduling.services.sweep import reminders_sweep
 from scheduling.tasks import backoff_seconds, deliver_reminder
 
 NY = ZoneInfo("America/New_York")
@@ -217,13 +217,11 @@ def test_interrupted_delivery_is_flagged_for_a_human_never_resent(team, make_rem
 
 
 @pytest.mark.django_db
-def test_the_sweep_flags_stale_claims_and_does_not_queue_them(team, make_reminder, monkeypatch):
+def test_the_sweep_flags_stale_claims_and_does_not_queue_them(team, make_reminder):
     stale = make_reminder(delivery_claimed_at=NOW - CLAIM_STALE_AFTER - timedelta(minutes=1), delivery_attempts=1)
     fresh = make_reminder(delivery_claimed_at=NOW - timedelta(minutes=1), delivery_attempts=1)
-    queued = []
-    monkeypatch.setattr("scheduling.tasks.deliver_reminder", SimpleNamespace(delay=queued.append))
     result = reminders_sweep(now=NOW)
-    assert result["flagged_interrupted"] == 1 and queued == []
+    assert result["flagged_interrupted"] == 1 and result["due_ids"] == []
     assert refreshed(stale).last_error == INTERRUPTED_DELIVERY and refreshed(fresh).last_error == ""
     assert reminders_sweep(now=NOW)["flagged_interrupted"] == 0
 
@@ -337,8 +335,8 @@ def test_sweep_queues_due_never_tried_reminders_after_commit(
     make_reminder(emailed_at=NOW, status=ReminderStatus.SENT)
     make_reminder(window_end=NOW - timedelta(minutes=1))  # its moment has passed
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        result = reminders_sweep(now=NOW)
-    assert result["queued"] == 1 and len(callbacks) == 1
+        result = tasks.reminders_sweep()  # the beat's task, run here at the frozen NOW
+    assert result["queued"] == 1 and len(callbacks) == 1 and "due_ids" not in result
     assert mail.outbox == []  # nothing is queued before the sweep's writes commit
     callbacks[0]()
     assert refreshed(due).status == ReminderStatus.SENT and len(mail.outbox) == 1
