@@ -10,8 +10,8 @@ reminders due; the `deliver_reminder` task (scheduling/tasks.py) calls `reminder
    delivery (a task re-run by `acks_late` after a worker died) finds `emailed_at` and sends nothing.
 
 An SMTP or network error (`RETRYABLE_ERRORS`) releases the claim, records `last_error` and the
-attempt, and the task retries with exponential backoff (see scheduling/tasks.py), at most
-`MAX_DELIVERY_ATTEMPTS` in all.
+attempt, and the task retries with exponential backoff (Celery's `autoretry_for`, see
+scheduling/tasks.py), at most `MAX_DELIVERY_ATTEMPTS` in all.
 
 The narrow window: if the worker dies after the mail server accepted the message but before
 step 3 committed, nobody can tell from the database whether the message left. The claim stays.

@@ -8,6 +8,8 @@ from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import pytest
+from celery.app import autoretry
+from celery.utils.time import get_exponential_backoff_interval
 from django.core import mail
 from django.db import connection
 
@@ -23,7 +25,7 @@ from scheduling.services.delivery import (
     reminder_deliver,
 )
 from scheduling.services.sweep import reminders_sweep
-from scheduling.tasks import backoff_seconds, deliver_reminder
+from scheduling.tasks import deliver_reminder
 
 NY = ZoneInfo("America/New_York")
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=NY)
@@ -258,13 +260,14 @@ def test_task_retries_with_exponential_backoff_then_sends_once(team, make_remind
         real_email(*args)
 
     waits = []
+    real_backoff = autoretry.get_exponential_backoff_interval
 
-    def recorded_backoff(retries):
-        waits.append(backoff_seconds(retries))
+    def recorded_backoff(**kwargs):
+        waits.append(real_backoff(**kwargs))
         return waits[-1]
 
     monkeypatch.setattr(service, "_email", flaky)
-    monkeypatch.setattr(tasks, "backoff_seconds", recorded_backoff)
+    monkeypatch.setattr(autoretry, "get_exponential_backoff_interval", recorded_backoff)
     assert deliver_reminder.apply(args=[reminder.pk]).get() == "sent"  # eager: retries run at once
     assert waits == [60, 120]
     assert len(mail.outbox) == 1
@@ -288,12 +291,14 @@ def test_task_gives_up_after_its_retries(team, make_reminder, monkeypatch):
     ("retries", "seconds"), [(0, 60), (1, 120), (2, 240), (4, 960), (5, 1920), (6, 3600), (20, 3600)]
 )
 def test_backoff_doubles_up_to_an_hour(retries, seconds):
-    assert backoff_seconds(retries) == seconds
-
-
-def test_backoff_refuses_negative_retries():
-    with pytest.raises(ValueError, match="retries"):
-        backoff_seconds(-1)
+    """The wait Celery's autoretry computes from the delivery task's settings."""
+    wait = get_exponential_backoff_interval(
+        factor=deliver_reminder.retry_backoff,
+        retries=retries,
+        maximum=deliver_reminder.retry_backoff_max,
+        full_jitter=deliver_reminder.retry_jitter,
+    )
+    assert wait == seconds
 
 
 # --------------------------------------------------------------------------- what is not sent
