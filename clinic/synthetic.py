@@ -64,7 +64,7 @@ from scheduling.models import (
     SessionStatus,
     UnitSettings,
 )
-from scheduling.services.reminders import KIND_ROLES
+from scheduling.services.inbox import KIND_ROLES
 from visits.models import HaqInstrument, MmtScale, Visit
 from visits.scoring import patient_response
 

@@ -20,6 +20,9 @@ SEVERITY_RANK = Case(
 
 # rules.puts_at_risk as a filter on flag rows: the one at-risk test, for the database.
 PUTS_AT_RISK = Q(category__in=rules.AT_RISK_CATEGORIES) & ~Q(severity=rules.INFO)
+# "Renal risk", defined once: an at-risk flag of the renal category (creatinine and BUN before each
+# cycle). dosing reads the same from the verdict's at-risk entries of category renal.
+PUTS_AT_RENAL_RISK = PUTS_AT_RISK & Q(category=rules.RENAL)
 
 
 class FlagQuerySet(models.QuerySet):

@@ -3,7 +3,7 @@
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 
-from .services.reminders import unread_count
+from .services.inbox import unread_count
 
 
 def reminders(request):

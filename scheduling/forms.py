@@ -1,15 +1,17 @@
 """Forms for planning a course, moving a session, setting its status and the unit's settings.
 
 They convert input (dates, local clock times, chair numbers); the scheduling rules live in
-scheduling/services/courses.py. A form that can meet warnings carries an "I accept" checkbox
-and the fingerprint of the warnings it showed, so a tick only ever accepts what was read."""
+scheduling/conflicts.py and the services (courses, sessions, unit). A form that can meet
+warnings carries an "I accept" checkbox and the fingerprint of the warnings it showed, so a
+tick only ever accepts what was read."""
 
 from datetime import date, time
 
 from django import forms
 
+from .conflicts import warnings_digest
 from .models import UnitSettings
-from .services.courses import NURSE_STATUSES, warnings_digest
+from .services.sessions import NURSE_STATUSES
 
 DEFAULT_START = time(9, 0)
 CYCLES_FORM_MAX = 52  # a year of weekly cycles; open-ended courses leave the number empty

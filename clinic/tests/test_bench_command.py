@@ -12,7 +12,7 @@ from clinic.dashboard import dashboard
 from clinic.synthetic import seed_synthetic_clinic
 from patients.models import Patient
 from patients.tests.factories import PatientFactory
-from scheduling.services.reminders import reminders_sweep
+from scheduling.services.sweep import reminders_sweep
 
 pytestmark = pytest.mark.django_db
 

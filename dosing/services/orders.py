@@ -60,6 +60,7 @@ def order_inputs(patient: Patient, today: date) -> dict:
         "hypersensitivity_to_immunoglobulin": patient.hypersensitivity_to_immunoglobulin,
         "corn_allergy": patient.corn_allergy,
         "at_risk": bool(reasons),
+        # Renal risk: an at-risk flag of the renal category (risk.models.PUTS_AT_RENAL_RISK).
         "renal_risk": any(flag.category == "renal" for flag in reasons),
         "at_risk_reasons": [
             {"category": flag.category, "code": flag.code, "text": f"{flag.title}: {flag.evidence}"} for flag in reasons

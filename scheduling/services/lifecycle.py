@@ -17,7 +17,7 @@ from risk.services import flags_recompute_once
 
 from .. import timing
 from ..models import Course, CourseStatus, Cycle, InfusionSession, Reminder, ReminderStatus, SessionStatus, UnitSettings
-from .reminders import session_changed
+from .sweep import session_changed
 
 BOOKED = (SessionStatus.PLANNED, SessionStatus.CONFIRMED)
 # What a course that has ended no longer needs reminding of.

@@ -33,7 +33,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.audit import audited_save, stale_version_error
+from accounts.audit import audited_save, check_version
 from accounts.errors import FieldError
 
 from ..models import (
@@ -224,15 +224,10 @@ def _lock(session: InfusionSession) -> tuple[InfusionSession, InfusionRecord | N
 
 
 def _check_version(instance: InfusionSession | InfusionRecord, expected, *, session: InfusionSession) -> None:
-    """Refuse a write from a page that showed another version of the session or its record.
-    A missing version counts as stale: every page that writes here posts one."""
-    try:
-        stale = int(expected) != instance.version
-    except (TypeError, ValueError):
-        stale = True
-    if stale:
-        what = "session" if isinstance(instance, InfusionSession) else "infusion record"
-        raise stale_version_error(instance, what=what, state=session.get_status_display())
+    """Refuse a write from a page that showed another version of the session or its record
+    (accounts.audit.check_version: None is a caller without a page)."""
+    what = "session" if isinstance(instance, InfusionSession) else "infusion record"
+    check_version(instance, expected, what=what, state=session.get_status_display())
 
 
 def _require_recordable(session: InfusionSession, record: InfusionRecord | None) -> None:

@@ -28,7 +28,7 @@ from scheduling.services.records import (
     record_update,
     vitals_record,
 )
-from scheduling.services.reminders import reminders_sweep
+from scheduling.services.sweep import reminders_sweep
 
 NY = ZoneInfo("America/New_York")
 ORDERED = date(2026, 12, 7)  # Monday: ordered, verified and booked

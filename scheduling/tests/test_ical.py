@@ -14,7 +14,8 @@ from accounts.services import api_token_create
 from patients.tests.factories import MeasurementFactory, PatientFactory
 from scheduling import ical
 from scheduling.models import InfusionSession
-from scheduling.services.courses import course_plan, session_set_status
+from scheduling.services.courses import course_plan
+from scheduling.services.sessions import session_set_status
 
 URL = reverse("scheduling:calendar_feed")
 STAMP = datetime(2026, 11, 22, 17, 0, tzinfo=UTC)

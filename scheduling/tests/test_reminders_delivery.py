@@ -8,6 +8,8 @@ from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import pytest
+from celery.app import autoretry
+from celery.utils.time import get_exponential_backoff_interval
 from django.core import mail
 from django.db import connection
 
@@ -15,15 +17,15 @@ from ivig_clinic.celery import app as celery_app
 from patients.tests.factories import PatientFactory
 from scheduling import tasks
 from scheduling.models import Reminder, ReminderStatus
-from scheduling.services import reminders as service
-from scheduling.services.reminders import (
+from scheduling.services import delivery as service
+from scheduling.services.delivery import (
     CLAIM_STALE_AFTER,
     INTERRUPTED_DELIVERY,
     MAX_DELIVERY_ATTEMPTS,
     reminder_deliver,
-    reminders_sweep,
 )
-from scheduling.tasks import backoff_seconds, deliver_reminder
+from scheduling.services.sweep import reminders_sweep
+from scheduling.tasks import deliver_reminder
 
 NY = ZoneInfo("America/New_York")
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=NY)
@@ -217,13 +219,11 @@ def test_interrupted_delivery_is_flagged_for_a_human_never_resent(team, make_rem
 
 
 @pytest.mark.django_db
-def test_the_sweep_flags_stale_claims_and_does_not_queue_them(team, make_reminder, monkeypatch):
+def test_the_sweep_flags_stale_claims_and_does_not_queue_them(team, make_reminder):
     stale = make_reminder(delivery_claimed_at=NOW - CLAIM_STALE_AFTER - timedelta(minutes=1), delivery_attempts=1)
     fresh = make_reminder(delivery_claimed_at=NOW - timedelta(minutes=1), delivery_attempts=1)
-    queued = []
-    monkeypatch.setattr("scheduling.tasks.deliver_reminder", SimpleNamespace(delay=queued.append))
     result = reminders_sweep(now=NOW)
-    assert result["flagged_interrupted"] == 1 and queued == []
+    assert result["flagged_interrupted"] == 1 and result["due_ids"] == []
     assert refreshed(stale).last_error == INTERRUPTED_DELIVERY and refreshed(fresh).last_error == ""
     assert reminders_sweep(now=NOW)["flagged_interrupted"] == 0
 
@@ -260,13 +260,14 @@ def test_task_retries_with_exponential_backoff_then_sends_once(team, make_remind
         real_email(*args)
 
     waits = []
+    real_backoff = autoretry.get_exponential_backoff_interval
 
-    def recorded_backoff(retries):
-        waits.append(backoff_seconds(retries))
+    def recorded_backoff(**kwargs):
+        waits.append(real_backoff(**kwargs))
         return waits[-1]
 
     monkeypatch.setattr(service, "_email", flaky)
-    monkeypatch.setattr(tasks, "backoff_seconds", recorded_backoff)
+    monkeypatch.setattr(autoretry, "get_exponential_backoff_interval", recorded_backoff)
     assert deliver_reminder.apply(args=[reminder.pk]).get() == "sent"  # eager: retries run at once
     assert waits == [60, 120]
     assert len(mail.outbox) == 1
@@ -290,12 +291,14 @@ def test_task_gives_up_after_its_retries(team, make_reminder, monkeypatch):
     ("retries", "seconds"), [(0, 60), (1, 120), (2, 240), (4, 960), (5, 1920), (6, 3600), (20, 3600)]
 )
 def test_backoff_doubles_up_to_an_hour(retries, seconds):
-    assert backoff_seconds(retries) == seconds
-
-
-def test_backoff_refuses_negative_retries():
-    with pytest.raises(ValueError, match="retries"):
-        backoff_seconds(-1)
+    """The wait Celery's autoretry computes from the delivery task's settings."""
+    wait = get_exponential_backoff_interval(
+        factor=deliver_reminder.retry_backoff,
+        retries=retries,
+        maximum=deliver_reminder.retry_backoff_max,
+        full_jitter=deliver_reminder.retry_jitter,
+    )
+    assert wait == seconds
 
 
 # --------------------------------------------------------------------------- what is not sent
@@ -337,8 +340,8 @@ def test_sweep_queues_due_never_tried_reminders_after_commit(
     make_reminder(emailed_at=NOW, status=ReminderStatus.SENT)
     make_reminder(window_end=NOW - timedelta(minutes=1))  # its moment has passed
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        result = reminders_sweep(now=NOW)
-    assert result["queued"] == 1 and len(callbacks) == 1
+        result = tasks.reminders_sweep()  # the beat's task, run here at the frozen NOW
+    assert result["queued"] == 1 and len(callbacks) == 1 and "due_ids" not in result
     assert mail.outbox == []  # nothing is queued before the sweep's writes commit
     callbacks[0]()
     assert refreshed(due).status == ReminderStatus.SENT and len(mail.outbox) == 1

@@ -6,7 +6,6 @@ given its `now` explicitly."""
 import threading
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -28,8 +27,8 @@ from scheduling.models import (
     SessionStatus,
     UnitSettings,
 )
-from scheduling.services import reminders as service
-from scheduling.services.reminders import reminders_sweep, session_changed
+from scheduling.services import sweep as service
+from scheduling.services.sweep import reminders_sweep, session_changed
 from visits.models import Visit
 
 NY = ZoneInfo("America/New_York")
@@ -136,16 +135,14 @@ def book(make_order, nurse):
 
 
 @pytest.fixture
-def sweep(monkeypatch, django_capture_on_commit_callbacks):
-    """Run the sweep, executing its on-commit callbacks; `queued` holds the reminder ids queued."""
-    queued = []
-    monkeypatch.setattr("scheduling.tasks.deliver_reminder", SimpleNamespace(delay=queued.append))
+def sweep(django_capture_on_commit_callbacks):
+    """Run the sweep, executing its on-commit callbacks; `queued_ids` holds the ids of the
+    reminders it found due for delivery (its task queues exactly these)."""
 
     def run(now=NOW):
-        queued.clear()
         with django_capture_on_commit_callbacks(execute=True):
             result = reminders_sweep(now=now)
-        return result | {"queued_ids": list(queued)}
+        return result | {"queued_ids": list(result["due_ids"])}
 
     return run
 
@@ -571,7 +568,6 @@ def test_two_sweeps_at_the_same_moment_on_postgresql(make_order, make_user, monk
     nurse = make_user("nurse")
     for _ in range(3):
         book_course(make_order(patient=on_ivig()), nurse, date(2026, 11, 26))
-    monkeypatch.setattr("scheduling.tasks.deliver_reminder", SimpleNamespace(delay=lambda reminder_id: None))
     barrier = threading.Barrier(2, timeout=20)
 
     def existing_after_both_looked(keys):

@@ -18,8 +18,9 @@ from django.urls import reverse
 from patients.tests.factories import MeasurementFactory, PatientFactory
 from risk import rules
 from risk.models import RiskFlag
+from scheduling.conflicts import warnings_digest
 from scheduling.models import Course, InfusionSession, SessionStatus, UnitSettings
-from scheduling.services.courses import course_plan, warnings_digest
+from scheduling.services.courses import course_plan
 
 NY = ZoneInfo("America/New_York")
 MONDAY = date(2026, 11, 23)

@@ -142,7 +142,7 @@ def test_viewer_gets_no_action_buttons_and_the_page_has_no_inline_code(client, m
 
 @pytest.mark.django_db
 def test_inbox_shows_delivery_trouble(role_client, make_reminder):
-    from scheduling.services.reminders import INTERRUPTED_DELIVERY
+    from scheduling.services.delivery import INTERRUPTED_DELIVERY
 
     make_reminder(last_error=INTERRUPTED_DELIVERY, delivery_claimed_at=NOW - timedelta(hours=1))
     make_reminder(last_error="SMTPServerDisconnected: gone")

@@ -21,7 +21,12 @@ from dosing.models import DoseOrder
 from .. import ical
 from ..forms import AcceptWarningsForm, CourseForm, MoveForm, StatusForm, UnitSettingsForm, WeekForm
 from ..models import Course, InfusionSession, SessionStatus, UnitSettings
-from ..services import courses as services
+from ..services import sessions
+from ..services.booking import WarningsNotAccepted, clinic_zone
+from ..services.courses import course_extend, course_plan, course_preview, expected_session_minutes
+from ..services.queries import chair_pages, feed_sessions, week_grid
+from ..services.sessions import MOVABLE_STATUSES
+from ..services.unit import UNIT_FIELDS, unit_settings_update
 
 ACCEPT_FIELDS = ("accept_warnings", "warnings_shown")
 FEED_DOMAIN_FALLBACK = "ivig-clinic"
@@ -39,7 +44,7 @@ def _run_accepting(form, service, **kwargs):
     for accept in (False, True):
         try:
             return service(**kwargs, accept_warnings=accept)
-        except services.WarningsNotAccepted as exc:
+        except WarningsNotAccepted as exc:
             if not form.warnings_accepted(exc.warnings):
                 form.present_warnings(exc.warnings)
                 return None
@@ -63,10 +68,10 @@ def week_view(request):
     first_chair = form.cleaned_data["chairs_from"] if valid and form.cleaned_data["chairs_from"] else 1
     monday = _monday(chosen)
     unit = UnitSettings.load()
-    grid = services.week_grid(monday, unit=unit, tz=services.clinic_zone(), first_chair=first_chair)
+    grid = week_grid(monday, unit=unit, tz=clinic_zone(), first_chair=first_chair)
     context = {
         "grid": grid,
-        "chair_pages": services.chair_pages(grid.chairs),
+        "chair_pages": chair_pages(grid.chairs),
         "monday": monday,
         "sunday": monday + timedelta(days=6),
         "previous": monday - timedelta(weeks=1),
@@ -76,7 +81,7 @@ def week_view(request):
         "unit": unit,
         "bad_start": not valid,
         "printing": request.GET.get("print") == "1",
-        "movable": services.MOVABLE_STATUSES,
+        "movable": MOVABLE_STATUSES,
     }
     return render(request, "scheduling/week.html", context)
 
@@ -85,11 +90,11 @@ def week_view(request):
 @permission_required("scheduling.change_unitsettings", raise_exception=True)
 def unit_settings_edit(request):
     unit = UnitSettings.load()
-    initial = {name: getattr(unit, name) for name in services.UNIT_FIELDS}
+    initial = {name: getattr(unit, name) for name in UNIT_FIELDS}
     form = UnitSettingsForm(request.POST or None, initial=initial)
     if form.is_bound and form.is_valid():
         try:
-            services.unit_settings_update(by=request.user, **form.cleaned_data)
+            unit_settings_update(by=request.user, **form.cleaned_data)
         except ValidationError as exc:
             add_service_errors(form, exc)
         else:
@@ -108,20 +113,20 @@ def course_create(request, order_uuid):
     if form.is_bound and form.is_valid():
         plan = {name: value for name, value in form.cleaned_data.items() if name not in ACCEPT_FIELDS}
         if request.POST.get("action") == "save":
-            course = _run_accepting(form, services.course_plan, by=request.user, order=order, today=today, **plan)
+            course = _run_accepting(form, course_plan, by=request.user, order=order, today=today, **plan)
             if course is not None:
                 messages.success(request, f"Course booked: {course.cycles.count()} cycles.")
                 return redirect(course)
         if not form.errors:
             try:
-                preview = services.course_preview(order=order, today=today, unit=unit, **plan)
+                preview = course_preview(order=order, today=today, unit=unit, **plan)
             except ValidationError as exc:
                 add_service_errors(form, exc)
             else:
                 if preview.warnings:
                     form.present_warnings(preview.warnings)
     context = {"order": order, "form": form, "preview": preview, "unit": unit, "verified": order.is_administrable}
-    context["expected_minutes"] = services.expected_session_minutes(order, unit) if order.is_administrable else None
+    context["expected_minutes"] = expected_session_minutes(order, unit) if order.is_administrable else None
     return render(request, "scheduling/course_form.html", context)
 
 
@@ -136,9 +141,7 @@ def course_detail(request, course_uuid):
         if not request.user.has_perm("scheduling.add_infusionsession"):
             raise PermissionDenied
         extend_form.is_valid()  # two optional fields: always valid
-        added = _run_accepting(
-            extend_form, services.course_extend, by=request.user, course=course, today=timezone.localdate()
-        )
+        added = _run_accepting(extend_form, course_extend, by=request.user, course=course, today=timezone.localdate())
         if added is not None:
             messages.success(
                 request, f"{len(added)} more cycles booked." if added else "Already booked 26 weeks ahead."
@@ -147,7 +150,7 @@ def course_detail(request, course_uuid):
     cycles = course.cycles.prefetch_related(
         Prefetch("sessions", queryset=InfusionSession.objects.select_related("patient").order_by("day_number"))
     )
-    context = {"course": course, "cycles": cycles, "extend_form": extend_form, "movable": services.MOVABLE_STATUSES}
+    context = {"course": course, "cycles": cycles, "extend_form": extend_form, "movable": MOVABLE_STATUSES}
     return render(request, "scheduling/course_detail.html", context)
 
 
@@ -163,7 +166,7 @@ def session_move(request, session_uuid):
         data = form.cleaned_data
         moved = _run_accepting(
             form,
-            services.session_move,
+            sessions.session_move,
             by=request.user,
             session=session,
             **{name: data[name] for name in ("new_date", "new_start", "chair", "following")},
@@ -176,7 +179,7 @@ def session_move(request, session_uuid):
     status = conflict_status(form)
     if status == 409:
         session = _show_as_it_is_now(session_uuid, form)
-    movable = session.status in services.MOVABLE_STATUSES
+    movable = session.status in MOVABLE_STATUSES
     context = {"session": session, "form": form, "movable": movable}
     return render(request, "scheduling/session_move.html", context, status=status)
 
@@ -196,7 +199,7 @@ def session_status(request, session_uuid):
     if form.is_bound and form.is_valid():
         data = form.cleaned_data
         try:
-            services.session_set_status(
+            sessions.session_set_status(
                 by=request.user,
                 session=session,
                 status=data["status"],
@@ -211,7 +214,7 @@ def session_status(request, session_uuid):
     status = conflict_status(form)
     if status == 409:
         session = _show_as_it_is_now(session_uuid, form)
-    changeable = session.status in services.MOVABLE_STATUSES
+    changeable = session.status in MOVABLE_STATUSES
     context = {"session": session, "form": form, "changeable": changeable}
     return render(request, "scheduling/session_status.html", context, status=status)
 
@@ -265,7 +268,7 @@ def calendar_feed(request):
         return _text("Your account may not see the infusion schedule.\n", 403)
     now = timezone.now()
     domain = _feed_domain()
-    events = [_feed_event(request, session, domain) for session in services.feed_sessions(now=now)]
+    events = [_feed_event(request, session, domain) for session in feed_sessions(now=now)]
     body = ical.calendar(events, name=f"{settings.CLINIC_NAME} infusion unit", stamp=now)
     response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
     response["Content-Disposition"] = 'inline; filename="infusion-unit.ics"'

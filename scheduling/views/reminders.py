@@ -11,35 +11,44 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from ..models import Reminder
-from ..services import reminders as services
+from ..services.delivery import INTERRUPTED_DELIVERY
+from ..services.inbox import (
+    INBOX_TABS,
+    inbox_counts,
+    inbox_reminders,
+    kind_label,
+    reminder_mark_done,
+    reminder_mark_read,
+    reminders_visible_to,
+)
 
 REMINDERS_PER_PAGE = 25
-ACTIONS = {"read": services.reminder_mark_read, "done": services.reminder_mark_done}
+ACTIONS = {"read": reminder_mark_read, "done": reminder_mark_done}
 DONE_MESSAGES = {"read": "Marked as read.", "done": "Marked as done."}
 
 
 def _get_reminder_for_user(user, reminder_uuid) -> Reminder:
     """Someone else's reminder is not found, whether or not it exists."""
-    return get_object_or_404(services.reminders_visible_to(user), uuid=reminder_uuid)
+    return get_object_or_404(reminders_visible_to(user), uuid=reminder_uuid)
 
 
 @require_GET
 @permission_required("scheduling.view_reminder", raise_exception=True)
 def inbox(request):
     tab = request.GET.get("tab", "all")
-    if tab not in services.INBOX_TABS:
+    if tab not in INBOX_TABS:
         raise Http404("No such tab.")
     now = timezone.now()
-    reminders = services.inbox_reminders(request.user, tab=tab, now=now)
+    reminders = inbox_reminders(request.user, tab=tab, now=now)
     page = Paginator(reminders, REMINDERS_PER_PAGE).get_page(request.GET.get("page"))
     for reminder in page:
-        reminder.kind_label = services.kind_label(reminder.kind)
+        reminder.kind_label = kind_label(reminder.kind)
     context = {
         "tab": tab,
-        "tabs": services.INBOX_TABS,
-        "counts": services.inbox_counts(request.user, now=now),
+        "tabs": INBOX_TABS,
+        "counts": inbox_counts(request.user, now=now),
         "page": page,
-        "interrupted_delivery": services.INTERRUPTED_DELIVERY,
+        "interrupted_delivery": INTERRUPTED_DELIVERY,
     }
     return render(request, "scheduling/inbox.html", context)
 
@@ -56,4 +65,4 @@ def reminder_action(request, reminder_uuid, action):
     service(reminder=reminder, by=request.user, now=timezone.now())
     messages.success(request, DONE_MESSAGES[action])
     tab = request.POST.get("tab")
-    return redirect(f"{reverse('scheduling:inbox')}?tab={tab if tab in services.INBOX_TABS else 'all'}")
+    return redirect(f"{reverse('scheduling:inbox')}?tab={tab if tab in INBOX_TABS else 'all'}")

@@ -19,7 +19,7 @@ from accounts.roles import PHYSICIAN
 from clinic import benchmark
 from clinic.synthetic import MRN_PREFIX, bench_mrn, bench_patients, bench_users, seed_synthetic_clinic
 from patients.models import Patient
-from scheduling.services.reminders import reminders_sweep
+from scheduling.services.sweep import reminders_sweep
 
 # Issue 8's targets, on PostgreSQL at 10,000 patients.
 TARGET_PATIENTS = 10_000

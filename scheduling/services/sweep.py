@@ -1,32 +1,15 @@
-"""Reminders: created by the sweep from the state of the data, delivered once.
+"""The reminder sweep: create the reminders the data calls for, cancel those it no longer does,
+and say which are due for e-mail.
 
-This module starts with what the session services need: when a session moves or is
-cancelled, its pending reminders are cancelled, and the next sweep creates the ones
-that fit the new date (their subject keys differ, so nothing is lost or doubled).
+When a session moves or is cancelled, its pending reminders are cancelled (`session_changed`,
+called by the session and course services), and the next sweep creates the ones that fit the
+new date (their subject keys differ, so nothing is lost or doubled).
 
 The sweep (`reminders_sweep`) reads the data in a fixed number of batched queries, asks the
 pure functions in scheduling/timing.py which reminders are due, and creates each one once: the
-subject key is unique, so two sweeps at the same moment cannot double a reminder.
-
-Delivery guarantee (`reminder_deliver`): a reminder is e-mailed at most once, and exactly once
-unless the sending worker is interrupted mid-delivery.
-
-1. Claim: one conditional UPDATE sets `delivery_claimed_at` only where it is empty and
-   `emailed_at` is empty, and commits. Of two deliveries running at once, one claims; the other
-   sends nothing.
-2. Send one message to all recipients through Django's mail.
-3. Acknowledge: set `emailed_at` and status "sent", alone in their own transaction. A later
-   delivery (a task re-run by `acks_late` after a worker died) finds `emailed_at` and sends nothing.
-
-An SMTP or network error releases the claim, records `last_error` and the attempt, and the task
-retries with exponential backoff (see scheduling/tasks.py), at most `MAX_DELIVERY_ATTEMPTS` in all.
-
-The narrow window: if the worker dies after the mail server accepted the message but before
-step 3 committed, nobody can tell from the database whether the message left. The claim stays.
-A claim older than `CLAIM_STALE_AFTER` is never taken again: the reminder is flagged for a
-human (`last_error` = `INTERRUPTED_DELIVERY`) and shown as "e-mail uncertain" in the inbox,
-where it stays visible whatever happened to the e-mail. Reminders are never resent blindly
-(at-most-once e-mail), because the in-app inbox, not the e-mail, is the record of a reminder.
+subject key is unique, so two sweeps at the same moment cannot double a reminder. It returns
+the ids of the reminders due for a first delivery; the Celery task (scheduling/tasks.py) queues
+their e-mail (scheduling/services/delivery.py) once the sweep's writes have committed.
 """
 
 import logging
@@ -34,24 +17,15 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from functools import partial
-from smtplib import SMTPException
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.core.mail import EmailMessage, get_connection
 from django.db import DataError, IntegrityError, transaction
-from django.db.models import Case, Count, F, Max, Min, OuterRef, Q, QuerySet, Subquery, Value, When
-from django.template.loader import render_to_string
-from django.urls import reverse
-from django.utils.text import Truncator
+from django.db.models import Count, F, Max, Min, OuterRef, Q, QuerySet, Subquery
 
-from accounts.roles import NURSE, PHYSICIAN, roles_of
 from dosing.models import DoseOrder
 from patients.models import LabResult, LabTest, Patient
-from risk.models import RiskFlag
-from risk.rules import INFO
+from risk.models import PUTS_AT_RENAL_RISK, RiskFlag
 from visits.models import Visit
 
 from .. import timing
@@ -67,10 +41,10 @@ from ..models import (
     UnitSettings,
 )
 from ..timing import DueReminder, ReminderKind
+from .delivery import fit_message, reminders_flag_interrupted
+from .inbox import KIND_ROLES, LAB_KINDS, LIVE_STATUSES
 
 logger = logging.getLogger(__name__)
-
-# --------------------------------------------------------------------------- policy
 
 # Upcoming-infusion reminders exist as soon as a session is booked within this horizon (longer
 # than a 4-weekly interval), so the next cycle's reminder is in the data well before it is due.
@@ -92,46 +66,10 @@ BASELINE_LEAD = timedelta(days=timing.LAB_LEAD_DAYS)
 CYCLE_LOOKBACK = timedelta(days=timing.TEE_WATCH_DAYS_VENOUS + 1) + CATCH_UP + timedelta(days=2)
 CYCLE_LOOKAHEAD = timedelta(days=timing.LAB_LEAD_DAYS + 2)
 
-CLAIM_STALE_AFTER = timedelta(minutes=15)  # far above any send: SMTP gets SMTP_TIMEOUT_SECONDS
-MAX_DELIVERY_ATTEMPTS = 6
-SMTP_TIMEOUT_SECONDS = 30
-INTERRUPTED_DELIVERY = (
-    "E-mail delivery was interrupted: it may or may not have reached the recipients. "
-    "Not resent automatically, to avoid a duplicate."
-)
-NO_RECIPIENTS = "No active user of the role has an e-mail address; shown in the inbox only."
 KEY_BATCH = 500  # subject keys per existence query
 
 GIVEN_STATUSES = (SessionStatus.COMPLETED, SessionStatus.IN_PROGRESS)
 BOOKED_STATUSES = (SessionStatus.PLANNED, SessionStatus.CONFIRMED)
-LIVE_STATUSES = (ReminderStatus.PENDING, ReminderStatus.SENT)
-
-KIND_LABELS = {
-    ReminderKind.UPCOMING_INFUSION: "Upcoming infusion",
-    ReminderKind.LABS_CREATININE_BUN: "Labs: creatinine and BUN",
-    ReminderKind.LABS_HB_HCT: "Labs: Hb/Hct",
-    ReminderKind.THROMBOSIS_CHECK: "Thrombosis check (72 h)",
-    ReminderKind.VENOUS_CHECK: "Venous symptom check (day 14)",
-    ReminderKind.HAEMOLYSIS_CHECK: "Haemolysis check (36–96 h)",
-    ReminderKind.TIS_ASSESSMENT: "TIS assessment due",
-    ReminderKind.STEWARDSHIP_REVIEW: "Stewardship review",
-    ReminderKind.CYCLE_OVERDUE: "Cycle overdue",
-}
-KIND_ROLES = dict.fromkeys(ReminderKind, NURSE) | {
-    ReminderKind.TIS_ASSESSMENT: PHYSICIAN,
-    ReminderKind.STEWARDSHIP_REVIEW: PHYSICIAN,
-}
-LAB_KINDS = (ReminderKind.LABS_CREATININE_BUN, ReminderKind.LABS_HB_HCT)
-# Who else sees a role's reminders in the inbox (not by e-mail): physicians see the labs.
-ALSO_SHOWN_TO = {PHYSICIAN: LAB_KINDS}
-
-
-def kind_label(kind: str) -> str:
-    try:
-        return KIND_LABELS[ReminderKind(kind)]
-    except ValueError:
-        return kind.replace("_", " ").capitalize()
-
 
 # --------------------------------------------------------------------------- session changes
 
@@ -173,7 +111,7 @@ class _Wanted:
             "cycle_id": self.cycle_id,
             "due_at": self.due.due_at,
             "window_end": self.due.window_end,
-            "message": _fit(self.message or self.due.reason),
+            "message": fit_message(self.message or self.due.reason),
             "role": KIND_ROLES[self.due.kind],
         }
 
@@ -215,15 +153,17 @@ class _Collector:
 
 
 def reminders_sweep(*, now: datetime) -> dict:
-    """Create the reminders the data calls for, cancel those it no longer does, and queue the
-    e-mail of those due. Idempotent: run twice (even at once) it creates each reminder once.
+    """Create the reminders the data calls for, cancel those it no longer does, and find those
+    due for e-mail. Idempotent: run twice (even at once) it creates each reminder once.
 
     Returns counts: {"created", "existing", "revived", "cancelled", "flagged_interrupted",
-    "queued", "errors", "created_by_kind": {kind: n}}.
+    "errors", "created_by_kind": {kind: n}}, and "due_ids": the reminders due for their first
+    delivery, which the caller queues (the `reminders_sweep` task does, after commit, and
+    reports how many as "queued").
 
     Example: a session booked for Thu 26 Nov 2026 09:00 with reminders 3 days ahead; the sweep
     at any time from its booking creates "upcoming_infusion:session-<id>:2026-11-23", due Mon
-    23 Nov 09:00 local; the sweep running after that moment queues its e-mail.
+    23 Nov 09:00 local; the sweep running after that moment returns its id in "due_ids".
     """
     if now.tzinfo is None:
         raise ValueError("now: naive datetime refused; pass an aware datetime")
@@ -248,8 +188,8 @@ def reminders_sweep(*, now: datetime) -> dict:
         if row["status"] == ReminderStatus.CANCELLED:
             counts["revived"] += _revive(row, collector.wanted[key])
     counts["cancelled"] = _cancel_obsolete(now) + _cancel_superseded(collector)
-    counts["flagged_interrupted"] = _flag_interrupted_deliveries(now)
-    counts["queued"] = _queue_due_deliveries(now)
+    counts["flagged_interrupted"] = reminders_flag_interrupted(now)
+    counts["due_ids"] = _due_for_delivery(now)
     counts["created_by_kind"] = dict(created_by_kind)
     return counts
 
@@ -316,7 +256,7 @@ def _flags_of(patients: QuerySet) -> tuple[set[int], set[int]]:
     rows = (
         RiskFlag.objects.active()
         .filter(patient__in=patients)
-        .filter((Q(code__startswith="renal_") & ~Q(severity=INFO)) | Q(code="info_haemolysis_risk"))
+        .filter(PUTS_AT_RENAL_RISK | Q(code="info_haemolysis_risk"))
         .values_list("patient_id", "code")
     )
     renal, haemolysis = set(), set()
@@ -709,21 +649,10 @@ def _cancel_superseded(collector: _Collector) -> int:
     return Reminder.objects.filter(pk__in=stale).update(status=ReminderStatus.CANCELLED) if stale else 0
 
 
-def _flag_interrupted_deliveries(now: datetime, **only) -> int:
-    """Flag for a human every claim that went stale without `emailed_at` (see the module docstring)."""
-    return (
-        Reminder.objects.filter(emailed_at__isnull=True, delivery_claimed_at__lt=now - CLAIM_STALE_AFTER, **only)
-        .exclude(last_error=INTERRUPTED_DELIVERY)
-        .update(last_error=INTERRUPTED_DELIVERY)
-    )
-
-
-def _queue_due_deliveries(now: datetime) -> int:
-    """Queue the first delivery of every due, live, never-attempted reminder. Failed attempts are
+def _due_for_delivery(now: datetime) -> list[int]:
+    """Every due, live, never-attempted reminder, for its first delivery. Failed attempts are
     the task's to retry; a duplicate queueing is harmless (only one delivery can claim)."""
-    from ..tasks import deliver_reminder
-
-    ids = list(
+    return list(
         Reminder.objects.filter(
             status=ReminderStatus.PENDING,
             due_at__lte=now,
@@ -735,178 +664,3 @@ def _queue_due_deliveries(now: datetime) -> int:
         .filter(Q(window_end__isnull=True) | Q(window_end__gte=now))
         .values_list("id", flat=True)
     )
-    for reminder_id in ids:
-        transaction.on_commit(partial(deliver_reminder.delay, reminder_id), robust=True)
-    return len(ids)
-
-
-def _fit(text: str) -> str:
-    return Truncator(" ".join(text.split())).chars(Reminder._meta.get_field("message").max_length)
-
-
-# --------------------------------------------------------------------------- delivery
-
-
-def reminder_deliver(reminder_id: int, *, now: datetime) -> str:
-    """E-mail one due reminder to its recipients at most once (see the module docstring).
-
-    Returns what happened: "sent", "already_sent", "in_progress" (claimed by another delivery),
-    "interrupted" (a stale claim, flagged for a human), "not_due", "expired" (its window is
-    over), "not_needed" (done or cancelled), "no_recipients", "gave_up" or "missing".
-    Raises SMTPException or OSError after recording the failure, for the task to retry.
-
-    Example: the task runs twice at the same moment → one "sent", one "in_progress"; one e-mail.
-    """
-    reminder = Reminder.objects.select_related("patient", "user").filter(pk=reminder_id).first()
-    if reminder is None:
-        return "missing"
-    if reminder.emailed_at is not None:
-        return "already_sent"
-    if reminder.status != ReminderStatus.PENDING:
-        return "not_needed"
-    if reminder.due_at > now:
-        return "not_due"
-    if reminder.window_end is not None and reminder.window_end < now:
-        return "expired"
-    if reminder.delivery_claimed_at is not None:
-        if reminder.delivery_claimed_at < now - CLAIM_STALE_AFTER:
-            _flag_interrupted_deliveries(now, pk=reminder.pk)
-            return "interrupted"
-        return "in_progress"
-    if reminder.delivery_attempts >= MAX_DELIVERY_ATTEMPTS:
-        return "gave_up"
-    recipients = email_recipients(reminder)
-    if not recipients:
-        Reminder.objects.filter(pk=reminder.pk, emailed_at__isnull=True).update(last_error=NO_RECIPIENTS)
-        return "no_recipients"
-
-    with transaction.atomic():
-        claimed = Reminder.objects.filter(
-            pk=reminder.pk,
-            status=ReminderStatus.PENDING,
-            emailed_at__isnull=True,
-            delivery_claimed_at__isnull=True,
-            delivery_attempts__lt=MAX_DELIVERY_ATTEMPTS,
-        ).update(delivery_claimed_at=now, delivery_attempts=F("delivery_attempts") + 1)
-    if not claimed:
-        return "in_progress"
-
-    try:
-        _email(reminder, recipients)
-    except Exception as error:
-        # The server refused or was unreachable: nothing left, so the claim is released for a retry.
-        with transaction.atomic():
-            Reminder.objects.filter(pk=reminder.pk, delivery_claimed_at=now, emailed_at__isnull=True).update(
-                delivery_claimed_at=None, last_error=_fit(f"{type(error).__name__}: {error}")
-            )
-        raise
-
-    with transaction.atomic():
-        Reminder.objects.filter(pk=reminder.pk, emailed_at__isnull=True).update(
-            emailed_at=now,
-            status=Case(When(status=ReminderStatus.PENDING, then=Value(ReminderStatus.SENT)), default=F("status")),
-            last_error="",
-        )
-    return "sent"
-
-
-RETRYABLE_ERRORS = (SMTPException, OSError)
-
-
-def email_recipients(reminder: Reminder) -> list[str]:
-    """The user's address for a personal reminder; else every active user of the role with one."""
-    if reminder.user_id:
-        user = reminder.user
-        return [user.email] if user.is_active and user.email else []
-    users = get_user_model().objects.filter(is_active=True, groups__name=reminder.role).exclude(email="")
-    return sorted(set(users.values_list("email", flat=True)))
-
-
-def _email(reminder: Reminder, recipients: list[str]) -> None:
-    context = {
-        "clinic_name": settings.CLINIC_NAME,
-        "kind_label": kind_label(reminder.kind),
-        "reminder": reminder,
-        "due_local": reminder.due_at.astimezone(ZoneInfo(settings.TIME_ZONE)),
-        "patient_mrn": reminder.patient.mrn,
-        "patient_initials": reminder.patient.initials,
-        "inbox_url": _inbox_url(),
-    }
-    subject = " ".join(render_to_string("scheduling/email/reminder_subject.txt", context).split())
-    body = render_to_string("scheduling/email/reminder.txt", context)
-    timeout = {} if settings.EMAIL_TIMEOUT is not None else {"timeout": SMTP_TIMEOUT_SECONDS}
-    # One message to all recipients: the server accepts or refuses it whole, so a retry never
-    # repeats it to some of them.
-    EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, to=recipients, connection=get_connection(**timeout)).send()
-
-
-def _inbox_url() -> str:
-    site = getattr(settings, "SITE_URL", "").rstrip("/")
-    return f"{site}{reverse('scheduling:inbox')}" if site else ""
-
-
-# --------------------------------------------------------------------------- inbox
-
-
-def reminders_visible_to(user) -> QuerySet:
-    """A personal reminder is its user's; a role's reminder is every member's (physicians also
-    see the nurses' lab reminders)."""
-    roles = roles_of(user)
-    shared = Q(user__isnull=True) & (
-        Q(role__in=roles) | Q(kind__in=[kind for role in roles for kind in ALSO_SHOWN_TO.get(role, ())])
-    )
-    return Reminder.objects.filter(Q(user=user) | shared)
-
-
-INBOX_TABS = ("all", "unread", "done")
-
-
-def inbox_reminders(user, *, tab: str, now: datetime) -> QuerySet:
-    """The user's reminders due by `now`: live ones ("all"), live and unread, or done."""
-    if tab not in INBOX_TABS:
-        raise ValueError(f"tab: must be one of {', '.join(INBOX_TABS)}, not {tab!r}")
-    due = reminders_visible_to(user).filter(due_at__lte=now).select_related("patient", "done_by")
-    if tab == "done":
-        return due.filter(status=ReminderStatus.DONE).order_by("-done_at", "-due_at")
-    live = due.filter(status__in=LIVE_STATUSES).order_by("-due_at", "-id")
-    return live.filter(read_at__isnull=True) if tab == "unread" else live
-
-
-def inbox_counts(user, *, now: datetime) -> dict[str, int]:
-    due = reminders_visible_to(user).filter(due_at__lte=now)
-    return due.aggregate(
-        all=Count("id", filter=Q(status__in=LIVE_STATUSES)),
-        unread=Count("id", filter=Q(status__in=LIVE_STATUSES, read_at__isnull=True)),
-        done=Count("id", filter=Q(status=ReminderStatus.DONE)),
-    )
-
-
-def unread_count(user, *, now: datetime) -> int:
-    return reminders_visible_to(user).filter(due_at__lte=now, status__in=LIVE_STATUSES, read_at__isnull=True).count()
-
-
-@transaction.atomic
-def reminder_mark_read(*, reminder: Reminder, by, now: datetime) -> Reminder:
-    """Mark read (for everyone the reminder is for). Idempotent: the first reading is kept."""
-    reminder = Reminder.objects.select_for_update().get(pk=reminder.pk)
-    if reminder.read_at is None:
-        reminder.read_at = now
-        reminder._history_user = by
-        reminder.save(update_fields=["read_at"])
-    return reminder
-
-
-@transaction.atomic
-def reminder_mark_done(*, reminder: Reminder, by, now: datetime) -> Reminder:
-    """Mark done: it leaves everyone's list. A cancelled reminder stays cancelled; done twice
-    keeps the first person and time."""
-    reminder = Reminder.objects.select_for_update().get(pk=reminder.pk)
-    if reminder.status in (ReminderStatus.DONE, ReminderStatus.CANCELLED):
-        return reminder
-    reminder.status = ReminderStatus.DONE
-    reminder.done_by = by
-    reminder.done_at = now
-    reminder.read_at = reminder.read_at or now
-    reminder._history_user = by
-    reminder.save(update_fields=["status", "done_by", "done_at", "read_at"])
-    return reminder

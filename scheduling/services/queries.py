@@ -1,0 +1,78 @@
+"""Reads for the pages: the week view of the unit's chairs and the calendar feed.
+
+Each answer is a fixed number of queries whatever the week or the unit holds."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from django.db import models
+from django.db.models import Prefetch
+
+from risk.models import RiskFlag
+
+from ..models import InfusionSession, SessionStatus, UnitSettings
+
+
+@dataclass(frozen=True)
+class WeekGrid:
+    days: tuple[date, ...]
+    rows: tuple[tuple[int, tuple[tuple[InfusionSession, ...], ...]], ...]  # (chair, one tuple per day)
+    cancelled: int
+    chairs: int  # chairs in the unit this week: its setting, or more when sessions sit beyond it
+    first_chair: int
+    last_chair: int
+
+
+# The order's JSON documents, which the week view's chips never show.
+ORDER_JSON_NOT_SHOWN = ("inputs", "facts", "plan", "chart_replan", "contraindication_override")
+CHAIRS_PER_PAGE = 16  # a bay of chairs per page: a large unit's week stays a readable, fast page
+
+
+def week_grid(monday: date, *, unit: UnitSettings, tz: ZoneInfo, first_chair: int = 1) -> WeekGrid:
+    """CHAIRS_PER_PAGE of the unit's chairs, from ``first_chair``, × 7 days from ``monday``,
+    each cell the sessions starting there in start order (cancelled ones only counted). Three
+    queries whatever the week or the unit holds (the chair count, the sessions, their flags)."""
+    days = tuple(monday + timedelta(days=offset) for offset in range(7))
+    start = datetime.combine(monday, time(0), tzinfo=tz)
+    end = datetime.combine(monday + timedelta(days=7), time(0), tzinfo=tz)
+    week = InfusionSession.objects.between(start, end)
+    beyond = week.exclude(status=SessionStatus.CANCELLED).aggregate(chair=models.Max("chair"))["chair"]
+    chairs = max(unit.chairs, beyond or 0)
+    first_chair = min(max(first_chair, 1), chairs)
+    last_chair = min(first_chair + CHAIRS_PER_PAGE - 1, chairs)
+    sessions = list(
+        week.filter(chair__gte=first_chair, chair__lte=last_chair)
+        .select_related("patient", "cycle__course__order__product")
+        .defer(*(f"cycle__course__order__{name}" for name in ORDER_JSON_NOT_SHOWN))
+        .prefetch_related(
+            Prefetch("patient__risk_flags", queryset=RiskFlag.objects.putting_at_risk(), to_attr="at_risk_flags")
+        )
+        .order_by("planned_start", "chair")
+    )
+    shown = [session for session in sessions if session.status != SessionStatus.CANCELLED]
+    cells: dict[tuple[int, date], list[InfusionSession]] = defaultdict(list)
+    for session in shown:
+        cells[(session.chair, session.planned_start.astimezone(tz).date())].append(session)
+    rows = tuple(
+        (chair, tuple(tuple(cells[(chair, day)]) for day in days)) for chair in range(first_chair, last_chair + 1)
+    )
+    return WeekGrid(days, rows, len(sessions) - len(shown), chairs, first_chair, last_chair)
+
+
+def chair_pages(chairs: int) -> list[tuple[int, int]]:
+    """The (first, last) chair of each page: 40 chairs -> [(1, 16), (17, 32), (33, 40)]."""
+    return [(first, min(first + CHAIRS_PER_PAGE - 1, chairs)) for first in range(1, chairs + 1, CHAIRS_PER_PAGE)]
+
+
+def feed_sessions(*, now: datetime, days_back: int = 7, days_ahead: int = 90):
+    """Open sessions for the calendar feed, from ``days_back`` days ago to ``days_ahead`` ahead."""
+    return (
+        InfusionSession.objects.open()
+        .between(now - timedelta(days=days_back), now + timedelta(days=days_ahead))
+        .select_related("patient", "cycle__course__order__product")
+        .order_by("planned_start", "chair")
+    )
