@@ -6,6 +6,7 @@ import pytest
 import time_machine
 from django.contrib.auth.models import Group
 
+from dosing.tests.factories import DoseOrderFactory
 from patients.roles import ROLES
 from patients.tests.factories import MeasurementFactory, PatientFactory, UserFactory
 
@@ -79,17 +80,11 @@ def dm_patient(db):
 
 
 @pytest.fixture
-def make_order(dm_indication, dm_patient, make_user):
-    def make(patient=None, by=None, **overrides):
-        fields = {"dose_g_per_kg": Decimal("2"), "days": 2, "weight_basis": "auto"} | overrides
-        from dosing.services.orders import dose_order_create
+def make_order(dm_indication, dm_patient):
+    """dose_order_create for the worked check's patient (or `patient`) by a new physician (or `by`)."""
 
-        return dose_order_create(
-            by=by or make_user("physician"),
-            patient=patient or dm_patient,
-            indication=dm_indication,
-            today=TODAY,
-            **fields,
-        )
+    def make(patient=None, by=None, **overrides):
+        prescriber = {"prescribed_by": by} if by else {}
+        return DoseOrderFactory(patient=patient or dm_patient, indication=dm_indication, **prescriber, **overrides)
 
     return make

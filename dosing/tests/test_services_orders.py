@@ -14,10 +14,9 @@ from dosing.services.orders import (
     order_inputs,
     weight_change_percent,
 )
+from dosing.tests.factories import TODAY
 from patients import services as patient_services
 from patients.tests.factories import MedicationFactory, PatientFactory, RiskFactorFactory
-
-from .conftest import TODAY
 
 
 @pytest.mark.django_db
