@@ -19,28 +19,12 @@ from dosing.services.orders import dose_order_create, dose_order_verify
 from patients.tests.factories import MeasurementFactory, PatientFactory
 from visits.report_views import INFUSION_LABEL
 from visits.services import visit_record
+from visits.tests.factories import WORKED_BASELINE as BASELINE
+from visits.tests.factories import WORKED_FOLLOWUP
 
 TODAY = date(2026, 11, 22)
 FIRST_INFUSION = date(2026, 1, 12)
 SVG = "{http://www.w3.org/2000/svg}"
-BASELINE = {
-    "physician_global_cm": Decimal("6"),
-    "patient_global_cm": Decimal("7"),
-    "mmt_scale": "mmt8_80",
-    "mmt_score": Decimal("60"),
-    "haq_score": Decimal("1.5"),
-    "extramuscular_global_cm": Decimal("4"),
-    "ck_u_per_l": Decimal("3000"),
-    "ck_uln_u_per_l": Decimal("200"),
-}
-WORKED_FOLLOWUP = BASELINE | {
-    "physician_global_cm": Decimal("4.5"),
-    "patient_global_cm": Decimal("5.5"),
-    "mmt_score": Decimal("68"),
-    "haq_score": Decimal("1.05"),
-    "extramuscular_global_cm": Decimal("2.5"),
-    "ck_u_per_l": Decimal("2550"),
-}
 UNKNOWN_UUID = "00000000-0000-4000-8000-000000000000"
 
 
