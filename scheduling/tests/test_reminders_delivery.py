@@ -24,6 +24,7 @@ from scheduling.services.reminders import (
     reminders_sweep,
 )
 from scheduling.tasks import backoff_seconds, deliver_reminder
+from scheduling.tests.factories import ReminderFactory
 
 NY = ZoneInfo("America/New_York")
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=NY)
@@ -66,7 +67,7 @@ def make_reminder(patient):
             "message": "Arterial and early venous thrombosis symptoms within 72 h of the cycle's last infusion.",
             "role": "nurse",
         } | fields
-        return Reminder.objects.create(**values)
+        return ReminderFactory(**values)
 
     return make
 
