@@ -4,6 +4,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from _pytest.doctest import DoctestModule
 from django.contrib.auth.models import Group
 
 from dosing.tests.factories import DoseOrderFactory
@@ -11,6 +12,25 @@ from patients.roles import ROLES
 from patients.tests.factories import MeasurementFactory, PatientFactory, UserFactory
 
 TODAY = date(2026, 11, 22)
+
+
+def pytest_addoption(parser):
+    parser.addini(
+        "pure_doctest_modules",
+        type="paths",
+        help="Pure modules (no ORM, no settings) whose docstring examples run as tests.",
+        default=[],
+    )
+
+
+def pytest_collect_file(file_path, parent):
+    # Only the listed modules, not --doctest-modules over every app: that would import each
+    # migration, the settings and every module for nothing. With --doctest-modules on the command
+    # line pytest's own plugin collects them already.
+    config = parent.config
+    if file_path in config.getini("pure_doctest_modules") and not config.option.doctestmodules:
+        return DoctestModule.from_parent(parent, path=file_path)
+    return None
 
 
 @pytest.fixture(autouse=True)
