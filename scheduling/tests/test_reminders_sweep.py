@@ -30,7 +30,7 @@ from scheduling.models import (
 )
 from scheduling.services import reminders as service
 from scheduling.services.reminders import reminders_sweep, session_changed
-from scheduling.tests.factories import book_course
+from scheduling.tests.factories import InfusionRecordFactory, book_course
 from visits.models import Visit
 from visits.tests.factories import WORKED_BASELINE as BASELINE
 from visits.tests.factories import WORKED_FOLLOWUP as FOLLOWUP
@@ -55,11 +55,7 @@ def give(session, *, stopped_at=None, status=SessionStatus.COMPLETED):
     session.status = status
     session.save()
     if status == SessionStatus.COMPLETED:
-        InfusionRecord.objects.create(
-            session=session,
-            started_at=session.planned_start,
-            stopped_at=stopped_at,
-        )
+        InfusionRecordFactory(session=session, stopped_at=stopped_at)  # started at the planned start
 
 
 def live(kind=None):
