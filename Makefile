@@ -44,9 +44,18 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "Chromium is missing: install Debian's 'chromium' package for the browser tests"; fi; }
 
-## test: set up and run the whole test suite (SQLite and the filesystem broker unless DATABASE_URL / CELERY_BROKER_URL say otherwise)
+## test: set up and run the whole test suite (SQLite and the filesystem broker unless DATABASE_URL / CELERY_BROKER_URL say otherwise):
+## everything but the browser tests on TEST_WORKERS processes (pytest-xdist), then the browser tests alone and serially
+## (one live server, one Chromium). On a machine whose CPUs are busy with other work, TEST_WORKERS=0 is faster: one process.
+TEST_WORKERS ?= 2
 test: install-dev browser
+	$(BIN)/lint-imports --no-cache
+ifeq ($(TEST_WORKERS),0)
 	$(BIN)/pytest
+else
+	$(BIN)/pytest -n $(TEST_WORKERS) -m "not e2e"
+	$(BIN)/pytest e2e
+endif
 
 ## load: wrk (Debian's package) against the dashboard and the dose API on gunicorn (2 workers, production
 ## settings, PostgreSQL at 127.0.0.1:5432, scratch database ivig_load); LOAD_DURATION=30s by default

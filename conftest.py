@@ -4,12 +4,33 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from _pytest.doctest import DoctestModule
 from django.contrib.auth.models import Group
 
 from accounts.roles import ROLES
+from dosing.tests.factories import DoseOrderFactory
 from patients.tests.factories import MeasurementFactory, PatientFactory, UserFactory
 
 TODAY = date(2026, 11, 22)
+
+
+def pytest_addoption(parser):
+    parser.addini(
+        "pure_doctest_modules",
+        type="paths",
+        help="Pure modules (no ORM, no settings) whose docstring examples run as tests.",
+        default=[],
+    )
+
+
+def pytest_collect_file(file_path, parent):
+    # Only the listed modules, not --doctest-modules over every app: that would import each
+    # migration, the settings and every module for nothing. With --doctest-modules on the command
+    # line pytest's own plugin collects them already.
+    config = parent.config
+    if file_path in config.getini("pure_doctest_modules") and not config.option.doctestmodules:
+        return DoctestModule.from_parent(parent, path=file_path)
+    return None
 
 
 @pytest.fixture(autouse=True)
@@ -79,17 +100,11 @@ def dm_patient(db):
 
 
 @pytest.fixture
-def make_order(dm_indication, dm_patient, make_user):
-    def make(patient=None, by=None, **overrides):
-        fields = {"dose_g_per_kg": Decimal("2"), "days": 2, "weight_basis": "auto"} | overrides
-        from dosing.services.orders import dose_order_create
+def make_order(dm_indication, dm_patient):
+    """dose_order_create for the worked check's patient (or `patient`) by a new physician (or `by`)."""
 
-        return dose_order_create(
-            by=by or make_user("physician"),
-            patient=patient or dm_patient,
-            indication=dm_indication,
-            today=TODAY,
-            **fields,
-        )
+    def make(patient=None, by=None, **overrides):
+        prescriber = {"prescribed_by": by} if by else {}
+        return DoseOrderFactory(patient=patient or dm_patient, indication=dm_indication, **prescriber, **overrides)
 
     return make

@@ -3,9 +3,40 @@
 Shared by every app's views: services raise ValidationError({"field": ...}) or a
 plain one, and the person sees each message at its field (or at the top)."""
 
+from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
 from .audit import STALE
+
+PAGE_OUT_OF_DATE = "This page is out of date: reload it and try again. Nothing was saved."
+
+
+def page_version_field() -> forms.IntegerField:
+    """The version of the record the page showed, posted back hidden; forms that carry one inherit
+    PageVersionForm, and the service compares it (accounts.audit.check_version)."""
+    return forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+
+class PageVersionMixin:
+    """For a form whose page showed a version of a record (put it first among the bases).
+
+    One meaning everywhere: a post without a readable version is a stale page, refused at the
+    top of the form with STALE (the view answers 409); a service never sees it, so
+    ``expected_version=None`` only ever comes from a caller that showed no page."""
+
+    version_field = "version"
+
+    def clean(self):
+        name = self.version_field
+        if name in self._errors or self.cleaned_data.get(name) is None:
+            self._errors.pop(name, None)
+            self.cleaned_data.pop(name, None)
+            self.add_error(None, ValidationError(PAGE_OUT_OF_DATE, code=STALE))
+        return super().clean()
+
+
+class PageVersionForm(PageVersionMixin, forms.Form):
+    """A plain form with a page version (see PageVersionMixin)."""
 
 
 def add_service_errors(form, exc: ValidationError) -> None:

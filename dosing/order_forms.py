@@ -4,6 +4,8 @@ from decimal import Decimal
 
 from django import forms
 
+from accounts.form_errors import PageVersionForm, page_version_field
+
 from .models import DoseOrder, Indication, WeightBasis
 
 
@@ -61,19 +63,10 @@ class DoseOrderForm(forms.Form):
 
 def _version() -> forms.IntegerField:
     # The order's version the page showed; the service refuses the write if it has changed since.
-    return forms.IntegerField(
-        min_value=1,
-        widget=forms.HiddenInput,
-        error_messages={"required": "This page is out of date: reload it and try again."},
-    )
+    return page_version_field()
 
 
-class VersionedForm(forms.Form):
-    def clean(self):
-        # A hidden field's error would show nowhere: put it at the top of the form.
-        if "version" in self._errors:
-            self.add_error(None, forms.ValidationError(self._errors.pop("version").as_data()))
-        return super().clean()
+VersionedForm = PageVersionForm
 
 
 class VerifyOrderForm(VersionedForm):

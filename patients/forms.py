@@ -6,6 +6,8 @@ admin share them; the database constraints are the second line.
 
 from django import forms
 
+from accounts.form_errors import PageVersionMixin, page_version_field
+
 from .labs import LAB_CATALOG
 from .models import (
     MAX_HEIGHT_CM,
@@ -93,19 +95,10 @@ class PatientForm(forms.ModelForm):
         help_texts = {"sex_at_birth": "Used for ideal body weight."}
 
 
-class PatientEditForm(PatientForm):
+class PatientEditForm(PageVersionMixin, PatientForm):
     # The version of the details the page showed; the service refuses the save if it changed since.
-    expected_version = forms.IntegerField(
-        min_value=1,
-        widget=forms.HiddenInput,
-        error_messages={"required": "This page is out of date: reload it and try again."},
-    )
-
-    def clean(self):
-        # A hidden field's error would show nowhere: put it at the top of the form.
-        if "expected_version" in self._errors:
-            self.add_error(None, forms.ValidationError(self._errors.pop("expected_version").as_data()))
-        return super().clean()
+    expected_version = page_version_field()
+    version_field = "expected_version"
 
 
 class PatientCreateForm(PatientForm):

@@ -9,6 +9,8 @@ from datetime import date, time
 
 from django import forms
 
+from accounts.form_errors import PageVersionForm, PageVersionMixin, page_version_field
+
 from .conflicts import warnings_digest
 from .models import UnitSettings
 from .services.sessions import NURSE_STATUSES
@@ -90,22 +92,21 @@ class CourseForm(AcceptWarningsForm):
         self.initial.setdefault("interval_weeks", label_weeks or 4)
 
 
-class MoveForm(AcceptWarningsForm):
+class MoveForm(PageVersionMixin, AcceptWarningsForm):
     new_date = forms.DateField(label="New day", widget=_date_input())
     new_start = forms.TimeField(label="New start time (local)", widget=_time_input())
     chair = forms.TypedChoiceField(label="Chair", coerce=int, empty_value=None, required=False)
     following = forms.BooleanField(
         label="Move this and all following open sessions of the course by the same shift", required=False
     )
-    # Optional: a missing or altered version is refused by the service as stale, with its message.
-    version = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    version = page_version_field()
 
     def __init__(self, *args, unit: UnitSettings, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["chair"].choices = [("", "Keep the current chair (each session its own)")] + _chair_choices(unit)
 
 
-class StatusForm(forms.Form):
+class StatusForm(PageVersionForm):
     status = forms.ChoiceField(
         label="New status",
         choices=[(status.value, status.label) for status in NURSE_STATUSES],
@@ -118,8 +119,7 @@ class StatusForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Required for missed and cancelled sessions.",
     )
-    # Optional: a missing or altered version is refused by the service as stale, with its message.
-    version = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    version = page_version_field()
 
 
 class UnitSettingsForm(forms.Form):

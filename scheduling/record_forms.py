@@ -8,6 +8,8 @@ from decimal import Decimal
 
 from django import forms
 
+from accounts.form_errors import PageVersionForm, page_version_field
+
 from .models import ReactionAction, ReactionSeverity, ReactionType, VitalsPhase
 from .services.records import step_limit
 
@@ -27,8 +29,7 @@ def _when(label: str, *, required: bool = True, help_text: str = "") -> forms.Da
 
 
 def _version() -> forms.IntegerField:
-    # Optional here: a missing or altered version is refused by the service as stale, with its message.
-    return forms.IntegerField(required=False, widget=forms.HiddenInput)
+    return page_version_field()
 
 
 def _rate(label: str, *, required: bool = True, help_text: str = "") -> forms.DecimalField:
@@ -43,12 +44,14 @@ def _rate(label: str, *, required: bool = True, help_text: str = "") -> forms.De
     )
 
 
-class StartForm(forms.Form):
+class StartForm(PageVersionForm):
+    version_field = "expected_version"
     started_at = _when("Infusion started at", help_text="Local time, when the pump was started.")
     expected_version = _version()
 
 
-class RecordForm(forms.Form):
+class RecordForm(PageVersionForm):
+    version_field = "expected_version"
     started_at = _when("Infusion started at", help_text="Correct it here if it was entered wrongly.")
     stopped_at = _when("Infusion stopped at", required=False, help_text="Local time, when the pump was stopped.")
     volume_given_ml = forms.DecimalField(
@@ -150,5 +153,6 @@ class ReactionForm(PartForm):
     )
 
 
-class CompleteForm(forms.Form):
+class CompleteForm(PageVersionForm):
+    version_field = "expected_version"
     expected_version = _version()

@@ -4,6 +4,7 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 
+from accounts.audit import CHANGE_REASON_MAX_CHARS
 from dosing.models import OrderStatus, SiteSettings
 from dosing.services.orders import (
     dose_order_cancel,
@@ -14,10 +15,9 @@ from dosing.services.orders import (
     order_inputs,
     weight_change_percent,
 )
+from dosing.tests.factories import TODAY
 from patients import services as patient_services
 from patients.tests.factories import MedicationFactory, PatientFactory, RiskFactorFactory
-
-from .conftest import TODAY
 
 
 @pytest.mark.django_db
@@ -352,3 +352,16 @@ def test_no_expected_version_means_no_check(make_order, make_user):
     dose_order_cancel(by=make_user("physician"), order=order, reason="r")
     order.refresh_from_db()
     assert (order.status, order.version) == (OrderStatus.CANCELLED, 3)
+
+
+@pytest.mark.django_db
+def test_a_long_reason_fits_the_history_column(make_order, make_user):
+    # A pharmacist's rejection reason can be 300 characters; the history column holds 100
+    # (a varchar on PostgreSQL, where a longer value would fail the whole write).
+    order = make_order()
+    reason = "Dose exceeds what the weight supports; " * 7
+    dose_order_reject(by=make_user("pharmacist"), order=order, reason=reason[:300])
+    saved = order.history.first().history_change_reason
+    assert len(saved) == CHANGE_REASON_MAX_CHARS and saved.endswith("…")
+    order.refresh_from_db()
+    assert order.status_reason == reason[:300].strip()  # the order itself keeps the whole reason

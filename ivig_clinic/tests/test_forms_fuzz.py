@@ -36,7 +36,7 @@ from patients.tests.factories import LabResultFactory, MeasurementFactory, Medic
 from risk.models import RiskFlag
 from scheduling.models import InfusionSession, ReactionAction, ReactionSeverity, ReactionType, Reminder, VitalsPhase
 from scheduling.services import records as record_services
-from scheduling.tests.test_services_records import local, make_session
+from scheduling.tests.factories import local, make_session
 from visits.forms import HAQ_CATEGORIES, haq_aids_field_name, haq_field_name
 from visits.models import HaqInstrument, MmtScale, Visit
 

@@ -7,7 +7,15 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 # Public on purpose: logging in, the container health check, and the icon browsers fetch on their own.
 PUBLIC = {"login", "healthz", "favicon"}
-SAMPLE_KWARGS = {"uuid": uuid.uuid4(), "slug": "labs", "str": "x", "int": 1, "path": "x"}
+# A fixed UUID that matches no row: the test ids are built from these paths, and pytest-xdist
+# needs every worker to collect the same ids (a fresh uuid4 differed between workers).
+SAMPLE_KWARGS = {
+    "uuid": uuid.UUID("00000000-0000-4000-8000-000000000000"),
+    "slug": "labs",
+    "str": "x",
+    "int": 1,
+    "path": "x",
+}
 
 
 def _walk(patterns, prefix=""):

@@ -23,7 +23,7 @@ from patients.tests.factories import LabResultFactory, MedicationFactory, RiskFa
 from patients.views import RECORD_KINDS
 from risk.models import RiskFlag
 from scheduling.models import Reminder
-from scheduling.tests.test_services_records import make_session
+from scheduling.tests.factories import make_session
 from scheduling.views.records import RECORD_PARTS
 from scheduling.views.reminders import ACTIONS as REMINDER_ACTIONS
 from visits.models import Visit

@@ -3,6 +3,7 @@ from decimal import Decimal
 
 import factory
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 
 from patients.models import BodyMeasurement, LabResult, Medication, Patient, RiskFactor
 
@@ -10,11 +11,18 @@ from patients.models import BodyMeasurement, LabResult, Medication, Patient, Ris
 class UserFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = get_user_model()
+        skip_postgeneration_save = True
 
     username = factory.Sequence(lambda n: f"user{n}")
     first_name = "Test"
     last_name = factory.Sequence(lambda n: f"User{n}")
     password = factory.django.Password("correct-horse-battery")
+
+    @factory.post_generation
+    def role(user, create, extracted, **kwargs):
+        """UserFactory(role="nurse"): the role is one of the groups the data migration created."""
+        if create and extracted:
+            user.groups.add(Group.objects.get(name=extracted))
 
 
 class PatientFactory(factory.django.DjangoModelFactory):
@@ -38,6 +46,15 @@ class MeasurementFactory(factory.django.DjangoModelFactory):
     measured_on = date(2026, 11, 1)
     weight_kg = Decimal("70.0")
     height_cm = Decimal("170.0")
+
+
+class WeighedPatientFactory(PatientFactory):
+    """A patient with a current weight and height (70 kg, 170 cm), so a dose order can be placed."""
+
+    class Meta:
+        skip_postgeneration_save = True
+
+    measurement = factory.RelatedFactory(MeasurementFactory, factory_related_name="patient")
 
 
 class LabResultFactory(factory.django.DjangoModelFactory):

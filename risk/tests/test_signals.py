@@ -3,7 +3,7 @@ inside the writer's transaction, so the flags never lag behind the chart just sa
 
 Writes go through the services the views use (patients.services, visits.services)."""
 
-from datetime import date, datetime, time
+from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -207,15 +207,3 @@ class TestRecomputeOnce:
         risk_factor_record(by=nurse, patient=patient, kind=RiskFactorKind.SEPSIS, noted_on=TODAY, today=TODAY)
         assert recomputes == [patient.pk]  # immediate again outside the block
         assert "renal_sepsis" in active(patient)
-
-    def test_booking_an_open_ended_course_recomputes_the_patient_once(self, make_order, make_user, recomputes):
-        from dosing.services.orders import dose_order_verify
-        from scheduling.models import InfusionSession
-        from scheduling.services.courses import course_plan
-
-        order = dose_order_verify(by=make_user("pharmacist"), order=make_order())
-        recomputes.clear()
-        course = course_plan(by=make_user("nurse"), order=order, first_day=date(2026, 11, 23),
-                             start_time=time(9, 0), chair=1, cycles=None, today=TODAY)  # fmt: skip
-        assert InfusionSession.objects.filter(cycle__course=course).count() > 10
-        assert recomputes == [order.patient_id]

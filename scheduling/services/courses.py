@@ -17,10 +17,11 @@ from zoneinfo import ZoneInfo
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 from django.utils import timezone
+from simple_history.utils import bulk_create_with_history
 
 from accounts.audit import audited_save
 from dosing.models import DoseOrder
-from risk.services import flags_recompute_once
+from risk.services import flags_recompute, flags_recompute_later, flags_recompute_once
 
 from .. import timing
 from ..conflicts import CycleStart, Slot, interval_warnings
@@ -208,22 +209,34 @@ def course_plan(
 
 
 def _create_cycles(course: Course, planned: Iterable[PlannedCycle], *, minutes: int, by) -> list[Cycle]:
-    created = []
-    for item in planned:
-        cycle = Cycle(course=course, number=item.number, start_date=item.start_date)
-        audited_save(cycle, by=by, reason="planned")
-        for day_number, slot in enumerate(item.slots, start=1):
-            session = InfusionSession(
-                cycle=cycle,
-                patient=course.patient,
-                day_number=day_number,
-                chair=slot.chair,
-                planned_start=slot.start,
-                expected_minutes=minutes,
-            )
-            audited_save(session, by=by, reason="planned")
-        created.append(cycle)
-    return created
+    """Write the cycles, then their sessions, each batch in one insert with its history rows (who
+    and "planned"): a 12-cycle course is a handful of statements, not two per row. Each row is
+    validated first, without the database look-ups (its course, cycle and patient were just read
+    or written, its numbers and UUIDs are new, and the database constraints still hold). Bulk rows
+    send no post_save, so the patient is marked for the one recompute of the service's block."""
+    planned = list(planned)
+    cycles = [Cycle(course=course, number=item.number, start_date=item.start_date) for item in planned]
+    for cycle in cycles:
+        cycle.full_clean(exclude=["course"], validate_unique=False, validate_constraints=False)
+    cycles = bulk_create_with_history(cycles, Cycle, default_user=by, default_change_reason="planned")
+    sessions = [
+        InfusionSession(
+            cycle=cycle,
+            patient=course.patient,
+            day_number=day_number,
+            chair=slot.chair,
+            planned_start=slot.start,
+            expected_minutes=minutes,
+        )
+        for cycle, item in zip(cycles, planned, strict=True)
+        for day_number, slot in enumerate(item.slots, start=1)
+    ]
+    for session in sessions:
+        session.full_clean(exclude=["cycle", "patient"], validate_unique=False, validate_constraints=False)
+    bulk_create_with_history(sessions, InfusionSession, default_user=by, default_change_reason="planned")
+    if not flags_recompute_later(course.patient_id):
+        flags_recompute(patient=course.patient)
+    return cycles
 
 
 @transaction.atomic

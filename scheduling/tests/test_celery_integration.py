@@ -31,9 +31,9 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from patients.tests.factories import LabResultFactory
+from patients.tests.factories import LabResultFactory, WeighedPatientFactory
 from scheduling.models import Reminder
-from scheduling.tests.test_reminders_sweep import book_course, on_ivig
+from scheduling.tests.factories import book_course
 from visits.models import Visit
 
 BASE_DIR = Path(settings.BASE_DIR)
@@ -161,7 +161,7 @@ def _one_due_reminder(make_order, make_user):
     A fresh creatinine and a baseline visit keep the labs and baseline-TIS reminders away."""
     nurse = make_user("nurse", email="nurse@example.org")
     physician = make_user("physician", email="doctor@example.org")
-    patient = on_ivig(given_name="Zenobia", family_name="Quackenbush")
+    patient = WeighedPatientFactory(given_name="Zenobia", family_name="Quackenbush")
     today = timezone.localdate()
     LabResultFactory(patient=patient, test="creatinine", value=Decimal("70"), collected_on=today)
     Visit.objects.create(patient=patient, visit_date=today, assessor=physician, recorded_by=physician, is_baseline=True)

@@ -13,7 +13,6 @@ from celery.utils.time import get_exponential_backoff_interval
 from django.core import mail
 from django.db import connection
 
-from ivig_clinic.celery import app as celery_app
 from patients.tests.factories import PatientFactory
 from scheduling import tasks
 from scheduling.models import Reminder, ReminderStatus
@@ -26,6 +25,7 @@ from scheduling.services.delivery import (
 )
 from scheduling.services.sweep import reminders_sweep
 from scheduling.tasks import deliver_reminder
+from scheduling.tests.factories import ReminderFactory
 
 NY = ZoneInfo("America/New_York")
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=NY)
@@ -68,7 +68,7 @@ def make_reminder(patient):
             "message": "Arterial and early venous thrombosis symptoms within 72 h of the cycle's last infusion.",
             "role": "nurse",
         } | fields
-        return Reminder.objects.create(**values)
+        return ReminderFactory(**values)
 
     return make
 
@@ -332,7 +332,7 @@ def test_personal_reminder_goes_to_its_user_only(team, make_reminder):
 def test_sweep_queues_due_never_tried_reminders_after_commit(
     team, make_reminder, django_capture_on_commit_callbacks, monkeypatch
 ):
-    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)  # .delay() runs here
+    monkeypatch.setitem(deliver_reminder.app.conf, "task_always_eager", True)  # .delay() runs here
     due = make_reminder()
     make_reminder(due_at=NOW + timedelta(hours=1))  # not due
     make_reminder(last_error=service.NO_RECIPIENTS)  # tried: nobody to send to

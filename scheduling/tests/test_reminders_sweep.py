@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 
 from dosing.models import DoseOrder
 from patients.models import LabResult, Patient
-from patients.tests.factories import LabResultFactory, MeasurementFactory, PatientFactory, RiskFactorFactory
+from patients.tests.factories import LabResultFactory, RiskFactorFactory, WeighedPatientFactory
 from risk.models import RiskFlag
 from scheduling.models import (
     Course,
@@ -29,71 +29,21 @@ from scheduling.models import (
 )
 from scheduling.services import sweep as service
 from scheduling.services.sweep import reminders_sweep, session_changed
+from scheduling.tests.factories import InfusionRecordFactory, book_course
 from visits.models import Visit
+from visits.tests.factories import WORKED_BASELINE as BASELINE
+from visits.tests.factories import WORKED_FOLLOWUP as FOLLOWUP
 
 NY = ZoneInfo("America/New_York")
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=NY)  # Sunday
 TODAY = NOW.date()
-
-# tis.md worked example (visits/tests/test_scoring.py): baseline → follow-up is TIS 35, minimal.
-BASELINE = {
-    "physician_global_cm": Decimal("6"),
-    "patient_global_cm": Decimal("7"),
-    "mmt_scale": "mmt8_80",
-    "mmt_score": Decimal("60"),
-    "haq_score": Decimal("1.5"),
-    "extramuscular_global_cm": Decimal("4"),
-    "ck_u_per_l": Decimal("3000"),
-    "ck_uln_u_per_l": Decimal("200"),
-}
-FOLLOWUP = BASELINE | {
-    "physician_global_cm": Decimal("4.5"),
-    "patient_global_cm": Decimal("5.5"),
-    "mmt_score": Decimal("68"),
-    "haq_score": Decimal("1.05"),
-    "extramuscular_global_cm": Decimal("2.5"),
-    "ck_u_per_l": Decimal("2550"),
-}
 
 
 def local(day: date, hour: int = 9, minute: int = 0) -> datetime:
     return datetime.combine(day, time(hour, minute), tzinfo=NY)
 
 
-# --------------------------------------------------------------------------- helpers (shared)
-
-
-def on_ivig(**fields) -> Patient:
-    """A patient with a weight, so a dose order can be placed."""
-    patient = PatientFactory(**fields)
-    MeasurementFactory(patient=patient, measured_on=date(2026, 11, 1))
-    return patient
-
-
-def book_course(order, by, first_day: date, *, cycles=1, days=2, interval_weeks=4, hour=9, minutes=300):
-    """A course of `cycles` cycles of `days` sessions at `hour` local, every `interval_weeks`."""
-    course = Course.objects.create(
-        order=order,
-        patient=order.patient,
-        interval_weeks=interval_weeks,
-        days_per_cycle=days,
-        planned_cycles=cycles,
-        first_day=first_day,
-        created_by=by,
-    )
-    for number in range(cycles):
-        start = first_day + timedelta(weeks=interval_weeks * number)
-        cycle = Cycle.objects.create(course=course, number=number + 1, start_date=start)
-        for day in range(days):
-            InfusionSession.objects.create(
-                cycle=cycle,
-                patient=course.patient,
-                day_number=day + 1,
-                chair=1,
-                planned_start=local(start + timedelta(days=day), hour),
-                expected_minutes=minutes,
-            )
-    return course
+# --------------------------------------------------------------------------- helpers
 
 
 def sessions_of(course) -> list[InfusionSession]:
@@ -104,11 +54,7 @@ def give(session, *, stopped_at=None, status=SessionStatus.COMPLETED):
     session.status = status
     session.save()
     if status == SessionStatus.COMPLETED:
-        InfusionRecord.objects.create(
-            session=session,
-            started_at=session.planned_start,
-            stopped_at=stopped_at,
-        )
+        InfusionRecordFactory(session=session, stopped_at=stopped_at)  # started at the planned start
 
 
 def live(kind=None):
@@ -263,7 +209,7 @@ def test_sweep_cancels_a_reminder_left_behind_by_a_race_with_a_move(book, sweep)
 @pytest.mark.django_db
 def test_labs_before_a_cycle(book, sweep, make_user, renal, creatinine_days_before, haemolysis, expected):
     cycle_day = date(2026, 11, 28)  # labs due Sat 21 Nov 08:00: due at the sweep
-    patient = on_ivig(blood_group="A" if haemolysis else "O")  # 2 g/kg and group A: haemolysis flag
+    patient = WeighedPatientFactory(blood_group="A" if haemolysis else "O")  # 2 g/kg and group A: haemolysis flag
     if creatinine_days_before is not None:
         LabResultFactory(
             patient=patient, test="creatinine", value=Decimal("70"), unit="µmol/L", upper_limit_normal=None,
@@ -319,7 +265,7 @@ def test_labs_follow_the_first_day_still_booked(book, sweep):
 
 @pytest.mark.django_db
 def test_checks_after_the_last_day_of_a_cycle(book, sweep):
-    patient = on_ivig(blood_group="B")  # haemolysis risk with 2 g/kg
+    patient = WeighedPatientFactory(blood_group="B")  # haemolysis risk with 2 g/kg
     day1, day2 = sessions_of(book(date(2026, 11, 19), patient=patient))  # Thu, Fri
     give(day1, stopped_at=local(date(2026, 11, 19), 14))
     give(day2, stopped_at=local(date(2026, 11, 20), 15))
@@ -383,7 +329,7 @@ def visit(make_user):
 )
 @pytest.mark.django_db
 def test_tis_week_16_unless_a_visit_is_within_two_weeks(book, sweep, visit, visit_offset_days, created):
-    patient = on_ivig(ivig_started_on=date(2026, 8, 1))  # week 16: Sat 21 Nov
+    patient = WeighedPatientFactory(ivig_started_on=date(2026, 8, 1))  # week 16: Sat 21 Nov
     book(date(2026, 12, 10), patient=patient)
     if visit_offset_days is not None:
         visit(patient, date(2026, 11, 21) + timedelta(days=visit_offset_days))
@@ -399,9 +345,9 @@ def test_tis_week_16_unless_a_visit_is_within_two_weeks(book, sweep, visit, visi
 
 @pytest.mark.django_db
 def test_tis_every_12_weeks_after_week_16_and_only_for_patients_on_a_course(book, sweep):
-    patient = on_ivig(ivig_started_on=date(2026, 5, 16))  # week 28: Sat 28 Nov
+    patient = WeighedPatientFactory(ivig_started_on=date(2026, 5, 16))  # week 28: Sat 28 Nov
     book(date(2026, 12, 10), patient=patient)
-    off_course = on_ivig(ivig_started_on=date(2026, 8, 1))
+    off_course = WeighedPatientFactory(ivig_started_on=date(2026, 8, 1))
     Course.objects.filter(patient=off_course).update(status=CourseStatus.STOPPED)
     sweep(local(date(2026, 11, 28), 8))
     assert [r.subject_key for r in Reminder.objects.filter(kind="tis_assessment")] == [
@@ -411,12 +357,12 @@ def test_tis_every_12_weeks_after_week_16_and_only_for_patients_on_a_course(book
 
 @pytest.mark.django_db
 def test_baseline_tis_a_week_before_the_first_infusion_unless_recorded(book, sweep, visit):
-    fresh = on_ivig()
+    fresh = WeighedPatientFactory()
     first = sessions_of(book(date(2026, 11, 27), patient=fresh))[0]
-    assessed = on_ivig()
+    assessed = WeighedPatientFactory()
     book(date(2026, 11, 27), patient=assessed)
     visit(assessed, date(2026, 11, 18))
-    marked = on_ivig()
+    marked = WeighedPatientFactory()
     book(date(2026, 11, 27), patient=marked)
     visit(marked, date(2026, 9, 1), is_baseline=True)
 
@@ -429,7 +375,7 @@ def test_baseline_tis_a_week_before_the_first_infusion_unless_recorded(book, swe
 
 @pytest.mark.django_db
 def test_stewardship_review_at_3_months_shows_latest_tis_and_grams(book, sweep, visit):
-    patient = on_ivig(ivig_started_on=date(2026, 8, 22))  # 3 months: Sun 22 Nov
+    patient = WeighedPatientFactory(ivig_started_on=date(2026, 8, 22))  # 3 months: Sun 22 Nov
     course = book(date(2026, 8, 22), patient=patient, cycles=4)  # 70 g a day (70 kg, 2 g/kg, 2 days)
     for session in sessions_of(course)[:6]:
         give(session, stopped_at=session.planned_start + timedelta(hours=5))
@@ -446,7 +392,7 @@ def test_stewardship_review_at_3_months_shows_latest_tis_and_grams(book, sweep, 
 
 @pytest.mark.django_db
 def test_stewardship_review_without_visits_says_so(book, sweep):
-    patient = on_ivig(ivig_started_on=date(2026, 5, 22))  # 6 months: Sun 22 Nov
+    patient = WeighedPatientFactory(ivig_started_on=date(2026, 5, 22))  # 6 months: Sun 22 Nov
     book(date(2026, 12, 10), patient=patient)
     sweep()
     assert "No TIS yet; 0 g given in 0 infusion days." in Reminder.objects.get(kind="stewardship_review").message
@@ -515,16 +461,16 @@ def _rich_clinic(book):
     """Every kind due on Mon 23 Nov 09:00, for patients named so that a leak would show."""
     name = {"given_name": "Zenobia", "family_name": "Quackenbush"}
     # Given 19-20 Nov (checks), next booked 26 Nov (upcoming, labs); group AB at 2 g/kg: haemolysis.
-    treated = on_ivig(**name, blood_group="AB", ivig_started_on=date(2026, 11, 19))
+    treated = WeighedPatientFactory(**name, blood_group="AB", ivig_started_on=date(2026, 11, 19))
     for session in sessions_of(book(date(2026, 11, 19), patient=treated)):
         give(session, stopped_at=session.planned_start + timedelta(hours=5))
     book(date(2026, 11, 26), patient=treated)
     # Last cycle 1 Oct, nothing booked (overdue); started 22 Aug (3-month review on 22 Nov).
-    overdue = on_ivig(**name, ivig_started_on=date(2026, 8, 22))
+    overdue = WeighedPatientFactory(**name, ivig_started_on=date(2026, 8, 22))
     for session in sessions_of(book(date(2026, 10, 1), patient=overdue)):
         give(session, stopped_at=session.planned_start + timedelta(hours=5))
     # First infusion 27 Nov, no baseline visit.
-    book(date(2026, 11, 27), patient=on_ivig(**name))
+    book(date(2026, 11, 27), patient=WeighedPatientFactory(**name))
 
 
 @pytest.mark.django_db
@@ -567,7 +513,7 @@ def test_a_concurrent_insert_of_the_same_key_is_not_an_error(book, sweep, monkey
 def test_two_sweeps_at_the_same_moment_on_postgresql(make_order, make_user, monkeypatch):
     nurse = make_user("nurse")
     for _ in range(3):
-        book_course(make_order(patient=on_ivig()), nurse, date(2026, 11, 26))
+        book_course(make_order(patient=WeighedPatientFactory()), nurse, date(2026, 11, 26))
     barrier = threading.Barrier(2, timeout=20)
 
     def existing_after_both_looked(keys):

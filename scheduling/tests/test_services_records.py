@@ -1,21 +1,17 @@
 """The infusion record services: rate limits from the verified plan, optimistic locking, lots,
 vitals, reactions, volume and waste bounds, completion, and the audit history."""
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.exceptions import ValidationError
 
 from dosing.chart_limits import ladder_times
-from dosing.services.orders import dose_order_verify
+from dosing.tests.factories import verified
 from patients.tests.factories import RiskFactorFactory
 from scheduling.models import (
-    Course,
-    Cycle,
     InfusionRecord,
-    InfusionSession,
     LotUsage,
     RateChange,
     Reaction,
@@ -23,56 +19,9 @@ from scheduling.models import (
     VitalSigns,
 )
 from scheduling.services import records as services
-
-NY = ZoneInfo("America/New_York")
-DAY = date(2026, 11, 22)
-
-
-def local(hour: int, minute: int = 0, day: date = DAY) -> datetime:
-    return datetime.combine(day, time(hour, minute), tzinfo=NY)
-
+from scheduling.tests.factories import DAY, NY, local, make_session, vitals
 
 NOW = local(14)
-
-
-def make_session(order, *, by, planned_start=None, status=SessionStatus.CONFIRMED) -> InfusionSession:
-    """A session of `order` on day 1 of cycle 1, created with the ORM (not the planning service)."""
-    planned_start = planned_start or local(9)
-    course = Course.objects.create(
-        order=order,
-        patient=order.patient,
-        interval_weeks=4,
-        days_per_cycle=order.days,
-        first_day=planned_start.date(),
-        created_by=by,
-    )
-    cycle = Cycle.objects.create(course=course, number=1, start_date=planned_start.date())
-    return InfusionSession.objects.create(
-        cycle=cycle,
-        patient=order.patient,
-        day_number=1,
-        chair=2,
-        planned_start=planned_start,
-        expected_minutes=order.plan["infusion_minutes"] + 30,
-        status=status,
-    )
-
-
-def verify(order, make_user):
-    return dose_order_verify(by=make_user("pharmacist"), order=order)
-
-
-def vitals(phase: str, at: datetime, **overrides) -> dict:
-    return {
-        "phase": phase,
-        "at": at,
-        "systolic_mmhg": 124,
-        "diastolic_mmhg": 78,
-        "heart_rate_bpm": 72,
-        "temperature_c": Decimal("36.8"),
-        "spo2_percent": 98,
-        "respiratory_rate": 14,
-    } | overrides
 
 
 def messages_at(exc: pytest.ExceptionInfo, field: str | None = None) -> list[str]:
@@ -88,14 +37,14 @@ def nurse(make_user):
 
 
 @pytest.fixture
-def order(make_order, make_user):
-    return verify(make_order(), make_user)
+def order(make_order):
+    return verified(make_order())
 
 
 @pytest.fixture
-def at_risk_order(make_order, make_user, dm_patient):
+def at_risk_order(make_order, dm_patient):
     RiskFactorFactory(patient=dm_patient, kind="venous_thrombosis", noted_on=date(2024, 5, 1))
-    return verify(make_order(), make_user)
+    return verified(make_order())
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from accounts.roles import ROLES
 from patients.tests.factories import PatientFactory
 from scheduling.context_processors import reminders as reminders_context
 from scheduling.models import Reminder, ReminderStatus
+from scheduling.tests.factories import ReminderFactory
 
 NY = ZoneInfo("America/New_York")
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=NY)
@@ -40,7 +41,7 @@ def make_reminder(patient):
             "message": f"Message for {kind}.",
             "role": role,
         } | fields
-        return Reminder.objects.create(**values)
+        return ReminderFactory(**values)
 
     return make
 

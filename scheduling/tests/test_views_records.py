@@ -6,11 +6,11 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
+from dosing.tests.factories import verified
 from patients.tests.factories import RiskFactorFactory
 from scheduling.models import InfusionRecord, LotUsage, RateChange, Reaction, SessionStatus, VitalSigns
 from scheduling.services import records as services
-
-from .test_services_records import local, make_session, verify, vitals
+from scheduling.tests.factories import local, make_session, vitals
 
 UNKNOWN = "00000000-0000-0000-0000-000000000000"
 WRITERS_REFUSED = ["viewer", "pharmacist", "physician"]
@@ -43,8 +43,8 @@ def nurse(make_user):
 
 
 @pytest.fixture
-def session(make_order, make_user, nurse, frozen_today):
-    return make_session(verify(make_order(), make_user), by=nurse)
+def session(make_order, nurse, frozen_today):
+    return make_session(verified(make_order()), by=nurse)
 
 
 @pytest.fixture
@@ -100,9 +100,9 @@ class TestSessionDetail:
         html = nurse_client(client, nurse).get(detail_url(session)).content.decode()
         assert "Start the infusion" in html and edit_url(session) in html
 
-    def test_at_risk_flags_are_prominent(self, role_client, make_order, make_user, nurse, dm_patient, frozen_today):
+    def test_at_risk_flags_are_prominent(self, role_client, make_order, nurse, dm_patient, frozen_today):
         RiskFactorFactory(patient=dm_patient, kind="venous_thrombosis", noted_on=date(2024, 1, 1))
-        session = make_session(verify(make_order(), make_user), by=nurse)
+        session = make_session(verified(make_order()), by=nurse)
         response = role_client("viewer").get(detail_url(session))
         html = response.content.decode()
         assert response.context["at_risk_flags"]

@@ -13,31 +13,12 @@ from patients.tests.factories import PatientFactory
 from visits import charts
 from visits.scoring import patient_response
 from visits.services import visit_record
+from visits.tests.factories import WORKED_BASELINE as BASELINE
+from visits.tests.factories import WORKED_FOLLOWUP
 
 SVG = "{http://www.w3.org/2000/svg}"
 TODAY = date(2026, 11, 22)
 FIRST_INFUSION = date(2026, 1, 12)
-
-# The tis.md worked example: 6 -> 4.5, 7 -> 5.5, MMT 60 -> 68 (0-80), HAQ 1.5 -> 1.05,
-# CK 3000 -> 2550 (ULN 200), extramuscular 4 -> 2.5: TIS 35, minimal.
-BASELINE = {
-    "physician_global_cm": Decimal("6"),
-    "patient_global_cm": Decimal("7"),
-    "mmt_scale": "mmt8_80",
-    "mmt_score": Decimal("60"),
-    "haq_score": Decimal("1.5"),
-    "extramuscular_global_cm": Decimal("4"),
-    "ck_u_per_l": Decimal("3000"),
-    "ck_uln_u_per_l": Decimal("200"),
-}
-WORKED_FOLLOWUP = BASELINE | {
-    "physician_global_cm": Decimal("4.5"),
-    "patient_global_cm": Decimal("5.5"),
-    "mmt_score": Decimal("68"),
-    "haq_score": Decimal("1.05"),
-    "extramuscular_global_cm": Decimal("2.5"),
-    "ck_u_per_l": Decimal("2550"),
-}
 
 
 @pytest.fixture

@@ -13,22 +13,13 @@ from django.test.utils import CaptureQueriesContext
 from patients.tests.factories import PatientFactory
 from visits import cohort
 from visits.services import visit_record
+from visits.tests.factories import WORKED_BASELINE as BASELINE
 
 TODAY = date(2026, 11, 22)
 FIRST_INFUSION = date(2026, 1, 12)
 BASELINE_DAY = date(2026, 1, 5)
 WEEK16_DAY = FIRST_INFUSION + timedelta(weeks=16)  # 2026-05-04
 
-BASELINE = {
-    "physician_global_cm": Decimal("6"),
-    "patient_global_cm": Decimal("7"),
-    "mmt_scale": "mmt8_80",
-    "mmt_score": Decimal("60"),
-    "haq_score": Decimal("1.5"),
-    "extramuscular_global_cm": Decimal("4"),
-    "ck_u_per_l": Decimal("3000"),
-    "ck_uln_u_per_l": Decimal("200"),
-}
 # Follow-up visits built from the baseline, with the TIS each gives (tis.md point tables).
 FOLLOWUP_FOR_TIS = {
     # MMT 60 -> 66 is +7.5 % of 80: 10 points.

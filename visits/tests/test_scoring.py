@@ -6,32 +6,15 @@ from decimal import Decimal
 import pytest
 
 from patients.tests.factories import PatientFactory
-from visits.models import Visit
 from visits.scoring import patient_response
 from visits.services import visit_set_baseline
+from visits.tests.factories import WORKED_BASELINE as BASELINE
+from visits.tests.factories import WORKED_FOLLOWUP as FOLLOWUP
+from visits.tests.factories import VisitFactory
 
 FIRST_INFUSION = date(2026, 6, 1)
 WEEK16 = FIRST_INFUSION + timedelta(weeks=16)  # 2026-09-21
 
-# tis.md worked example: baseline -> follow-up gives TIS 35, minimal improvement.
-BASELINE = {
-    "physician_global_cm": Decimal("6"),
-    "patient_global_cm": Decimal("7"),
-    "mmt_scale": "mmt8_80",
-    "mmt_score": Decimal("60"),
-    "haq_score": Decimal("1.5"),
-    "extramuscular_global_cm": Decimal("4"),
-    "ck_u_per_l": Decimal("3000"),
-    "ck_uln_u_per_l": Decimal("200"),
-}
-FOLLOWUP = BASELINE | {
-    "physician_global_cm": Decimal("4.5"),
-    "patient_global_cm": Decimal("5.5"),
-    "mmt_score": Decimal("68"),
-    "haq_score": Decimal("1.05"),
-    "extramuscular_global_cm": Decimal("2.5"),
-    "ck_u_per_l": Decimal("2550"),
-}
 WORSE = BASELINE | {"extramuscular_global_cm": Decimal("6")}  # up 2 cm: ProDERM worsening
 
 
@@ -43,9 +26,7 @@ def patient(db):
 @pytest.fixture
 def make_visit(physician):
     def make(patient, visit_date, **fields):
-        return Visit.objects.create(
-            patient=patient, visit_date=visit_date, assessor=physician, recorded_by=physician, **fields
-        )
+        return VisitFactory(patient=patient, visit_date=visit_date, assessor=physician, **fields)
 
     return make
 

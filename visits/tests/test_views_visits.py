@@ -10,30 +10,13 @@ from django.urls import reverse
 
 from patients.tests.factories import LabResultFactory, PatientFactory
 from visits.models import Visit
+from visits.tests.factories import WORKED_BASELINE as BASELINE
+from visits.tests.factories import WORKED_FOLLOWUP as FOLLOWUP
+from visits.tests.factories import VisitFactory
 from visits.tis import ENZYME_RANGE_RULE_NOTE
 
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
 NOT_PHYSICIANS = ["nurse", "pharmacist", "viewer", None]
-
-# tis.md worked example: baseline -> follow-up gives TIS 35, minimal improvement.
-BASELINE = {
-    "physician_global_cm": Decimal("6"),
-    "patient_global_cm": Decimal("7"),
-    "mmt_scale": "mmt8_80",
-    "mmt_score": Decimal("60"),
-    "haq_score": Decimal("1.5"),
-    "extramuscular_global_cm": Decimal("4"),
-    "ck_u_per_l": Decimal("3000"),
-    "ck_uln_u_per_l": Decimal("200"),
-}
-FOLLOWUP = BASELINE | {
-    "physician_global_cm": Decimal("4.5"),
-    "patient_global_cm": Decimal("5.5"),
-    "mmt_score": Decimal("68"),
-    "haq_score": Decimal("1.05"),
-    "extramuscular_global_cm": Decimal("2.5"),
-    "ck_u_per_l": Decimal("2550"),
-}
 
 
 @pytest.fixture(autouse=True)
@@ -50,9 +33,7 @@ def patient(db):
 @pytest.fixture
 def make_visit(physician):
     def make(patient, visit_date, **fields):
-        return Visit.objects.create(
-            patient=patient, visit_date=visit_date, assessor=physician, recorded_by=physician, **fields
-        )
+        return VisitFactory(patient=patient, visit_date=visit_date, assessor=physician, **fields)
 
     return make
 
