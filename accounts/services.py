@@ -5,13 +5,13 @@ import secrets
 from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from accounts.audit import audited_save
 
 from .models import PREFIX_LENGTH, ApiToken, secret_hash
+from .transactions import service
 
 # 32 random bytes: a 43-character URL-safe secret, far beyond guessing.
 SECRET_BYTES = 32
@@ -20,7 +20,7 @@ SECRET_BYTES = 32
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
-@transaction.atomic
+@service
 def api_token_create(*, by, name: str, expires_at: datetime | None = None, now: datetime | None = None):
     """Make a token for `by` and return ``(token, secret)``. The secret exists only in the
     return value: show it once, it cannot be recovered."""
@@ -40,7 +40,7 @@ def api_token_create(*, by, name: str, expires_at: datetime | None = None, now: 
     return token, secret
 
 
-@transaction.atomic
+@service
 def api_token_revoke(*, by, token: ApiToken, now: datetime | None = None) -> ApiToken:
     """Stop a token working. Revoking twice keeps the first revocation time."""
     token = ApiToken.objects.select_for_update().get(pk=token.pk)

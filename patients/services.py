@@ -5,10 +5,11 @@ history. Callers pass `today` when they need a fixed date (tests, imports)."""
 from datetime import date
 
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import models
 from django.utils import timezone
 
 from accounts.audit import audited_save, check_version
+from accounts.transactions import service
 
 from .models import BodyMeasurement, ClinicalRecord, LabResult, Medication, Patient, RiskFactor
 
@@ -25,7 +26,7 @@ def _not_in_future(instance: models.Model, field_names, today: date) -> None:
         raise ValidationError(errors)
 
 
-@transaction.atomic
+@service
 def patient_create(
     *,
     by,
@@ -52,7 +53,7 @@ def patient_create(
     return patient
 
 
-@transaction.atomic
+@service
 def patient_update(
     *, by, patient: Patient, expected_version: int | None = None, today: date | None = None, **fields
 ) -> Patient:
@@ -75,7 +76,7 @@ def _check_patient_dates(patient: Patient, today: date) -> None:
         raise ValidationError({"date_of_birth": f"This makes the patient older than {OLDEST_AGE_YEARS} years."})
 
 
-@transaction.atomic
+@service
 def clinical_record_create(
     *, by, model: type[ClinicalRecord], patient: Patient, today: date | None = None, **fields
 ) -> ClinicalRecord:
@@ -86,7 +87,7 @@ def clinical_record_create(
     return record
 
 
-@transaction.atomic
+@service
 def clinical_record_update(*, by, record: ClinicalRecord, today: date | None = None, **fields) -> ClinicalRecord:
     for name, value in fields.items():
         setattr(record, name, value)
@@ -95,7 +96,7 @@ def clinical_record_update(*, by, record: ClinicalRecord, today: date | None = N
     return record
 
 
-@transaction.atomic
+@service
 def clinical_record_delete(*, by, record: ClinicalRecord, reason: str) -> None:
     """Remove a record entered in error. The history keeps its last values, who removed it and why."""
     if not reason.strip():

@@ -1,14 +1,13 @@
 """Recompute a patient's risk flags from the chart, acknowledge them, and read the
 chart into the rules' snapshot. Writes run in one transaction and leave history."""
 
-import threading
-from contextlib import contextmanager
 from datetime import date, datetime
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.transactions import BEFORE_COMMIT, in_service, scratch
 from dosing.calculations import body_mass_index
 from dosing.models import OPEN_STATUSES
 from dosing.services.orders import dose_orders_follow_chart
@@ -18,37 +17,32 @@ from . import rules
 from .models import RiskFlag
 
 LAB_TESTS_READ = ("creatinine", "egfr", "triglycerides")
-_deferred = threading.local()  # .patient_ids: a set while a flags_recompute_once block is open
 
 
-@contextmanager
-def flags_recompute_once():
-    """Within this block (or a function it decorates), saves that change what the rules read
-    only mark their patient; leaving the block recomputes each marked patient once, still
-    inside the caller's transaction. Booking a course saves dozens of sessions: one
-    recompute instead of one per session. Nested blocks recompute at the outermost exit;
-    an exception recomputes nothing (the transaction is rolled back anyway)."""
-    outermost = getattr(_deferred, "patient_ids", None) is None
-    if outermost:
-        _deferred.patient_ids = set()
-    try:
-        yield
-        if outermost:
-            patient_ids, _deferred.patient_ids = _deferred.patient_ids, None
-            for patient in Patient.objects.filter(pk__in=patient_ids).order_by("pk"):
-                flags_recompute(patient=patient)
-    finally:
-        if outermost:
-            _deferred.patient_ids = None
+PENDING = "risk.flags_recompute"  # the scratch key: patients whose chart the service touched
 
 
 def flags_recompute_later(patient_id: int) -> bool:
-    """Mark the patient for the open flags_recompute_once block; False when none is open."""
-    patient_ids = getattr(_deferred, "patient_ids", None)
-    if patient_ids is None:
+    """Leave the patient's recompute for the end of the open service transaction (once per
+    patient, however many rows the service saves); False outside a service: recompute now."""
+    if not in_service():
         return False
-    patient_ids.add(patient_id)
+    scratch().setdefault(PENDING, set()).add(patient_id)
     return True
+
+
+def _recompute_pending() -> bool:
+    """The before-commit hook: recompute each patient the service touched, once. True if it did."""
+    patient_ids = scratch().pop(PENDING, None)
+    if not patient_ids:
+        return False
+    for patient in Patient.objects.filter(pk__in=patient_ids).order_by("pk"):
+        flags_recompute(patient=patient)
+    return True
+
+
+if _recompute_pending not in BEFORE_COMMIT:
+    BEFORE_COMMIT.append(_recompute_pending)
 
 
 def site_policy() -> rules.SitePolicy:

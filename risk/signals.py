@@ -2,8 +2,9 @@
 
 Synchronous, inside the writer's transaction, so a flag is never out of date
 with the chart that was just saved (the nightly task catches time passing).
-Services that save many rows at once open a flags_recompute_once block, so the
-patient is recomputed once when the block ends rather than once per row.
+Inside a service (accounts.transactions) a save only marks its patient, who is recomputed once
+at the end of the service's transaction, before it commits; elsewhere (a shell, the admin,
+fixtures built in tests) at once.
 
 Apps above risk whose rows the rules read (scheduling's sessions: the next cycle decides
 whether a creatinine is due) connect them with ``watch`` from their own ready()."""

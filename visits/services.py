@@ -5,10 +5,10 @@ from datetime import date
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.utils import timezone
 
 from accounts.audit import audited_save
+from accounts.transactions import service
 from patients.models import LabResult, Patient
 
 from .models import ENZYME_NAMES, Visit
@@ -19,7 +19,7 @@ def _check_date(visit: Visit, today: date) -> None:
         raise ValidationError({"visit_date": "This date is in the future."})
 
 
-@transaction.atomic
+@service
 def visit_record(*, by, patient: Patient, today: date | None = None, **fields) -> Visit:
     """Record a visit's core set measures. Marking it as baseline unmarks any other."""
     visit = Visit(patient=patient, recorded_by=by, **fields)
@@ -31,7 +31,7 @@ def visit_record(*, by, patient: Patient, today: date | None = None, **fields) -
     return visit
 
 
-@transaction.atomic
+@service
 def visit_update(*, by, visit: Visit, today: date | None = None, **fields) -> Visit:
     for name, value in fields.items():
         setattr(visit, name, value)
@@ -42,7 +42,7 @@ def visit_update(*, by, visit: Visit, today: date | None = None, **fields) -> Vi
     return visit
 
 
-@transaction.atomic
+@service
 def visit_set_baseline(*, by, visit: Visit) -> Visit:
     """Make this visit the baseline every later TIS is measured against."""
     _unmark_baseline(visit.patient, by=by, keep=visit)

@@ -10,9 +10,9 @@ already stored writes nothing and raises nothing.
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
 
 from accounts.audit import audited_save
+from accounts.transactions import service
 
 from ..models import Product, SiteSettings
 
@@ -45,7 +45,7 @@ def _change_text(name: str, before: Decimal, after: Decimal) -> str:
     return f"{words} {_plain(before)} → {_plain(after)}{f' {unit}' if unit else ''}"
 
 
-@transaction.atomic
+@service
 def site_settings_update(*, by, **fields) -> SiteSettings:
     """Change the site's dosing policy; the catalog revision goes up by one if anything changed.
 
@@ -97,7 +97,7 @@ def _stock_sizes(product: Product, vial_sizes_in_stock_g) -> list[str]:
     return [size for size in product.label_vial_sizes_g if Decimal(size) in chosen]
 
 
-@transaction.atomic
+@service
 def product_stock_update(*, by, product: Product, vial_sizes_in_stock_g) -> Product:
     """Set the vial sizes pharmacy can dispense; dosing rounds to these from now on.
 

@@ -1,13 +1,15 @@
-"""Dose orders: a physician prescribes from the patient's chart as it stands, a
-pharmacist (never the prescriber) verifies or rejects, and a later change of
-weight by 10 % or more sends a verified order back for verification.
+"""Dose orders: a physician prescribes from the patient's chart as it stands, a pharmacist
+(never the prescriber) verifies the plan from today's chart or rejects it, and the order then
+follows the chart (``dose_orders_follow_chart``): a lower cap reaches the chair at once, a
+changed verdict sends the order back to the pharmacist while it stays in use, and a dose change
+of 10 % or more, a new contraindication or an undosable chart stops it until verified.
 
 Each write validates, runs in one transaction and leaves who/why in the order's
 history. The order keeps a snapshot of its inputs, facts and plan.
 
 Versions: every change of state raises the order's ``version``. The verify, reject and cancel
 pages post the version they showed as ``expected_version``; under the row lock a different
-version is refused (``stale_version_error``), so of a pharmacist verifying and a physician
+version is refused (``accounts.audit.check_version``), so of a pharmacist verifying and a physician
 cancelling at the same moment the first wins and the second is told, with nothing written.
 ``expected_version=None`` means the caller showed no page (a script, the demo loader): no check."""
 
@@ -15,11 +17,11 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.utils import timezone
 
 from accounts.audit import STALE, audited_save, check_version
 from accounts.errors import FieldError
+from accounts.transactions import service
 from patients.models import IgAStatus, Patient, VerdictFlag
 
 from ..chart_limits import plan_differences, plan_digest
@@ -114,7 +116,7 @@ def blocking_flags(patient: Patient, indication: Indication) -> list[VerdictFlag
     return flags
 
 
-@transaction.atomic
+@service
 def dose_order_create(
     *,
     by,
@@ -229,7 +231,7 @@ def _uncovered_contraindications(order: DoseOrder) -> list[VerdictFlag]:
     return [flag for flag in blocking_flags(order.patient, order.indication) if flag.code not in overridden]
 
 
-@transaction.atomic
+@service
 def dose_order_verify(
     *,
     by,
@@ -260,11 +262,6 @@ def dose_order_verify(
             [f"Contraindicated since the order was placed: {flag.title} ({flag.evidence})." for flag in uncovered]
             + ["The prescriber must cancel this order, or place a new one overriding it with a reason."]
         )
-    if plan["blocked"]:
-        raise ValidationError(
-            [warning["message"] for warning in plan["warnings"] if warning["blocking"]]
-            + ["This plan must not be given: reject the order with the reason."]
-        )
     changed = [row["label"].lower() for row in verification_changes(order, inputs, plan) if row["changed"]]
     site = SiteSettings.load()
     facts = facts_snapshot(order.product, order.indication, site)
@@ -284,7 +281,7 @@ def dose_order_verify(
     return order
 
 
-@transaction.atomic
+@service
 def dose_order_reject(*, by, order: DoseOrder, reason: str, expected_version: int | None = None) -> DoseOrder:
     order = _locked(order, expected_version)
     _require_awaiting(order)
@@ -300,7 +297,7 @@ def dose_order_reject(*, by, order: DoseOrder, reason: str, expected_version: in
     return order
 
 
-@transaction.atomic
+@service
 def dose_order_cancel(*, by, order: DoseOrder, reason: str, expected_version: int | None = None) -> DoseOrder:
     order = _locked(order, expected_version)
     if order.status in (OrderStatus.CANCELLED, OrderStatus.REJECTED):
@@ -383,7 +380,7 @@ def _comparable(chart: dict) -> dict:
     }
 
 
-@transaction.atomic
+@service
 def dose_orders_follow_chart(*, patient: Patient, today: date, by=None) -> list[DoseOrder]:
     """Re-plan every open order of the patient from today's chart. Called whenever the chart
     changes (risk.services.flags_recompute, on every save the rules read, and nightly).

@@ -133,7 +133,7 @@ def test_out_of_range_order_names_the_field_and_writes_nothing(make_order, overr
         ({"hypersensitivity_to_immunoglobulin": True}, "hypersensitivity"),
     ],
 )
-def test_contraindication_blocks_the_order(make_order, dm_patient, changes, message):
+def test_contraindication_blocks_the_order(make_order, make_user, dm_patient, changes, message):
     from dosing.models import DoseOrder
 
     for key, value in changes.items():
@@ -146,6 +146,11 @@ def test_contraindication_blocks_the_order(make_order, dm_patient, changes, mess
     assert order.contraindication_override["reason"].startswith("Life-threatening flare")
     assert message.lower() in order.contraindication_override["flags"][0]["title"].lower()
     assert order.history.get().history_change_reason.startswith("prescribed, contraindication overridden")
+    # The overridden contraindication neither blocks verification nor stops the order in use.
+    dose_order_verify(by=make_user("pharmacist"), order=order)
+    dose_orders_follow_chart(patient=dm_patient, today=TODAY)
+    order.refresh_from_db()
+    assert order.status == OrderStatus.VERIFIED and order.is_administrable
 
 
 @pytest.mark.django_db

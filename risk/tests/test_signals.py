@@ -11,6 +11,7 @@ import pytest
 import time_machine
 from django.db import transaction
 
+from accounts.transactions import service_transaction
 from dosing.models import Indication
 from dosing.services.orders import dose_order_cancel, dose_order_create
 from patients.models import LabTest, MedicationCategory, RiskFactorKind
@@ -25,7 +26,6 @@ from patients.services import (
 )
 from patients.tests.factories import PatientFactory
 from risk.models import RiskFlag
-from risk.services import flags_recompute_once
 from visits.services import visit_record
 
 TODAY = date(2026, 11, 22)
@@ -164,7 +164,8 @@ def test_deleting_a_patient_with_chart_records_deletes_their_flags(patient, nurs
 
 
 class TestRecomputeOnce:
-    """Services that save many rows (booking a course saves every session) recompute once."""
+    """Each patient a service transaction touched is recomputed once, at its end, before it commits
+    (accounts.transactions): booking a course saves every session and recomputes once."""
 
     @pytest.fixture
     def recomputes(self, monkeypatch):
@@ -182,7 +183,7 @@ class TestRecomputeOnce:
         return calls
 
     def test_saves_inside_the_block_recompute_once_at_its_end(self, patient, nurse, recomputes):
-        with transaction.atomic(), flags_recompute_once():
+        with service_transaction():
             risk_factor_record(by=nurse, patient=patient, kind=RiskFactorKind.SMOKING, noted_on=TODAY, today=TODAY)
             lab_result_record(by=nurse, patient=patient, test=LabTest.EGFR, value=Decimal("42"), collected_on=TODAY,
                               today=TODAY)  # fmt: skip
@@ -192,18 +193,32 @@ class TestRecomputeOnce:
         assert set(active(patient)) == {"thrombosis_cardiovascular", "renal_low_egfr"}
 
     def test_nested_blocks_recompute_at_the_outermost_end(self, patient, nurse, recomputes):
-        with flags_recompute_once():
-            with flags_recompute_once():
+        with service_transaction():
+            with service_transaction():
                 risk_factor_record(by=nurse, patient=patient, kind=RiskFactorKind.SMOKING, noted_on=TODAY,
                                    today=TODAY)  # fmt: skip
             assert recomputes == []
         assert recomputes == [patient.pk]
 
     def test_an_exception_recomputes_nothing_and_closes_the_block(self, patient, nurse, recomputes):
-        with pytest.raises(RuntimeError), transaction.atomic(), flags_recompute_once():
+        with pytest.raises(RuntimeError), service_transaction():
             risk_factor_record(by=nurse, patient=patient, kind=RiskFactorKind.SEPSIS, noted_on=TODAY, today=TODAY)
             raise RuntimeError("the rest of the form failed")
         assert recomputes == []
         risk_factor_record(by=nurse, patient=patient, kind=RiskFactorKind.SEPSIS, noted_on=TODAY, today=TODAY)
-        assert recomputes == [patient.pk]  # immediate again outside the block
+        assert recomputes == [patient.pk]  # the service's own transaction, once
         assert "renal_sepsis" in active(patient)
+
+    def test_the_recompute_commits_with_the_change_or_not_at_all(self, patient, nurse, monkeypatch):
+        """Before commit, not after: a lab result never stands without the flags (and the lower
+        cap of an order in use) it causes. A recompute that fails takes the result back."""
+        from risk import services
+
+        def failing(*, patient, **kwargs):
+            raise RuntimeError("the rules could not run")
+
+        monkeypatch.setattr(services, "flags_recompute", failing)
+        with pytest.raises(RuntimeError):
+            lab_result_record(by=nurse, patient=patient, test=LabTest.EGFR, value=Decimal("42"), collected_on=TODAY,
+                              today=TODAY)  # fmt: skip
+        assert not patient.lab_results.exists()

@@ -15,13 +15,13 @@ from datetime import date, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.db import transaction
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
 from accounts.audit import audited_save
+from accounts.transactions import service
 from dosing.models import DoseOrder
-from risk.services import flags_recompute, flags_recompute_later, flags_recompute_once
+from risk.services import flags_recompute, flags_recompute_later
 
 from .. import timing
 from ..conflicts import CycleStart, Slot, interval_warnings
@@ -162,8 +162,7 @@ def course_preview(
     return CoursePreview(tuple(planned), tuple(warnings), minutes, weeks, until)
 
 
-@transaction.atomic
-@flags_recompute_once()
+@service
 def course_plan(
     *,
     by,
@@ -239,8 +238,7 @@ def _create_cycles(course: Course, planned: Iterable[PlannedCycle], *, minutes: 
     return cycles
 
 
-@transaction.atomic
-@flags_recompute_once()
+@service
 def course_extend(*, by, course: Course, today: date, accept_warnings: bool = False) -> list[Cycle]:
     """Book an open-ended course's next cycles up to OPEN_ENDED_HORIZON_WEEKS after ``today``,
     every interval from the last cycle's start, each day in the last cycle's chair and local

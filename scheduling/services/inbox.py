@@ -6,10 +6,10 @@ whose e-mail may not have left (scheduling/services/delivery.py) as uncertain.""
 
 from datetime import datetime
 
-from django.db import transaction
 from django.db.models import Count, Q, QuerySet
 
 from accounts.roles import NURSE, PHYSICIAN, roles_of
+from accounts.transactions import service
 
 from ..models import Reminder, ReminderStatus
 from ..timing import ReminderKind
@@ -80,7 +80,7 @@ def unread_count(user, *, now: datetime) -> int:
     return reminders_visible_to(user).filter(due_at__lte=now, status__in=LIVE_STATUSES, read_at__isnull=True).count()
 
 
-@transaction.atomic
+@service
 def reminder_mark_read(*, reminder: Reminder, by, now: datetime) -> Reminder:
     """Mark read (for everyone the reminder is for). Idempotent: the first reading is kept."""
     reminder = Reminder.objects.select_for_update().get(pk=reminder.pk)
@@ -91,7 +91,7 @@ def reminder_mark_read(*, reminder: Reminder, by, now: datetime) -> Reminder:
     return reminder
 
 
-@transaction.atomic
+@service
 def reminder_mark_done(*, reminder: Reminder, by, now: datetime) -> Reminder:
     """Mark done: it leaves everyone's list. A cancelled reminder stays cancelled; done twice
     keeps the first person and time."""

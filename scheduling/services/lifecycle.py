@@ -12,8 +12,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.audit import audited_save
+from accounts.transactions import service
 from dosing.models import DoseOrder
-from risk.services import flags_recompute_once
 
 from .. import timing
 from ..models import Course, CourseStatus, Cycle, InfusionSession, Reminder, ReminderStatus, SessionStatus, UnitSettings
@@ -69,7 +69,7 @@ def _cancel_forward_reminders(course: Course) -> int:
     )
 
 
-@flags_recompute_once()
+@service
 def course_close(*, course: Course, by, reason: str, now: datetime | None = None) -> Course:
     """Stop an active course: its booked sessions still ahead are cancelled with ``reason``, and
     its forward-looking reminders with them. Sessions under way or given are kept as they are.

@@ -30,11 +30,11 @@ from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.utils import timezone
 
 from accounts.audit import audited_save, check_version
 from accounts.errors import FieldError
+from accounts.transactions import service
 
 from ..models import (
     InfusionRecord,
@@ -325,7 +325,7 @@ def _open_record(session: InfusionSession, record: InfusionRecord | None, *, by)
 # ----------------------------------------------------------------------- services
 
 
-@transaction.atomic
+@service
 def record_start(*, by, session: InfusionSession, started_at: datetime, expected_version, now=None) -> InfusionRecord:
     """Start the infusion: the session is in progress and its record has a start time.
 
@@ -370,7 +370,7 @@ def record_start(*, by, session: InfusionSession, started_at: datetime, expected
     return record
 
 
-@transaction.atomic
+@service
 def rate_change_record(
     *, by, session: InfusionSession, at: datetime, rate_ml_per_h, step_number, reason: str = "", now=None
 ) -> RateChange:
@@ -403,7 +403,7 @@ def rate_change_record(
     return change
 
 
-@transaction.atomic
+@service
 def vitals_record(
     *,
     by,
@@ -460,7 +460,7 @@ def vitals_record(
     return vitals
 
 
-@transaction.atomic
+@service
 def lot_record(*, by, session: InfusionSession, lot_number: str, vial_size_g, vials, expiry_date, now=None) -> LotUsage:
     """Record a product lot opened for this infusion (traceability of a plasma product).
 
@@ -498,7 +498,7 @@ def lot_record(*, by, session: InfusionSession, lot_number: str, vial_size_g, vi
     return lot
 
 
-@transaction.atomic
+@service
 def reaction_record(
     *,
     by,
@@ -563,7 +563,7 @@ def reaction_record(
     return reaction
 
 
-@transaction.atomic
+@service
 def record_update(
     *,
     by,
@@ -655,7 +655,7 @@ def record_update(
     return record
 
 
-@transaction.atomic
+@service
 def record_complete(*, by, session: InfusionSession, expected_version, now=None) -> InfusionRecord:
     """Complete the infusion: needs the start, stop, volume given, at least one lot, and vital
     signs before and after. The session becomes completed; a second completion is refused.

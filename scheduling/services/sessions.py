@@ -15,11 +15,10 @@ from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.utils import timezone
 
 from accounts.audit import audited_save, check_version
-from risk.services import flags_recompute_once
+from accounts.transactions import service
 
 from .. import timing
 from ..conflicts import Slot, interval_warnings
@@ -106,8 +105,7 @@ def _cycle_starts_after(moves: Sequence[_Move], tz: ZoneInfo) -> dict[int, date]
     return starts
 
 
-@transaction.atomic
-@flags_recompute_once()
+@service
 def session_move(
     *,
     by,
@@ -177,7 +175,7 @@ def session_move(
     return [move.session for move in moves]
 
 
-@transaction.atomic
+@service
 def session_set_status(
     *,
     by,

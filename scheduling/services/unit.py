@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime, time
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.utils import timezone
 
 from accounts.audit import audited_save
+from accounts.transactions import service
 
 from ..models import InfusionSession, UnitSettings
 from .booking import clinic_zone, lock_unit
@@ -16,7 +16,7 @@ from .booking import clinic_zone, lock_unit
 UNIT_FIELDS = ("chairs", "opens_at", "closes_at", "setup_minutes", "upcoming_reminder_days")
 
 
-@transaction.atomic
+@service
 def unit_settings_update(*, by, now: datetime | None = None, **fields) -> UnitSettings:
     """Change the unit's chairs, opening hours, set-up time or reminder lead time.
 

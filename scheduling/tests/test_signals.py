@@ -1,5 +1,5 @@
 """scheduling's hooks onto risk: a session saved recomputes its patient's flags (risk.signals.watch),
-once per service that saves many (flags_recompute_once)."""
+once per service transaction however many it saves (accounts.transactions)."""
 
 from datetime import date, time
 
