@@ -108,3 +108,20 @@ def make_order(dm_indication, dm_patient):
         return DoseOrderFactory(patient=patient or dm_patient, indication=dm_indication, **prescriber, **overrides)
 
     return make
+
+
+@pytest.fixture
+def flag_recomputes(monkeypatch):
+    """The patient ids risk.services.flags_recompute is called for, in order (it still runs)."""
+    from risk import services, signals
+
+    calls = []
+    real = services.flags_recompute
+
+    def counting(*, patient, **kwargs):
+        calls.append(patient.pk)
+        return real(patient=patient, **kwargs)
+
+    monkeypatch.setattr(services, "flags_recompute", counting)
+    monkeypatch.setattr(signals, "flags_recompute", counting)
+    return calls

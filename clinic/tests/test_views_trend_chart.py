@@ -1,8 +1,9 @@
 """The trend chart (clinic.views.trend_chart): the core set measures over time with the infusions given."""
 
 import xml.etree.ElementTree as ET
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
+from functools import partial
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -13,12 +14,9 @@ from clinic.views import INFUSION_LABEL
 from dosing.models import Indication
 from dosing.services.orders import dose_order_create, dose_order_verify
 from patients.tests.factories import MeasurementFactory, PatientFactory
-from visits.services import visit_record
-from visits.tests.factories import WORKED_BASELINE as BASELINE
-from visits.tests.factories import WORKED_FOLLOWUP
+from visits.tests.factories import treated_patient
 
 TODAY = date(2026, 11, 22)
-FIRST_INFUSION = date(2026, 1, 12)
 SVG = "{http://www.w3.org/2000/svg}"
 UNKNOWN_UUID = "00000000-0000-4000-8000-000000000000"
 
@@ -33,13 +31,7 @@ def frozen_today():
 def treated(physician):
     """A patient with a baseline and the tis.md worked example at week 16 (TIS 35)."""
 
-    def make(**patient_fields):
-        patient = PatientFactory(ivig_started_on=FIRST_INFUSION, **patient_fields)
-        for day, measures in ((date(2026, 1, 5), BASELINE), (FIRST_INFUSION + timedelta(weeks=16), WORKED_FOLLOWUP)):
-            visit_record(by=physician, patient=patient, today=TODAY, visit_date=day, **measures)
-        return patient
-
-    return make
+    return partial(treated_patient, by=physician, today=TODAY)
 
 
 def trend_url(patient) -> str:

@@ -168,19 +168,8 @@ class TestRecomputeOnce:
     (accounts.transactions): booking a course saves every session and recomputes once."""
 
     @pytest.fixture
-    def recomputes(self, monkeypatch):
-        from risk import services, signals
-
-        calls = []
-        real = services.flags_recompute
-
-        def counting(*, patient, **kwargs):
-            calls.append(patient.pk)
-            return real(patient=patient, **kwargs)
-
-        monkeypatch.setattr(services, "flags_recompute", counting)
-        monkeypatch.setattr(signals, "flags_recompute", counting)
-        return calls
+    def recomputes(self, flag_recomputes):
+        return flag_recomputes
 
     def test_saves_inside_the_block_recompute_once_at_its_end(self, patient, nurse, recomputes):
         with service_transaction():

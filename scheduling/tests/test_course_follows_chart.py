@@ -423,26 +423,11 @@ def test_a_course_from_a_new_order_replaces_the_active_one(course, make_order, s
     with on(date(2027, 1, 4), 10):
         new_order = make_order(by=staff.physician, days=3)
         dose_order_verify(by=staff.pharmacist, order=new_order)
+        booking = {"by": staff.nurse, "order": new_order, "first_day": date(2027, 1, 11), "start_time": time(9, 0)}
+        booking |= {"chair": 2, "cycles": 3, "today": date(2027, 1, 4)}
         with pytest.raises(ValidationError, match="replaces the active course from 2026-12-14"):
-            course_plan(
-                by=staff.nurse,
-                order=new_order,
-                first_day=date(2027, 1, 11),
-                start_time=time(9, 0),
-                chair=2,
-                cycles=3,
-                today=date(2027, 1, 4),
-            )
-        replacement = course_plan(
-            by=staff.nurse,
-            order=new_order,
-            first_day=date(2027, 1, 11),
-            start_time=time(9, 0),
-            chair=2,
-            cycles=3,
-            today=date(2027, 1, 4),
-            accept_warnings=True,
-        )
+            course_plan(**booking)
+        replacement = course_plan(**booking, accept_warnings=True)
     course.refresh_from_db()
     assert course.status == CourseStatus.STOPPED
     assert course.status_reason == "replaced by the course from 2027-01-11"

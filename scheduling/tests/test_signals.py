@@ -6,32 +6,17 @@ from datetime import date, time
 import pytest
 
 from dosing.services.orders import dose_order_verify
-from risk import services, signals
 from scheduling.models import InfusionSession
 from scheduling.services.courses import course_plan
 
 TODAY = date(2026, 11, 22)
 
 
-@pytest.fixture
-def recomputes(monkeypatch):
-    calls = []
-    real = services.flags_recompute
-
-    def counting(*, patient, **kwargs):
-        calls.append(patient.pk)
-        return real(patient=patient, **kwargs)
-
-    monkeypatch.setattr(services, "flags_recompute", counting)
-    monkeypatch.setattr(signals, "flags_recompute", counting)
-    return calls
-
-
 @pytest.mark.django_db
-def test_booking_an_open_ended_course_recomputes_the_patient_once(make_order, make_user, recomputes, frozen_today):
+def test_booking_an_open_ended_course_recomputes_the_patient_once(make_order, make_user, flag_recomputes, frozen_today):
     order = dose_order_verify(by=make_user("pharmacist"), order=make_order())
-    recomputes.clear()
+    flag_recomputes.clear()
     course = course_plan(by=make_user("nurse"), order=order, first_day=date(2026, 11, 23),
                          start_time=time(9, 0), chair=1, cycles=None, today=TODAY)  # fmt: skip
     assert InfusionSession.objects.filter(cycle__course=course).count() > 10
-    assert recomputes == [order.patient_id]
+    assert flag_recomputes == [order.patient_id]

@@ -4,13 +4,14 @@ WORKED_BASELINE → WORKED_FOLLOWUP is TIS 35, minimal (visits/tests/test_tis.py
 arithmetic out). VisitFactory() is a visit with the worked baseline's measures, written with
 the ORM; tests of the visit service call visit_record themselves."""
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import factory
 
 from patients.tests.factories import PatientFactory, UserFactory
 from visits.models import Visit
+from visits.services import visit_record
 
 WORKED_BASELINE = {
     "physician_global_cm": Decimal("6"),
@@ -48,3 +49,15 @@ class VisitFactory(factory.django.DjangoModelFactory):
     extramuscular_global_cm = WORKED_BASELINE["extramuscular_global_cm"]
     ck_u_per_l = WORKED_BASELINE["ck_u_per_l"]
     ck_uln_u_per_l = WORKED_BASELINE["ck_uln_u_per_l"]
+
+
+# The worked example's patient: IVIG from 12 Jan 2026, baseline 5 Jan, week 16 on 4 May (TIS 35).
+FIRST_INFUSION = date(2026, 1, 12)
+
+
+def treated_patient(*, by, today: date, **patient_fields):
+    """A patient with a baseline visit and the tis.md worked example at week 16 (TIS 35)."""
+    patient = PatientFactory(ivig_started_on=FIRST_INFUSION, **patient_fields)
+    for day, measures in ((date(2026, 1, 5), WORKED_BASELINE), (FIRST_INFUSION + timedelta(weeks=16), WORKED_FOLLOWUP)):
+        visit_record(by=by, patient=patient, today=today, visit_date=day, **measures)
+    return patient
