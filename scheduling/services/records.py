@@ -208,6 +208,23 @@ class LadderClock:
         )
 
 
+def ladder_now(plan: dict, record: InfusionRecord | None, *, now: datetime) -> LadderClock | None:
+    """The ladder as it stands at ``now`` (at the stop, once recorded); None before the start."""
+    if record is None or record.started_at is None:
+        return None
+    at = min(now, record.stopped_at) if record.stopped_at else now
+    return ladder_clock(plan, record, at=max(at, record.started_at))
+
+
+def limit_in_force(plan: dict, clock: LadderClock) -> str:
+    """The limit at the moment of ``clock``, in a nurse's words.
+
+    Example: "Limit at 09:45: step 2, 84.0 mL/h. Step 3 may begin from 10:00 (local time)."
+    """
+    limit = step_limit(plan, clock.highest_step)
+    return f"Limit at {_clock(clock.at)}: step {limit.step_number}, {limit.rate_ml_per_h} mL/h.{clock.next_step}"
+
+
 def _running_step(record: InfusionRecord, at: datetime) -> int:
     """The step of the latest rate change up to ``at``; step 1 before any."""
     latest = record.rate_changes.filter(at__lte=at).order_by("-at", "-pk").first()
