@@ -1,4 +1,4 @@
-"""An order in use against today's chart: the limits the chair follows, and what changed.
+"""An order in use against today's chart: the limits the chair follows, when each step may begin, and what changed.
 
 Pure functions over the plan snapshots an order keeps (``DosePlan.to_dict()``: numbers as
 decimal strings): no ORM, no clock, no settings.
@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -148,6 +148,83 @@ def ladder_times(plan: Mapping[str, Any], start: datetime) -> list[dict]:
         }
         for number, step in enumerate(plan["rate_steps"], start=1)
     ]
+
+
+# A site may let a step begin a few minutes early (the pump is set while the nurse is at the chair).
+MAX_LADDER_TOLERANCE_MINUTES = 5
+
+
+def _whole(field: str, value: Any, *, low: int, high: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise FieldError(field, f"must be a whole number, not {type(value).__name__}")
+    if value < low or (high is not None and value > high):
+        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise FieldError(field, f"must be {bounds}, not {value}")
+    return value
+
+
+def ladder_may_begin(
+    rate_steps: Sequence[Mapping[str, Any]], *, tolerance_minutes: int, from_step: int = 1
+) -> list[int]:
+    """For each step (numbered from 1), the minute of the clock from which it may begin.
+
+    The clock starts at the actual start with step 1, or at a resumption after a reaction with the
+    step the infusion resumed at (``from_step``). That step and those below it may run at once; a
+    later step *n* may begin when the steps from ``from_step`` to *n* - 1 have run their minutes,
+    less the site's tolerance (0 to ``MAX_LADDER_TOLERANCE_MINUTES``), never before minute 0.
+
+    Example: 30 and 30 min before a last step, 5 min tolerance -> steps 1, 2, 3 from minutes
+    0, 25, 55; resumed at step 2 -> 0, 0, 25.
+
+    >>> steps = [{"minutes": 30}, {"minutes": 30}, {"minutes": 228}]
+    >>> ladder_may_begin(steps, tolerance_minutes=5)
+    [0, 25, 55]
+    >>> ladder_may_begin(steps, tolerance_minutes=5, from_step=2)
+    [0, 0, 25]
+    """
+    if not rate_steps:
+        raise FieldError("rate_steps", "the plan has no rate steps")
+    tolerance = _whole("tolerance_minutes", tolerance_minutes, low=0, high=MAX_LADDER_TOLERANCE_MINUTES)
+    first = _whole("from_step", from_step, low=1, high=len(rate_steps))
+    begins, run = [], 0
+    for number in range(1, len(rate_steps) + 1):
+        if number > first:
+            run += _whole("minutes", rate_steps[number - 2]["minutes"], low=0)
+        begins.append(max(0, run - tolerance) if number > first else 0)
+    return begins
+
+
+def ladder_step_begun(
+    rate_steps: Sequence[Mapping[str, Any]],
+    *,
+    elapsed_minutes: Decimal | int,
+    tolerance_minutes: int,
+    from_step: int = 1,
+) -> int:
+    """The highest step (numbered from 1) that may have begun ``elapsed_minutes`` after the clock
+    started: the actual start with step 1, or a resumption at ``from_step`` (see
+    ``ladder_may_begin``). A step may begin exactly at its minute.
+
+    Example: the 70 kg plan 42 -> 84 -> 168 mL/h, steps of 30 and 30 min, 5 min tolerance: at
+    minute 0 only step 1; at minute 25 step 2; at minute 55 step 3. Resumed at step 1 after a
+    reaction, 10 minutes later: step 1 again.
+
+    >>> steps = [{"rate_ml_per_h": "42.0", "start_min": 0, "minutes": 30},
+    ...     {"rate_ml_per_h": "84.0", "start_min": 30, "minutes": 30},
+    ...     {"rate_ml_per_h": "168.0", "start_min": 60, "minutes": 228}]
+    >>> [ladder_step_begun(steps, elapsed_minutes=m, tolerance_minutes=5) for m in (0, 24, 25, 55)]
+    [1, 1, 2, 3]
+    >>> ladder_step_begun(steps, elapsed_minutes=Decimal("54.9"), tolerance_minutes=0)
+    2
+    >>> ladder_step_begun(steps, elapsed_minutes=10, tolerance_minutes=5, from_step=1)
+    1
+    """
+    if isinstance(elapsed_minutes, bool) or not isinstance(elapsed_minutes, int | Decimal):
+        raise FieldError("elapsed_minutes", f"must be a whole or decimal number, not {type(elapsed_minutes).__name__}")
+    if not Decimal(elapsed_minutes).is_finite() or elapsed_minutes < 0:
+        raise FieldError("elapsed_minutes", f"must be 0 or more, not {elapsed_minutes}")
+    begins = ladder_may_begin(rate_steps, tolerance_minutes=tolerance_minutes, from_step=from_step)
+    return max(number for number, begin in enumerate(begins, start=1) if begin <= elapsed_minutes)
 
 
 def _ladder_text(plan: Mapping[str, Any]) -> str:

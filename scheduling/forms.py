@@ -10,6 +10,7 @@ from datetime import date, time
 from django import forms
 
 from accounts.form_errors import PageVersionForm, PageVersionMixin, page_version_field
+from dosing.chart_limits import MAX_LADDER_TOLERANCE_MINUTES
 
 from .conflicts import warnings_digest
 from .models import UnitSettings
@@ -138,6 +139,14 @@ class UnitSettingsForm(forms.Form):
         min_value=0,
         max_value=14,
         help_text="0 switches the upcoming-infusion reminders off.",
+    )
+    ladder_tolerance_minutes = forms.IntegerField(
+        label="A step of the rate ladder may begin early by (minutes)",
+        min_value=0,
+        max_value=MAX_LADDER_TOLERANCE_MINUTES,
+        help_text=f"Site policy, 0 to {MAX_LADDER_TOLERANCE_MINUTES} minutes. A pump rate is refused above the "
+        "limit of the highest step that may have begun: a step may begin when the steps before it have run "
+        "their minutes, less this.",
     )
 
 

@@ -16,9 +16,11 @@ from django.urls import reverse
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
+from dosing.chart_limits import MAX_LADDER_TOLERANCE_MINUTES
+
 
 class UnitSettings(models.Model):
-    """The infusion unit: chairs, opening hours, set-up time, reminder lead time. One row."""
+    """The infusion unit: chairs, opening hours, set-up time, reminder lead time, ladder tolerance. One row."""
 
     chairs = models.PositiveSmallIntegerField(default=6, validators=[MinValueValidator(1), MaxValueValidator(60)])
     opens_at = models.TimeField(default=time(8, 0))
@@ -31,6 +33,12 @@ class UnitSettings(models.Model):
     )
     upcoming_reminder_days = models.PositiveSmallIntegerField(
         "days before an infusion to remind the nursing team", default=3, validators=[MaxValueValidator(14)]
+    )
+    ladder_tolerance_minutes = models.PositiveSmallIntegerField(
+        "minutes a step of the ladder may begin early",
+        default=MAX_LADDER_TOLERANCE_MINUTES,
+        validators=[MaxValueValidator(MAX_LADDER_TOLERANCE_MINUTES)],
+        help_text="Site policy: a step may begin when the steps before it have run their minutes, less this.",
     )
     history = HistoricalRecords()
 

@@ -86,13 +86,18 @@ class PartForm(forms.Form):
 class RateChangeForm(PartForm):
     at = _when("Rate set at")
     step_number = forms.TypedChoiceField(label="Step of the plan", coerce=int)
-    rate_ml_per_h = _rate("Pump rate (mL/h)", help_text="0 mL/h means paused. Never above the step's limit.")
+    rate_ml_per_h = _rate(
+        "Pump rate (mL/h)",
+        help_text="0 mL/h means paused. Never above the limit of the highest step that may have begun.",
+    )
     reason = forms.CharField(
         label="Reason", required=False, max_length=200, help_text="For example: tolerated, slowed for headache."
     )
 
-    def __init__(self, *args, plan: dict, **kwargs):
+    def __init__(self, *args, plan: dict, limit_now: str = "", **kwargs):
         super().__init__(*args, plan=plan, **kwargs)
+        if limit_now:
+            self.fields["rate_ml_per_h"].help_text = f"{limit_now} 0 mL/h means paused."
         limits = [step_limit(plan, number) for number in range(1, len(plan["rate_steps"]) + 1)]
         self.fields["step_number"].choices = [
             (

@@ -1,4 +1,4 @@
-"""lower_plan, plan_differences, plan_digest: the order in use against today's chart."""
+"""lower_plan, plan_differences, plan_digest, the ladder and the clock: the order in use against today's chart."""
 
 from decimal import Decimal
 
@@ -6,8 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from accounts.errors import FieldError
 from dosing.calculations import IndicationFacts, ProductFacts, RateStep, plan_dose, rate_ml_per_h
-from dosing.chart_limits import lower_plan, plan_differences, plan_digest
+from dosing.chart_limits import ladder_may_begin, ladder_step_begun, lower_plan, plan_differences, plan_digest
 
 OCTAGAM = ProductFacts(
     slug="octagam-10",
@@ -131,3 +132,97 @@ def test_differences_mark_what_changed():
 def test_digest_follows_every_figure():
     assert plan_digest(plan()) == plan_digest(plan())
     assert plan_digest(plan()) != plan_digest(plan(days=3))
+
+
+# ----------------------------------------------------------------------- the ladder and the clock
+
+# The 70 kg plan: 42 -> 84 -> 168 mL/h, 30 and 30 min, then until done.
+LADDER = [
+    {"rate_ml_per_h": "42.0", "start_min": 0, "minutes": 30},
+    {"rate_ml_per_h": "84.0", "start_min": 30, "minutes": 30},
+    {"rate_ml_per_h": "168.0", "start_min": 60, "minutes": 228},
+]
+
+
+@pytest.mark.parametrize(
+    ("elapsed", "tolerance", "from_step", "step"),
+    [
+        (0, 5, 1, 1),
+        (24, 5, 1, 1),
+        (Decimal("24.99"), 5, 1, 1),
+        (25, 5, 1, 2),  # exactly at the minute, with the site's 5 minutes
+        (29, 0, 1, 1),
+        (Decimal("29.99"), 0, 1, 1),
+        (30, 0, 1, 2),  # exactly at the minute, no tolerance
+        (54, 5, 1, 2),
+        (55, 5, 1, 3),
+        (59, 0, 1, 2),
+        (60, 0, 1, 3),
+        (600, 5, 1, 3),  # long past the last step: still the last
+        # After a resumption the clock restarts at the step resumed at.
+        (0, 5, 2, 2),
+        (24, 5, 2, 2),
+        (25, 5, 2, 3),
+        (30, 0, 2, 3),
+        (0, 0, 3, 3),
+        (0, 5, 1, 1),
+        (29, 0, 1, 1),
+    ],
+)
+def test_the_highest_step_that_may_have_begun(elapsed, tolerance, from_step, step):
+    assert ladder_step_begun(LADDER, elapsed_minutes=elapsed, tolerance_minutes=tolerance, from_step=from_step) == step
+
+
+@pytest.mark.parametrize(
+    ("tolerance", "from_step", "begins"),
+    [
+        (0, 1, [0, 30, 60]),
+        (5, 1, [0, 25, 55]),
+        (5, 2, [0, 0, 25]),
+        (0, 3, [0, 0, 0]),
+    ],
+)
+def test_each_step_may_begin_when_the_steps_before_it_have_run(tolerance, from_step, begins):
+    assert ladder_may_begin(LADDER, tolerance_minutes=tolerance, from_step=from_step) == begins
+
+
+def test_a_step_never_begins_before_the_clock_starts():
+    short = [{"minutes": 3}, {"minutes": 3}, {"minutes": 60}]
+    assert ladder_may_begin(short, tolerance_minutes=5) == [0, 0, 1]
+
+
+@given(
+    minutes=st.lists(st.integers(min_value=0, max_value=240), min_size=1, max_size=8),
+    elapsed=st.integers(min_value=0, max_value=2000),
+    tolerance=st.integers(min_value=0, max_value=5),
+)
+@settings(max_examples=200, deadline=None)
+def test_more_time_or_tolerance_never_lowers_the_step(minutes, elapsed, tolerance):
+    steps = [{"minutes": m} for m in minutes]
+    step = ladder_step_begun(steps, elapsed_minutes=elapsed, tolerance_minutes=tolerance)
+    assert 1 <= step <= len(steps)
+    assert ladder_step_begun(steps, elapsed_minutes=elapsed + 1, tolerance_minutes=tolerance) >= step
+    if tolerance < 5:
+        assert ladder_step_begun(steps, elapsed_minutes=elapsed, tolerance_minutes=tolerance + 1) >= step
+    # Never a step whose predecessors have not run their minutes, less the tolerance.
+    assert sum(minutes[: step - 1]) - tolerance <= elapsed
+
+
+@pytest.mark.parametrize(
+    ("steps", "kwargs", "field"),
+    [
+        (LADDER, {"elapsed_minutes": -1, "tolerance_minutes": 5}, "elapsed_minutes"),
+        (LADDER, {"elapsed_minutes": 1.5, "tolerance_minutes": 5}, "elapsed_minutes"),
+        (LADDER, {"elapsed_minutes": Decimal("NaN"), "tolerance_minutes": 5}, "elapsed_minutes"),
+        (LADDER, {"elapsed_minutes": 0, "tolerance_minutes": 6}, "tolerance_minutes"),
+        (LADDER, {"elapsed_minutes": 0, "tolerance_minutes": -1}, "tolerance_minutes"),
+        (LADDER, {"elapsed_minutes": 0, "tolerance_minutes": 5, "from_step": 4}, "from_step"),
+        (LADDER, {"elapsed_minutes": 0, "tolerance_minutes": 5, "from_step": 0}, "from_step"),
+        ([], {"elapsed_minutes": 0, "tolerance_minutes": 5}, "rate_steps"),
+        ([{"minutes": -30}, {"minutes": 30}], {"elapsed_minutes": 0, "tolerance_minutes": 5}, "minutes"),
+    ],
+)
+def test_impossible_input_names_its_field(steps, kwargs, field):
+    with pytest.raises(FieldError) as exc:
+        ladder_step_begun(steps, **kwargs)
+    assert exc.value.field == field

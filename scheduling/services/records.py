@@ -20,6 +20,11 @@ checked under the session lock against the record as it is then (start, stop, st
 completion), so two nurses' entries cannot overwrite each other and neither is refused for
 the other's.
 
+The ladder is tied to the clock (``ladder_clock``): a pump rate is refused above the limit of
+the highest step that may have begun since the actual start, with the unit's tolerance
+(``UnitSettings.ladder_tolerance_minutes``). After a reaction the infusion resumes at a step at
+or below the one running, and that step's clock starts again at the reaction.
+
 Times are aware datetimes; ``now`` is passed in (``timezone.now()`` when omitted). Anything
 recorded more than ``FUTURE_GRACE`` ahead of ``now`` is refused: a small grace absorbs a
 ward clock a minute or two ahead of the server.
@@ -35,6 +40,7 @@ from django.utils import timezone
 from accounts.audit import audited_save, check_version
 from accounts.errors import FieldError
 from accounts.transactions import service
+from dosing.chart_limits import ladder_may_begin, ladder_step_begun
 
 from ..models import (
     InfusionRecord,
@@ -45,6 +51,7 @@ from ..models import (
     ReactionAction,
     ReactionType,
     SessionStatus,
+    UnitSettings,
     VitalSigns,
     VitalsPhase,
 )
@@ -131,6 +138,140 @@ def step_limit(plan: dict, step_number: int) -> StepLimit:
         limit, mg_per_kg_min = maximum, Decimal(plan["max_rate_mg_per_kg_min"])
         weight = Decimal(plan.get("max_rate_dosing_weight_kg", plan["dosing_weight_kg"]))
     return StepLimit(step_number, limit.quantize(TENTH), mg_per_kg_min, weight)
+
+
+def resumed_step(plan: dict, *, running_step: int, rate_ml_per_h: Decimal) -> int:
+    """The step a rate resumed at after a reaction belongs to: the lowest step whose limit is at or
+    above it, never above the step running at the reaction. The climb starts again from there.
+
+    Example: the 70 kg plan (42, 84, 168 mL/h), step 3 running -> resumed at 42 mL/h is step 1,
+    at 60 mL/h step 2, at 168 mL/h step 3; step 2 running, resumed at 84 mL/h -> step 2.
+    """
+    for number in range(1, running_step + 1):
+        if rate_ml_per_h <= step_limit(plan, number).rate_ml_per_h:
+            return number
+    return running_step
+
+
+def _elapsed_minutes(since: datetime, at: datetime) -> Decimal:
+    # Exact, to the microsecond: no float minutes.
+    return Decimal(max(at - since, timedelta(0)) // timedelta(microseconds=1)) / 60_000_000
+
+
+@dataclass(frozen=True)
+class LadderClock:
+    """Where the ladder stands at one moment (``at``): the clock it runs by (the actual start with
+    step 1, or the latest resumption up to ``at`` with the step resumed at), the highest step that
+    may have begun, and from when each step may begin (aware, UTC)."""
+
+    at: datetime
+    clock_start: datetime
+    from_step: int
+    resumed: bool
+    tolerance_minutes: int
+    highest_step: int
+    may_begin: tuple[datetime, ...]
+
+    @property
+    def basis(self) -> str:
+        counted = (
+            f"counted from the resumption at step {self.from_step} at {_clock(self.clock_start)}"
+            if self.resumed
+            else f"counted from the start at {_clock(self.clock_start)}"
+        )
+        early = f", up to {self.tolerance_minutes} min early" if self.tolerance_minutes else ""
+        return counted + early
+
+    @property
+    def next_step(self) -> str:
+        """When the next step may begin, as a sentence; empty at the last step."""
+        following = self.highest_step + 1
+        if following > len(self.may_begin):
+            return ""
+        return f" Step {following} may begin from {_clock(self.may_begin[following - 1])} (local time)."
+
+    def step_refusal(self, step_number: int) -> str | None:
+        if step_number <= self.highest_step:
+            return None
+        return (
+            f"Too early for step {step_number}: at {_clock(self.at)} the infusion may be at step "
+            f"{self.highest_step} at most ({self.basis}).{self.next_step}"
+        )
+
+    def rate_refusal(self, limit: StepLimit, rate_ml_per_h: Decimal) -> str | None:
+        if rate_ml_per_h <= limit.rate_ml_per_h:
+            return None
+        return (
+            f"{rate_ml_per_h.quantize(TENTH)} mL/h is above {limit.rate_ml_per_h} mL/h, the limit of step "
+            f"{limit.step_number}, the highest step that may have begun by {_clock(self.at)} ({self.basis})."
+            f"{self.next_step}"
+        )
+
+
+def ladder_now(plan: dict, record: InfusionRecord | None, *, now: datetime) -> LadderClock | None:
+    """The ladder as it stands at ``now`` (at the stop, once recorded); None before the start."""
+    if record is None or record.started_at is None:
+        return None
+    at = min(now, record.stopped_at) if record.stopped_at else now
+    return ladder_clock(plan, record, at=max(at, record.started_at))
+
+
+def limit_in_force(plan: dict, clock: LadderClock) -> str:
+    """The limit at the moment of ``clock``, in a nurse's words.
+
+    Example: "Limit at 09:45: step 2, 84.0 mL/h. Step 3 may begin from 10:00 (local time)."
+    """
+    limit = step_limit(plan, clock.highest_step)
+    return f"Limit at {_clock(clock.at)}: step {limit.step_number}, {limit.rate_ml_per_h} mL/h.{clock.next_step}"
+
+
+def _running_step(record: InfusionRecord, at: datetime) -> int:
+    """The step of the latest rate change up to ``at``; step 1 before any."""
+    latest = record.rate_changes.filter(at__lte=at).order_by("-at", "-pk").first()
+    return latest.step_number if latest else 1
+
+
+def ladder_clock(
+    plan: dict, record: InfusionRecord, *, at: datetime, tolerance_minutes: int | None = None
+) -> LadderClock:
+    """The ladder of a started record at ``at``, by the unit's tolerance unless one is given.
+
+    Example: started 09:05, the 70 kg plan (30, 30 min, then the rest), 5 min tolerance: at
+    09:30 step 2 may have begun, step 3 from 10:00; after a reaction at 10:20 resumed at 42 mL/h,
+    step 1 again, step 2 from 10:45.
+    """
+    if tolerance_minutes is None:
+        tolerance_minutes = UnitSettings.load().ladder_tolerance_minutes
+    clock_start, from_step = record.started_at, 1
+    resumption = (
+        record.reactions.filter(action=ReactionAction.RESUMED, at__lte=at, at__gte=record.started_at)
+        .order_by("-at", "-pk")
+        .first()
+    )
+    if resumption is not None:
+        clock_start = resumption.at
+        from_step = resumed_step(
+            plan,
+            running_step=_running_step(record, resumption.at),
+            rate_ml_per_h=resumption.resumed_rate_ml_per_h,
+        )
+    steps = plan["rate_steps"]
+    begins = ladder_may_begin(steps, tolerance_minutes=tolerance_minutes, from_step=from_step)
+    highest = ladder_step_begun(
+        steps,
+        elapsed_minutes=_elapsed_minutes(clock_start, at),
+        tolerance_minutes=tolerance_minutes,
+        from_step=from_step,
+    )
+    return LadderClock(
+        at=at,
+        clock_start=clock_start,
+        from_step=from_step,
+        resumed=resumption is not None,
+        tolerance_minutes=tolerance_minutes,
+        highest_step=highest,
+        may_begin=tuple(clock_start + timedelta(minutes=minute) for minute in begins),
+    )
 
 
 def volume_limit_ml(plan: dict) -> Decimal:
@@ -376,7 +517,9 @@ def rate_change_record(
 ) -> RateChange:
     """Record a pump rate set at one step of the plan; 0 mL/h means paused.
 
-    A rate above the step's limit (see ``step_limit``) is refused, at the rate field.
+    A rate above the step's limit (see ``step_limit``) is refused, at the rate field. So is a
+    rate above the limit of the highest step that may have begun at ``at`` (``ladder_clock``),
+    and a step beyond that one, at the step field. A pause is always allowed.
     """
     now = now or timezone.now()
     session, record = _lock(session)
@@ -394,6 +537,15 @@ def rate_change_record(
     _check_time(
         "at", at, now=now, not_before=(record.started_at, "the start"), not_after=(record.stopped_at, "the stop")
     )
+    if rate > 0:
+        clock = ladder_clock(plan, record, at=at)
+        errors = {
+            "step_number": clock.step_refusal(step_number),
+            "rate_ml_per_h": clock.rate_refusal(step_limit(plan, clock.highest_step), rate),
+        }
+        errors = {field: message for field, message in errors.items() if message}
+        if errors:
+            raise ValidationError(errors)
     change = RateChange(
         record=record, at=at, rate_ml_per_h=rate, step_number=step_number, reason=reason.strip(), recorded_by=by
     )

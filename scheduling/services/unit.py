@@ -1,4 +1,4 @@
-"""The unit's settings: its chairs, opening hours, set-up time and reminder lead time."""
+"""The unit's settings: its chairs, opening hours, set-up time, reminder lead time and ladder tolerance."""
 
 from __future__ import annotations
 
@@ -13,14 +13,15 @@ from accounts.transactions import service
 from ..models import InfusionSession, UnitSettings
 from .booking import clinic_zone, lock_unit
 
-UNIT_FIELDS = ("chairs", "opens_at", "closes_at", "setup_minutes", "upcoming_reminder_days")
+UNIT_FIELDS = ("chairs", "opens_at", "closes_at", "setup_minutes", "upcoming_reminder_days", "ladder_tolerance_minutes")
 
 
 @service
 def unit_settings_update(*, by, now: datetime | None = None, **fields) -> UnitSettings:
-    """Change the unit's chairs, opening hours, set-up time or reminder lead time.
+    """Change the unit's chairs, opening hours, set-up time, reminder lead time or ladder tolerance.
 
-    Sessions already booked keep their expected minutes. Fewer chairs are refused while an
+    Each value is held to its model field's validators. Sessions already booked keep their
+    expected minutes. Fewer chairs are refused while an
     open session from today on sits in a chair that would go.
     """
     unknown = set(fields) - set(UNIT_FIELDS)
@@ -32,6 +33,7 @@ def unit_settings_update(*, by, now: datetime | None = None, **fields) -> UnitSe
         setattr(unit, name, value)
     if unit.closes_at <= unit.opens_at:
         raise ValidationError({"closes_at": "Closing time must be after opening time."})
+    unit.full_clean(exclude=[name for name in UNIT_FIELDS if name not in fields], validate_constraints=False)
     start_of_today = datetime.combine(timezone.localdate(now), time(0), tzinfo=clinic_zone())
     stranded = InfusionSession.objects.open().filter(planned_start__gte=start_of_today, chair__gt=unit.chairs)
     first = stranded.order_by("planned_start").first()

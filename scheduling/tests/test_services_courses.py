@@ -589,6 +589,14 @@ class TestUnitSettingsUpdate:
         assert "closes_at" in caught.value.message_dict
         assert UnitSettings.load().opens_at == time(8)
 
+    def test_the_ladder_tolerance_is_at_most_five_minutes(self, nurse):
+        assert UnitSettings.load().ladder_tolerance_minutes == 5
+        assert unit_settings_update(by=nurse, ladder_tolerance_minutes=0).ladder_tolerance_minutes == 0
+        with pytest.raises(ValidationError) as caught:
+            unit_settings_update(by=nurse, ladder_tolerance_minutes=6)
+        assert "ladder_tolerance_minutes" in caught.value.message_dict
+        assert UnitSettings.load().ladder_tolerance_minutes == 0
+
     def test_fewer_chairs_refused_while_sessions_sit_in_them(self, plan, nurse, frozen_today):
         plan(chair=5)
         with pytest.raises(ValidationError) as caught:

@@ -16,6 +16,7 @@ from scheduling.models import (
     RateChange,
     Reaction,
     SessionStatus,
+    UnitSettings,
     VitalSigns,
 )
 from scheduling.services import records as services
@@ -260,7 +261,9 @@ class TestRateChange:
         ],
     )
     def test_cap_table(self, started, nurse, step, rate, allowed):
-        call = {"by": nurse, "session": started, "at": local(9, 40), "step_number": step, "now": NOW}
+        # Started 09:05: each step recorded once its clock has come (see TestLadderClock).
+        at = {1: local(9, 10), 2: local(9, 40), 3: local(10, 5)}[step]
+        call = {"by": nurse, "session": started, "at": at, "step_number": step, "now": NOW}
         if allowed:
             change = services.rate_change_record(rate_ml_per_h=Decimal(rate), **call)
             assert change.rate_ml_per_h == Decimal(rate) and change.recorded_by == nurse
@@ -433,6 +436,137 @@ class TestLots:
 
 
 # ----------------------------------------------------------------------- reactions
+
+
+# ----------------------------------------------------------------------- the ladder and the clock
+
+
+@pytest.mark.parametrize(
+    ("running", "rate", "step"),
+    [
+        (3, "42.0", 1),
+        (3, "42.1", 2),
+        (3, "60", 2),
+        (3, "84.0", 2),
+        (3, "84.1", 3),
+        (3, "168.0", 3),
+        (2, "84.0", 2),
+        (2, "20", 1),
+        (1, "42.0", 1),
+    ],
+)
+def test_the_step_a_resumed_rate_belongs_to(running, rate, step):
+    assert services.resumed_step(_plan(), running_step=running, rate_ml_per_h=Decimal(rate)) == step
+
+
+@pytest.mark.django_db
+class TestLadderClock:
+    """Started 09:05; the 70 kg plan 42 -> 84 -> 168 mL/h, steps of 30 and 30 min; the unit's
+    tolerance 5 min unless set: step 2 from 09:30, step 3 from 10:00."""
+
+    def rate(self, session, by, at, rate, step):
+        return services.rate_change_record(
+            by=by, session=session, at=at, rate_ml_per_h=Decimal(rate), step_number=step, now=NOW
+        )
+
+    def refused(self, session, by, at, rate, step) -> dict:
+        version = record(session).version
+        with pytest.raises(ValidationError) as exc:
+            self.rate(session, by, at, rate, step)
+        assert not RateChange.objects.filter(at=at).exists()
+        assert record(session).version == version  # nothing written
+        return exc.value.message_dict
+
+    def test_a_step_too_early_is_refused_in_a_nurses_words(self, started, nurse):
+        errors = self.refused(started, nurse, local(9, 20), "84", 2)
+        assert errors == {
+            "step_number": [
+                "Too early for step 2: at 09:20 the infusion may be at step 1 at most (counted from the start "
+                "at 09:05, up to 5 min early). Step 2 may begin from 09:30 (local time)."
+            ],
+            "rate_ml_per_h": [
+                "84.0 mL/h is above 42.0 mL/h, the limit of step 1, the highest step that may have begun by 09:20 "
+                "(counted from the start at 09:05, up to 5 min early). Step 2 may begin from 09:30 (local time)."
+            ],
+        }
+
+    def test_step_three_at_the_start_is_refused(self, started, nurse):
+        errors = self.refused(started, nurse, local(9, 5), "168", 3)
+        assert errors["rate_ml_per_h"][0].startswith("168.0 mL/h is above 42.0 mL/h, the limit of step 1")
+
+    @pytest.mark.parametrize(
+        ("tolerance", "at", "step", "allowed"),
+        [
+            (5, local(9, 29), 2, False),
+            (5, local(9, 30), 2, True),  # exactly at the minute
+            (0, local(9, 34), 2, False),
+            (0, local(9, 35), 2, True),
+            (5, local(9, 59), 3, False),
+            (5, local(10, 0), 3, True),
+            (0, local(10, 4), 3, False),
+            (0, local(10, 5), 3, True),
+        ],
+    )
+    def test_the_unit_tolerance_table(self, started, nurse, tolerance, at, step, allowed):
+        UnitSettings.objects.update(ladder_tolerance_minutes=tolerance)
+        rate = {2: "84", 3: "168"}[step]
+        if allowed:
+            assert self.rate(started, nurse, at, rate, step).step_number == step
+        else:
+            assert "step_number" in self.refused(started, nurse, at, rate, step)
+
+    def test_a_slower_rate_at_a_lower_step_is_always_allowed(self, started, nurse):
+        assert self.rate(started, nurse, local(9, 6), "20", 1)
+
+    @pytest.mark.parametrize("step", [1, 2, 3])
+    def test_a_pause_is_always_allowed(self, started, nurse, step):
+        assert self.rate(started, nurse, local(9, 6), "0", step).rate_ml_per_h == 0
+
+    def test_after_a_reaction_the_climb_starts_again_from_the_step_resumed_at(self, started, nurse):
+        self.rate(started, nurse, local(9, 35), "84", 2)
+        self.rate(started, nurse, local(10, 5), "168", 3)
+        services.reaction_record(
+            by=nurse,
+            session=started,
+            at=local(10, 15),
+            type="headache",
+            severity="moderate",
+            action="resumed",
+            resumed_rate_ml_per_h=Decimal("42"),
+            now=NOW,
+        )
+        errors = self.refused(started, nurse, local(10, 20), "84", 2)
+        assert errors["step_number"] == [
+            "Too early for step 2: at 10:20 the infusion may be at step 1 at most (counted from the resumption "
+            "at step 1 at 10:15, up to 5 min early). Step 2 may begin from 10:40 (local time)."
+        ]
+        assert self.rate(started, nurse, local(10, 16), "42", 1)
+        assert self.rate(started, nurse, local(10, 40), "84", 2)
+        assert "Step 3 may begin from 11:10" in self.refused(started, nurse, local(11, 5), "168", 3)["step_number"][0]
+        assert self.rate(started, nurse, local(11, 10), "168", 3)
+
+    def test_resumed_at_a_middle_rate_counts_as_that_step(self, started, nurse):
+        self.rate(started, nurse, local(9, 35), "84", 2)
+        self.rate(started, nurse, local(10, 5), "168", 3)
+        services.reaction_record(
+            by=nurse,
+            session=started,
+            at=local(10, 15),
+            type="fever_chills",
+            severity="mild",
+            action="resumed",
+            resumed_rate_ml_per_h=Decimal("60"),
+            now=NOW,
+        )
+        assert self.rate(started, nurse, local(10, 16), "84", 2)
+        assert "Step 3 may begin from 10:40" in self.refused(started, nurse, local(10, 30), "168", 3)["step_number"][0]
+        # An entry before the reaction still runs by the start's clock.
+        assert self.rate(started, nurse, local(10, 10), "168", 3)
+
+    def test_the_clock_at_a_moment(self, started, nurse):
+        clock = services.ladder_clock(services.plan_of(started), record(started), at=local(9, 45))
+        assert (clock.highest_step, clock.from_step, clock.resumed) == (2, 1, False)
+        assert [at.astimezone(NY).strftime("%H:%M") for at in clock.may_begin] == ["09:05", "09:30", "10:00"]
 
 
 @pytest.mark.django_db

@@ -575,15 +575,20 @@ class TestUnitSettings:
         "closes_at": "19:00",
         "setup_minutes": "40",
         "upcoming_reminder_days": "2",
+        "ladder_tolerance_minutes": "3",
     }
 
     def test_edit(self, role_client):
         client = role_client("nurse")
-        assert client.get(self.url).context["form"].initial["chairs"] == 6
+        page = client.get(self.url)
+        assert page.context["form"].initial["chairs"] == 6
+        assert page.context["form"].initial["ladder_tolerance_minutes"] == 5
+        assert "Site policy for the rate ladder:</strong> a step may begin 5 <span" in page.content.decode()
         response = client.post(self.url, self.valid)
         assert response.status_code == 302
         unit = UnitSettings.load()
         assert (unit.chairs, unit.opens_at, unit.setup_minutes) == (8, time(7, 30), 40)
+        assert unit.ladder_tolerance_minutes == 3
 
     @pytest.mark.parametrize(
         ("overrides", "field"),
@@ -591,6 +596,8 @@ class TestUnitSettings:
             ({"closes_at": "07:00"}, "closes_at"),
             ({"chairs": "0"}, "chairs"),
             ({"setup_minutes": "-5"}, "setup_minutes"),
+            ({"ladder_tolerance_minutes": "6"}, "ladder_tolerance_minutes"),
+            ({"ladder_tolerance_minutes": "-1"}, "ladder_tolerance_minutes"),
         ],
     )
     def test_invalid_writes_nothing(self, role_client, overrides, field):

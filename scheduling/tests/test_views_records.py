@@ -4,13 +4,14 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.urls import reverse
 
 from dosing.tests.factories import verified
 from patients.tests.factories import RiskFactorFactory
 from scheduling.models import InfusionRecord, LotUsage, RateChange, Reaction, SessionStatus, VitalSigns
 from scheduling.services import records as services
-from scheduling.tests.factories import local, make_session, vitals
+from scheduling.tests.factories import NY, local, make_session, vitals
 
 UNKNOWN = "00000000-0000-0000-0000-000000000000"
 WRITERS_REFUSED = ["viewer", "pharmacist", "physician"]
@@ -118,6 +119,40 @@ class TestSessionDetail:
         assert "09:05" in html and "124/78" in html and "mmHg" in html
         assert "From actual start" in html and "09:05–09:35" in html
         assert "infusion started" in html  # the history
+
+    def test_each_step_may_begin_by_the_clock(self, client, nurse, started):
+        with time_machine.travel(local(9, 45), tick=False):
+            response = nurse_client(client, nurse).get(detail_url(started))
+        html = response.content.decode()
+        assert [step["may_begin"].astimezone(NY).strftime("%H:%M") for step in response.context["ladder"]] == [
+            "09:05",
+            "09:30",
+            "10:00",
+        ]
+        assert "may begin from 09:30" in html and "may begin from 10:00" in html
+        assert "Limit at 09:45: step 2, 84.0 mL/h. Step 3 may begin from 10:00 (local time)." in html
+
+    def test_after_a_resumption_the_steps_begin_again_from_it(self, client, nurse, started):
+        for at, rate, step in ((local(9, 35), "84", 2), (local(10, 5), "168", 3)):
+            services.rate_change_record(by=nurse, session=started, at=at, rate_ml_per_h=Decimal(rate), step_number=step)
+        services.reaction_record(
+            by=nurse,
+            session=started,
+            at=local(10, 15),
+            type="headache",
+            severity="moderate",
+            action="resumed",
+            resumed_rate_ml_per_h=Decimal("42"),
+        )
+        with time_machine.travel(local(10, 20), tick=False):
+            html = nurse_client(client, nurse).get(detail_url(started)).content.decode()
+        assert "may begin from 10:40" in html and "may begin from 11:10" in html
+        assert "counted again from the resumption at step 1 at 10:15" in html
+        assert "Limit at 10:20: step 1, 42.0 mL/h. Step 2 may begin from 10:40 (local time)." in html
+
+    def test_before_the_start_no_step_clock(self, client, nurse, session):
+        html = nurse_client(client, nurse).get(detail_url(session)).content.decode()
+        assert "may begin from" not in html and "Limit at" not in html
 
     def test_unknown_session_404(self, role_client):
         assert role_client("viewer").get(unknown("session_detail")).status_code == 404
@@ -259,6 +294,22 @@ class TestRecordAddPart:
         errors = response.context["form"].errors[field]
         assert message in errors[0]
         assert not PART_MODELS[part].objects.exists()
+
+    def test_the_rate_form_shows_the_limit_in_force_now(self, client, nurse, started):
+        with time_machine.travel(local(9, 20), tick=False):
+            response = nurse_client(client, nurse).get(part_url(started, "rates"))
+        assert response.context["form"].fields["rate_ml_per_h"].help_text == (
+            "Limit at 09:20: step 1, 42.0 mL/h. Step 2 may begin from 09:30 (local time). 0 mL/h means paused."
+        )
+        assert "from 09:30" in response.content.decode()
+
+    def test_a_step_too_early_is_refused_at_its_fields(self, client, nurse, started):
+        form = PART_FORMS["rates"] | {"at": "2026-11-22T09:20"}
+        response = nurse_client(client, nurse).post(part_url(started, "rates"), form)
+        errors = response.context["form"].errors
+        assert errors["step_number"][0].startswith("Too early for step 2: at 09:20")
+        assert "Step 2 may begin from 09:30 (local time)." in errors["rate_ml_per_h"][0]
+        assert not RateChange.objects.exists()
 
     def test_rates_need_the_start(self, client, nurse, session):
         response = nurse_client(client, nurse).post(part_url(session, "rates"), PART_FORMS["rates"])

@@ -56,11 +56,14 @@ def _get_session(session_uuid) -> InfusionSession:
     )
 
 
-def _ladder(plan: dict, session: InfusionSession, record) -> list[dict]:
+def _ladder(plan: dict, session: InfusionSession, record, clock) -> list[dict]:
     steps = ladder_times(plan, session.planned_start)
     if record is not None and record.started_at:
         for step, actual in zip(steps, ladder_times(plan, record.started_at), strict=True):
             step["actual_start"], step["actual_end"] = actual["clock_start"], actual["clock_end"]
+    if clock is not None:
+        for step, begin in zip(steps, clock.may_begin, strict=True):
+            step["may_begin"] = begin
     return steps
 
 
@@ -84,12 +87,15 @@ def _detail_context(session: InfusionSession, complete_form: CompleteForm | None
         lot.grams = lot.vial_size_g * lot.vials
     if record is not None and complete_form is None:
         complete_form = CompleteForm(initial={"expected_version": record.version})
+    clock = services.ladder_now(plan, record, now=timezone.now())
     return {
         "session": session,
         "patient": session.patient,
         "order": order,
         "plan": plan,
-        "ladder": _ladder(plan, session, record),
+        "ladder": _ladder(plan, session, record, clock),
+        "ladder_clock": clock,
+        "limit_now": services.limit_in_force(plan, clock) if clock else "",
         "active_flags": active_flags,
         "at_risk_flags": [flag for flag in active_flags if flag.puts_at_risk],
         "other_flags": [flag for flag in active_flags if not flag.puts_at_risk],
@@ -163,18 +169,22 @@ def record_add_part(request, session_uuid, part):
         raise Http404("No such part of the infusion record.")
     session = _get_session(session_uuid)
     plan = services.plan_of(session)
-    form = kind.form(request.POST or None, plan=plan, initial={"at": timezone.now()})
+    record = services.record_of(session)
+    clock = services.ladder_now(plan, record, now=timezone.now())
+    limit_now = services.limit_in_force(plan, clock) if clock else ""
+    extra = {"limit_now": limit_now} if kind.slug == "rates" else {}
+    form = kind.form(request.POST or None, plan=plan, initial={"at": timezone.now()}, **extra)
     if form.is_bound and form.is_valid() and call_service(form, kind.service, by=request.user, session=session):
         messages.success(request, f"Recorded the {kind.noun}.")
         return redirect(f"{session.get_absolute_url()}#{kind.slug}")
-    record = services.record_of(session)
     context = {
         "session": session,
         "part": kind,
         "form": form,
         "plan": plan,
         "order": services.order_of(session),
-        "ladder": _ladder(plan, session, record),
+        "ladder": _ladder(plan, session, record, clock),
+        "limit_now": limit_now,
         "record": record,
         "closed": services.closed_reason(session, record),
     }
