@@ -103,6 +103,13 @@ class PatientQuerySet(models.QuerySet):
             current_height_on=latest("height_cm", "measured_on"),
         )
 
+    def with_week_zero(self):
+        """Patients with a week 0 of IVIG (Patient.ivig_week_zero): recorded, or derived from an infusion given."""
+        return self.filter(Q(ivig_started_on__isnull=False) | Q(first_infusion_on__isnull=False))
+
+    def without_week_zero(self):
+        return self.filter(ivig_started_on__isnull=True, first_infusion_on__isnull=True)
+
     def search(self, query: str):
         query = (query or "").strip()
         if not query:
