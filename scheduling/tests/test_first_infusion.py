@@ -90,7 +90,7 @@ def test_a_started_first_infusion_gives_week_16_and_a_place_in_the_cohort(dm_pat
 
 
 @pytest.mark.django_db
-def test_the_cohort_page_and_csv_show_the_derived_date(dm_patient, start, physician, role_client):
+def test_the_cohort_page_csv_and_visits_page_show_the_derived_date(dm_patient, start, physician, role_client):
     assessed(dm_patient, physician)
     start(FIRST_DAY)
     html = role_client("viewer").get(reverse("visits:cohort")).content.decode()
@@ -98,6 +98,8 @@ def test_the_cohort_page_and_csv_show_the_derived_date(dm_patient, start, physic
     body = role_client("viewer").get(reverse("visits:cohort_csv")).content.decode()
     (row,) = [r for r in csv.DictReader(io.StringIO(body)) if r["mrn"] == dm_patient.mrn]
     assert (row["first_infusion_on"], row["first_infusion_source"]) == ("2026-08-01", WEEK_ZERO_DERIVED)
+    page = role_client("viewer").get(reverse("visits:patient_visits", kwargs={"patient_uuid": dm_patient.uuid}))
+    assert '2026-08-01 <span class="source">week 0, derived from the first infusion given' in page.content.decode()
 
 
 @pytest.mark.django_db
