@@ -917,9 +917,18 @@ def _write_chunk(writer: _RowWriter, charts: list[_Chart], ctx: _Context, counts
     flags = {chart.index: _flags(chart, next_cycle.get(chart.index), ctx) for chart in charts}
     _write(writer, RiskFlag, [flag for chart in charts for flag in flags[chart.index]], counts)
     # The verdict risk.services.flags_recompute keeps on the patient, which dosing reads.
+    # And, as scheduling.services.records.first_infusion_keep, the local day of the first start.
+    first_started: dict[int, datetime] = {}
+    for record in records:
+        patient = record.session.patient
+        first_started[patient.pk] = min(record.started_at, first_started.get(patient.pk, record.started_at))
     for chart in charts:
         chart.patient.risk_verdict = verdict_of(flags[chart.index])
-    Patient.objects.bulk_update([chart.patient for chart in charts], ["risk_verdict"], batch_size=500)
+        started = first_started.get(chart.patient.pk)
+        chart.patient.first_infusion_on = started.astimezone(ctx.tz).date() if started else None
+    Patient.objects.bulk_update(
+        [chart.patient for chart in charts], ["risk_verdict", "first_infusion_on"], batch_size=500
+    )
 
 
 def _end(session: _Row) -> datetime:

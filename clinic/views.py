@@ -14,7 +14,7 @@ from patients.models import Patient
 from risk.models import SEVERITY_RANK
 from scheduling.models import Cycle, SessionStatus
 from visits import charts
-from visits.scoring import patient_response
+from visits.scoring import patient_response, weeks_between
 
 from .dashboard import dashboard
 from .forms import DashboardFilterForm
@@ -52,6 +52,7 @@ def patient_detail(request, patient_uuid):
     latest_labs = {}
     for result in labs:  # newest first, so the first seen per test is the latest
         latest_labs.setdefault(result.test, result)
+    response = patient_response(patient)  # week 0 as visits counts it: recorded, else derived
     context = {
         "patient": patient,
         "age_years": patient.age_on(today),
@@ -63,11 +64,11 @@ def patient_detail(request, patient_uuid):
         "medications": list(patient.medications.all()),
         "risk_factors": list(patient.risk_factors.all()),
         "dose_orders": list(patient.dose_orders.select_related("product", "indication")[:20]),
-        "response": patient_response(patient),
+        "response": response,
         "active_flags": active_flags,
         "at_risk_flags": [flag for flag in active_flags if flag.puts_at_risk],
         "resolved_flags": list(patient.risk_flags.exclude(resolved_at=None).order_by("-resolved_at")[:20]),
-        "weeks_on_ivig": (today - patient.ivig_started_on).days // 7 if patient.ivig_started_on else None,
+        "weeks_on_ivig": weeks_between(response.first_infusion_on, today),
         "today": today,
         "measurement_form": MeasurementForm(initial={"measured_on": today}),
         "lab_form": LabResultForm(initial={"collected_on": today}),

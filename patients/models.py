@@ -6,6 +6,7 @@ changed what, when, with the values before and after.
 """
 
 import uuid
+from datetime import date
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -102,6 +103,13 @@ class PatientQuerySet(models.QuerySet):
             current_height_on=latest("height_cm", "measured_on"),
         )
 
+    def with_week_zero(self):
+        """Patients with a week 0 of IVIG (Patient.ivig_week_zero): recorded, or derived from an infusion given."""
+        return self.filter(Q(ivig_started_on__isnull=False) | Q(first_infusion_on__isnull=False))
+
+    def without_week_zero(self):
+        return self.filter(ivig_started_on__isnull=True, first_infusion_on__isnull=True)
+
     def search(self, query: str):
         query = (query or "").strip()
         if not query:
@@ -124,6 +132,36 @@ class VerdictFlag(NamedTuple):
     title: str
     evidence: str
     mitigation: str
+
+
+WEEK_ZERO_RECORDED = "recorded"
+WEEK_ZERO_DERIVED = "derived from the first infusion given"
+
+
+class WeekZero(NamedTuple):
+    """The patient's week 0 of IVIG and where it comes from (WEEK_ZERO_RECORDED or _DERIVED)."""
+
+    on: date
+    source: str
+
+    @property
+    def derived(self) -> bool:
+        return self.source == WEEK_ZERO_DERIVED
+
+
+def week_zero(ivig_started_on: date | None, first_infusion_on: date | None) -> WeekZero | None:
+    """Week 0 of IVIG: the first infusion date recorded on the patient, else the day the first
+    infusion given started (kept by scheduling); None when neither exists. A recorded date wins,
+    even when the infusions given say otherwise (treatment may have begun at another hospital).
+
+    Example: nothing recorded, first infusion started 2026-08-01 → (2026-08-01, derived);
+    recorded 2026-07-15 → (2026-07-15, recorded).
+    """
+    if ivig_started_on is not None:
+        return WeekZero(ivig_started_on, WEEK_ZERO_RECORDED)
+    if first_infusion_on is not None:
+        return WeekZero(first_infusion_on, WEEK_ZERO_DERIVED)
+    return None
 
 
 class Patient(models.Model):
@@ -181,7 +219,12 @@ class Patient(models.Model):
     # importing risk: {"at_risk": [flag], "contraindications": [flag]}, each flag a dict of
     # VerdictFlag's fields. Derived data: not in the patient's history, never edited by hand.
     risk_verdict = models.JSONField(default=dict, blank=True, editable=False)
-    history = HistoricalRecords(excluded_fields=["risk_verdict"])
+    # The local date of the earliest infusion start recorded for this patient, kept by
+    # scheduling (scheduling.services.records.first_infusion_keep) whenever a start is recorded
+    # or corrected, so that visits reads week 0 without importing scheduling. Derived data, like
+    # the verdict: not in the patient's history, never edited by hand. See `ivig_week_zero`.
+    first_infusion_on = models.DateField(null=True, blank=True, editable=False)
+    history = HistoricalRecords(excluded_fields=["risk_verdict", "first_infusion_on"])
 
     objects = PatientQuerySet.as_manager()
 
@@ -213,6 +256,11 @@ class Patient(models.Model):
             raise ValidationError({"diagnosis_date": "The diagnosis date is before the date of birth."})
         if self.ivig_started_on and self.date_of_birth and self.ivig_started_on < self.date_of_birth:
             raise ValidationError({"ivig_started_on": "The first infusion is dated before the date of birth."})
+
+    @property
+    def ivig_week_zero(self) -> WeekZero | None:
+        """Week 0 of IVIG (see `week_zero`): the recorded first infusion, else the first one given."""
+        return week_zero(self.ivig_started_on, self.first_infusion_on)
 
     @property
     def full_name(self) -> str:

@@ -1,6 +1,7 @@
 """The clinic's week-16 response to IVIG, laid out like the ProDERM trial's results.
 
-For each patient with a first infusion, ``scoring.patient_response`` finds the visit within
+For each patient with a first infusion (recorded, else derived from the first infusion given:
+``Patient.ivig_week_zero``), ``scoring.patient_response`` finds the visit within
 ±2 weeks of week 16 and its TIS against the baseline. Patients with a complete week-16 TIS
 are counted by category and as ProDERM responders; the others are counted apart, with the
 reason, never dropped. Adult DM/PM and juvenile DM are summarised separately because their
@@ -22,7 +23,7 @@ from typing import IO
 
 from django.db.models import Prefetch
 
-from patients.models import Patient
+from patients.models import WEEK_ZERO_DERIVED, WEEK_ZERO_RECORDED, Patient
 
 from . import tis
 from .models import Visit
@@ -107,6 +108,7 @@ class Week16Result:
     category: str
     deterioration_on: date | None  # confirmed deterioration on or before the week-16 visit
     responder: bool
+    first_infusion_derived: bool = False  # week 0 taken from the first infusion given
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,7 @@ class Week16Incomplete:
     visit_date: date
     weeks: int
     missing: tuple[str, ...]
+    first_infusion_derived: bool = False  # week 0 taken from the first infusion given
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,7 @@ class NoWeek16:
     window_from: date
     window_to: date
     reason: str
+    first_infusion_derived: bool = False  # week 0 taken from the first infusion given
 
     @property
     def reason_display(self) -> str:
@@ -200,6 +204,7 @@ def _deterioration_by(course: PatientResponse, day: date) -> date | None:
 
 def _classify(patient: Patient, course: PatientResponse, today: date):
     first = course.first_infusion_on
+    derived = course.first_infusion_derived
     week16 = course.week16_visit
     if week16 is None:
         window_from = first + timedelta(weeks=WEEK16 - WEEK16_WINDOW_WEEKS)
@@ -210,12 +215,12 @@ def _classify(patient: Patient, course: PatientResponse, today: date):
             reason = REASON_WINDOW_OPEN
         else:
             reason = REASON_NO_VISIT
-        return NoWeek16(patient, first, window_from, window_to, reason)
+        return NoWeek16(patient, first, window_from, window_to, reason, derived)
     visit_date = week16.visit.visit_date
     result = week16.result
     if result is None or result.total is None:
         missing = result.missing if result is not None else tuple(tis.MEASURES)
-        return Week16Incomplete(patient, first, visit_date, week16.weeks_since_first_infusion, missing)
+        return Week16Incomplete(patient, first, visit_date, week16.weeks_since_first_infusion, missing, derived)
     return Week16Result(
         patient=patient,
         first_infusion_on=first,
@@ -225,6 +230,7 @@ def _classify(patient: Patient, course: PatientResponse, today: date):
         category=result.category,
         deterioration_on=_deterioration_by(course, visit_date),
         responder=bool(course.week16_responder),
+        first_infusion_derived=derived,
     )
 
 
@@ -259,14 +265,15 @@ def build_cohort(
 
 
 def load_cohort(*, today: date) -> CohortReport:
-    """Every patient with a first infusion, scored; three queries whatever the cohort's size."""
+    """Every patient with a first infusion (recorded or derived), scored; three queries whatever
+    the cohort's size."""
     patients = (
-        Patient.objects.filter(ivig_started_on__isnull=False)
+        Patient.objects.with_week_zero()
         .order_by("mrn")
         .prefetch_related(Prefetch("visits", queryset=Visit.objects.chronological()))
     )
     courses = [(patient, patient_response(patient, visits=list(patient.visits.all()))) for patient in patients]
-    without = Patient.objects.filter(ivig_started_on__isnull=True).count()
+    without = Patient.objects.without_week_zero().count()
     return build_cohort(courses, today=today, without_first_infusion=without)
 
 
@@ -277,6 +284,7 @@ CSV_COLUMNS: tuple[str, ...] = (
     "population",
     "mrn",
     "first_infusion_on",
+    "first_infusion_source",
     "week16_visit_date",
     "weeks_since_first_infusion",
     "tis",
@@ -303,6 +311,10 @@ def _iso(day: date | None) -> str:
     return "" if day is None else day.isoformat()
 
 
+def _source(derived: bool) -> str:
+    return WEEK_ZERO_DERIVED if derived else WEEK_ZERO_RECORDED
+
+
 def csv_rows(report: CohortReport) -> list[dict[str, object]]:
     """One row per patient on IVIG, then the summary lines and ProDERM's published figures.
 
@@ -317,6 +329,7 @@ def csv_rows(report: CohortReport) -> list[dict[str, object]]:
                     "population": summary.population,
                     "mrn": r.patient.mrn,
                     "first_infusion_on": _iso(r.first_infusion_on),
+                    "first_infusion_source": _source(r.first_infusion_derived),
                     "week16_visit_date": _iso(r.visit_date),
                     "weeks_since_first_infusion": r.weeks,
                     "tis": r.tis_total,
@@ -332,6 +345,7 @@ def csv_rows(report: CohortReport) -> list[dict[str, object]]:
                     "population": summary.population,
                     "mrn": r.patient.mrn,
                     "first_infusion_on": _iso(r.first_infusion_on),
+                    "first_infusion_source": _source(r.first_infusion_derived),
                     "week16_visit_date": _iso(r.visit_date),
                     "weeks_since_first_infusion": r.weeks,
                     "category": tis.CATEGORY_INCOMPLETE,
@@ -345,6 +359,7 @@ def csv_rows(report: CohortReport) -> list[dict[str, object]]:
                     "population": summary.population,
                     "mrn": r.patient.mrn,
                     "first_infusion_on": _iso(r.first_infusion_on),
+                    "first_infusion_source": _source(r.first_infusion_derived),
                     "note": f"{r.reason_display} ({_iso(r.window_from)} to {_iso(r.window_to)})",
                 }
             )

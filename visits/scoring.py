@@ -7,7 +7,7 @@ the visits it is given and writes nothing."""
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from patients.models import Diagnosis, Patient
+from patients.models import WEEK_ZERO_DERIVED, Diagnosis, Patient
 
 from . import tis
 from .models import Visit
@@ -32,10 +32,16 @@ class PatientResponse:
     population: str
     baseline: Visit | None
     baseline_is_default: bool
-    first_infusion_on: date | None
+    first_infusion_on: date | None  # week 0: Patient.ivig_week_zero
+    first_infusion_source: str | None  # patients.models.WEEK_ZERO_RECORDED or WEEK_ZERO_DERIVED
     visits: list[ScoredVisit]  # oldest first
     deterioration: tis.DeteriorationResult | None
     week16_visit: ScoredVisit | None
+
+    @property
+    def first_infusion_derived(self) -> bool:
+        """Week 0 is the first infusion given, no date of the first infusion being recorded."""
+        return self.first_infusion_source == WEEK_ZERO_DERIVED
 
     @property
     def confirmed_deterioration(self) -> bool:
@@ -72,9 +78,11 @@ def weeks_between(start: date | None, day: date) -> int | None:
 
 
 def patient_response(patient: Patient, visits: list[Visit] | None = None) -> PatientResponse:
-    """Score every visit after the baseline. `visits` may be passed in to avoid a query."""
+    """Score every visit after the baseline, counting weeks from the patient's week 0 (the
+    recorded first infusion, else the first one given). `visits` may be passed in to avoid a query."""
     visits = sorted(visits if visits is not None else patient.visits.all(), key=lambda v: (v.visit_date, v.created_at))
-    first_infusion_on = patient.ivig_started_on
+    week0 = patient.ivig_week_zero
+    first_infusion_on = week0.on if week0 else None
     marked = [v for v in visits if v.is_baseline]
     baseline = marked[0] if marked else default_baseline(visits, first_infusion_on)
     population = population_for(patient)
@@ -96,6 +104,7 @@ def patient_response(patient: Patient, visits: list[Visit] | None = None) -> Pat
         baseline=baseline,
         baseline_is_default=not marked,
         first_infusion_on=first_infusion_on,
+        first_infusion_source=week0.source if week0 else None,
         visits=scored,
         deterioration=deterioration,
         week16_visit=_week16(scored, first_infusion_on),

@@ -326,7 +326,11 @@ def _deterioration_text(response: scoring.PatientResponse) -> dict:
 def _week16_text(response: scoring.PatientResponse) -> dict:
     start = response.first_infusion_on
     if start is None:
-        return {"known": False, "text": "Week 16 cannot be worked out: the first IVIG infusion date is not recorded."}
+        return {
+            "known": False,
+            "text": "Week 16 cannot be worked out: the first IVIG infusion date is not recorded "
+            "and no infusion has been given yet.",
+        }
     target = start + timedelta(weeks=scoring.WEEK16)
     window = timedelta(weeks=scoring.WEEK16_WINDOW_WEEKS)
     scored = response.week16_visit

@@ -14,6 +14,7 @@ from patients.models import BodyMeasurement, LabResult, Patient
 from risk.models import RiskFlag
 from risk.services import flags_recompute
 from scheduling.models import OPEN_SESSION_STATUSES, Course, InfusionSession, SessionStatus, UnitSettings
+from scheduling.services.records import first_infusion_keep
 from visits.models import Visit
 
 pytestmark = pytest.mark.django_db
@@ -111,6 +112,13 @@ def test_records_pass_the_models_validation(clinic):
     assert Visit.objects.filter(is_baseline=True).count() <= PATIENTS
     for record in [*BodyMeasurement.objects.all()[:40], *LabResult.objects.all()[:80]]:
         record.full_clean()
+
+
+def test_first_infusion_kept_as_the_services_keep_it(clinic):
+    for patient in Patient.objects.all():
+        expected = patient.first_infusion_on
+        assert first_infusion_keep(patient=patient) == expected, patient.mrn
+    assert Patient.objects.filter(first_infusion_on__isnull=False).exists()
 
 
 def test_flags_are_what_the_rules_give_for_the_chart(clinic, frozen_today):

@@ -10,6 +10,8 @@ import pytest
 import time_machine
 from django.urls import reverse
 
+from dosing.tests.factories import verified
+from patients.models import Patient
 from patients.tests.factories import (
     LabResultFactory,
     MeasurementFactory,
@@ -17,6 +19,8 @@ from patients.tests.factories import (
     PatientFactory,
     RiskFactorFactory,
 )
+from scheduling.services.records import record_start
+from scheduling.tests.factories import local, make_session
 
 
 @pytest.fixture(autouse=True)
@@ -262,3 +266,31 @@ def test_sequential_id_is_not_an_address(role_client, patient):
 @pytest.mark.django_db
 def test_wrong_method_405(role_client, patient):
     assert role_client("physician").post(_url(patient)).status_code == 405
+
+
+def _first_infusion(response) -> str:
+    html = response.content.decode()
+    match = re.search(r"<dt[^>]*>First IVIG infusion</dt>\s*<dd[^>]*>(.*?)</dd>", html, re.S)
+    return " ".join(re.sub(r"<[^>]+>", " ", match.group(1)).split())
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("recorded", "started", "shown"),
+    [
+        (None, None, "not recorded"),
+        (None, date(2026, 8, 1), "2026-08-01 (16 weeks ago) derived from the first infusion given"),
+        (date(2026, 7, 25), date(2026, 8, 1), "2026-07-25 (17 weeks ago)"),  # a recorded date wins
+    ],
+)
+def test_weeks_on_ivig_count_from_week_0_marked_when_derived(
+    role_client, make_user, make_order, dm_patient, recorded, started, shown
+):
+    Patient.objects.filter(pk=dm_patient.pk).update(ivig_started_on=recorded)
+    if started:
+        nurse = make_user("nurse")
+        session = make_session(verified(make_order()), by=nurse, planned_start=local(9, day=started))
+        record_start(by=nurse, session=session, started_at=local(9, 5, day=started), expected_version=1)
+    text = _first_infusion(role_client("viewer").get(_url(dm_patient)))
+    assert text.startswith(shown)
+    assert ("derived" in text) is (recorded is None and started is not None)

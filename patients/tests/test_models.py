@@ -7,7 +7,16 @@ from decimal import Decimal
 import pytest
 from django.db import IntegrityError, transaction
 
-from patients.models import BodyMeasurement, LabResult, Medication, Patient, RiskFactor
+from patients.models import (
+    WEEK_ZERO_DERIVED,
+    WEEK_ZERO_RECORDED,
+    BodyMeasurement,
+    LabResult,
+    Medication,
+    Patient,
+    RiskFactor,
+    week_zero,
+)
 from patients.tests.factories import (
     LabResultFactory,
     MeasurementFactory,
@@ -235,3 +244,29 @@ def test_current_on(patient):
         MedicationFactory(patient=patient, name=name, started_on=started_on, stopped_on=stopped_on)
     current = set(Medication.objects.current_on(day).values_list("name", flat=True))
     assert current == {name for name, (_, _, is_current) in table.items() if is_current}
+
+
+@pytest.mark.parametrize(
+    ("recorded", "first_given", "expected"),
+    [
+        (None, None, None),
+        (None, date(2026, 8, 1), (date(2026, 8, 1), WEEK_ZERO_DERIVED)),
+        (date(2026, 7, 15), None, (date(2026, 7, 15), WEEK_ZERO_RECORDED)),
+        # A recorded date wins, later or earlier than the first infusion given here.
+        (date(2026, 7, 15), date(2026, 8, 1), (date(2026, 7, 15), WEEK_ZERO_RECORDED)),
+        (date(2026, 9, 1), date(2026, 8, 1), (date(2026, 9, 1), WEEK_ZERO_RECORDED)),
+    ],
+)
+def test_week_zero(recorded, first_given, expected):
+    assert week_zero(recorded, first_given) == expected
+    patient = Patient(ivig_started_on=recorded, first_infusion_on=first_given)
+    assert patient.ivig_week_zero == expected
+    assert (patient.ivig_week_zero is not None and patient.ivig_week_zero.derived) is (
+        expected is not None and expected[1] == WEEK_ZERO_DERIVED
+    )
+
+
+def test_derived_dates_are_not_part_of_the_patients_history():
+    recorded = {field.name for field in Patient.history.model._meta.get_fields()}
+    assert "ivig_started_on" in recorded
+    assert not {"first_infusion_on", "risk_verdict"} & recorded

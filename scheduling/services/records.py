@@ -31,16 +31,18 @@ ward clock a minute or two ahead of the server.
 """
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
+from django.db.models import Min
 from django.utils import timezone
 
 from accounts.audit import audited_save, check_version
 from accounts.errors import FieldError
 from accounts.transactions import service
 from dosing.chart_limits import ladder_may_begin, ladder_step_begun
+from patients.models import Patient
 
 from ..models import (
     InfusionRecord,
@@ -463,6 +465,23 @@ def _open_record(session: InfusionSession, record: InfusionRecord | None, *, by)
     return record
 
 
+def first_infusion_keep(*, patient: Patient) -> date | None:
+    """Keep ``Patient.first_infusion_on`` (week 0 when none is recorded: ``Patient.ivig_week_zero``)
+    as the local date of the earliest infusion start recorded for the patient; None before any.
+    Called inside the services that record or correct a start, so it commits with them.
+
+    Example: starts recorded at 09:05 on 2026-11-22 and 2026-12-20 -> 2026-11-22; the first
+    corrected to 2026-11-21 23:55 local -> 2026-11-21.
+    """
+    earliest = InfusionRecord.objects.filter(session__patient=patient, started_at__isnull=False).aggregate(
+        at=Min("started_at")
+    )["at"]
+    patient.first_infusion_on = timezone.localdate(earliest) if earliest else None
+    # An update, not a save: derived data, outside the patient's history and version.
+    Patient.objects.filter(pk=patient.pk).update(first_infusion_on=patient.first_infusion_on)
+    return patient.first_infusion_on
+
+
 # ----------------------------------------------------------------------- services
 
 
@@ -508,6 +527,7 @@ def record_start(*, by, session: InfusionSession, started_at: datetime, expected
         record.started_at = started_at
         record.version += 1
     audited_save(record, by=by, reason=f"infusion started at {_clock(started_at)}")
+    first_infusion_keep(patient=session.patient)
     return record
 
 
@@ -804,6 +824,8 @@ def record_update(
     record.notes = (notes or "").strip()
     record.version += 1
     audited_save(record, by=by, reason=f"record edited: {', '.join(changed)}" if changed else "record saved unchanged")
+    if "start" in changed:
+        first_infusion_keep(patient=session.patient)
     return record
 
 

@@ -24,7 +24,7 @@ from django.db import DataError, IntegrityError, transaction
 from django.db.models import Count, F, Max, Min, OuterRef, Q, QuerySet, Subquery
 
 from dosing.models import DoseOrder
-from patients.models import LabResult, LabTest, Patient
+from patients.models import LabResult, LabTest, Patient, week_zero
 from risk.models import PUTS_AT_RENAL_RISK, RiskFlag
 from visits.models import Visit
 
@@ -413,15 +413,13 @@ def _collect_missed_cycles(collector: _Collector) -> set[int]:
 
 def _collect_assessments(collector: _Collector) -> None:
     """TIS assessments (baseline, week 16, then every 12 weeks) and stewardship reviews, for
-    patients with an active course. Week 0 is `ivig_started_on`, else the first infusion given."""
+    patients with an active course. Week 0 is the patient's (`patients.models.week_zero`): the
+    recorded first infusion, else the first one given."""
     on_course = Course.objects.filter(status=CourseStatus.ACTIVE).values("patient_id")
     own_sessions = InfusionSession.objects.filter(patient_id=OuterRef("pk"))
     patients = (
         Patient.objects.filter(pk__in=on_course)
         .annotate(
-            first_given_at=Subquery(
-                own_sessions.filter(status__in=GIVEN_STATUSES).order_by("planned_start").values("planned_start")[:1]
-            ),
             first_booked_id=Subquery(
                 own_sessions.filter(status__in=BOOKED_STATUSES, planned_start__gt=collector.now)
                 .order_by("planned_start")
@@ -433,7 +431,7 @@ def _collect_assessments(collector: _Collector) -> None:
                 .values("planned_start")[:1]
             ),
         )
-        .values("id", "ivig_started_on", "first_given_at", "first_booked_id", "first_booked_at")
+        .values("id", "ivig_started_on", "first_infusion_on", "first_booked_id", "first_booked_at")
     )
     visits: dict[int, list[tuple[date, bool]]] = defaultdict(list)
     for patient_id, visit_date, is_baseline in (
@@ -451,12 +449,12 @@ def _collect_assessments(collector: _Collector) -> None:
 
 def _assessments_of(collector: _Collector, patient: dict, visits: list[tuple[date, bool]]) -> None:
     target = f"patient-{patient['id']}"
-    started_on = patient["ivig_started_on"] or (
-        collector.local_date(patient["first_given_at"]) if patient["first_given_at"] else None
-    )
-    if started_on is None or started_on > collector.today:
+    week0 = week_zero(patient["ivig_started_on"], patient["first_infusion_on"])
+    if week0 is None or week0.on > collector.today:
         _baseline(collector, patient, visits, target)
         return
+    started_on = week0.on
+    started = f"started {started_on.isoformat()}" + (f", {week0.source}" if week0.derived else "")
     for day in timing.tis_assessment_due_dates(started_on, until=collector.today).due_dates:
         if any(abs(visit_date - day) <= TIS_WINDOW for visit_date, _ in visits):
             continue
@@ -466,8 +464,7 @@ def _assessments_of(collector: _Collector, patient: dict, visits: list[tuple[dat
             kind=ReminderKind.TIS_ASSESSMENT,
             target=target,
             tz=collector.tz,
-            reason=f"TIS assessment at week {week} of IVIG (started {started_on.isoformat()}): "
-            f"no visit within 2 weeks of {day.isoformat()}.",
+            reason=f"TIS assessment at week {week} of IVIG ({started}): no visit within 2 weeks of {day.isoformat()}.",
         )
         if collector.due_point(due):
             collector.add(_Wanted(due, patient["id"]))
@@ -478,7 +475,7 @@ def _assessments_of(collector: _Collector, patient: dict, visits: list[tuple[dat
             kind=ReminderKind.STEWARDSHIP_REVIEW,
             target=target,
             tz=collector.tz,
-            reason=f"Stewardship review at {months} months of IVIG (started {started_on.isoformat()}).",
+            reason=f"Stewardship review at {months} months of IVIG ({started}).",
         )
         if collector.due_point(due):
             collector.add(_Wanted(due, patient["id"], message=due.reason, review_from=started_on))
