@@ -2,19 +2,28 @@
 the clinic (lists are capped; counts are aggregated in the database)."""
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
-from django.db.models import Count, IntegerField, Min, Prefetch, Q, Subquery
+from django.db.models import Case, CharField, Count, F, IntegerField, Min, Prefetch, Q, Subquery, Value, When, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from dosing.models import DoseOrder
 from risk import rules
 from risk.models import PUTS_AT_RISK, SEVERITY_RANK, RiskFlag
-from scheduling.models import CHECK_KINDS, LIVE_REMINDER_STATUSES, InfusionSession, Reminder
+from scheduling.models import CHECK_KINDS, LIVE_REMINDER_STATUSES, InfusionSession, Reminder, SessionStatus
 
 ROWS_PER_LIST = 25  # per list; each list says how many more there are and where they are
 UPCOMING_DAYS = 7
 PATIENTS_SHOWN = 25
+DUE_WITHIN = timedelta(hours=1)  # "due now": a planned or confirmed start within the hour, or already past
+# Today in the unit, in the order the page shows them: (key, heading).
+UNIT_GROUPS = (
+    ("due", "Due now"),
+    ("in_progress", "In progress"),
+    ("stopped", "Stopped, not completed"),
+    ("completed", "Completed today"),
+)
 
 
 class CountOf(Subquery):
@@ -35,6 +44,14 @@ FLAG_SHOWN = ("uuid", "code", "category", "severity", "title", "evidence", "ackn
 
 
 @dataclass(frozen=True)
+class UnitGroup:
+    key: str
+    heading: str
+    sessions: list  # capped at ROWS_PER_LIST, by planned start then chair
+    total: int
+
+
+@dataclass(frozen=True)
 class Dashboard:
     counts: dict
     patients: list  # [(patient, [flags most severe first])], most severe patient first
@@ -44,11 +61,14 @@ class Dashboard:
     deteriorations: list
     upcoming_sessions: list  # [(session, [at-risk and contraindication flags])]
     checks_due: list  # reminders due now or earlier, not done
+    to_schedule: list  # verified orders with no active course, waiting longest first
+    unit_today: list  # [UnitGroup] for each of UNIT_GROUPS, today in the clinic's time zone
 
 
 def dashboard(*, severity: str = "", category: str = "", now: datetime | None = None) -> Dashboard:
-    """Eight queries whatever the clinic's size: one aggregate for every flag count, then
-    one per list, each capped list carrying its full length in a CountOf column."""
+    """Ten queries whatever the clinic's size: one aggregate for every flag count, then
+    one per list, each capped list carrying its full length in a CountOf column, and one for
+    the four lists of today in the unit."""
     now = now or timezone.now()
     active = RiskFlag.objects.active()
     chosen = Q()  # the severity/category filter the user picked
@@ -138,6 +158,17 @@ def dashboard(*, severity: str = "", category: str = "", now: datetime | None = 
         .annotate(total=CountOf(due), overdue=CountOf(due.filter(window_end__lt=now)))
         .order_by("due_at")[:ROWS_PER_LIST]
     )
+    # dosing's own filter (no active course), so this list and the order list's "to schedule" agree.
+    waiting = DoseOrder.objects.to_schedule()
+    to_schedule = list(
+        waiting.select_related("patient", "product", "indication")
+        .only(
+            *("uuid", "verified_at", "status", "at_risk", "dose_g_per_kg", "days", *PATIENT_SHOWN),
+            *("product", "product__name", "indication", "indication__name"),
+        )
+        .annotate(total=CountOf(waiting))
+        .order_by("verified_at", "pk")[:ROWS_PER_LIST]
+    )
     counts = {
         "high": totals["high"],
         "moderate": totals["moderate"],
@@ -149,6 +180,7 @@ def dashboard(*, severity: str = "", category: str = "", now: datetime | None = 
         "upcoming_sessions": _total(upcoming),
         "checks_overdue": checks[0].overdue if checks else 0,
         "checks_due": _total(checks),
+        "to_schedule": _total(to_schedule),
     }
     return Dashboard(
         counts=counts,
@@ -159,7 +191,55 @@ def dashboard(*, severity: str = "", category: str = "", now: datetime | None = 
         deteriorations=deteriorations,
         upcoming_sessions=[(session, session.patient.flags_for_chair) for session in upcoming],
         checks_due=checks,
+        to_schedule=to_schedule,
+        unit_today=unit_today(now),
     )
+
+
+def unit_today(now: datetime) -> list[UnitGroup]:
+    """Today's sessions (the clinic's day) in the four lists of UNIT_GROUPS, in one query: each
+    row is put in its list by a CASE, numbered and counted within it by window functions, and
+    rows past the cap are cut in the database. A COUNT(*) OVER () is cheap here, unlike on the
+    other lists: one day of one unit is a few dozen sessions at most, whatever the clinic's size.
+
+    Example: at 10:30, a confirmed 11:00 start and an unstarted 09:00 one are due now; a 14:00
+    start is not yet listed; a session whose record has a stop time but no completion is stopped.
+    """
+    start = timezone.make_aware(datetime.combine(timezone.localdate(now), time.min))
+    end = timezone.make_aware(datetime.combine(timezone.localdate(now) + timedelta(days=1), time.min))
+    booked = (SessionStatus.PLANNED, SessionStatus.CONFIRMED)
+    in_progress = Q(status=SessionStatus.IN_PROGRESS)
+    group = Case(
+        When(Q(status__in=booked, planned_start__lt=now + DUE_WITHIN), then=Value("due")),
+        When(in_progress & Q(record__stopped_at__isnull=True), then=Value("in_progress")),
+        When(in_progress & Q(record__completed_at__isnull=True), then=Value("stopped")),
+        When(status=SessionStatus.COMPLETED, then=Value("completed")),
+        default=None,
+        output_field=CharField(),
+    )
+    rows = (
+        InfusionSession.objects.between(start, end)
+        .annotate(group=group)
+        .filter(group__isnull=False)
+        .annotate(
+            place=Window(RowNumber(), partition_by=F("group"), order_by=[F("planned_start").asc(), F("chair").asc()]),
+            group_total=Window(Count("pk"), partition_by=F("group")),
+        )
+        .filter(place__lte=ROWS_PER_LIST)
+        .select_related("patient", "record")
+        .only(
+            *("uuid", "planned_start", "chair", "status", *PATIENT_SHOWN),
+            *("record__started_at", "record__stopped_at", "record__completed_at"),
+        )
+        .order_by("planned_start", "chair")
+    )
+    by_group: dict[str, list] = {key: [] for key, _ in UNIT_GROUPS}
+    for session in rows:
+        by_group[session.group].append(session)
+    return [
+        UnitGroup(key, heading, by_group[key], by_group[key][0].group_total if by_group[key] else 0)
+        for key, heading in UNIT_GROUPS
+    ]
 
 
 def _total(rows: list) -> int:

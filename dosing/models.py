@@ -207,6 +207,9 @@ ADMINISTRABLE_STATUSES = (OrderStatus.VERIFIED, OrderStatus.REVIEW)
 PENDING_STATUSES = (OrderStatus.AWAITING_VERIFICATION, OrderStatus.REVERIFY, OrderStatus.REVIEW)
 # Orders that follow the chart: every one that is not rejected or cancelled.
 OPEN_STATUSES = (OrderStatus.AWAITING_VERIFICATION, OrderStatus.VERIFIED, OrderStatus.REVIEW, OrderStatus.REVERIFY)
+# scheduling.models.CourseStatus.ACTIVE, named here for DoseOrderQuerySet.to_schedule (dosing may
+# not import scheduling); scheduling's tests hold the two equal.
+ACTIVE_COURSE_STATUS = "active"
 # "The dose order ..." in a sentence, for every status.
 STATUS_SENTENCES = {
     OrderStatus.AWAITING_VERIFICATION: "is awaiting pharmacist verification",
@@ -224,6 +227,19 @@ class DoseOrderQuerySet(models.QuerySet):
 
     def open(self):
         return self.filter(status__in=OPEN_STATUSES)
+
+    def administrable(self):
+        return self.filter(status__in=ADMINISTRABLE_STATUSES)
+
+    def to_schedule(self):
+        """Orders the chair may give from that no active course is booked from: the nurses' list.
+
+        Written here, with scheduling's reverse relation named as an ORM string, so the order list
+        (dosing) can offer it without importing scheduling, the layer above. The string pair
+        ("courses", "active") is Course.order's related_name and CourseStatus.ACTIVE; a scheduling
+        test books, stops and completes courses against this filter, so a rename there fails there.
+        """
+        return self.administrable().exclude(courses__status=ACTIVE_COURSE_STATUS)
 
 
 class DoseOrder(models.Model):

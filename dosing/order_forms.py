@@ -5,6 +5,7 @@ from decimal import Decimal
 from django import forms
 
 from accounts.form_errors import PageVersionForm, page_version_field
+from accounts.roles import NURSE, PHARMACIST, PHYSICIAN
 
 from .models import DoseOrder, Indication, WeightBasis
 
@@ -90,4 +91,32 @@ class SheetOptionsForm(forms.Form):
     date = forms.DateField(label="Infusion date", required=False, widget=forms.DateInput(attrs={"type": "date"}))
 
 
-ORDER_STATUS_FILTERS = [("", "All")] + list(DoseOrder._meta.get_field("status").choices)
+# The order list's filters: the worklists first, then each status.
+ALL, PENDING, TO_SCHEDULE, MINE = "all", "pending", "to_schedule", "mine"
+WORKLIST_FILTERS = [
+    (ALL, "All"),
+    (PENDING, "Awaiting verification"),
+    (TO_SCHEDULE, "To schedule"),
+    (MINE, "My prescriptions"),
+]
+ORDER_STATUS_FILTERS = list(DoseOrder._meta.get_field("status").choices)
+ORDER_LIST_FILTERS = dict(WORKLIST_FILTERS + ORDER_STATUS_FILTERS)
+# What the list opens on for each role, the first that applies: someone both pharmacist and
+# nurse sees first what waits for a pharmacist, since nothing is scheduled before it is verified.
+ROLE_DEFAULT_FILTERS = ((PHARMACIST, PENDING), (NURSE, TO_SCHEDULE), (PHYSICIAN, MINE))
+
+
+def default_order_filter(roles) -> str:
+    """The filter the order list opens on, e.g. ["nurse"] -> "to_schedule"; a viewer sees all."""
+    return next((chosen for role, chosen in ROLE_DEFAULT_FILTERS if role in roles), ALL)
+
+
+def filter_orders(orders, chosen: str, *, user):
+    """`orders` narrowed to the filter `chosen` (a key of ORDER_LIST_FILTERS), for `user`."""
+    if chosen == PENDING:
+        return orders.awaiting_verification()
+    if chosen == TO_SCHEDULE:
+        return orders.to_schedule().order_by("verified_at", "pk")  # waiting longest first
+    if chosen == MINE:
+        return orders.filter(prescribed_by=user)
+    return orders.filter(status=chosen) if chosen in dict(ORDER_STATUS_FILTERS) else orders

@@ -1,13 +1,28 @@
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from django.urls import reverse
 
 from dosing.services.orders import dose_order_verify
+from dosing.tests.factories import DoseOrderFactory
 from patients.tests.factories import MeasurementFactory, MedicationFactory, PatientFactory, RiskFactorFactory
 from risk.models import RiskFlag
+from scheduling.models import SessionStatus
+from scheduling.tests.factories import CourseFactory, InfusionRecordFactory, InfusionSessionFactory, local
 
 URL = reverse("home")
+
+
+def _unit(size: int) -> None:
+    """`size` verified orders to schedule, and `size` sessions today in each list of the unit."""
+    for _ in range(size):
+        DoseOrderFactory(verified=True)
+        InfusionSessionFactory(planned_start=local(12, 30), status=SessionStatus.CONFIRMED)  # due and upcoming
+        InfusionRecordFactory(session__status=SessionStatus.IN_PROGRESS, session__planned_start=local(8))
+        InfusionRecordFactory(
+            session__status=SessionStatus.IN_PROGRESS, session__planned_start=local(7), stopped_at=local(9)
+        )
+        InfusionRecordFactory(session__planned_start=local(6), stopped_at=local(10), completed_at=local(10))
 
 
 def _clinic(size: int) -> None:
@@ -81,19 +96,23 @@ def test_confirmed_deterioration_is_listed(role_client, patient, make_user):
 
 
 @pytest.mark.django_db
-def test_query_count_does_not_depend_on_clinic_size(role_client, django_assert_num_queries, make_order):
+def test_query_count_does_not_depend_on_clinic_size(role_client, django_assert_num_queries, make_order, frozen_today):
     make_order()
     client = role_client("pharmacist")
     _clinic(3)
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
+    _unit(1)
     client.get(URL)  # the first request after login renews the session (a write); later ones read only
     with CaptureQueriesContext(connection) as small:
         client.get(URL)
-    # session, user, permissions and roles, inbox badge + the dashboard's own eight
-    assert len(small.captured_queries) <= 12, [query["sql"][:80] for query in small.captured_queries]
+    # session, user, permissions and roles, inbox badge (4) + the dashboard's own ten: the flag
+    # counts, the flagged patients, unacknowledged, deteriorations, orders awaiting, upcoming and
+    # their flags (one prefetch), checks, to schedule, today in the unit (its four lists in one)
+    assert len(small.captured_queries) == 14, [query["sql"][:80] for query in small.captured_queries]
     _clinic(25)
+    _unit(3)
     with django_assert_num_queries(len(small.captured_queries)):
         client.get(URL)
     assert RiskFlag.objects.active().values("patient").distinct().count() >= 28
@@ -141,3 +160,79 @@ def test_severities_shown_as_not_acknowledged_sort_by_name_as_by_rank():
 
     listed = [severity for severity in rules.SEVERITIES if severity != rules.INFO]
     assert sorted(listed) == listed
+
+
+@pytest.mark.django_db
+def test_today_in_the_unit(role_client, frozen_today):
+    """At noon: due now (within the hour, or past and not started), in progress, stopped, completed."""
+    due_soon = InfusionSessionFactory(planned_start=local(12, 30), status=SessionStatus.CONFIRMED)
+    not_started = InfusionSessionFactory(planned_start=local(9), status=SessionStatus.PLANNED)
+    InfusionSessionFactory(planned_start=local(15), status=SessionStatus.CONFIRMED)  # later today
+    InfusionSessionFactory(planned_start=local(11), status=SessionStatus.MISSED)
+    tomorrow = CourseFactory(first_day=frozen_today + timedelta(days=1))
+    InfusionSessionFactory(cycle__course=tomorrow, planned_start=local(0, 30, day=frozen_today + timedelta(days=1)))
+    running = InfusionRecordFactory(session__status=SessionStatus.IN_PROGRESS, session__planned_start=local(8))
+    stopped = InfusionRecordFactory(
+        session__status=SessionStatus.IN_PROGRESS, session__planned_start=local(7), stopped_at=local(9)
+    )
+    done = InfusionRecordFactory(session__planned_start=local(6), stopped_at=local(10), completed_at=local(10))
+    yesterday = CourseFactory(first_day=frozen_today - timedelta(days=1))
+    InfusionRecordFactory(
+        session__cycle__course=yesterday,
+        session__planned_start=local(23, 0, day=frozen_today - timedelta(days=1)),
+        completed_at=local(23, 30, day=frozen_today - timedelta(days=1)),
+    )
+    response = role_client("viewer").get(URL)
+    groups = {group.key: group for group in response.context["board"].unit_today}
+    assert groups["due"].sessions == [not_started, due_soon] and groups["due"].total == 2
+    assert groups["in_progress"].sessions == [running.session]
+    assert groups["stopped"].sessions == [stopped.session]
+    assert groups["completed"].sessions == [done.session]
+    html = response.content.decode()
+    for session in (not_started, due_soon, running.session, stopped.session, done.session):
+        assert session.get_absolute_url() in html
+        assert f'<a class="patient-link" href="{session.patient.get_absolute_url()}">' in html
+    assert "not started" in html and "stopped 09:00" in html and "completed 10:00" in html
+
+
+@pytest.mark.django_db
+def test_today_in_the_unit_is_capped_with_its_total(role_client, frozen_today, monkeypatch):
+    from clinic import dashboard as module
+
+    monkeypatch.setattr(module, "ROWS_PER_LIST", 1)
+    for hour in (8, 9, 10):
+        InfusionSessionFactory(planned_start=local(hour), status=SessionStatus.PLANNED)
+    response = role_client("viewer").get(URL)
+    due = response.context["board"].unit_today[0]
+    assert [session.planned_start for session in due.sessions] == [local(8)] and due.total == 3
+    assert '1 of 3 shown (the earliest); the rest are on <a href="/scheduling/week/">the week view</a>' in (
+        response.content.decode()
+    )
+
+
+@pytest.mark.django_db
+def test_orders_to_schedule_with_a_plan_link_for_nurses_only(role_client, make_order, make_user, frozen_today):
+    waiting = DoseOrderFactory(verified=True)
+    booked = CourseFactory().order  # an active course: nothing to schedule
+    make_order()  # awaiting verification: not yet
+    plan = reverse("scheduling:course_create", kwargs={"order_uuid": waiting.uuid})
+    for role in ("nurse", "viewer", "pharmacist", "physician"):
+        response = role_client(role).get(URL)
+        board = response.context["board"]
+        assert board.to_schedule == [waiting] and board.counts["to_schedule"] == 1
+        html = response.content.decode()
+        assert f'<a class="patient-link" href="{waiting.patient.get_absolute_url()}">' in html
+        assert waiting.get_absolute_url() in html and booked.get_absolute_url() not in html
+        assert (plan in html) == (role == "nurse")
+
+
+@pytest.mark.django_db
+def test_every_list_names_the_patient_with_a_link(role_client, make_order):
+    _clinic(1)
+    pending = make_order()
+    html = role_client("pharmacist").get(URL).content.decode()
+    patient = pending.patient
+    name = f'<span class="text-nowrap">{patient.mrn}</span> {patient.family_name}, {patient.given_name}</a>'
+    assert f'<a class="patient-link" href="{patient.get_absolute_url()}">{name}' in html  # orders awaiting
+    assert html.count('class="patient-link"') >= 3  # and the flagged and unacknowledged lists
+    assert f"{patient.family_name}, {patient.given_name}</td>" not in html  # no name left unlinked

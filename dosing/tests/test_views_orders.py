@@ -363,3 +363,67 @@ class TestTwoBrowsers:
         assert "This page is out of date" in str(response.context["form"].non_field_errors())
         order.refresh_from_db()
         assert (order.status, order.version) == (OrderStatus.AWAITING_VERIFICATION, 1)
+
+
+@pytest.mark.django_db
+class TestOrderListWorklists:
+    """The list opens on the role's worklist, says which one, and can be changed to All."""
+
+    url = reverse("dosing:order_list")
+
+    @pytest.fixture
+    def orders(self, make_order, make_user):
+        doctor = make_user("physician")
+        pending = make_order(by=doctor)
+        verified = make_order()
+        dose_order_verify(by=make_user("pharmacist"), order=verified)
+        return {"pending": pending, "verified": verified, "doctor": doctor}
+
+    @pytest.mark.parametrize(("role", "opens_on"), [
+        ("pharmacist", "pending"),
+        ("nurse", "to_schedule"),
+        ("physician", "mine"),
+        ("viewer", "all"),
+    ])  # fmt: skip
+    def test_opens_on_the_filter_that_fits_the_role(self, role_client, orders, role, opens_on):
+        response = role_client(role).get(self.url)
+        assert response.status_code == 200 and response.context["status"] == opens_on
+        html = response.content.decode()
+        assert f'class="nav-link active" aria-current="page" href="?status={opens_on}"' in html
+        assert 'href="?status=all">All</a>' in html
+
+    def test_each_worklist_lists_its_orders(self, client, orders):
+        client.force_login(orders["doctor"])
+
+        def listed(status):
+            return [order.pk for order in client.get(self.url, {"status": status}).context["page"]]
+
+        assert listed("pending") == [orders["pending"].pk]
+        assert listed("to_schedule") == [orders["verified"].pk]
+        assert listed("mine") == [orders["pending"].pk]  # the physician's own prescriptions
+        assert sorted(listed("all")) == sorted([orders["pending"].pk, orders["verified"].pk])
+        assert listed("verified") == [orders["verified"].pk]
+
+    @pytest.mark.parametrize("status", ["", "catastrophic"])
+    def test_an_empty_or_unknown_filter_shows_all(self, role_client, orders, status):
+        response = role_client("nurse").get(self.url, {"status": status})
+        assert response.context["status"] == "all" and len(response.context["page"]) == 2
+
+    def test_to_schedule_offers_to_plan_a_course_to_nurses_only(self, role_client, orders):
+        plan = reverse("scheduling:course_create", kwargs={"order_uuid": orders["verified"].uuid})
+        nurse = role_client("nurse").get(self.url).content.decode()
+        assert plan in nurse and "Plan infusion course" in nurse
+        for role in ("viewer", "pharmacist", "physician"):
+            html = role_client(role).get(self.url, {"status": "to_schedule"}).content.decode()
+            assert orders["verified"].patient.mrn in html and plan not in html
+
+    def test_the_patient_name_opens_the_patient(self, role_client, orders):
+        patient = orders["verified"].patient
+        html = role_client("viewer").get(self.url).content.decode()
+        link = f'<a class="patient-link" href="{patient.get_absolute_url()}">'
+        name = f'<span class="text-nowrap">{patient.mrn}</span> {patient.family_name}, {patient.given_name}</a>'
+        assert link + name in html
+
+    def test_my_prescriptions_is_offered_to_prescribers(self, role_client, orders):
+        assert "My prescriptions" in role_client("physician").get(self.url).content.decode()
+        assert "My prescriptions" not in role_client("nurse").get(self.url).content.decode()

@@ -13,11 +13,23 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.form_errors import add_service_errors, carry_version, conflict_status
+from accounts.roles import roles_of
 from patients.models import Patient
 
 from ..chart_limits import ladder_times, plan_digest
-from ..models import DoseOrder, OrderStatus
-from ..order_forms import ORDER_STATUS_FILTERS, DoseOrderForm, ReasonForm, SheetOptionsForm, VerifyOrderForm
+from ..models import DoseOrder
+from ..order_forms import (
+    ALL,
+    ORDER_LIST_FILTERS,
+    ORDER_STATUS_FILTERS,
+    WORKLIST_FILTERS,
+    DoseOrderForm,
+    ReasonForm,
+    SheetOptionsForm,
+    VerifyOrderForm,
+    default_order_filter,
+    filter_orders,
+)
 from ..planning import label_info
 from ..services import orders as services
 
@@ -35,16 +47,17 @@ def _get_order(order_uuid) -> DoseOrder:
 @require_GET
 @permission_required("dosing.view_doseorder", raise_exception=True)
 def order_list(request):
-    status = request.GET.get("status", "")
+    """Opens on the worklist of the user's role (see ROLE_DEFAULT_FILTERS); ?status= changes it."""
+    chosen = request.GET.get("status")
+    if chosen is None:
+        chosen = default_order_filter(roles_of(request.user))
+    elif chosen not in ORDER_LIST_FILTERS:
+        chosen = ALL  # "?status=" (the old "All") or an unknown filter
     orders = DoseOrder.objects.select_related("patient", "product", "indication", "prescribed_by")
-    if status in OrderStatus.values:
-        orders = orders.filter(status=status)
-    elif status == "pending":
-        orders = orders.awaiting_verification()
+    orders = filter_orders(orders, chosen, user=request.user)
     page = Paginator(orders, ORDERS_PER_PAGE).get_page(request.GET.get("page"))
-    return render(
-        request, "dosing/order_list.html", {"page": page, "status": status, "status_filters": ORDER_STATUS_FILTERS}
-    )
+    context = {"page": page, "status": chosen, "worklists": WORKLIST_FILTERS, "status_filters": ORDER_STATUS_FILTERS}
+    return render(request, "dosing/order_list.html", context)
 
 
 @require_http_methods(["GET", "POST"])

@@ -12,9 +12,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.core.exceptions import ValidationError
 
+from dosing.models import ACTIVE_COURSE_STATUS, DoseOrder
+from dosing.tests.factories import DoseOrderFactory
 from patients.tests.factories import MeasurementFactory, PatientFactory
 from scheduling.models import (
     Course,
+    CourseStatus,
     Cycle,
     InfusionSession,
     Reminder,
@@ -27,6 +30,7 @@ from scheduling.services.booking import WarningsNotAccepted
 from scheduling.services.courses import course_extend, course_plan
 from scheduling.services.sessions import session_move, session_set_status
 from scheduling.services.unit import unit_settings_update
+from scheduling.tests.factories import CourseFactory
 
 NY = ZoneInfo("America/New_York")
 TODAY = date(2026, 11, 22)
@@ -607,3 +611,21 @@ class TestUnitSettingsUpdate:
     def test_unknown_field_is_a_programming_error(self, nurse):
         with pytest.raises(TypeError):
             unit_settings_update(by=nurse, colour="blue")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("course_status", "still_to_schedule"), [
+    (None, True),
+    (CourseStatus.ACTIVE, False),
+    (CourseStatus.STOPPED, True),
+    (CourseStatus.COMPLETED, True),
+])  # fmt: skip
+def test_an_order_is_to_schedule_until_an_active_course_is_booked_from_it(course_status, still_to_schedule):
+    """dosing names the course relation and the active status as ORM strings (it may not import
+    scheduling): this holds them to scheduling's own names."""
+    assert ACTIVE_COURSE_STATUS == CourseStatus.ACTIVE
+    order = DoseOrderFactory(verified=True)
+    DoseOrderFactory()  # awaiting verification: never to schedule
+    if course_status:
+        CourseFactory(order=order, status=course_status)
+    assert list(DoseOrder.objects.to_schedule()) == ([order] if still_to_schedule else [])
