@@ -429,10 +429,28 @@ class DoseOrder(models.Model):
         ]
 
     @property
-    def has_bedside_instructions(self) -> bool:
-        return bool(
-            self.hydrations or self.observation_minutes or self.bedside_instructions or self.premedications.exists()
-        )
+    def bedside(self) -> dict:
+        """The bedside instructions as plain data, for the pages and ``chart_limits.bedside_times``:
+        {"premedications": [{"drug", "dose", "dose_unit", "route", "minutes_before_start"}],
+        "hydrations", "observation_minutes", "instructions", "any"}."""
+        premedications = [
+            {
+                "drug": premed.drug_display,
+                "dose": premed.dose,
+                "dose_unit": premed.dose_unit,
+                "route": premed.get_route_display(),
+                "minutes_before_start": premed.minutes_before_start,
+            }
+            for premed in self.premedications.all()
+        ]
+        hydrations = self.hydrations
+        return {
+            "premedications": premedications,
+            "hydrations": hydrations,
+            "observation_minutes": self.observation_minutes,
+            "instructions": self.bedside_instructions,
+            "any": bool(premedications or hydrations or self.observation_minutes or self.bedside_instructions),
+        }
 
 
 def fluid_label(value: str) -> str:
