@@ -264,6 +264,9 @@ def _hydration_constraints(phase: str) -> list[models.CheckConstraint]:
     given = Q(
         **{
             f"{fluid}__in": [value for value in HydrationFluid.values if value != HydrationFluid.NONE],
+            # Stated: a CHECK passes on NULL, so "> 0" alone would let a missing volume through.
+            f"{volume}__isnull": False,
+            f"{rate}__isnull": False,
             f"{volume}__gt": 0,
             f"{volume}__lte": MAX_HYDRATION_VOLUME_ML,
             f"{rate}__gt": 0,
