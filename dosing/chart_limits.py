@@ -17,7 +17,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
 from accounts.errors import FieldError
@@ -148,6 +148,58 @@ def ladder_times(plan: Mapping[str, Any], start: datetime) -> list[dict]:
         }
         for number, step in enumerate(plan["rate_steps"], start=1)
     ]
+
+
+def bedside_times(bedside: Mapping[str, Any], *, start: datetime, end: datetime) -> dict:
+    """The order's bedside instructions with their clock times, for a planned ``start`` and the
+    ladder's ``end`` (both aware): each premedication's ``due`` (its minutes before the start),
+    pre-hydration ``from`` (so that it ends at the start: volume / rate, whole minutes rounded up)
+    and post-hydration ``until`` (from the end), and ``observe_until`` (the end plus the
+    observation minutes). Elapsed minutes, added in UTC like ``ladder_times``; times in UTC.
+
+    Example: start 09:00, end 13:48, paracetamol 30 min before, 500 mL saline at 250 mL/h before,
+    observation 60 min -> paracetamol due 08:30, pre-hydration from 07:00, observe until 14:48.
+
+    >>> from zoneinfo import ZoneInfo
+    >>> zone = ZoneInfo("America/New_York")
+    >>> times = bedside_times(
+    ...     {"premedications": [{"minutes_before_start": 30}], "observation_minutes": 60,
+    ...      "hydrations": [{"phase": "pre", "volume_ml": Decimal("500"), "rate_ml_per_h": Decimal("250")}]},
+    ...     start=datetime(2026, 11, 23, 9, 0, tzinfo=zone), end=datetime(2026, 11, 23, 13, 48, tzinfo=zone))
+    >>> [t.astimezone(zone).strftime("%H:%M") for t in (times["premedications"][0]["due"],
+    ...     times["hydrations"][0]["from"], times["observe_until"])]
+    ['08:30', '07:00', '14:48']
+    """
+    for name, moment in (("start", start), ("end", end)):
+        if moment.tzinfo is None or moment.utcoffset() is None:
+            raise FieldError(name, "must be an aware datetime")
+    begin, finish = start.astimezone(UTC), end.astimezone(UTC)
+    if finish < begin:
+        raise FieldError("end", "must not be before the start")
+    hydrations = []
+    for hydration in bedside.get("hydrations", []):
+        volume, rate = Decimal(hydration["volume_ml"]), Decimal(hydration["rate_ml_per_h"])
+        if volume <= 0 or rate <= 0:
+            raise FieldError("hydrations", "volume and rate must be positive")
+        minutes = int((volume * 60 / rate).to_integral_value(rounding=ROUND_CEILING))
+        if hydration["phase"] == "pre":
+            hydrations.append(
+                {**hydration, "minutes": minutes, "from": begin - timedelta(minutes=minutes), "until": begin}
+            )
+        else:
+            hydrations.append(
+                {**hydration, "minutes": minutes, "from": finish, "until": finish + timedelta(minutes=minutes)}
+            )
+    observation = bedside.get("observation_minutes") or 0
+    return {
+        **bedside,
+        "premedications": [
+            {**premed, "due": begin - timedelta(minutes=premed["minutes_before_start"])}
+            for premed in bedside.get("premedications", [])
+        ],
+        "hydrations": hydrations,
+        "observe_until": finish + timedelta(minutes=observation) if observation else None,
+    }
 
 
 # A site may let a step begin a few minutes early (the pump is set while the nurse is at the chair).

@@ -11,6 +11,7 @@ import uuid
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
@@ -221,6 +222,63 @@ STATUS_SENTENCES = {
 }
 
 
+class HydrationFluid(models.TextChoices):
+    NONE = "none", "None"
+    SODIUM_CHLORIDE = "sodium_chloride_0_9", "Sodium chloride 0.9 %"
+    GLUCOSE = "glucose_5", "Glucose 5 %"
+    HARTMANN = "hartmann", "Hartmann's / lactated Ringer's"
+
+
+class PremedicationDrug(models.TextChoices):
+    PARACETAMOL = "paracetamol", "Paracetamol (acetaminophen)"
+    CETIRIZINE = "cetirizine", "Cetirizine"
+    DIPHENHYDRAMINE = "diphenhydramine", "Diphenhydramine"
+    HYDROCORTISONE = "hydrocortisone", "Hydrocortisone"
+    METHYLPREDNISOLONE = "methylprednisolone", "Methylprednisolone"
+    OTHER = "other", "Other (name it)"
+
+
+class PremedicationUnit(models.TextChoices):
+    MG = "mg", "mg"
+    G = "g", "g"
+    ML = "mL", "mL"
+
+
+class Route(models.TextChoices):
+    ORAL = "oral", "Oral"
+    IV = "iv", "Intravenous (IV)"
+    SC = "sc", "Subcutaneous (SC)"
+    IM = "im", "Intramuscular (IM)"
+
+
+# Bedside limits, one home: the form, the service (through the model) and the database agree.
+MAX_PREMEDICATIONS = 4
+MAX_PREMEDICATION_MINUTES_BEFORE = 240
+MAX_OBSERVATION_MINUTES = 480
+MAX_HYDRATION_VOLUME_ML = Decimal("3000")
+MAX_HYDRATION_RATE_ML_PER_H = Decimal("1000")
+HYDRATION_PHASES = ("pre_hydration", "post_hydration")
+
+
+def _hydration_constraints(phase: str) -> list[models.CheckConstraint]:
+    """No fluid: no volume and no rate. A fluid: a volume and a rate, each positive and bounded."""
+    fluid, volume, rate = f"{phase}_fluid", f"{phase}_volume_ml", f"{phase}_rate_ml_per_h"
+    none = Q(**{fluid: HydrationFluid.NONE, f"{volume}__isnull": True, f"{rate}__isnull": True})
+    given = Q(
+        **{
+            f"{fluid}__in": [value for value in HydrationFluid.values if value != HydrationFluid.NONE],
+            # Stated: a CHECK passes on NULL, so "> 0" alone would let a missing volume through.
+            f"{volume}__isnull": False,
+            f"{rate}__isnull": False,
+            f"{volume}__gt": 0,
+            f"{volume}__lte": MAX_HYDRATION_VOLUME_ML,
+            f"{rate}__gt": 0,
+            f"{rate}__lte": MAX_HYDRATION_RATE_ML_PER_H,
+        }
+    )
+    return [models.CheckConstraint(condition=none | given, name=f"order_{phase}_complete")]
+
+
 class DoseOrderQuerySet(models.QuerySet):
     def awaiting_verification(self):
         return self.filter(status__in=PENDING_STATUSES)
@@ -260,6 +318,34 @@ class DoseOrder(models.Model):
     status = models.CharField(max_length=24, choices=OrderStatus.choices, default=OrderStatus.AWAITING_VERIFICATION)
     status_reason = models.CharField(max_length=300, blank=True)
     notes = models.TextField("prescriber's notes", blank=True)
+    # Bedside instructions, as prescribed (premedications are rows: Premedication). Never
+    # rewritten after ordering: the nurse reads what the physician ordered.
+    pre_hydration_fluid = models.CharField(
+        "pre-hydration fluid", max_length=24, choices=HydrationFluid.choices, default=HydrationFluid.NONE
+    )
+    pre_hydration_volume_ml = models.DecimalField(
+        "pre-hydration volume (mL)", max_digits=6, decimal_places=1, null=True, blank=True
+    )
+    pre_hydration_rate_ml_per_h = models.DecimalField(
+        "pre-hydration rate (mL/h)", max_digits=6, decimal_places=1, null=True, blank=True
+    )
+    post_hydration_fluid = models.CharField(
+        "post-hydration fluid", max_length=24, choices=HydrationFluid.choices, default=HydrationFluid.NONE
+    )
+    post_hydration_volume_ml = models.DecimalField(
+        "post-hydration volume (mL)", max_digits=6, decimal_places=1, null=True, blank=True
+    )
+    post_hydration_rate_ml_per_h = models.DecimalField(
+        "post-hydration rate (mL/h)", max_digits=6, decimal_places=1, null=True, blank=True
+    )
+    observation_minutes = models.PositiveSmallIntegerField(
+        "observation after the infusion (min)",
+        default=0,
+        validators=[MaxValueValidator(MAX_OBSERVATION_MINUTES)],
+    )
+    bedside_instructions = models.TextField(
+        "instructions for the nurse at the chair", blank=True, help_text="Distinct from the notes to pharmacy."
+    )
     # Contraindication flags a physician chose to override, with the reason: {"flags": [...], "reason": "..."}.
     contraindication_override = models.JSONField(default=dict, blank=True)
     prescribed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
@@ -296,6 +382,12 @@ class DoseOrder(models.Model):
                 condition=~Q(status="verified") | Q(verified_by__isnull=False, verified_at__isnull=False),
                 name="order_verified_has_verifier",
             ),
+            models.CheckConstraint(
+                condition=Q(observation_minutes__gte=0) & Q(observation_minutes__lte=MAX_OBSERVATION_MINUTES),
+                name="order_observation_minutes_in_range",
+            ),
+            *_hydration_constraints("pre_hydration"),
+            *_hydration_constraints("post_hydration"),
         ]
         indexes = [models.Index(fields=["status", "-prescribed_at"])]
 
@@ -326,3 +418,109 @@ class DoseOrder(models.Model):
         (``chart_limits.lower_plan``); ``chart_limit`` in it says why, or is None."""
         chart = self.chart_replan or {}
         return lower_plan(self.plan, chart.get("plan"), reason=chart.get("reason", ""))
+
+    def clean(self):
+        """Each hydration complete or absent, the message at the field that is wrong."""
+        errors = {}
+        for phase in HYDRATION_PHASES:
+            fluid = getattr(self, f"{phase}_fluid")
+            for name, unit in (("volume_ml", "volume (mL)"), ("rate_ml_per_h", "rate (mL/h)")):
+                value = getattr(self, f"{phase}_{name}")
+                if fluid == HydrationFluid.NONE and value is not None:
+                    errors[f"{phase}_{name}"] = f"No fluid is chosen: leave the {unit} empty, or choose the fluid."
+                elif fluid != HydrationFluid.NONE and value is None:
+                    errors[f"{phase}_{name}"] = f"Give the {unit} for the {fluid_label(fluid)}."
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def hydrations(self) -> list[dict]:
+        """The hydrations ordered, before then after: [{"phase", "fluid", "volume_ml", "rate_ml_per_h"}]."""
+        return [
+            {
+                "phase": phase.split("_")[0],
+                "fluid": fluid_label(getattr(self, f"{phase}_fluid")),
+                "volume_ml": getattr(self, f"{phase}_volume_ml"),
+                "rate_ml_per_h": getattr(self, f"{phase}_rate_ml_per_h"),
+            }
+            for phase in HYDRATION_PHASES
+            if getattr(self, f"{phase}_fluid") != HydrationFluid.NONE
+        ]
+
+    @property
+    def bedside(self) -> dict:
+        """The bedside instructions as plain data, for the pages and ``chart_limits.bedside_times``:
+        {"premedications": [{"drug", "dose", "dose_unit", "route", "minutes_before_start"}],
+        "hydrations", "observation_minutes", "instructions", "any"}."""
+        premedications = [
+            {
+                "drug": premed.drug_display,
+                "dose": premed.dose,
+                "dose_unit": premed.dose_unit,
+                "route": premed.get_route_display(),
+                "minutes_before_start": premed.minutes_before_start,
+            }
+            for premed in self.premedications.all()
+        ]
+        hydrations = self.hydrations
+        return {
+            "premedications": premedications,
+            "hydrations": hydrations,
+            "observation_minutes": self.observation_minutes,
+            "instructions": self.bedside_instructions,
+            "any": bool(premedications or hydrations or self.observation_minutes or self.bedside_instructions),
+        }
+
+
+def fluid_label(value: str) -> str:
+    return dict(HydrationFluid.choices).get(value, value)
+
+
+class Premedication(models.Model):
+    """A drug the nurse gives before the infusion, as the physician ordered it."""
+
+    order = models.ForeignKey(DoseOrder, on_delete=models.CASCADE, related_name="premedications")
+    drug = models.CharField(max_length=24, choices=PremedicationDrug.choices)
+    drug_name = models.CharField("name of the other drug", max_length=100, blank=True)
+    dose = models.DecimalField(max_digits=7, decimal_places=2, validators=[MinValueValidator(Decimal("0.01"))])
+    dose_unit = models.CharField("dose unit", max_length=4, choices=PremedicationUnit.choices)
+    route = models.CharField(max_length=4, choices=Route.choices)
+    minutes_before_start = models.PositiveSmallIntegerField(
+        "minutes before the start (min)", validators=[MaxValueValidator(MAX_PREMEDICATION_MINUTES_BEFORE)]
+    )
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-minutes_before_start", "pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(dose__gt=0), name="premedication_dose_positive"),
+            models.CheckConstraint(
+                condition=Q(minutes_before_start__gte=0)
+                & Q(minutes_before_start__lte=MAX_PREMEDICATION_MINUTES_BEFORE),
+                name="premedication_minutes_in_range",
+            ),
+            models.CheckConstraint(condition=Q(drug__in=PremedicationDrug.values), name="premedication_drug_known"),
+            models.CheckConstraint(
+                condition=Q(dose_unit__in=PremedicationUnit.values), name="premedication_unit_known"
+            ),
+            models.CheckConstraint(condition=Q(route__in=Route.values), name="premedication_route_known"),
+            # "Other" names its drug; a listed drug has no other name.
+            models.CheckConstraint(
+                condition=(Q(drug=PremedicationDrug.OTHER) & ~Q(drug_name=""))
+                | (~Q(drug=PremedicationDrug.OTHER) & Q(drug_name="")),
+                name="premedication_other_is_named",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.drug_display} {self.dose.normalize():f} {self.dose_unit} {self.get_route_display()}"
+
+    @property
+    def drug_display(self) -> str:
+        return self.drug_name if self.drug == PremedicationDrug.OTHER else self.get_drug_display()
+
+    def clean(self):
+        if self.drug == PremedicationDrug.OTHER and not self.drug_name.strip():
+            raise ValidationError({"drug_name": "Name the drug when it is not in the list."})
+        if self.drug != PremedicationDrug.OTHER and self.drug_name:
+            raise ValidationError({"drug_name": "Leave the name empty for a drug from the list, or choose Other."})

@@ -25,7 +25,17 @@ from accounts.transactions import service
 from patients.models import IgAStatus, Patient, VerdictFlag
 
 from ..chart_limits import plan_differences, plan_digest
-from ..models import OPEN_STATUSES, PENDING_STATUSES, DoseOrder, Indication, OrderStatus, SiteSettings
+from ..models import (
+    MAX_PREMEDICATIONS,
+    OPEN_STATUSES,
+    PENDING_STATUSES,
+    DoseOrder,
+    HydrationFluid,
+    Indication,
+    OrderStatus,
+    Premedication,
+    SiteSettings,
+)
 from ..planning import LABELLED_FOR_DIAGNOSES, facts_snapshot, label_info, plan_for
 from ..signals import order_closed, order_plan_changed
 
@@ -129,10 +139,27 @@ def dose_order_create(
     override_reason: str = "",
     today: date | None = None,
     plan_digest_shown: str | None = None,
+    premedications: list[dict] = (),
+    pre_hydration_fluid: str = HydrationFluid.NONE,
+    pre_hydration_volume_ml=None,
+    pre_hydration_rate_ml_per_h=None,
+    post_hydration_fluid: str = HydrationFluid.NONE,
+    post_hydration_volume_ml=None,
+    post_hydration_rate_ml_per_h=None,
+    observation_minutes: int = 0,
+    bedside_instructions: str = "",
 ) -> DoseOrder:
     """Place an order. Contraindication flags stop it unless `override_reason` says why the
     physician gives IVIG anyway; the override is kept with the order and in its history.
-    ``plan_digest_shown`` (from a page that showed the plan) must match the plan placed."""
+    ``plan_digest_shown`` (from a page that showed the plan) must match the plan placed.
+
+    The bedside instructions are written with the order, in the same transaction: hydration,
+    observation and free text on the order, each premedication as a row (``premedications``: at
+    most four dicts of drug, drug_name, dose, dose_unit, route, minutes_before_start). A bad one
+    refuses the whole order; its error is keyed ``premedications-<index>-<field>``, as the
+    order form's formset names its fields.
+    Example: ``premedications=[{"drug": "paracetamol", "dose": Decimal("1"), "dose_unit": "g",
+    "route": "oral", "minutes_before_start": 30}]``."""
     today = today or timezone.localdate()
     # The chart as the risk rules last judged it: on every change they read, and nightly.
     inputs, plan = plan_order(
@@ -180,10 +207,66 @@ def dose_order_create(
         notes=notes,
         contraindication_override=override,
         prescribed_by=by,
+        pre_hydration_fluid=pre_hydration_fluid or HydrationFluid.NONE,
+        pre_hydration_volume_ml=pre_hydration_volume_ml,
+        pre_hydration_rate_ml_per_h=pre_hydration_rate_ml_per_h,
+        post_hydration_fluid=post_hydration_fluid or HydrationFluid.NONE,
+        post_hydration_volume_ml=post_hydration_volume_ml,
+        post_hydration_rate_ml_per_h=post_hydration_rate_ml_per_h,
+        observation_minutes=observation_minutes or 0,
+        bedside_instructions=bedside_instructions.strip(),
     )
+    # Every refusal at once, the order's and the premedications', before anything is written.
+    errors = {}
+    try:
+        order.full_clean()
+    except ValidationError as exc:
+        errors.update(exc.update_error_dict({}))
+    try:
+        premeds = _premedications(premedications)
+    except ValidationError as exc:
+        errors.update(exc.update_error_dict({}))
+    if errors:
+        raise ValidationError(errors)
     reason = "prescribed" if not override else f"prescribed, contraindication overridden: {override['reason']}"
     audited_save(order, by=by, reason=reason[:100])
+    for premed in premeds:
+        premed.order = order
+        audited_save(premed, by=by, reason="prescribed with the order")
     return order
+
+
+PREMEDICATION_FIELDS = ("drug", "drug_name", "dose", "dose_unit", "route", "minutes_before_start")
+
+
+def _premedications(rows) -> list[Premedication]:
+    """The premedications as unsaved rows, each checked before anything is written."""
+    rows = list(rows)
+    if len(rows) > MAX_PREMEDICATIONS:
+        raise ValidationError(
+            {"premedications": f"At most {MAX_PREMEDICATIONS} premedications on one order; {len(rows)} were given."}
+        )
+    premeds, errors = [], {}
+    for index, row in enumerate(rows):
+        unknown = set(row) - set(PREMEDICATION_FIELDS)
+        if unknown:
+            raise ValidationError(
+                {"premedications": f"Premedication {index + 1}: unknown {', '.join(sorted(unknown))}."}
+            )
+        premed = Premedication(**{name: row.get(name) for name in PREMEDICATION_FIELDS if name != "drug_name"})
+        premed.drug_name = (row.get("drug_name") or "").strip()
+        try:
+            premed.full_clean(exclude=["order"])
+        except ValidationError as exc:
+            for field, messages in exc.message_dict.items():
+                key = f"premedications-{index}-{field}" if field in PREMEDICATION_FIELDS else "premedications"
+                errors.setdefault(key, []).extend(
+                    messages if field in PREMEDICATION_FIELDS else [f"Premedication {index + 1}: {m}" for m in messages]
+                )
+        premeds.append(premed)
+    if errors:
+        raise ValidationError(errors)
+    return premeds
 
 
 def _locked(order: DoseOrder, expected_version: int | None) -> DoseOrder:

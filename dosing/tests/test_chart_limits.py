@@ -8,7 +8,14 @@ from hypothesis import strategies as st
 
 from accounts.errors import FieldError
 from dosing.calculations import IndicationFacts, ProductFacts, RateStep, plan_dose, rate_ml_per_h
-from dosing.chart_limits import ladder_may_begin, ladder_step_begun, lower_plan, plan_differences, plan_digest
+from dosing.chart_limits import (
+    bedside_times,
+    ladder_may_begin,
+    ladder_step_begun,
+    lower_plan,
+    plan_differences,
+    plan_digest,
+)
 
 OCTAGAM = ProductFacts(
     slug="octagam-10",
@@ -226,3 +233,65 @@ def test_impossible_input_names_its_field(steps, kwargs, field):
     with pytest.raises(FieldError) as exc:
         ladder_step_begun(steps, **kwargs)
     assert exc.value.field == field
+
+
+NY_ZONE = "America/New_York"
+
+
+def _at(hour: int, minute: int = 0, day: int = 23, month: int = 11, year: int = 2026):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    return datetime(year, month, day, hour, minute, tzinfo=ZoneInfo(NY_ZONE))
+
+
+def _local(moment) -> str:
+    from zoneinfo import ZoneInfo
+
+    return moment.astimezone(ZoneInfo(NY_ZONE)).strftime("%H:%M")
+
+
+@pytest.mark.parametrize(
+    "volume, rate, minutes",
+    [("500", "250", 120), ("250", "500", 30), ("100", "300", 20), ("1", "1000", 1)],  # whole minutes, rounded up
+)
+def test_hydration_runs_for_volume_over_rate(volume, rate, minutes):
+    bedside = {"hydrations": [{"phase": "pre", "volume_ml": Decimal(volume), "rate_ml_per_h": Decimal(rate)}]}
+    times = bedside_times(bedside, start=_at(9), end=_at(13, 48))
+    hydration = times["hydrations"][0]
+    assert hydration["minutes"] == minutes
+    assert hydration["until"] == _at(9) and (hydration["until"] - hydration["from"]).total_seconds() == minutes * 60
+
+
+def test_premedication_due_post_hydration_and_observation():
+    bedside = {
+        "premedications": [{"minutes_before_start": 60}, {"minutes_before_start": 0}],
+        "hydrations": [{"phase": "post", "volume_ml": "250", "rate_ml_per_h": "500"}],
+        "observation_minutes": 60,
+    }
+    times = bedside_times(bedside, start=_at(9), end=_at(13, 48))
+    assert [_local(p["due"]) for p in times["premedications"]] == ["08:00", "09:00"]
+    assert (_local(times["hydrations"][0]["from"]), _local(times["hydrations"][0]["until"])) == ("13:48", "14:18")
+    assert _local(times["observe_until"]) == "14:48"
+    assert bedside_times({}, start=_at(9), end=_at(10))["observe_until"] is None
+
+
+def test_bedside_times_are_elapsed_across_the_daylight_saving_change():
+    """14 Mar 2027 in New York: 60 minutes before 03:30 is 01:30 (02:00-03:00 does not exist)."""
+    start = _at(3, 30, day=14, month=3, year=2027)
+    times = bedside_times({"premedications": [{"minutes_before_start": 60}]}, start=start, end=start)
+    assert _local(times["premedications"][0]["due"]) == "01:30"
+
+
+@pytest.mark.parametrize(
+    "bedside, kwargs, field",
+    [
+        ({}, {"start": _at(9).replace(tzinfo=None), "end": _at(10)}, "start"),
+        ({}, {"start": _at(10), "end": _at(9)}, "end"),
+        ({"hydrations": [{"phase": "pre", "volume_ml": "0", "rate_ml_per_h": "100"}]}, {}, "hydrations"),
+    ],
+)
+def test_bedside_times_refuse_impossible_input(bedside, kwargs, field):
+    with pytest.raises(FieldError) as refused:
+        bedside_times(bedside, **({"start": _at(9), "end": _at(10)} | kwargs))
+    assert refused.value.field == field

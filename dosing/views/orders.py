@@ -16,12 +16,13 @@ from accounts.form_errors import add_service_errors, carry_version, conflict_sta
 from accounts.roles import roles_of
 from patients.models import Patient
 
-from ..chart_limits import ladder_times, plan_digest
+from ..chart_limits import bedside_times, ladder_times, plan_digest
 from ..models import DoseOrder
 from ..order_forms import (
     ALL,
     ORDER_LIST_FILTERS,
     ORDER_STATUS_FILTERS,
+    PREMEDICATION_PREFIX,
     WORKLIST_FILTERS,
     DoseOrderForm,
     ReasonForm,
@@ -29,6 +30,8 @@ from ..order_forms import (
     VerifyOrderForm,
     default_order_filter,
     filter_orders,
+    premedication_formset,
+    premedications_of,
 )
 from ..planning import label_info
 from ..services import orders as services
@@ -68,10 +71,12 @@ def order_create(request, patient_uuid):
     patient = get_object_or_404(Patient, uuid=patient_uuid)
     today = timezone.localdate()
     form = DoseOrderForm(request.POST or None)
+    premedications = premedication_formset(request.POST or None)
     preview = None
     if form.is_bound and form.is_valid():
         data = dict(form.cleaned_data)
         shown = data.pop("plan_digest")
+        rows = premedications_of(premedications)
         try:
             _, plan = services.plan_order(
                 patient=patient,
@@ -82,10 +87,15 @@ def order_create(request, patient_uuid):
                 today=today,
             )
             preview = {"plan": plan.to_dict()}
-            if request.POST.get("action") == "place":
+            if request.POST.get("action") == "place" and rows is not None:
                 if shown == plan_digest(preview["plan"]):
                     order = services.dose_order_create(
-                        by=request.user, patient=patient, today=today, plan_digest_shown=shown, **data
+                        by=request.user,
+                        patient=patient,
+                        today=today,
+                        plan_digest_shown=shown,
+                        premedications=rows,
+                        **data,
                     )
                     messages.success(request, "Order placed. It now waits for a pharmacist to verify it.")
                     return redirect(order)
@@ -97,13 +107,14 @@ def order_create(request, patient_uuid):
                     else "Check the plan shown, then place the order.",
                 )
         except ValidationError as exc:
-            add_service_errors(form, exc)
+            _add_order_errors(form, premedications, exc)
         if preview:
             carry_version(form, plan_digest(preview["plan"]), "plan_digest")
     chosen = form.cleaned_data.get("indication") if form.is_bound and hasattr(form, "cleaned_data") else None
     context = {
         "patient": patient,
         "form": form,
+        "premedications": premedications,
         "inputs": services.order_inputs(patient, today),
         "blocking_flags": (
             services.blocking_flags(patient, chosen) if chosen else patient.verdict_flags("contraindications")
@@ -112,6 +123,24 @@ def order_create(request, patient_uuid):
         "label": _label(form),
     }
     return render(request, "dosing/order_form.html", context)
+
+
+def _add_order_errors(form, premedications, exc: ValidationError) -> None:
+    """Each refusal next to its field: a premedication's (``premedications-<index>-<field>``, as
+    the service names them) in its row of the formset, the rest on the order form."""
+    if not hasattr(exc, "error_dict"):
+        add_service_errors(form, exc)
+        return
+    rest = {}
+    for key, errors in exc.error_dict.items():
+        prefix, _, tail = key.partition("-")
+        index, _, field = tail.partition("-")
+        if prefix == PREMEDICATION_PREFIX and index.isdigit() and int(index) < len(premedications.forms):
+            premedications.forms[int(index)].add_error(field, errors)
+        else:
+            rest[key] = errors
+    if rest:
+        add_service_errors(form, ValidationError(rest))
 
 
 def _label(form):
@@ -240,6 +269,7 @@ def order_sheet(request, order_uuid, day):
         "end": steps[-1]["clock_end"],  # elapsed minutes, so right across a DST change
         "infusion_date": infusion_date,
         "options": options,
+        "bedside": bedside_times(order.bedside, start=begin, end=steps[-1]["clock_end"]),
         "renal_risk": order.inputs.get("renal_risk") or chart_inputs.get("renal_risk"),
         "at_risk": plan["at_risk"] or chart_inputs.get("at_risk"),
         "at_risk_reasons": chart_inputs.get("at_risk_reasons") or order.at_risk_reasons,

@@ -465,3 +465,45 @@ class TestTwoBrowsersOnOneRecord:
         response = nurse_client(client, nurse).post(part_url(started, "vitals"), PART_FORMS["vitals"])
         assert response.status_code == 200
         assert VitalSigns.objects.count() == current.vitals.count()
+
+
+@pytest.mark.django_db
+class TestBedsideInstructionsOnTheSessionPage:
+    """The order's bedside instructions and an overridden contraindication reach the chair."""
+
+    def test_instructions_with_their_clock_times(self, client, nurse, make_order, frozen_today):
+        order = make_order(
+            premedications=[
+                {
+                    "drug": "diphenhydramine",
+                    "dose": Decimal("25"),
+                    "dose_unit": "mg",
+                    "route": "iv",
+                    "minutes_before_start": 30,
+                }
+            ],
+            pre_hydration_fluid="sodium_chloride_0_9",
+            pre_hydration_volume_ml=Decimal("500"),
+            pre_hydration_rate_ml_per_h=Decimal("500"),
+            observation_minutes=30,
+            bedside_instructions="Check the cannula site every hour.",
+        )
+        session = make_session(verified(order), by=nurse)  # planned 09:00, 288 min ladder to 13:48
+        html = nurse_client(client, nurse).get(detail_url(session)).content.decode()
+        assert 'id="bedside"' in html and "Diphenhydramine" in html and "Intravenous (IV)" in html
+        assert "due <strong>08:30</strong>" in html
+        assert "Sodium chloride 0.9 %" in html and "08:00–09:00" in html
+        assert "observe until <strong>14:18</strong>" in html
+        assert "Check the cannula site every hour." in html
+
+    def test_a_session_without_instructions_says_so(self, client, nurse, session):
+        html = nurse_client(client, nurse).get(detail_url(session)).content.decode()
+        assert "No premedication, hydration, observation or bedside instruction was ordered." in html
+
+    def test_the_overridden_contraindication_with_the_reason(self, client, nurse, make_order, dm_patient, frozen_today):
+        dm_patient.iga_status = "deficient_anti_iga"
+        dm_patient.save()
+        reason = "Benefit outweighs risk; premedicated, slow ladder"
+        session = make_session(verified(make_order(override_reason=reason)), by=nurse)
+        html = nurse_client(client, nurse).get(detail_url(session)).content.decode()
+        assert 'data-override="yes"' in html and reason in html and "IgA" in html

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.form_errors import call_service, carry_version, conflict_status
-from dosing.chart_limits import ladder_times
+from dosing.chart_limits import bedside_times, ladder_times
 from risk.models import SEVERITY_RANK
 
 from ..models import InfusionSession
@@ -88,12 +88,14 @@ def _detail_context(session: InfusionSession, complete_form: CompleteForm | None
     if record is not None and complete_form is None:
         complete_form = CompleteForm(initial={"expected_version": record.version})
     clock = services.ladder_now(plan, record, now=timezone.now())
+    ladder = _ladder(plan, session, record, clock)
     return {
         "session": session,
         "patient": session.patient,
         "order": order,
         "plan": plan,
-        "ladder": _ladder(plan, session, record, clock),
+        "ladder": ladder,
+        "bedside": bedside_times(order.bedside, start=session.planned_start, end=ladder[-1]["clock_end"]),
         "ladder_clock": clock,
         "limit_now": services.limit_in_force(plan, clock) if clock else "",
         "active_flags": active_flags,
