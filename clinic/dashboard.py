@@ -61,7 +61,7 @@ class Dashboard:
     deteriorations: list
     upcoming_sessions: list  # [(session, [at-risk and contraindication flags])]
     checks_due: list  # reminders due now or earlier, not done
-    to_schedule: list  # verified orders with no active course, waiting longest first
+    to_schedule: list  # verified orders no course was ever booked from, waiting longest first
     unit_today: list  # [UnitGroup] for each of UNIT_GROUPS, today in the clinic's time zone
 
 
@@ -158,7 +158,7 @@ def dashboard(*, severity: str = "", category: str = "", now: datetime | None = 
         .annotate(total=CountOf(due), overdue=CountOf(due.filter(window_end__lt=now)))
         .order_by("due_at")[:ROWS_PER_LIST]
     )
-    # dosing's own filter (no active course), so this list and the order list's "to schedule" agree.
+    # dosing's own filter (no course ever booked), so this list and the order list's "to schedule" agree.
     waiting = DoseOrder.objects.to_schedule()
     to_schedule = list(
         waiting.select_related("patient", "product", "indication")

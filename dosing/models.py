@@ -210,7 +210,6 @@ PENDING_STATUSES = (OrderStatus.AWAITING_VERIFICATION, OrderStatus.REVERIFY, Ord
 OPEN_STATUSES = (OrderStatus.AWAITING_VERIFICATION, OrderStatus.VERIFIED, OrderStatus.REVIEW, OrderStatus.REVERIFY)
 # scheduling.models.CourseStatus.ACTIVE, named here for DoseOrderQuerySet.to_schedule (dosing may
 # not import scheduling); scheduling's tests hold the two equal.
-ACTIVE_COURSE_STATUS = "active"
 # "The dose order ..." in a sentence, for every status.
 STATUS_SENTENCES = {
     OrderStatus.AWAITING_VERIFICATION: "is awaiting pharmacist verification",
@@ -290,14 +289,16 @@ class DoseOrderQuerySet(models.QuerySet):
         return self.filter(status__in=ADMINISTRABLE_STATUSES)
 
     def to_schedule(self):
-        """Orders the chair may give from that no active course is booked from: the nurses' list.
+        """Orders the chair may give from that no course was ever booked from: the nurses' list.
+        An order whose course was completed, stopped or replaced has had its course; it does not
+        come back here (book again from the order page when that is meant).
 
-        Written here, with scheduling's reverse relation named as an ORM string, so the order list
-        (dosing) can offer it without importing scheduling, the layer above. The string pair
-        ("courses", "active") is Course.order's related_name and CourseStatus.ACTIVE; a scheduling
-        test books, stops and completes courses against this filter, so a rename there fails there.
+        Written here, with scheduling's reverse relation named as an ORM string ("courses", the
+        related_name of Course.order), so the order list (dosing) can offer it without importing
+        scheduling, the layer above; a scheduling test books courses against this filter, so a
+        rename there fails there.
         """
-        return self.administrable().exclude(courses__status=ACTIVE_COURSE_STATUS)
+        return self.administrable().filter(courses__isnull=True)
 
 
 class DoseOrder(models.Model):

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.core.exceptions import ValidationError
 
-from dosing.models import ACTIVE_COURSE_STATUS, DoseOrder
+from dosing.models import DoseOrder
 from dosing.tests.factories import DoseOrderFactory
 from patients.tests.factories import MeasurementFactory, PatientFactory
 from scheduling.models import (
@@ -617,13 +617,12 @@ class TestUnitSettingsUpdate:
 @pytest.mark.parametrize(("course_status", "still_to_schedule"), [
     (None, True),
     (CourseStatus.ACTIVE, False),
-    (CourseStatus.STOPPED, True),
-    (CourseStatus.COMPLETED, True),
+    (CourseStatus.STOPPED, False),
+    (CourseStatus.COMPLETED, False),
 ])  # fmt: skip
-def test_an_order_is_to_schedule_until_an_active_course_is_booked_from_it(course_status, still_to_schedule):
-    """dosing names the course relation and the active status as ORM strings (it may not import
-    scheduling): this holds them to scheduling's own names."""
-    assert ACTIVE_COURSE_STATUS == CourseStatus.ACTIVE
+def test_an_order_is_to_schedule_until_a_course_is_booked_from_it(course_status, still_to_schedule):
+    """dosing names the course relation as an ORM string (it may not import scheduling): this
+    holds it to scheduling's own name. An order whose course ended has had its course."""
     order = DoseOrderFactory(verified=True)
     DoseOrderFactory()  # awaiting verification: never to schedule
     if course_status:
