@@ -85,7 +85,8 @@ class CheckItem:
 
 
 def _plain(value: Decimal) -> str:
-    return format(value.normalize(), "f") if value == value.to_integral() else format(value, "f")
+    # normalize() alone would write 100 as 1E+2.
+    return format(value.normalize(), "f")
 
 
 def _age_days(fact: Fact, today: date, field: str) -> int:

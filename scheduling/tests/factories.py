@@ -22,6 +22,12 @@ NY = ZoneInfo("America/New_York")
 DAY = date(2026, 11, 22)
 
 
+# A start in a test that is not about the pre-infusion check accepts its stale or missing items
+# (the fixtures' patients have no labs, blood group or IgA status on record).
+CHECK_ACCEPTED = {"check_accepted": True, "check_reason": "Not what this test is about."}
+CHECK_ACCEPTED_POST = {"check_accepted": "on", "check_reason": "Not what this test is about."}
+
+
 def local(hour: int, minute: int = 0, day: date = DAY) -> datetime:
     """`hour`:`minute` on `day` in the clinic's time zone (New York in the tests)."""
     return datetime.combine(day, time(hour, minute), tzinfo=NY)

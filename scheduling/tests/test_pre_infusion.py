@@ -92,7 +92,7 @@ def test_all_fresh_needs_no_acceptance():
 
 def test_an_item_carries_value_unit_date_and_age():
     found = item(check(haemoglobin=Fact(Decimal("12.40"), days_ago(40), "g/dL")), "haemoglobin")
-    assert (found.value, found.unit, found.on, found.age_days) == ("12.40", "g/dL", days_ago(40), 40)
+    assert (found.value, found.unit, found.on, found.age_days) == ("12.4", "g/dL", days_ago(40), 40)
     assert found.why == "40 days old, more than 30."
     assert found.to_dict()["on"] == "2026-10-13"
     assert found.to_dict()["status"] == "stale"

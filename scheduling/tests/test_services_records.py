@@ -20,7 +20,7 @@ from scheduling.models import (
     VitalSigns,
 )
 from scheduling.services import records as services
-from scheduling.tests.factories import DAY, NY, local, make_session, vitals
+from scheduling.tests.factories import CHECK_ACCEPTED, DAY, NY, local, make_session, vitals
 
 NOW = local(14)
 
@@ -55,7 +55,9 @@ def session(order, nurse):
 
 @pytest.fixture
 def started(session, nurse):
-    services.record_start(by=nurse, session=session, started_at=local(9, 5), expected_version=1, now=NOW)
+    services.record_start(
+        **CHECK_ACCEPTED, by=nurse, session=session, started_at=local(9, 5), expected_version=1, now=NOW
+    )
     session.refresh_from_db()
     return session
 
@@ -162,17 +164,21 @@ def test_volume_limit_is_one_percent_above_the_plan(planned, limit):
 @pytest.mark.django_db
 class TestRecordStart:
     def test_start_puts_the_session_in_progress(self, session, nurse):
-        started = services.record_start(by=nurse, session=session, started_at=local(9, 5), expected_version=1, now=NOW)
+        started = services.record_start(
+            **CHECK_ACCEPTED, by=nurse, session=session, started_at=local(9, 5), expected_version=1, now=NOW
+        )
         session.refresh_from_db()
         assert session.status == SessionStatus.IN_PROGRESS and session.version == 2
         assert started.started_at == local(9, 5) and started.session == session
         entry = session.history.first()
         assert entry.history_user == nurse and entry.history_change_reason == "infusion started"
-        assert started.history.first().history_change_reason == "infusion started at 09:05"
+        assert started.history.first().history_change_reason.startswith("infusion started at 09:05")
 
     def test_stale_version_writes_nothing(self, session, nurse):
         with pytest.raises(ValidationError) as exc:
-            services.record_start(by=nurse, session=session, started_at=local(9, 5), expected_version=0, now=NOW)
+            services.record_start(
+                **CHECK_ACCEPTED, by=nurse, session=session, started_at=local(9, 5), expected_version=0, now=NOW
+            )
         (message,) = messages_at(exc)
         assert message.startswith("This session was changed by ") and "(now: Confirmed)" in message
         assert exc.value.error_list[0].code == "stale"
@@ -183,7 +189,12 @@ class TestRecordStart:
     def test_second_start_is_refused(self, started, nurse):
         with pytest.raises(ValidationError) as exc:
             services.record_start(
-                by=nurse, session=started, started_at=local(9, 10), expected_version=started.version, now=NOW
+                **CHECK_ACCEPTED,
+                by=nurse,
+                session=started,
+                started_at=local(9, 10),
+                expected_version=started.version,
+                now=NOW,
             )
         assert "already started at 09:05" in messages_at(exc)[0]
         assert record(started).started_at == local(9, 5)
@@ -192,14 +203,18 @@ class TestRecordStart:
     def test_closed_sessions_cannot_start(self, order, nurse, status):
         session = make_session(order, by=nurse, status=status)
         with pytest.raises(ValidationError):
-            services.record_start(by=nurse, session=session, started_at=local(9, 5), expected_version=1, now=NOW)
+            services.record_start(
+                **CHECK_ACCEPTED, by=nurse, session=session, started_at=local(9, 5), expected_version=1, now=NOW
+            )
         session.refresh_from_db()
         assert session.status == status and not InfusionRecord.objects.exists()
 
     def test_unverified_order_cannot_start(self, make_order, nurse):
         session = make_session(make_order(), by=nurse)
         with pytest.raises(ValidationError) as exc:
-            services.record_start(by=nurse, session=session, started_at=local(9, 5), expected_version=1, now=NOW)
+            services.record_start(
+                **CHECK_ACCEPTED, by=nurse, session=session, started_at=local(9, 5), expected_version=1, now=NOW
+            )
         assert "a pharmacist must verify it" in messages_at(exc)[0]
         assert not InfusionRecord.objects.exists()
 
@@ -213,7 +228,9 @@ class TestRecordStart:
     )
     def test_start_time_checked_at_the_field(self, session, nurse, started_at, message):
         with pytest.raises(ValidationError) as exc:
-            services.record_start(by=nurse, session=session, started_at=started_at, expected_version=1, now=NOW)
+            services.record_start(
+                **CHECK_ACCEPTED, by=nurse, session=session, started_at=started_at, expected_version=1, now=NOW
+            )
         assert message in messages_at(exc, "started_at")[0]
         assert not InfusionRecord.objects.exists()
 
@@ -230,13 +247,17 @@ class TestRecordStart:
         )
         opened = record(session)
         assert opened.started_at is None and opened.version == 3
-        services.record_start(by=nurse, session=session, started_at=local(9, 5), expected_version=1, now=NOW)
+        services.record_start(
+            **CHECK_ACCEPTED, by=nurse, session=session, started_at=local(9, 5), expected_version=1, now=NOW
+        )
         assert record(session).started_at == local(9, 5) and record(session).version == 4
 
     def test_start_cannot_precede_vitals_taken_before_it(self, session, nurse):
         services.vitals_record(by=nurse, session=session, **vitals("before", local(9, 10)), now=NOW)
         with pytest.raises(ValidationError) as exc:
-            services.record_start(by=nurse, session=session, started_at=local(9, 5), expected_version=1, now=NOW)
+            services.record_start(
+                **CHECK_ACCEPTED, by=nurse, session=session, started_at=local(9, 5), expected_version=1, now=NOW
+            )
         assert "after this start time" in messages_at(exc, "started_at")[0]
         session.refresh_from_db()
         assert session.status == SessionStatus.CONFIRMED
@@ -286,7 +307,9 @@ class TestRateChange:
     def test_at_risk_plan_has_the_lower_cap(self, at_risk_order, nurse, rate, allowed):
         assert at_risk_order.plan["max_rate_ml_per_h"] == "138.6"
         session = make_session(at_risk_order, by=nurse)
-        services.record_start(by=nurse, session=session, started_at=local(9, 5), expected_version=1, now=NOW)
+        services.record_start(
+            **CHECK_ACCEPTED, by=nurse, session=session, started_at=local(9, 5), expected_version=1, now=NOW
+        )
         call = {"by": nurse, "session": session, "at": local(10, 10), "step_number": 3, "now": NOW}
         if allowed:
             services.rate_change_record(rate_ml_per_h=Decimal(rate), **call)
