@@ -34,7 +34,7 @@ class PreInfusionPolicy:
     """How recent each fact must be at the start of an infusion (site policy, not label text)."""
 
     weight_max_age_days: int = 30
-    # The order was dosed on a weight; more than this change since means the dose may be wrong.
+    # The order was dosed on a weight; a change of this much or more means the dose may be wrong.
     weight_change_max_percent: Decimal = Decimal("10")
     renal_before_cycle_days: int = CREATININE_BEFORE_CYCLE_DAYS
     haemoglobin_max_age_days: int = 30
@@ -42,8 +42,8 @@ class PreInfusionPolicy:
     @property
     def sentence(self) -> str:
         return (
-            f"weight within {self.weight_max_age_days} days and within "
-            f"{self.weight_change_max_percent.normalize():f} % of the order's weight; creatinine and eGFR "
+            f"weight within {self.weight_max_age_days} days and "
+            f"less than {self.weight_change_max_percent.normalize():f} % from the order's weight; creatinine and eGFR "
             f"within {self.renal_before_cycle_days} days before the cycle's first day; haemoglobin within "
             f"{self.haemoglobin_max_age_days} days; blood group and IgA status recorded"
         )
@@ -120,7 +120,9 @@ def _weight(fact: Fact | None, order_weight_kg: Decimal, today: date, policy: Pr
     reasons = []
     if age > policy.weight_max_age_days:
         reasons.append(f"measured {age} days ago, more than {policy.weight_max_age_days}")
-    if abs(change) > policy.weight_change_max_percent:
+    # Exact, unrounded: a change of 10 % or more is too much, as for re-verifying the order
+    # (dosing.services.orders.REVERIFY_WEIGHT_CHANGE_PERCENT).
+    if abs(fact.value - order_weight_kg) * HUNDRED >= policy.weight_change_max_percent * order_weight_kg:
         reasons.append(
             f"{versus}, more than {policy.weight_change_max_percent.normalize():f} %: the dose may need re-ordering"
         )

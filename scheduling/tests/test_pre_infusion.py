@@ -49,10 +49,10 @@ RENAL_EDGE = FIRST_DAY - timedelta(days=CREATININE_BEFORE_CYCLE_DAYS)
     [
         ("weight", Fact(Decimal("70.0"), days_ago(30), "kg"), OK),
         ("weight", Fact(Decimal("70.0"), days_ago(31), "kg"), STALE),
-        ("weight", Fact(Decimal("77.0"), TODAY, "kg"), OK),  # +10 %: at the limit
-        ("weight", Fact(Decimal("77.1"), TODAY, "kg"), STALE),
-        ("weight", Fact(Decimal("63.0"), TODAY, "kg"), OK),  # -10 %
-        ("weight", Fact(Decimal("62.9"), TODAY, "kg"), STALE),
+        ("weight", Fact(Decimal("76.9"), TODAY, "kg"), OK),
+        ("weight", Fact(Decimal("77.0"), TODAY, "kg"), STALE),  # +10 %: as much as re-verifies the order
+        ("weight", Fact(Decimal("63.1"), TODAY, "kg"), OK),
+        ("weight", Fact(Decimal("63.0"), TODAY, "kg"), STALE),  # -10 %
         ("weight", None, MISSING),
         ("creatinine", Fact(Decimal("0.9"), RENAL_EDGE, "mg/dL"), OK),
         ("creatinine", Fact(Decimal("0.9"), RENAL_EDGE - timedelta(days=1), "mg/dL"), STALE),
@@ -103,6 +103,12 @@ def test_a_weight_both_old_and_changed_says_both():
     assert found.status == STALE
     assert "45 days ago" in found.why
     assert "15 % above the order's 70 kg" in found.why
+
+
+def test_the_weight_change_is_the_order_re_verification_threshold():
+    from dosing.services.orders import REVERIFY_WEIGHT_CHANGE_PERCENT
+
+    assert SITE_POLICY.weight_change_max_percent == REVERIFY_WEIGHT_CHANGE_PERCENT
 
 
 def test_the_renal_window_is_the_risk_rules():
