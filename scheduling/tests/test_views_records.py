@@ -11,7 +11,7 @@ from dosing.tests.factories import verified
 from patients.tests.factories import RiskFactorFactory
 from scheduling.models import InfusionRecord, LotUsage, RateChange, Reaction, SessionStatus, VitalSigns
 from scheduling.services import records as services
-from scheduling.tests.factories import CHECK_ACCEPTED, CHECK_ACCEPTED_POST, NY, local, make_session, vitals
+from scheduling.tests.factories import CHECK_ACCEPTED, CHECK_ACCEPTED_POST, NY, fresh_chart, local, make_session, vitals
 
 UNKNOWN = "00000000-0000-0000-0000-000000000000"
 WRITERS_REFUSED = ["viewer", "pharmacist", "physician"]
@@ -512,3 +512,41 @@ class TestBedsideInstructionsOnTheSessionPage:
         session = make_session(verified(make_order(override_reason=reason)), by=nurse)
         html = nurse_client(client, nurse).get(detail_url(session)).content.decode()
         assert 'data-override="yes"' in html and reason in html and "IgA" in html
+
+
+class TestPreInfusionCheckPage:
+    def test_the_start_page_shows_the_check_the_flags_and_the_instructions(self, client, nurse, session):
+        text = nurse_client(client, nurse).get(edit_url(session)).content.decode()
+        assert 'data-code="weight" data-status="ok"' in text and 'data-code="creatinine" data-status="missing"' in text
+        assert "2026-11-20" in text and "Site policy:" in text
+        assert 'id="pre-infusion-flags"' in text and 'id="bedside-instructions"' in text
+
+    def test_a_missing_item_without_acceptance_is_refused_at_the_field(self, client, nurse, session):
+        response = nurse_client(client, nurse).post(
+            edit_url(session), {"stage": "start", "started_at": "2026-11-22T09:05", "expected_version": "1"}
+        )
+        assert response.status_code == 200
+        assert "Stale or missing before this infusion" in response.context["form"].errors["check_accepted"][0]
+        assert "check_reason" in response.context["form"].errors
+        assert not InfusionRecord.objects.exists()
+
+    def test_an_all_ok_check_starts_without_acceptance_and_shows_on_the_session(
+        self, client, nurse, session, dm_patient
+    ):
+        fresh_chart(dm_patient)
+        browser = nurse_client(client, nurse)
+        response = browser.post(
+            edit_url(session), {"stage": "start", "started_at": "2026-11-22T09:05", "expected_version": "1"}
+        )
+        assert response.status_code == 302
+        text = browser.get(detail_url(session)).content.decode()
+        assert "Pre-infusion check at the start" in text and 'id="pre-infusion-acceptance"' not in text
+
+    def test_an_accepted_start_shows_the_reason_on_the_session(self, client, nurse, session):
+        browser = nurse_client(client, nurse)
+        browser.post(
+            edit_url(session),
+            {**CHECK_ACCEPTED_POST, "stage": "start", "started_at": "2026-11-22T09:05", "expected_version": "1"},
+        )
+        text = browser.get(detail_url(session)).content.decode()
+        assert 'id="pre-infusion-acceptance"' in text and "Not what this test is about." in text
