@@ -190,6 +190,10 @@ class InfusionRecord(models.Model):
         validators=[MinValueValidator(Decimal("0"))],
     )
     notes = models.TextField(blank=True)
+    # The pre-infusion check as the nurse saw it at the start (scheduling.services.records.
+    # pre_infusion_snapshot): its items, the policy, the active risk flags, and the acceptance of
+    # any stale or missing item with its reason. Who and when are in the history.
+    pre_infusion_check = models.JSONField(default=dict, blank=True)
     completed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
     )

@@ -47,6 +47,18 @@ def _rate(label: str, *, required: bool = True, help_text: str = "") -> forms.De
 class StartForm(PageVersionForm):
     version_field = "expected_version"
     started_at = _when("Infusion started at", help_text="Local time, when the pump was started.")
+    check_accepted = forms.BooleanField(
+        label="I accept starting with the stale or missing items of the pre-infusion check",
+        required=False,
+        help_text="Needed only when an item of the check is stale or missing.",
+    )
+    check_reason = forms.CharField(
+        label="Reason",
+        required=False,
+        max_length=300,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Why the infusion starts anyway, e.g. physician consulted, labs drawn today.",
+    )
     expected_version = _version()
 
 

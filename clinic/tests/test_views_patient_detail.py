@@ -20,7 +20,7 @@ from patients.tests.factories import (
     RiskFactorFactory,
 )
 from scheduling.services.records import record_start
-from scheduling.tests.factories import local, make_session
+from scheduling.tests.factories import CHECK_ACCEPTED, local, make_session
 
 
 @pytest.fixture(autouse=True)
@@ -290,7 +290,9 @@ def test_weeks_on_ivig_count_from_week_0_marked_when_derived(
     if started:
         nurse = make_user("nurse")
         session = make_session(verified(make_order()), by=nurse, planned_start=local(9, day=started))
-        record_start(by=nurse, session=session, started_at=local(9, 5, day=started), expected_version=1)
+        record_start(
+            **CHECK_ACCEPTED, by=nurse, session=session, started_at=local(9, 5, day=started), expected_version=1
+        )
     text = _first_infusion(role_client("viewer").get(_url(dm_patient)))
     assert text.startswith(shown)
     assert ("derived" in text) is (recorded is None and started is not None)

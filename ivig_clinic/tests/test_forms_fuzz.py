@@ -36,7 +36,7 @@ from patients.tests.factories import LabResultFactory, MeasurementFactory, Medic
 from risk.models import RiskFlag
 from scheduling.models import InfusionSession, ReactionAction, ReactionSeverity, ReactionType, Reminder, VitalsPhase
 from scheduling.services import records as record_services
-from scheduling.tests.factories import local, make_session
+from scheduling.tests.factories import CHECK_ACCEPTED, local, make_session
 from visits.forms import HAQ_CATEGORIES, haq_aids_field_name, haq_field_name
 from visits.models import HaqInstrument, MmtScale, Visit
 
@@ -212,7 +212,9 @@ class World:
     @cached_property
     def started_session(self) -> InfusionSession:
         session = make_session(self.verified_order, by=self.nurse, planned_start=local(11))
-        record_services.record_start(by=self.nurse, session=session, started_at=local(11, 5), expected_version=1)
+        record_services.record_start(
+            **CHECK_ACCEPTED, by=self.nurse, session=session, started_at=local(11, 5), expected_version=1
+        )
         session.refresh_from_db()
         return session
 
@@ -614,6 +616,8 @@ WRITE_VIEWS = [
         lambda w: {
             "stage": st.just("start"),
             "started_at": local_datetime(),
+            "check_accepted": checkbox(),
+            "check_reason": text(300, min_size=0),
             "expected_version": st.just(str(w.session.version)),
         },
     ),

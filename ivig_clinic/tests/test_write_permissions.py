@@ -23,7 +23,7 @@ from patients.tests.factories import LabResultFactory, MedicationFactory, RiskFa
 from patients.views import RECORD_KINDS
 from risk.models import RiskFlag
 from scheduling.models import Reminder
-from scheduling.tests.factories import make_session
+from scheduling.tests.factories import CHECK_ACCEPTED_POST, make_session
 from scheduling.views.records import RECORD_PARTS
 from scheduling.views.reminders import ACTIONS as REMINDER_ACTIONS
 from visits.models import Visit
@@ -252,7 +252,7 @@ def _write_cases(w: World) -> dict[str, list[tuple[str, str, dict]]]:
             (
                 "start",
                 _url("scheduling:record_edit", session_uuid=session),
-                {"stage": "start", "started_at": "2026-11-22T09:05", "expected_version": "1"},
+                {**CHECK_ACCEPTED_POST, "stage": "start", "started_at": "2026-11-22T09:05", "expected_version": "1"},
             )
         ],
         "scheduling:record_add_part": [

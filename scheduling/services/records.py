@@ -42,7 +42,9 @@ from accounts.audit import audited_save, check_version
 from accounts.errors import FieldError
 from accounts.transactions import service
 from dosing.chart_limits import ladder_may_begin, ladder_step_begun
-from patients.models import Patient
+from patients.labs import LAB_CATALOG
+from patients.models import BloodGroup, IgAStatus, LabTest, Patient
+from risk.models import SEVERITY_RANK
 
 from ..models import (
     InfusionRecord,
@@ -57,6 +59,7 @@ from ..models import (
     VitalSigns,
     VitalsPhase,
 )
+from ..pre_infusion import SITE_POLICY, CheckItem, Fact, needs_acceptance, pre_infusion_check
 from .lifecycle import course_settle
 
 FUTURE_GRACE = timedelta(minutes=5)
@@ -355,6 +358,61 @@ def completion_missing(record: InfusionRecord | None) -> list[str]:
     return missing
 
 
+def _latest_lab(patient: Patient, test: str, day: date) -> Fact | None:
+    result = (
+        patient.lab_results.filter(test=test, collected_on__lte=day).order_by("-collected_on", "-created_at").first()
+    )
+    return None if result is None else Fact(result.value, result.collected_on, LAB_CATALOG[test].unit)
+
+
+def pre_infusion_items(session: InfusionSession, *, today: date) -> tuple[CheckItem, ...]:
+    """The pre-infusion check of this session on ``today`` (``scheduling.pre_infusion``), from
+    the chart as it is now and the weight the order was dosed on."""
+    patient, order = session.patient, order_of(session)
+    weight = patient.latest_measurement("weight_kg", today)
+    known_group = patient.blood_group not in ("", BloodGroup.UNKNOWN)
+    return pre_infusion_check(
+        today=today,
+        cycle_first_day=session.cycle.start_date,
+        order_weight_kg=Decimal(order.inputs["weight_kg"]),
+        weight=None if weight is None else Fact(weight.weight_kg, weight.measured_on, "kg"),
+        creatinine=_latest_lab(patient, LabTest.CREATININE, today),
+        egfr=_latest_lab(patient, LabTest.EGFR, today),
+        haemoglobin=_latest_lab(patient, LabTest.HAEMOGLOBIN, today),
+        blood_group=Fact(patient.get_blood_group_display()) if known_group else None,
+        iga_status=None if patient.iga_status == IgAStatus.UNKNOWN else Fact(patient.get_iga_status_display()),
+    )
+
+
+def active_flags_of(patient: Patient):
+    """The patient's active risk flags, most severe first."""
+    return patient.risk_flags.active().annotate(rank=SEVERITY_RANK).order_by("rank", "code")
+
+
+def pre_infusion_snapshot(session: InfusionSession, *, today: date) -> dict:
+    """The check as shown at the start page and kept with the start: its items, the policy, the
+    cycle's first day, the order's weight and the active risk flags."""
+    items = pre_infusion_items(session, today=today)
+    return {
+        "checked_on": today.isoformat(),
+        "cycle_first_day": session.cycle.start_date.isoformat(),
+        "order_weight_kg": order_of(session).inputs["weight_kg"],
+        "policy": SITE_POLICY.sentence,
+        "items": [item.to_dict() for item in items],
+        "needs_acceptance": needs_acceptance(items),
+        "active_flags": [
+            {"code": flag.code, "severity": flag.severity, "title": flag.title}
+            for flag in active_flags_of(session.patient)
+        ],
+    }
+
+
+def _unchecked(snapshot: dict) -> str:
+    return "; ".join(
+        f"{item['label']} ({item['status']}: {item['why']})" for item in snapshot["items"] if item["status"] != "ok"
+    )
+
+
 # ----------------------------------------------------------------------- writing helpers
 
 
@@ -486,11 +544,24 @@ def first_infusion_keep(*, patient: Patient) -> date | None:
 
 
 @service
-def record_start(*, by, session: InfusionSession, started_at: datetime, expected_version, now=None) -> InfusionRecord:
+def record_start(
+    *,
+    by,
+    session: InfusionSession,
+    started_at: datetime,
+    expected_version,
+    check_accepted: bool = False,
+    check_reason: str = "",
+    now=None,
+) -> InfusionRecord:
     """Start the infusion: the session is in progress and its record has a start time.
 
     Refused for a session that is cancelled, missed, completed or already started, for an
     order that is not (or no longer) verified, and for a page showing an older session.
+
+    The pre-infusion check (``pre_infusion_snapshot``, on the planned day) is kept with the
+    record. When an item is stale or missing the start is refused unless ``check_accepted``
+    with a ``check_reason``; the acceptance is kept with the check, who and when in the history.
     """
     now = now or timezone.now()
     session, record = _lock(session)
@@ -517,6 +588,22 @@ def record_start(*, by, session: InfusionSession, started_at: datetime, expected
         errors = _times_out_of_order(record, started_at, None)
         if errors:
             raise ValidationError(errors)
+    check = pre_infusion_snapshot(session, today=planned_day)
+    check_reason = (check_reason or "").strip()
+    if check["needs_acceptance"]:
+        errors = {}
+        if not check_accepted:
+            errors["check_accepted"] = (
+                f"Stale or missing before this infusion: {_unchecked(check)}. Update the chart, or tick to "
+                "accept starting without it."
+            )
+        if not check_reason:
+            errors["check_reason"] = "Say why the infusion starts with a stale or missing item."
+        elif len(check_reason) > 300:
+            errors["check_reason"] = f"At most 300 characters, not {len(check_reason)}."
+        if errors:
+            raise ValidationError(errors)
+    check |= {"accepted": check["needs_acceptance"], "reason": check_reason if check["needs_acceptance"] else ""}
 
     session.status = SessionStatus.IN_PROGRESS
     session.version += 1
@@ -526,7 +613,9 @@ def record_start(*, by, session: InfusionSession, started_at: datetime, expected
     else:
         record.started_at = started_at
         record.version += 1
-    audited_save(record, by=by, reason=f"infusion started at {_clock(started_at)}")
+    record.pre_infusion_check = check
+    accepted = f"; pre-infusion check accepted: {check_reason}" if check["accepted"] else ""
+    audited_save(record, by=by, reason=f"infusion started at {_clock(started_at)}{accepted}")
     first_infusion_keep(patient=session.patient)
     return record
 

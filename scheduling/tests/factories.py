@@ -14,12 +14,39 @@ from zoneinfo import ZoneInfo
 import factory
 
 from dosing.tests.factories import DoseOrderFactory
-from patients.tests.factories import PatientFactory, UserFactory
+from patients.tests.factories import LabResultFactory, PatientFactory, UserFactory
 from scheduling.models import Course, Cycle, InfusionRecord, InfusionSession, Reminder, SessionStatus
 
 NY = ZoneInfo("America/New_York")
 # The day the root conftest's frozen_today fixture freezes (a Sunday).
 DAY = date(2026, 11, 22)
+
+
+# A start in a test that is not about the pre-infusion check accepts its stale or missing items
+# (the fixtures' patients have no labs, blood group or IgA status on record).
+CHECK_ACCEPTED = {"check_accepted": True, "check_reason": "Not what this test is about."}
+CHECK_ACCEPTED_POST = {"check_accepted": "on", "check_reason": "Not what this test is about."}
+
+
+def fresh_chart(patient, day: date = DAY, *, skip: tuple[str, ...] = ()) -> None:
+    """Creatinine, eGFR and haemoglobin drawn two days before `day`, blood group O and IgA normal:
+    with a weight as recent, every item of the pre-infusion check is ok. Tests not in `skip`."""
+    for test, value, unit in (
+        ("creatinine", "0.9", "mg/dL"),
+        ("egfr", "85", "mL/min/1.73 m²"),
+        ("haemoglobin", "13.1", "g/dL"),
+    ):
+        if test not in skip:
+            LabResultFactory(
+                patient=patient,
+                test=test,
+                collected_on=day - timedelta(days=2),
+                value=Decimal(value),
+                unit=unit,
+                upper_limit_normal=None,
+            )
+    patient.blood_group, patient.iga_status = "O", "normal"
+    patient.save(update_fields=["blood_group", "iga_status"])
 
 
 def local(hour: int, minute: int = 0, day: date = DAY) -> datetime:

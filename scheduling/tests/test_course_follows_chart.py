@@ -29,6 +29,7 @@ from scheduling.services.records import (
     vitals_record,
 )
 from scheduling.services.sweep import reminders_sweep
+from scheduling.tests.factories import CHECK_ACCEPTED
 
 NY = ZoneInfo("America/New_York")
 ORDERED = date(2026, 12, 7)  # Monday: ordered, verified and booked
@@ -99,7 +100,9 @@ def give(session, nurse, *, top_rate: str | None = None) -> None:
     start = session.planned_start
     evening = local(day, 20)
     session.refresh_from_db()
-    record_start(by=nurse, session=session, started_at=start, expected_version=session.version, now=start)
+    record_start(
+        **CHECK_ACCEPTED, by=nurse, session=session, started_at=start, expected_version=session.version, now=start
+    )
     vitals = {"systolic_mmhg": 120, "diastolic_mmhg": 80, "heart_rate_bpm": 70, "temperature_c": Decimal("36.8")}
     vitals_record(by=nurse, session=session, phase="before", at=start, now=evening, **vitals)
     plan = session.cycle.course.order.administration_plan
@@ -167,7 +170,9 @@ def test_a_renal_flag_raised_between_two_days_of_a_cycle_caps_the_order_in_use_a
 
     with on(FIRST_DAY + timedelta(days=1), 20):
         start = day2.planned_start
-        record_start(by=staff.nurse, session=day2, started_at=start, expected_version=day2.version, now=start)
+        record_start(
+            **CHECK_ACCEPTED, by=staff.nurse, session=day2, started_at=start, expected_version=day2.version, now=start
+        )
         with pytest.raises(ValidationError) as refused:
             rate_change_record(
                 by=staff.nurse, session=day2, at=start + timedelta(hours=1), rate_ml_per_h="168.0", step_number=3
@@ -190,7 +195,14 @@ def test_a_renal_flag_raised_between_two_days_of_a_cycle_caps_the_order_in_use_a
     assert cycle2.expected_minutes == 336 + setup
     with on(date(2027, 1, 11), 20):
         start = cycle2.planned_start
-        record_start(by=staff.nurse, session=cycle2, started_at=start, expected_version=cycle2.version, now=start)
+        record_start(
+            **CHECK_ACCEPTED,
+            by=staff.nurse,
+            session=cycle2,
+            started_at=start,
+            expected_version=cycle2.version,
+            now=start,
+        )
         with pytest.raises(ValidationError):
             rate_change_record(
                 by=staff.nurse, session=cycle2, at=start + timedelta(hours=1), rate_ml_per_h="168.0", step_number=3
@@ -218,7 +230,14 @@ def test_verification_after_the_flag_keeps_the_cap_and_a_closed_flag_raises_it_o
     cycle2 = session_on(course, date(2027, 1, 11))
     with on(date(2027, 1, 11), 20):
         start = cycle2.planned_start
-        record_start(by=staff.nurse, session=cycle2, started_at=start, expected_version=cycle2.version, now=start)
+        record_start(
+            **CHECK_ACCEPTED,
+            by=staff.nurse,
+            session=cycle2,
+            started_at=start,
+            expected_version=cycle2.version,
+            now=start,
+        )
         with pytest.raises(ValidationError):
             rate_change_record(
                 by=staff.nurse, session=cycle2, at=start + timedelta(hours=1), rate_ml_per_h="150", step_number=3
@@ -245,7 +264,13 @@ def test_a_thrombosis_risk_factor_lowers_every_open_order_and_a_contraindication
     assert "Contraindicated: IgA deficiency" in order.status_reason
     cycle2 = session_on(course, date(2027, 1, 11))
     with on(date(2027, 1, 11), 8), pytest.raises(ValidationError) as refused:
-        record_start(by=staff.nurse, session=cycle2, started_at=cycle2.planned_start, expected_version=cycle2.version)
+        record_start(
+            **CHECK_ACCEPTED,
+            by=staff.nurse,
+            session=cycle2,
+            started_at=cycle2.planned_start,
+            expected_version=cycle2.version,
+        )
     assert refused.value.messages[0].startswith(
         "The dose order needs verification again: a pharmacist must verify it before the infusion starts."
     )

@@ -20,7 +20,7 @@ from patients.tests.factories import PatientFactory
 from scheduling.models import InfusionRecord, Reminder
 from scheduling.services import records
 from scheduling.services.sweep import reminders_sweep
-from scheduling.tests.factories import local, make_session
+from scheduling.tests.factories import CHECK_ACCEPTED, local, make_session
 from visits.cohort import load_cohort
 from visits.scoring import patient_response
 from visits.services import visit_record
@@ -53,7 +53,12 @@ def start(order, nurse):
     def started(day: date, hour: int = 9, minute: int = 5):
         session = make_session(order, by=nurse, planned_start=local(hour, day=day))
         records.record_start(
-            by=nurse, session=session, started_at=local(hour, minute, day=day), expected_version=1, now=NOW
+            **CHECK_ACCEPTED,
+            by=nurse,
+            session=session,
+            started_at=local(hour, minute, day=day),
+            expected_version=1,
+            now=NOW,
         )
         return session
 

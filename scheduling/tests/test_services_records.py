@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 
 from dosing.chart_limits import ladder_times
 from dosing.tests.factories import verified
-from patients.tests.factories import RiskFactorFactory
+from patients.tests.factories import LabResultFactory, RiskFactorFactory
 from scheduling.models import (
     InfusionRecord,
     LotUsage,
@@ -20,7 +20,7 @@ from scheduling.models import (
     VitalSigns,
 )
 from scheduling.services import records as services
-from scheduling.tests.factories import DAY, NY, local, make_session, vitals
+from scheduling.tests.factories import CHECK_ACCEPTED, DAY, NY, fresh_chart, local, make_session, vitals
 
 NOW = local(14)
 
@@ -55,7 +55,9 @@ def session(order, nurse):
 
 @pytest.fixture
 def started(session, nurse):
-    services.record_start(by=nurse, session=session, started_at=local(9, 5), expected_version=1, now=NOW)
+    services.record_start(
+        **CHECK_ACCEPTED, by=nurse, session=session, started_at=local(9, 5), expected_version=1, now=NOW
+    )
     session.refresh_from_db()
     return session
 
@@ -162,17 +164,21 @@ def test_volume_limit_is_one_percent_above_the_plan(planned, limit):
 @pytest.mark.django_db
 class TestRecordStart:
     def test_start_puts_the_session_in_progress(self, session, nurse):
-        started = services.record_start(by=nurse, session=session, started_at=local(9, 5), expected_version=1, now=NOW)
+        started = services.record_start(
+            **CHECK_ACCEPTED, by=nurse, session=session, started_at=local(9, 5), expected_version=1, now=NOW
+        )
         session.refresh_from_db()
         assert session.status == SessionStatus.IN_PROGRESS and session.version == 2
         assert started.started_at == local(9, 5) and started.session == session
         entry = session.history.first()
         assert entry.history_user == nurse and entry.history_change_reason == "infusion started"
-        assert started.history.first().history_change_reason == "infusion started at 09:05"
+        assert started.history.first().history_change_reason.startswith("infusion started at 09:05")
 
     def test_stale_version_writes_nothing(self, session, nurse):
         with pytest.raises(ValidationError) as exc:
-            services.record_start(by=nurse, session=session, started_at=local(9, 5), expected_version=0, now=NOW)
+            services.record_start(
+                **CHECK_ACCEPTED, by=nurse, session=session, started_at=local(9, 5), expected_version=0, now=NOW
+            )
         (message,) = messages_at(exc)
         assert message.startswith("This session was changed by ") and "(now: Confirmed)" in message
         assert exc.value.error_list[0].code == "stale"
@@ -183,7 +189,12 @@ class TestRecordStart:
     def test_second_start_is_refused(self, started, nurse):
         with pytest.raises(ValidationError) as exc:
             services.record_start(
-                by=nurse, session=started, started_at=local(9, 10), expected_version=started.version, now=NOW
+                **CHECK_ACCEPTED,
+                by=nurse,
+                session=started,
+                started_at=local(9, 10),
+                expected_version=started.version,
+                now=NOW,
             )
         assert "already started at 09:05" in messages_at(exc)[0]
         assert record(started).started_at == local(9, 5)
@@ -192,14 +203,18 @@ class TestRecordStart:
     def test_closed_sessions_cannot_start(self, order, nurse, status):
         session = make_session(order, by=nurse, status=status)
         with pytest.raises(ValidationError):
-            services.record_start(by=nurse, session=session, started_at=local(9, 5), expected_version=1, now=NOW)
+            services.record_start(
+                **CHECK_ACCEPTED, by=nurse, session=session, started_at=local(9, 5), expected_version=1, now=NOW
+            )
         session.refresh_from_db()
         assert session.status == status and not InfusionRecord.objects.exists()
 
     def test_unverified_order_cannot_start(self, make_order, nurse):
         session = make_session(make_order(), by=nurse)
         with pytest.raises(ValidationError) as exc:
-            services.record_start(by=nurse, session=session, started_at=local(9, 5), expected_version=1, now=NOW)
+            services.record_start(
+                **CHECK_ACCEPTED, by=nurse, session=session, started_at=local(9, 5), expected_version=1, now=NOW
+            )
         assert "a pharmacist must verify it" in messages_at(exc)[0]
         assert not InfusionRecord.objects.exists()
 
@@ -213,7 +228,9 @@ class TestRecordStart:
     )
     def test_start_time_checked_at_the_field(self, session, nurse, started_at, message):
         with pytest.raises(ValidationError) as exc:
-            services.record_start(by=nurse, session=session, started_at=started_at, expected_version=1, now=NOW)
+            services.record_start(
+                **CHECK_ACCEPTED, by=nurse, session=session, started_at=started_at, expected_version=1, now=NOW
+            )
         assert message in messages_at(exc, "started_at")[0]
         assert not InfusionRecord.objects.exists()
 
@@ -230,13 +247,17 @@ class TestRecordStart:
         )
         opened = record(session)
         assert opened.started_at is None and opened.version == 3
-        services.record_start(by=nurse, session=session, started_at=local(9, 5), expected_version=1, now=NOW)
+        services.record_start(
+            **CHECK_ACCEPTED, by=nurse, session=session, started_at=local(9, 5), expected_version=1, now=NOW
+        )
         assert record(session).started_at == local(9, 5) and record(session).version == 4
 
     def test_start_cannot_precede_vitals_taken_before_it(self, session, nurse):
         services.vitals_record(by=nurse, session=session, **vitals("before", local(9, 10)), now=NOW)
         with pytest.raises(ValidationError) as exc:
-            services.record_start(by=nurse, session=session, started_at=local(9, 5), expected_version=1, now=NOW)
+            services.record_start(
+                **CHECK_ACCEPTED, by=nurse, session=session, started_at=local(9, 5), expected_version=1, now=NOW
+            )
         assert "after this start time" in messages_at(exc, "started_at")[0]
         session.refresh_from_db()
         assert session.status == SessionStatus.CONFIRMED
@@ -286,7 +307,9 @@ class TestRateChange:
     def test_at_risk_plan_has_the_lower_cap(self, at_risk_order, nurse, rate, allowed):
         assert at_risk_order.plan["max_rate_ml_per_h"] == "138.6"
         session = make_session(at_risk_order, by=nurse)
-        services.record_start(by=nurse, session=session, started_at=local(9, 5), expected_version=1, now=NOW)
+        services.record_start(
+            **CHECK_ACCEPTED, by=nurse, session=session, started_at=local(9, 5), expected_version=1, now=NOW
+        )
         call = {"by": nurse, "session": session, "at": local(10, 10), "step_number": 3, "now": NOW}
         if allowed:
             services.rate_change_record(rate_ml_per_h=Decimal(rate), **call)
@@ -856,3 +879,84 @@ class TestRecordComplete:
                 now=NOW,
             )
         assert record(started).volume_given_ml == Decimal("600")
+
+
+class TestPreInfusionCheck:
+    """The start keeps the pre-infusion check; a stale or missing item needs an acceptance."""
+
+    def test_an_all_ok_check_needs_no_acceptance_and_is_kept(self, session, nurse, dm_patient):
+        fresh_chart(dm_patient)
+        services.record_start(by=nurse, session=session, started_at=local(9, 5), expected_version=1, now=NOW)
+        check = record(session).pre_infusion_check
+        assert [item["status"] for item in check["items"]] == ["ok"] * 6
+        assert check["needs_acceptance"] is False and check["accepted"] is False and check["reason"] == ""
+        assert check["checked_on"] == "2026-11-22" and check["order_weight_kg"] == "70.0"
+        weight = check["items"][0]
+        assert (weight["value"], weight["unit"], weight["on"], weight["age_days"]) == ("70", "kg", "2026-11-20", 2)
+
+    @pytest.mark.parametrize(
+        ("accepted", "reason", "fields"),
+        [
+            (False, "", {"check_accepted", "check_reason"}),
+            (True, "  ", {"check_reason"}),
+            (False, "labs drawn today", {"check_accepted"}),
+        ],
+    )
+    def test_a_stale_item_without_acceptance_is_refused_and_nothing_written(
+        self, session, nurse, dm_patient, accepted, reason, fields
+    ):
+        fresh_chart(dm_patient, skip=("creatinine",))
+        LabResultFactory(
+            patient=dm_patient, test="creatinine", collected_on=date(2026, 10, 22), value=Decimal("0.9"), unit="mg/dL"
+        )
+        with pytest.raises(ValidationError) as exc:
+            services.record_start(
+                by=nurse,
+                session=session,
+                started_at=local(9, 5),
+                expected_version=1,
+                check_accepted=accepted,
+                check_reason=reason,
+                now=NOW,
+            )
+        assert set(exc.value.message_dict) == fields
+        if "check_accepted" in fields:
+            assert "Creatinine (stale: From before 2026-10-23" in messages_at(exc, "check_accepted")[0]
+        session.refresh_from_db()
+        assert session.status == SessionStatus.CONFIRMED and not InfusionRecord.objects.exists()
+
+    def test_the_acceptance_and_the_items_are_recorded_with_who(self, session, nurse):
+        # The fixture's patient has a recent weight only: labs, blood group and IgA status are missing.
+        services.record_start(
+            by=nurse,
+            session=session,
+            started_at=local(9, 5),
+            expected_version=1,
+            check_accepted=True,
+            check_reason=" Physician consulted; labs drawn today. ",
+            now=NOW,
+        )
+        started = record(session)
+        check = started.pre_infusion_check
+        assert {item["code"]: item["status"] for item in check["items"]} == {
+            "weight": "ok",
+            "creatinine": "missing",
+            "egfr": "missing",
+            "haemoglobin": "missing",
+            "blood_group": "missing",
+            "iga_status": "missing",
+        }
+        assert check["accepted"] is True and check["reason"] == "Physician consulted; labs drawn today."
+        assert "Site policy" not in check["policy"] and "less than 10 % from the order's weight" in check["policy"]
+        entry = started.history.first()
+        assert entry.history_user == nurse
+        assert entry.history_change_reason == (
+            "infusion started at 09:05; pre-infusion check accepted: Physician consulted; labs drawn today."
+        )
+
+    def test_the_active_flags_are_kept_with_the_check(self, at_risk_order, nurse, dm_patient):
+        fresh_chart(dm_patient)
+        session = make_session(at_risk_order, by=nurse)
+        services.record_start(by=nurse, session=session, started_at=local(9, 5), expected_version=1, now=NOW)
+        codes = [flag["code"] for flag in record(session).pre_infusion_check["active_flags"]]
+        assert codes and all(code for code in codes)

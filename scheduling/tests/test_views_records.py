@@ -11,7 +11,7 @@ from dosing.tests.factories import verified
 from patients.tests.factories import RiskFactorFactory
 from scheduling.models import InfusionRecord, LotUsage, RateChange, Reaction, SessionStatus, VitalSigns
 from scheduling.services import records as services
-from scheduling.tests.factories import NY, local, make_session, vitals
+from scheduling.tests.factories import CHECK_ACCEPTED, CHECK_ACCEPTED_POST, NY, fresh_chart, local, make_session, vitals
 
 UNKNOWN = "00000000-0000-0000-0000-000000000000"
 WRITERS_REFUSED = ["viewer", "pharmacist", "physician"]
@@ -50,7 +50,7 @@ def session(make_order, nurse, frozen_today):
 
 @pytest.fixture
 def started(session, nurse):
-    services.record_start(by=nurse, session=session, started_at=local(9, 5), expected_version=1)
+    services.record_start(**CHECK_ACCEPTED, by=nurse, session=session, started_at=local(9, 5), expected_version=1)
     session.refresh_from_db()
     return session
 
@@ -165,7 +165,8 @@ class TestSessionDetail:
 class TestRecordEdit:
     def test_start(self, client, nurse, session):
         response = nurse_client(client, nurse).post(
-            edit_url(session), {"stage": "start", "started_at": "2026-11-22T09:05", "expected_version": "1"}
+            edit_url(session),
+            {**CHECK_ACCEPTED_POST, "stage": "start", "started_at": "2026-11-22T09:05", "expected_version": "1"},
         )
         assert response.status_code == 302 and response.url == detail_url(session)
         session.refresh_from_db()
@@ -174,7 +175,8 @@ class TestRecordEdit:
 
     def test_stale_start_writes_nothing(self, client, nurse, session):
         response = nurse_client(client, nurse).post(
-            edit_url(session), {"stage": "start", "started_at": "2026-11-22T09:05", "expected_version": "7"}
+            edit_url(session),
+            {**CHECK_ACCEPTED_POST, "stage": "start", "started_at": "2026-11-22T09:05", "expected_version": "7"},
         )
         assert response.status_code == 409
         assert "This session was changed by" in response.content.decode()
@@ -192,7 +194,8 @@ class TestRecordEdit:
 
     def test_start_time_error_at_the_field(self, client, nurse, session):
         response = nurse_client(client, nurse).post(
-            edit_url(session), {"stage": "start", "started_at": "2026-11-22T15:00", "expected_version": "1"}
+            edit_url(session),
+            {**CHECK_ACCEPTED_POST, "stage": "start", "started_at": "2026-11-22T15:00", "expected_version": "1"},
         )
         assert "in the future" in response.context["form"].errors["started_at"][0]
         assert not InfusionRecord.objects.exists()
@@ -243,7 +246,8 @@ class TestRecordEdit:
         client = role_client(role)
         assert client.get(edit_url(session)).status_code == 403
         response = client.post(
-            edit_url(session), {"stage": "start", "started_at": "2026-11-22T09:05", "expected_version": "1"}
+            edit_url(session),
+            {**CHECK_ACCEPTED_POST, "stage": "start", "started_at": "2026-11-22T09:05", "expected_version": "1"},
         )
         assert response.status_code == 403
         assert not InfusionRecord.objects.exists()
@@ -258,7 +262,8 @@ class TestRecordEdit:
         session.status = SessionStatus.CANCELLED
         session.save()
         response = nurse_client(client, nurse).post(
-            edit_url(session), {"stage": "start", "started_at": "2026-11-22T09:05", "expected_version": "1"}
+            edit_url(session),
+            {**CHECK_ACCEPTED_POST, "stage": "start", "started_at": "2026-11-22T09:05", "expected_version": "1"},
         )
         assert response.status_code == 302 and not InfusionRecord.objects.exists()
 
@@ -441,7 +446,7 @@ class TestTwoBrowsersOnOneRecord:
 
     def test_two_starts_from_the_same_page_version(self, make_user, session):
         first, second = self.browser(make_user("nurse")), self.browser(make_user("nurse"))
-        start = {"stage": "start", "started_at": "2026-11-22T09:05", "expected_version": "1"}
+        start = {**CHECK_ACCEPTED_POST, "stage": "start", "started_at": "2026-11-22T09:05", "expected_version": "1"}
         assert first.post(edit_url(session), start).status_code == 302
         response = second.post(edit_url(session), start | {"started_at": "2026-11-22T09:10"})
         assert response.status_code == 409
@@ -507,3 +512,41 @@ class TestBedsideInstructionsOnTheSessionPage:
         session = make_session(verified(make_order(override_reason=reason)), by=nurse)
         html = nurse_client(client, nurse).get(detail_url(session)).content.decode()
         assert 'data-override="yes"' in html and reason in html and "IgA" in html
+
+
+class TestPreInfusionCheckPage:
+    def test_the_start_page_shows_the_check_the_flags_and_the_instructions(self, client, nurse, session):
+        text = nurse_client(client, nurse).get(edit_url(session)).content.decode()
+        assert 'data-code="weight" data-status="ok"' in text and 'data-code="creatinine" data-status="missing"' in text
+        assert "2026-11-20" in text and "Site policy:" in text
+        assert 'id="pre-infusion-flags"' in text and 'id="bedside-instructions"' in text
+
+    def test_a_missing_item_without_acceptance_is_refused_at_the_field(self, client, nurse, session):
+        response = nurse_client(client, nurse).post(
+            edit_url(session), {"stage": "start", "started_at": "2026-11-22T09:05", "expected_version": "1"}
+        )
+        assert response.status_code == 200
+        assert "Stale or missing before this infusion" in response.context["form"].errors["check_accepted"][0]
+        assert "check_reason" in response.context["form"].errors
+        assert not InfusionRecord.objects.exists()
+
+    def test_an_all_ok_check_starts_without_acceptance_and_shows_on_the_session(
+        self, client, nurse, session, dm_patient
+    ):
+        fresh_chart(dm_patient)
+        browser = nurse_client(client, nurse)
+        response = browser.post(
+            edit_url(session), {"stage": "start", "started_at": "2026-11-22T09:05", "expected_version": "1"}
+        )
+        assert response.status_code == 302
+        text = browser.get(detail_url(session)).content.decode()
+        assert "Pre-infusion check at the start" in text and 'id="pre-infusion-acceptance"' not in text
+
+    def test_an_accepted_start_shows_the_reason_on_the_session(self, client, nurse, session):
+        browser = nurse_client(client, nurse)
+        browser.post(
+            edit_url(session),
+            {**CHECK_ACCEPTED_POST, "stage": "start", "started_at": "2026-11-22T09:05", "expected_version": "1"},
+        )
+        text = browser.get(detail_url(session)).content.decode()
+        assert 'id="pre-infusion-acceptance"' in text and "Not what this test is about." in text

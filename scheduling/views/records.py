@@ -158,8 +158,17 @@ def record_edit(request, session_uuid):
         session = _get_session(session_uuid)
         record = services.record_of(session)
         carry_version(form, (session if starting else record).version, "expected_version")
+    order = services.order_of(session)
     context = {"session": session, "record": record, "form": form, "starting": starting}
-    context |= {"order": services.order_of(session), "plan": services.plan_of(session)}
+    context |= {"order": order, "plan": services.plan_of(session)}
+    if starting:
+        # The check as of the planned day: a start is only accepted on that day.
+        day = timezone.localdate(session.planned_start)
+        context |= {
+            "check": services.pre_infusion_snapshot(session, today=day),
+            "active_flags": services.active_flags_of(session.patient),
+            "bedside": order.bedside,
+        }
     return render(request, "scheduling/record_form.html", context, status=status)
 
 
