@@ -232,6 +232,17 @@ def test_nurse_plans_moves_and_records_an_infusion(page, nurse_user, verified_or
     at = record_times()
     page.get_by_role("link", name="Start the infusion").click()
     page.get_by_label("Infusion started at").fill(local_input(at["start"]))
+    # The pre-infusion check: this patient has no Hb, creatinine or eGFR on record, so starting
+    # takes an explicit acceptance with a reason, and pressing Start without it is refused.
+    check = page.get_by_role("table").filter(has_text="Haemoglobin")
+    expect(check).to_contain_text("missing")
+    page.get_by_role("button", name="Start the infusion").click()
+    expect(page.get_by_label("I accept starting with the stale or missing items")).to_have_class(
+        re.compile(r"\bis-invalid\b")
+    )
+    page.get_by_label("Infusion started at").fill(local_input(at["start"]))
+    page.get_by_label("I accept starting with the stale or missing items").check()
+    page.get_by_label("Reason", exact=True).fill("Labs drawn this morning, results pending; physician informed")
     page.get_by_role("button", name="Start the infusion").click()
     says(page, "Infusion started.")
     expect(page.locator("[data-status]")).to_have_text("In progress")

@@ -517,7 +517,10 @@ class TestBedsideInstructionsOnTheSessionPage:
 class TestPreInfusionCheckPage:
     def test_the_start_page_shows_the_check_the_flags_and_the_instructions(self, client, nurse, session):
         text = nurse_client(client, nurse).get(edit_url(session)).content.decode()
-        assert 'data-code="weight" data-status="ok"' in text and 'data-code="creatinine" data-status="missing"' in text
+        assert (
+            'data-code="weight" data-check-status="ok"' in text
+            and 'data-code="creatinine" data-check-status="missing"' in text
+        )
         assert "2026-11-20" in text and "Site policy:" in text
         assert 'id="pre-infusion-flags"' in text and 'id="bedside-instructions"' in text
 
