@@ -507,3 +507,21 @@ class TestBedsideInstructionsOnTheSessionPage:
         session = make_session(verified(make_order(override_reason=reason)), by=nurse)
         html = nurse_client(client, nurse).get(detail_url(session)).content.decode()
         assert 'data-override="yes"' in html and reason in html and "IgA" in html
+
+
+@pytest.mark.django_db
+def test_next_cycle_sessions_and_sheet_show_last_cycle_note(role_client, make_order, nurse, frozen_today):
+    from dosing.services.orders import dose_order_note_last_cycle
+    from scheduling.tests.factories import DAY, book_course
+
+    order = verified(make_order())
+    course = book_course(order, nurse, DAY, cycles=2, days=1)
+    first, second = (cycle.sessions.get() for cycle in course.cycles.order_by("number"))
+    note = "Reaction last cycle (moderate headache, 2026-11-22): consider premedication and a slower ladder."
+    dose_order_note_last_cycle(order=order, note=note, on=DAY)
+    client = role_client("nurse")
+    assert note in client.get(detail_url(second)).content.decode()
+    assert note not in client.get(detail_url(first)).content.decode()  # the cycle it came from
+    sheet = reverse("dosing:order_sheet", args=[order.uuid, 1])
+    assert note in client.get(sheet, {"date": second.planned_start.date().isoformat()}).content.decode()
+    assert note not in client.get(sheet, {"date": DAY.isoformat()}).content.decode()
