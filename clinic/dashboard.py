@@ -11,6 +11,7 @@ from django.utils import timezone
 from dosing.models import DoseOrder
 from risk import rules
 from risk.models import PUTS_AT_RISK, SEVERITY_RANK, RiskFlag
+from scheduling.infusion_review import REVIEW_KINDS
 from scheduling.models import CHECK_KINDS, LIVE_REMINDER_STATUSES, InfusionSession, Reminder, SessionStatus
 
 ROWS_PER_LIST = 25  # per list; each list says how many more there are and where they are
@@ -61,12 +62,13 @@ class Dashboard:
     deteriorations: list
     upcoming_sessions: list  # [(session, [at-risk and contraindication flags])]
     checks_due: list  # reminders due now or earlier, not done
+    needs_review: list  # live reminders of an incomplete infusion or a reaction, newest first
     to_schedule: list  # verified orders no course was ever booked from, waiting longest first
     unit_today: list  # [UnitGroup] for each of UNIT_GROUPS, today in the clinic's time zone
 
 
 def dashboard(*, severity: str = "", category: str = "", now: datetime | None = None) -> Dashboard:
-    """Ten queries whatever the clinic's size: one aggregate for every flag count, then
+    """Eleven queries whatever the clinic's size: one aggregate for every flag count, then
     one per list, each capped list carrying its full length in a CountOf column, and one for
     the four lists of today in the unit."""
     now = now or timezone.now()
@@ -158,6 +160,14 @@ def dashboard(*, severity: str = "", category: str = "", now: datetime | None = 
         .annotate(total=CountOf(due), overdue=CountOf(due.filter(window_end__lt=now)))
         .order_by("due_at")[:ROWS_PER_LIST]
     )
+    # For the prescriber (and every physician): infusions stopped short or with a reaction, not yet done.
+    review = Reminder.objects.filter(kind__in=REVIEW_KINDS, status__in=LIVE_REMINDER_STATUSES)
+    needs_review = list(
+        review.select_related("patient", "session")
+        .only("uuid", "kind", "due_at", "message", "session", "session__uuid", *PATIENT_SHOWN)
+        .annotate(total=CountOf(review))
+        .order_by("-due_at", "-pk")[:ROWS_PER_LIST]
+    )
     # dosing's own filter (no course ever booked), so this list and the order list's "to schedule" agree.
     waiting = DoseOrder.objects.to_schedule()
     to_schedule = list(
@@ -180,6 +190,7 @@ def dashboard(*, severity: str = "", category: str = "", now: datetime | None = 
         "upcoming_sessions": _total(upcoming),
         "checks_overdue": checks[0].overdue if checks else 0,
         "checks_due": _total(checks),
+        "needs_review": _total(needs_review),
         "to_schedule": _total(to_schedule),
     }
     return Dashboard(
@@ -191,6 +202,7 @@ def dashboard(*, severity: str = "", category: str = "", now: datetime | None = 
         deteriorations=deteriorations,
         upcoming_sessions=[(session, session.patient.flags_for_chair) for session in upcoming],
         checks_due=checks,
+        needs_review=needs_review,
         to_schedule=to_schedule,
         unit_today=unit_today(now),
     )

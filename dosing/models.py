@@ -359,6 +359,13 @@ class DoseOrder(models.Model):
     # {"checked_on", "inputs", "plan" (None when the chart cannot be dosed), "error", "changes",
     # "reason"}. Empty until the chart is first compared, and again after each verification.
     chart_replan = models.JSONField(default=dict, blank=True)
+    # The last infusion given by this order that needs the prescriber's review, in a nurse's words
+    # ("Reaction last cycle (moderate headache, 2027-01-12): consider premedication..."), and that
+    # infusion's date. Written by scheduling (dose_order_note_last_cycle), kept here so the sheet,
+    # which may not read scheduling, shows it too. Empty when there is none, or once a later cycle
+    # was given in full.
+    last_cycle_note = models.CharField(max_length=500, blank=True)
+    last_cycle_note_on = models.DateField(null=True, blank=True)
     # Raised by every change of state; the verify and cancel pages post the version they showed,
     # so a pharmacist verifying and a physician cancelling at the same time cannot both win.
     version = models.PositiveIntegerField(default=1)

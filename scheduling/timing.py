@@ -84,6 +84,9 @@ class ReminderKind(StrEnum):
     TIS_ASSESSMENT = "tis_assessment"
     STEWARDSHIP_REVIEW = "stewardship_review"
     CYCLE_OVERDUE = "cycle_overdue"
+    # Created by the infusion record services, not the sweep, for the prescriber to review.
+    INFUSION_INCOMPLETE = "infusion_incomplete"
+    INFUSION_REACTION = "infusion_reaction"
 
 
 # "<kind>:" + target + ":YYYY-MM-DD"; size a CharField holding subject keys with this.

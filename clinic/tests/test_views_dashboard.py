@@ -8,7 +8,13 @@ from dosing.tests.factories import DoseOrderFactory
 from patients.tests.factories import MeasurementFactory, MedicationFactory, PatientFactory, RiskFactorFactory
 from risk.models import RiskFlag
 from scheduling.models import SessionStatus
-from scheduling.tests.factories import CourseFactory, InfusionRecordFactory, InfusionSessionFactory, local
+from scheduling.tests.factories import (
+    CourseFactory,
+    InfusionRecordFactory,
+    InfusionSessionFactory,
+    ReminderFactory,
+    local,
+)
 
 URL = reverse("home")
 
@@ -22,7 +28,19 @@ def _unit(size: int) -> None:
         InfusionRecordFactory(
             session__status=SessionStatus.IN_PROGRESS, session__planned_start=local(7), stopped_at=local(9)
         )
-        InfusionRecordFactory(session__planned_start=local(6), stopped_at=local(10), completed_at=local(10))
+        done = InfusionRecordFactory(session__planned_start=local(6), stopped_at=local(10), completed_at=local(10))
+        _review(done.session)
+
+
+def _review(session, kind="infusion_reaction", **fields):
+    return ReminderFactory(
+        kind=kind,
+        subject_key=f"{kind}:session-{session.pk}:2026-11-22",
+        patient=session.patient,
+        session=session,
+        role="physician",
+        **{"message": "Reaction at the infusion of 2026-11-22: moderate headache (rate slowed)."} | fields,
+    )
 
 
 def _clinic(size: int) -> None:
@@ -107,10 +125,11 @@ def test_query_count_does_not_depend_on_clinic_size(role_client, django_assert_n
     client.get(URL)  # the first request after login renews the session (a write); later ones read only
     with CaptureQueriesContext(connection) as small:
         client.get(URL)
-    # session, user, permissions and roles, inbox badge (4) + the dashboard's own ten: the flag
+    # session, user, permissions and roles, inbox badge (4) + the dashboard's own eleven: the flag
     # counts, the flagged patients, unacknowledged, deteriorations, orders awaiting, upcoming and
-    # their flags (one prefetch), checks, to schedule, today in the unit (its four lists in one)
-    assert len(small.captured_queries) == 14, [query["sql"][:80] for query in small.captured_queries]
+    # their flags (one prefetch), checks, needs review, to schedule, today in the unit (its four
+    # lists in one)
+    assert len(small.captured_queries) == 15, [query["sql"][:80] for query in small.captured_queries]
     _clinic(25)
     _unit(3)
     with django_assert_num_queries(len(small.captured_queries)):
@@ -236,3 +255,33 @@ def test_every_list_names_the_patient_with_a_link(role_client, make_order):
     assert f'<a class="patient-link" href="{patient.get_absolute_url()}">{name}' in html  # orders awaiting
     assert html.count('class="patient-link"') >= 3  # and the flagged and unacknowledged lists
     assert f"{patient.family_name}, {patient.given_name}</td>" not in html  # no name left unlinked
+
+
+@pytest.mark.django_db
+def test_needs_review_lists_live_review_reminders_with_links(role_client):
+    from scheduling.models import ReminderStatus
+
+    stopped = InfusionRecordFactory(session__planned_start=local(6), stopped_at=local(8), completed_at=local(8))
+    reaction = InfusionRecordFactory(session__planned_start=local(7), stopped_at=local(10), completed_at=local(10))
+    done = InfusionRecordFactory(session__planned_start=local(8), stopped_at=local(11), completed_at=local(11))
+    older = _review(stopped.session, kind="infusion_incomplete", due_at=local(8), message="Stopped at 400 of 700 mL.")
+    newer = _review(reaction.session, due_at=local(10))
+    _review(done.session, due_at=local(11), status=ReminderStatus.DONE)
+    ReminderFactory(patient=done.session.patient)  # another kind: not listed here
+    response = role_client("physician").get(URL)
+    board = response.context["board"]
+    assert board.needs_review == [newer, older] and board.counts["needs_review"] == 2
+    html = response.content.decode()
+    section = html[html.index('id="needs-review"') :]
+    section = section[: section.index("</section>")]
+    assert "Stopped at 400 of 700 mL." in section
+    assert stopped.session.get_absolute_url() in section and stopped.session.patient.get_absolute_url() in section
+
+
+@pytest.mark.django_db
+def test_needs_review_is_capped_with_its_total(role_client):
+    for hour in range(27):
+        record = InfusionRecordFactory(session__planned_start=local(6), stopped_at=local(8), completed_at=local(8))
+        _review(record.session, due_at=local(8) + timedelta(minutes=hour))
+    board = role_client("physician").get(URL).context["board"]
+    assert len(board.needs_review) == 25 and board.counts["needs_review"] == 27

@@ -508,3 +508,18 @@ def dose_orders_follow_chart(*, patient: Patient, today: date, by=None) -> list[
             order_plan_changed.send(sender=DoseOrder, order=order)
         changed.append(order)
     return changed
+
+
+def dose_order_note_last_cycle(*, order: DoseOrder, note: str, on: date | None) -> None:
+    """Keep on the order the note the next cycle's sheet and sessions show (``note`` empty and
+    ``on`` None clear it). Called inside scheduling's record services, so it commits with them.
+
+    An update, not a save: a copy of findings audited where they are recorded (the infusion record
+    and the prescriber's reminder), so it neither raises the order's version (a verify page open
+    meanwhile is not made stale) nor enters its history.
+
+    Example: a moderate headache at the infusion of 2027-01-12 -> "Reaction last cycle (moderate
+    headache, 2027-01-12): consider premedication and a slower ladder.", on 2027-01-12.
+    """
+    order.last_cycle_note, order.last_cycle_note_on = note[:500], on
+    DoseOrder.objects.filter(pk=order.pk).update(last_cycle_note=note[:500], last_cycle_note_on=on)

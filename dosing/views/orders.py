@@ -270,6 +270,10 @@ def order_sheet(request, order_uuid, day):
         "infusion_date": infusion_date,
         "options": options,
         "bedside": bedside_times(order.bedside, start=begin, end=steps[-1]["clock_end"]),
+        # Kept on the order by scheduling; not for a sheet of the same day or an earlier one.
+        "last_cycle_note": order.last_cycle_note
+        if order.last_cycle_note_on and (infusion_date is None or order.last_cycle_note_on < infusion_date)
+        else "",
         "renal_risk": order.inputs.get("renal_risk") or chart_inputs.get("renal_risk"),
         "at_risk": plan["at_risk"] or chart_inputs.get("at_risk"),
         "at_risk_reasons": chart_inputs.get("at_risk_reasons") or order.at_risk_reasons,

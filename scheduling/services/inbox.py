@@ -26,10 +26,15 @@ KIND_LABELS = {
     ReminderKind.TIS_ASSESSMENT: "TIS assessment due",
     ReminderKind.STEWARDSHIP_REVIEW: "Stewardship review",
     ReminderKind.CYCLE_OVERDUE: "Cycle overdue",
+    ReminderKind.INFUSION_INCOMPLETE: "Infusion incomplete: review",
+    ReminderKind.INFUSION_REACTION: "Infusion reaction: review",
 }
 KIND_ROLES = dict.fromkeys(ReminderKind, NURSE) | {
     ReminderKind.TIS_ASSESSMENT: PHYSICIAN,
     ReminderKind.STEWARDSHIP_REVIEW: PHYSICIAN,
+    # Addressed to the prescriber; to every physician when the prescriber can no longer receive it.
+    ReminderKind.INFUSION_INCOMPLETE: PHYSICIAN,
+    ReminderKind.INFUSION_REACTION: PHYSICIAN,
 }
 LAB_KINDS = (ReminderKind.LABS_CREATININE_BUN, ReminderKind.LABS_HB_HCT)
 # Who else sees a role's reminders in the inbox (not by e-mail): physicians see the labs.

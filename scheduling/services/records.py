@@ -42,11 +42,15 @@ from accounts.audit import audited_save, check_version
 from accounts.errors import FieldError
 from accounts.transactions import service
 from dosing.chart_limits import ladder_may_begin, ladder_step_begun
+from dosing.services.orders import dose_order_note_last_cycle
 from patients.labs import LAB_CATALOG
 from patients.models import BloodGroup, IgAStatus, LabTest, Patient
 from risk.models import SEVERITY_RANK
 
+from ..infusion_review import REVIEWED_SEVERITIES, Finding, ReactionSeen, infusion_review
 from ..models import (
+    LIVE_REMINDER_STATUSES,
+    OPEN_SESSION_STATUSES,
     InfusionRecord,
     InfusionSession,
     LotUsage,
@@ -54,12 +58,16 @@ from ..models import (
     Reaction,
     ReactionAction,
     ReactionType,
+    Reminder,
     SessionStatus,
     UnitSettings,
     VitalSigns,
     VitalsPhase,
 )
 from ..pre_infusion import SITE_POLICY, CheckItem, Fact, needs_acceptance, pre_infusion_check
+from ..timing import subject_key
+from .delivery import fit_message
+from .inbox import KIND_ROLES
 from .lifecycle import course_settle
 
 FUTURE_GRACE = timedelta(minutes=5)
@@ -540,6 +548,79 @@ def first_infusion_keep(*, patient: Patient) -> date | None:
     return patient.first_infusion_on
 
 
+def review_findings(session: InfusionSession, record: InfusionRecord, *, completed: bool) -> tuple[Finding, ...]:
+    """What of this infusion the prescriber should review (``scheduling.infusion_review``): the
+    volume given is judged once the infusion is completed, the reactions at any time."""
+    plan = plan_of(session)
+    return infusion_review(
+        on=infusion_date(session, record),
+        planned_volume_ml=plan["daily_volume_ml"],
+        planned_dose_g=plan["daily_dose_g"],
+        concentration_mg_per_ml=plan["concentration_mg_per_ml"],
+        vial_sizes_g=plan_vial_sizes(plan),
+        given_volume_ml=record.volume_given_ml if completed else None,
+        reactions=[
+            ReactionSeen(reaction.severity, reaction.get_type_display(), reaction.get_action_display())
+            for reaction in record.reactions.all()
+        ],
+    )
+
+
+def _review_reach_prescriber(session: InfusionSession, record: InfusionRecord, *, by, completed: bool, now) -> None:
+    """Each finding becomes one reminder to the prescriber, due now, and a note on the order for the
+    next cycle. Once: the subject key (kind, session, infusion day) is unique and the session is
+    locked, so completing twice or recording a second reaction finds the reminder already there
+    (a live one takes the new figures). The sweep returns it among its due ids for e-mail.
+
+    A clean completion of a later cycle, once nothing of it is left to give, clears the note."""
+    order = order_of(session)
+    day = infusion_date(session, record)
+    findings = review_findings(session, record, completed=completed)
+    # The prescriber; every physician when the prescriber can no longer receive it (left the clinic).
+    prescriber = order.prescribed_by if order.prescribed_by.is_active else None
+    for finding in findings:
+        key = subject_key(finding.kind, f"session-{session.pk}", day)
+        message = fit_message(finding.message)
+        reminder = Reminder.objects.filter(subject_key=key).first()
+        if reminder is None:
+            reminder = Reminder(
+                subject_key=key,
+                kind=finding.kind,
+                patient=session.patient,
+                session=session,
+                cycle=session.cycle,
+                due_at=now,
+                message=message,
+                role=KIND_ROLES[finding.kind],
+                user=prescriber,
+            )
+            audited_save(reminder, by=by, reason=f"{finding.kind} for the prescriber")
+        elif reminder.message != message and reminder.status in LIVE_REMINDER_STATUSES:
+            reminder.message = message
+            audited_save(reminder, by=by, reason=f"{finding.kind}: figures updated")
+    if findings:
+        # The note speaks for the whole cycle: every day of it with something to review, in order.
+        notes, last_day = [], day
+        for other in session.cycle.sessions.exclude(pk=session.pk).select_related("record").order_by("planned_start"):
+            other_record = getattr(other, "record", None)
+            if other_record is None or other_record.started_at is None:
+                continue
+            done = other.status == SessionStatus.COMPLETED
+            for finding in review_findings(other, other_record, completed=done):
+                notes.append(finding.note)
+                last_day = max(last_day, infusion_date(other, other_record))
+        notes += [finding.note for finding in findings]
+        if (" ".join(notes), last_day) != (order.last_cycle_note, order.last_cycle_note_on):
+            dose_order_note_last_cycle(order=order, note=" ".join(notes), on=last_day)
+    elif (
+        completed
+        and order.last_cycle_note_on
+        and order.last_cycle_note_on < session.cycle.start_date
+        and not session.cycle.sessions.filter(status__in=OPEN_SESSION_STATUSES).exclude(pk=session.pk).exists()
+    ):
+        dose_order_note_last_cycle(order=order, note="", on=None)
+
+
 # ----------------------------------------------------------------------- services
 
 
@@ -821,6 +902,8 @@ def reaction_record(
         record.stopped_at = at
     stopped = f"; infusion stopped at {_clock(at)}" if stops else ""
     _touch(record, by=by, reason=f"reaction recorded ({type}){stopped}")
+    if severity in REVIEWED_SEVERITIES:
+        _review_reach_prescriber(session, record, by=by, completed=False, now=now)
     return reaction
 
 
@@ -924,6 +1007,8 @@ def record_complete(*, by, session: InfusionSession, expected_version, now=None)
     signs before and after. The session becomes completed; a second completion is refused.
 
     Post-infusion reminders are not created here: the sweep creates them from completed sessions.
+    An incomplete infusion or a moderate or severe reaction reaches the prescriber here, in this
+    transaction (``_review_reach_prescriber``).
     """
     now = now or timezone.now()
     session, record = _lock(session)
@@ -951,5 +1036,6 @@ def record_complete(*, by, session: InfusionSession, expected_version, now=None)
     session.status_reason = ""
     session.version += 1
     audited_save(session, by=by, reason="infusion completed")
+    _review_reach_prescriber(session, record, by=by, completed=True, now=now)
     course_settle(course=session.cycle.course, by=by)
     return record

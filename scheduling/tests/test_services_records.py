@@ -960,3 +960,85 @@ class TestPreInfusionCheck:
         services.record_start(by=nurse, session=session, started_at=local(9, 5), expected_version=1, now=NOW)
         codes = [flag["code"] for flag in record(session).pre_infusion_check["active_flags"]]
         assert codes and all(code for code in codes)
+
+
+# ----------------------------------------------------------------------- review by the prescriber
+
+
+class TestReviewReachesThePrescriber:
+    """An incomplete infusion or a moderate or severe reaction: one reminder to the prescriber,
+    in the completing transaction, and a note on the order for the next cycle."""
+
+    def complete(self, session, nurse, volume_ml):
+        current = fill_for_completion(session, nurse)
+        services.record_update(
+            by=nurse,
+            session=session,
+            stopped_at=local(13, 55),
+            volume_given_ml=Decimal(volume_ml),
+            grams_wasted=Decimal("0"),
+            notes="",
+            expected_version=current.version,
+            now=NOW,
+        )
+        return services.record_complete(by=nurse, session=session, expected_version=record(session).version, now=NOW)
+
+    def reaction(self, session, nurse, severity, at=None, type="headache"):
+        return services.reaction_record(
+            by=nurse, session=session, at=at or local(10, 0), type=type, severity=severity, action="slowed", now=NOW
+        )
+
+    def test_stopped_early_reminds_the_prescriber_once(self, started, nurse, order):
+        from scheduling.models import Reminder
+
+        plan = order.administration_plan
+        assert Decimal(plan["daily_volume_ml"]) - Decimal("400") > 100  # more than one 10 g vial short
+        self.complete(started, nurse, "400")
+        (reminder,) = Reminder.objects.filter(session=started)
+        assert reminder.kind == "infusion_incomplete" and reminder.user == order.prescribed_by
+        assert reminder.role == "physician" and reminder.due_at == NOW and reminder.status == "pending"
+        assert f"stopped at 400 of {Decimal(plan['daily_volume_ml']).normalize():f} mL" in reminder.message
+        assert started.patient.family_name not in reminder.message
+        order.refresh_from_db()
+        assert order.last_cycle_note.startswith("Last cycle stopped at 400 of") and order.last_cycle_note_on == DAY
+        # Completing again is refused and creates nothing more; the sweep lists it for e-mail.
+        with pytest.raises(ValidationError):
+            services.record_complete(by=nurse, session=started, expected_version=record(started).version, now=NOW)
+        from scheduling.services.sweep import reminders_sweep
+
+        assert reminder.pk in reminders_sweep(now=NOW)["due_ids"]
+        assert Reminder.objects.filter(session=started, kind="infusion_incomplete").count() == 1
+
+    def test_one_smallest_vial_short_is_complete(self, started, nurse, order):
+        from scheduling.models import Reminder
+
+        short = Decimal(order.administration_plan["daily_volume_ml"]) - 100  # one 10 g vial at 100 mg/mL
+        self.complete(started, nurse, str(short))
+        assert not Reminder.objects.filter(kind__startswith="infusion_").exists()
+        order.refresh_from_db()
+        assert order.last_cycle_note == ""
+
+    def test_two_reactions_and_completion_make_one_reaction_reminder(self, started, nurse, order):
+        from scheduling.models import Reminder
+
+        self.reaction(started, nurse, "mild", at=local(9, 40))
+        assert not Reminder.objects.filter(session=started).exists()
+        self.reaction(started, nurse, "moderate")
+        self.reaction(started, nurse, "severe", at=local(10, 30), type="fever_chills")
+        self.complete(started, nurse, order.administration_plan["daily_volume_ml"])
+        (reminder,) = Reminder.objects.filter(session=started)
+        assert reminder.kind == "infusion_reaction"
+        assert "severe fever or chills (rate slowed); moderate headache (rate slowed)" in reminder.message
+        order.refresh_from_db()
+        assert order.last_cycle_note == (
+            "Reaction last cycle (severe fever or chills, 2026-11-22): consider premedication and a slower ladder."
+        )
+
+    def test_inactive_prescriber_goes_to_the_physicians(self, started, nurse, order):
+        from scheduling.models import Reminder
+
+        order.prescribed_by.is_active = False
+        order.prescribed_by.save()
+        self.reaction(started, nurse, "severe")
+        (reminder,) = Reminder.objects.filter(session=started)
+        assert reminder.user is None and reminder.role == "physician"

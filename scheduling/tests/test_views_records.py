@@ -553,3 +553,21 @@ class TestPreInfusionCheckPage:
         )
         text = browser.get(detail_url(session)).content.decode()
         assert 'id="pre-infusion-acceptance"' in text and "Not what this test is about." in text
+
+
+@pytest.mark.django_db
+def test_next_cycle_sessions_and_sheet_show_last_cycle_note(role_client, make_order, nurse, frozen_today):
+    from dosing.services.orders import dose_order_note_last_cycle
+    from scheduling.tests.factories import DAY, book_course
+
+    order = verified(make_order())
+    course = book_course(order, nurse, DAY, cycles=2, days=1)
+    first, second = (cycle.sessions.get() for cycle in course.cycles.order_by("number"))
+    note = "Reaction last cycle (moderate headache, 2026-11-22): consider premedication and a slower ladder."
+    dose_order_note_last_cycle(order=order, note=note, on=DAY)
+    client = role_client("nurse")
+    assert note in client.get(detail_url(second)).content.decode()
+    assert note not in client.get(detail_url(first)).content.decode()  # the cycle it came from
+    sheet = reverse("dosing:order_sheet", args=[order.uuid, 1])
+    assert note in client.get(sheet, {"date": second.planned_start.date().isoformat()}).content.decode()
+    assert note not in client.get(sheet, {"date": DAY.isoformat()}).content.decode()

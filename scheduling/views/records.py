@@ -96,6 +96,10 @@ def _detail_context(session: InfusionSession, complete_form: CompleteForm | None
         "plan": plan,
         "ladder": ladder,
         "bedside": bedside_times(order.bedside, start=session.planned_start, end=ladder[-1]["clock_end"]),
+        # The prescriber's findings of an earlier cycle of this order, kept on the order.
+        "last_cycle_note": order.last_cycle_note
+        if order.last_cycle_note_on and order.last_cycle_note_on < session.cycle.start_date
+        else "",
         "ladder_clock": clock,
         "limit_now": services.limit_in_force(plan, clock) if clock else "",
         "active_flags": active_flags,
