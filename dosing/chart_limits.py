@@ -24,6 +24,21 @@ from accounts.errors import FieldError
 
 from .calculations import PumpStep, pump_timeline, rate_ml_per_h
 
+# A weight (or dosing weight) this far from the one an order was dosed on changes the dose: the
+# order goes back to verification, and the pre-infusion check calls the weight stale.
+REVERIFY_WEIGHT_CHANGE_PERCENT = Decimal("10")
+
+
+def changed_by_at_least(before: Decimal | str, after: Decimal | str, percent: Decimal) -> bool:
+    """True when ``after`` differs from ``before`` by ``percent`` % of ``before`` or more, compared
+    exactly (10 % of the ordered figure is the line, not a rounded figure).
+
+    >>> changed_by_at_least("70.0", "77.0", Decimal("10")), changed_by_at_least("70.0", "76.9", Decimal("10"))
+    (True, False)
+    """
+    before, after = Decimal(before), Decimal(after)
+    return abs(after - before) * 100 >= percent * before
+
 
 def _plain(value: Decimal | str) -> str:
     return format(Decimal(value).normalize(), "f")

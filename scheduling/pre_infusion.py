@@ -17,6 +17,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
+from accounts.errors import FieldError
+from dosing.chart_limits import REVERIFY_WEIGHT_CHANGE_PERCENT, changed_by_at_least
 from risk.rules import CREATININE_BEFORE_CYCLE_DAYS
 
 HUNDRED = Decimal("100")
@@ -34,8 +36,9 @@ class PreInfusionPolicy:
     """How recent each fact must be at the start of an infusion (site policy, not label text)."""
 
     weight_max_age_days: int = 30
-    # The order was dosed on a weight; a change of this much or more means the dose may be wrong.
-    weight_change_max_percent: Decimal = Decimal("10")
+    # The order was dosed on a weight; a change of this much or more means the dose may be wrong
+    # (the same line that sends the order back to verification).
+    weight_change_max_percent: Decimal = REVERIFY_WEIGHT_CHANGE_PERCENT
     renal_before_cycle_days: int = CREATININE_BEFORE_CYCLE_DAYS
     haemoglobin_max_age_days: int = 30
 
@@ -91,9 +94,9 @@ def _plain(value: Decimal) -> str:
 
 def _age_days(fact: Fact, today: date, field: str) -> int:
     if fact.on is None:
-        raise ValueError(f"{field}: a dated fact needs its date")
+        raise FieldError(field, "a dated fact needs its date")
     if fact.on > today:
-        raise ValueError(f"{field}: dated {fact.on:%Y-%m-%d}, after today ({today:%Y-%m-%d})")
+        raise FieldError(field, f"dated {fact.on:%Y-%m-%d}, after today ({today:%Y-%m-%d})")
     return (today - fact.on).days
 
 
@@ -111,7 +114,7 @@ def _weight(fact: Fact | None, order_weight_kg: Decimal, today: date, policy: Pr
     if fact is None:
         return _missing("weight", label, "None on record.")
     if order_weight_kg <= 0:
-        raise ValueError(f"order_weight_kg: must be above 0, not {order_weight_kg}")
+        raise FieldError("order_weight_kg", f"must be above 0, not {order_weight_kg}")
     age = _age_days(fact, today, "weight")
     change = ((fact.value - order_weight_kg) / order_weight_kg * HUNDRED).quantize(TENTH)
     versus = f"{_plain(abs(change))} % {'above' if change > 0 else 'below'} the order's {_plain(order_weight_kg)} kg"
@@ -120,9 +123,7 @@ def _weight(fact: Fact | None, order_weight_kg: Decimal, today: date, policy: Pr
     reasons = []
     if age > policy.weight_max_age_days:
         reasons.append(f"measured {age} days ago, more than {policy.weight_max_age_days}")
-    # Exact, unrounded: a change of 10 % or more is too much, as for re-verifying the order
-    # (dosing.services.orders.REVERIFY_WEIGHT_CHANGE_PERCENT).
-    if abs(fact.value - order_weight_kg) * HUNDRED >= policy.weight_change_max_percent * order_weight_kg:
+    if changed_by_at_least(order_weight_kg, fact.value, policy.weight_change_max_percent):
         reasons.append(
             f"{versus}, more than {policy.weight_change_max_percent.normalize():f} %: the dose may need re-ordering"
         )

@@ -24,7 +24,7 @@ from accounts.errors import FieldError
 from accounts.transactions import service
 from patients.models import IgAStatus, Patient, VerdictFlag
 
-from ..chart_limits import plan_differences, plan_digest
+from ..chart_limits import REVERIFY_WEIGHT_CHANGE_PERCENT, changed_by_at_least, plan_differences, plan_digest
 from ..models import (
     MAX_PREMEDICATIONS,
     OPEN_STATUSES,
@@ -39,7 +39,6 @@ from ..models import (
 from ..planning import LABELLED_FOR_DIAGNOSES, facts_snapshot, label_info, plan_for
 from ..signals import order_closed, order_plan_changed
 
-REVERIFY_WEIGHT_CHANGE_PERCENT = Decimal("10")
 # Fields of the order form that a calculation error can be shown next to.
 FORM_FIELDS = {"dose_g_per_kg", "days", "weight_basis", "indication"}
 
@@ -403,9 +402,7 @@ def weight_change_percent(ordered_kg: Decimal, current_kg: Decimal) -> Decimal:
 
 
 def _changed_by_ten_percent(before, after) -> bool:
-    # Exact comparison: 10 % of the ordered figure is the line, not a rounded figure.
-    before, after = Decimal(before), Decimal(after)
-    return abs(after - before) * 100 >= REVERIFY_WEIGHT_CHANGE_PERCENT * before
+    return changed_by_at_least(before, after, REVERIFY_WEIGHT_CHANGE_PERCENT)
 
 
 def _verdict(inputs: dict) -> str:
