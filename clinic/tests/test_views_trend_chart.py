@@ -7,7 +7,6 @@ from functools import partial
 from zoneinfo import ZoneInfo
 
 import pytest
-import time_machine
 from django.urls import reverse
 
 from clinic.views import INFUSION_LABEL
@@ -21,10 +20,8 @@ SVG = "{http://www.w3.org/2000/svg}"
 UNKNOWN_UUID = "00000000-0000-4000-8000-000000000000"
 
 
-@pytest.fixture(autouse=True)
-def frozen_today():
-    with time_machine.travel(datetime(2026, 11, 22, 12, 0, tzinfo=ZoneInfo("America/New_York")), tick=False):
-        yield
+# The root conftest's frozen_today: Sunday 22 Nov 2026, 12:00 in New York.
+pytestmark = pytest.mark.usefixtures("frozen_today")
 
 
 @pytest.fixture

@@ -545,19 +545,23 @@ class TestLadderClock:
     def test_a_pause_is_always_allowed(self, started, nurse, step):
         assert self.rate(started, nurse, local(9, 6), "0", step).rate_ml_per_h == 0
 
-    def test_after_a_reaction_the_climb_starts_again_from_the_step_resumed_at(self, started, nurse):
+    def climb_to_step_3_then_resume(self, started, nurse, *, reaction: str, severity: str, resumed: str):
+        """Steps 2 and 3 on time, then a reaction at 10:15 after which the infusion resumed."""
         self.rate(started, nurse, local(9, 35), "84", 2)
         self.rate(started, nurse, local(10, 5), "168", 3)
         services.reaction_record(
             by=nurse,
             session=started,
             at=local(10, 15),
-            type="headache",
-            severity="moderate",
+            type=reaction,
+            severity=severity,
             action="resumed",
-            resumed_rate_ml_per_h=Decimal("42"),
+            resumed_rate_ml_per_h=Decimal(resumed),
             now=NOW,
         )
+
+    def test_after_a_reaction_the_climb_starts_again_from_the_step_resumed_at(self, started, nurse):
+        self.climb_to_step_3_then_resume(started, nurse, reaction="headache", severity="moderate", resumed="42")
         errors = self.refused(started, nurse, local(10, 20), "84", 2)
         assert errors["step_number"] == [
             "Too early for step 2: at 10:20 the infusion may be at step 1 at most (counted from the resumption "
@@ -569,18 +573,7 @@ class TestLadderClock:
         assert self.rate(started, nurse, local(11, 10), "168", 3)
 
     def test_resumed_at_a_middle_rate_counts_as_that_step(self, started, nurse):
-        self.rate(started, nurse, local(9, 35), "84", 2)
-        self.rate(started, nurse, local(10, 5), "168", 3)
-        services.reaction_record(
-            by=nurse,
-            session=started,
-            at=local(10, 15),
-            type="fever_chills",
-            severity="mild",
-            action="resumed",
-            resumed_rate_ml_per_h=Decimal("60"),
-            now=NOW,
-        )
+        self.climb_to_step_3_then_resume(started, nurse, reaction="fever_chills", severity="mild", resumed="60")
         assert self.rate(started, nurse, local(10, 16), "84", 2)
         assert "Step 3 may begin from 10:40" in self.refused(started, nurse, local(10, 30), "168", 3)["step_number"][0]
         # An entry before the reaction still runs by the start's clock.
