@@ -214,7 +214,100 @@ class InfusionRecord(models.Model):
         return f"Record of {self.session}"
 
 
-class RateChange(models.Model):
+class EntryQuerySet(models.QuerySet):
+    def live(self):
+        """The entries that count: not voided."""
+        return self.filter(voided_at__isnull=True)
+
+    def voided(self):
+        return self.filter(voided_at__isnull=False)
+
+
+class RecordEntry(models.Model):
+    """One entry of an infusion record. Never deleted and never edited: a wrong entry is voided
+    with a reason (it stays, struck through, and no longer counts) and the right one is entered.
+
+    ``uuid`` is the entry's id everywhere outside the database (pages, the chair API), one id
+    space across every kind. ``late_reason`` is set on an entry made after the infusion was
+    completed (an amendment)."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    recorded_at = models.DateTimeField(default=timezone.now, editable=False)
+    late_reason = models.CharField("reason for a late entry", max_length=300, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+    voided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    void_reason = models.CharField(max_length=300, blank=True)
+
+    objects = EntryQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(voided_at__isnull=True) & Q(voided_by__isnull=True) & Q(void_reason=""))
+                | (Q(voided_at__isnull=False) & Q(voided_by__isnull=False) & ~Q(void_reason="")),
+                name="%(app_label)s_%(class)s_void_has_who_when_why",
+            ),
+        ]
+
+    @property
+    def is_voided(self) -> bool:
+        return self.voided_at is not None
+
+
+class RecordValueKind(models.TextChoices):
+    START = "start", "Start"
+    STOP = "stop", "Stop"
+    VOLUME = "volume", "Volume given"
+    WASTE = "waste", "Grams opened but not given"
+
+
+class RecordValue(RecordEntry):
+    """The start, the stop, the volume given or the grams wasted, as entered. The live entry of
+    each kind is the record's value (kept on ``InfusionRecord`` for reading); a correction voids
+    it with a reason and enters the new one."""
+
+    record = models.ForeignKey("InfusionRecord", on_delete=models.CASCADE, related_name="values")
+    kind = models.CharField(max_length=6, choices=RecordValueKind.choices)
+    at = models.DateTimeField(null=True, blank=True, help_text="The start or stop time.")
+    amount = models.DecimalField(
+        max_digits=7, decimal_places=2, null=True, blank=True, help_text="mL for the volume, g for the waste."
+    )
+    # Empty only on entries carried over from records kept before entries were (their history says who).
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["recorded_at", "pk"]
+        constraints = [
+            *RecordEntry.Meta.constraints,
+            models.UniqueConstraint(
+                fields=["record", "kind"], condition=Q(voided_at__isnull=True), name="record_value_one_live_per_kind"
+            ),
+            models.CheckConstraint(
+                condition=(Q(kind__in=["start", "stop"]) & Q(at__isnull=False) & Q(amount__isnull=True))
+                | (Q(kind__in=["volume", "waste"]) & Q(at__isnull=True) & Q(amount__gte=0)),
+                name="record_value_time_or_amount",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()}: {self.shown}"
+
+    @property
+    def shown(self) -> str:
+        """The value with its unit, in local time for a time."""
+        if self.at is not None:
+            return f"{timezone.localtime(self.at):%Y-%m-%d %H:%M}"
+        unit = "mL" if self.kind == RecordValueKind.VOLUME else "g"
+        return f"{self.amount.normalize():f} {unit}"
+
+
+class RateChange(RecordEntry):
     record = models.ForeignKey(InfusionRecord, on_delete=models.CASCADE, related_name="rate_changes")
     at = models.DateTimeField()
     rate_ml_per_h = models.DecimalField(
@@ -226,13 +319,14 @@ class RateChange(models.Model):
     history = HistoricalRecords()
 
     class Meta:
-        ordering = ["at"]
+        ordering = ["at", "pk"]
+        constraints = [*RecordEntry.Meta.constraints]
 
     def __str__(self):
         return f"{self.rate_ml_per_h} mL/h at {self.at:%H:%M}"
 
 
-class LotUsage(models.Model):
+class LotUsage(RecordEntry):
     """Traceability of a plasma product: which lots were opened for this infusion."""
 
     record = models.ForeignKey(InfusionRecord, on_delete=models.CASCADE, related_name="lots")
@@ -240,10 +334,17 @@ class LotUsage(models.Model):
     vial_size_g = models.DecimalField(max_digits=5, decimal_places=2, validators=[MinValueValidator(Decimal("0.5"))])
     vials = models.PositiveSmallIntegerField(validators=[MinValueValidator(1)])
     expiry_date = models.DateField(null=True, blank=True)
+    # Opened beyond the day's grams plus the smallest vial: why (scheduling.services.records.lot_record).
+    excess_reason = models.CharField("reason for opening more than planned", max_length=300, blank=True)
+    # Empty only on lots recorded before the recorder was kept on the lot (their history says who).
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
     history = HistoricalRecords()
 
     class Meta:
-        ordering = ["lot_number"]
+        ordering = ["recorded_at", "pk"]
+        constraints = [*RecordEntry.Meta.constraints]
 
     def __str__(self):
         return f"Lot {self.lot_number}: {self.vials} × {self.vial_size_g} g"
@@ -255,7 +356,7 @@ class VitalsPhase(models.TextChoices):
     AFTER = "after", "After"
 
 
-class VitalSigns(models.Model):
+class VitalSigns(RecordEntry):
     record = models.ForeignKey(InfusionRecord, on_delete=models.CASCADE, related_name="vitals")
     phase = models.CharField(max_length=6, choices=VitalsPhase.choices)
     at = models.DateTimeField()
@@ -275,8 +376,9 @@ class VitalSigns(models.Model):
     history = HistoricalRecords()
 
     class Meta:
-        ordering = ["at"]
+        ordering = ["at", "pk"]
         verbose_name_plural = "vital signs"
+        constraints = [*RecordEntry.Meta.constraints]
 
     def __str__(self):
         return f"{self.get_phase_display()} {self.at:%H:%M}: BP {self.systolic_mmhg}/{self.diastolic_mmhg}"
@@ -311,7 +413,7 @@ class ReactionAction(models.TextChoices):
     RESUMED = "resumed", "Resumed"
 
 
-class Reaction(models.Model):
+class Reaction(RecordEntry):
     record = models.ForeignKey(InfusionRecord, on_delete=models.CASCADE, related_name="reactions")
     at = models.DateTimeField()
     type = models.CharField(max_length=20, choices=ReactionType.choices)
@@ -325,8 +427,9 @@ class Reaction(models.Model):
     history = HistoricalRecords()
 
     class Meta:
-        ordering = ["at"]
+        ordering = ["at", "pk"]
         constraints = [
+            *RecordEntry.Meta.constraints,
             models.CheckConstraint(
                 condition=~Q(action="resumed") | Q(resumed_rate_ml_per_h__isnull=False),
                 name="reaction_resumed_has_rate",

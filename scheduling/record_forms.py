@@ -84,15 +84,34 @@ class RecordForm(PageVersionForm):
         help_text="Empty means 0 g. At most the grams opened (the lots recorded).",
     )
     notes = forms.CharField(label="Notes", required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    reason = forms.CharField(
+        label="Reason for the correction",
+        required=False,
+        max_length=300,
+        help_text="Needed to change a start, stop, volume or waste already entered (the old entry is voided, "
+        "and stays in the record), and for any change once the infusion is completed.",
+    )
     expected_version = _version()
 
 
-class PartForm(forms.Form):
-    """A form for one part of the record; it may offer choices from the order's plan."""
+def _late_reason() -> forms.CharField:
+    return forms.CharField(
+        label="Reason for this late entry",
+        required=False,
+        max_length=300,
+        help_text="The infusion is completed: this entry amends its record. Say why it is made now.",
+    )
 
-    def __init__(self, *args, plan: dict, **kwargs):
+
+class PartForm(forms.Form):
+    """A form for one part of the record; it may offer choices from the order's plan. Once the
+    infusion is completed (``amending``) it asks why the entry is made late."""
+
+    def __init__(self, *args, plan: dict, amending: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.plan = plan
+        if amending:
+            self.fields["late_reason"] = _late_reason()
 
 
 class RateChangeForm(PartForm):
@@ -149,6 +168,13 @@ class LotForm(PartForm):
         label="Expiry date", widget=forms.DateInput(attrs={"type": "date"}), help_text="As printed on the vial."
     )
 
+    excess_reason = forms.CharField(
+        label="Reason for opening more than planned",
+        required=False,
+        max_length=300,
+        help_text="Only when the vials opened come to more than the day's grams and one smallest vial.",
+    )
+
     def __init__(self, *args, plan: dict, **kwargs):
         super().__init__(*args, plan=plan, **kwargs)
         sizes = sorted({vial["size_g"] for vial in plan["vials_per_day"]}, key=Decimal, reverse=True)
@@ -172,4 +198,18 @@ class ReactionForm(PartForm):
 
 class CompleteForm(PageVersionForm):
     version_field = "expected_version"
+    confirm = forms.BooleanField(
+        label="I have checked the summary: grams, volume and time are as given",
+        required=False,
+        help_text="Completing closes the record; later changes are amendments with a reason.",
+    )
     expected_version = _version()
+
+
+class VoidForm(forms.Form):
+    reason = forms.CharField(
+        label="Why is this entry voided?",
+        max_length=300,
+        help_text="For example: wrong lot scanned, entered on the wrong patient, typo in the rate.",
+        error_messages={"required": "Say why this entry is voided."},
+    )

@@ -16,6 +16,7 @@ urlpatterns = [
     path("sessions/<uuid:session_uuid>/record/", records.record_edit, name="record_edit"),
     path("sessions/<uuid:session_uuid>/record/<slug:part>/add/", records.record_add_part, name="record_add_part"),
     path("sessions/<uuid:session_uuid>/record/complete/", records.record_complete, name="record_complete"),
+    path("sessions/<uuid:session_uuid>/record/entries/<uuid:entry_uuid>/void/", records.entry_void, name="entry_void"),
     path("inbox/", reminders.inbox, name="inbox"),
     path("reminders/<uuid:reminder_uuid>/<slug:action>/", reminders.reminder_action, name="reminder_action"),
 ]

@@ -58,13 +58,25 @@ from ..models import (
     Reaction,
     ReactionAction,
     ReactionType,
+    RecordValue,
+    RecordValueKind,
     Reminder,
+    ReminderStatus,
     SessionStatus,
     UnitSettings,
     VitalSigns,
     VitalsPhase,
 )
 from ..pre_infusion import SITE_POLICY, CheckItem, Fact, needs_acceptance, pre_infusion_check
+from ..reconcile import (
+    VOLUME_DELIVERY_TOLERANCE_PERCENT,
+    CompletionSummary,
+    RateAt,
+    completion_summary,
+    deliverable_limit_ml,
+    deliverable_ml,
+    opened_allowance_g,
+)
 from ..timing import subject_key
 from .delivery import fit_message
 from .inbox import KIND_ROLES
@@ -240,7 +252,7 @@ def limit_in_force(plan: dict, clock: LadderClock) -> str:
 
 def _running_step(record: InfusionRecord, at: datetime) -> int:
     """The step of the latest rate change up to ``at``; step 1 before any."""
-    latest = record.rate_changes.filter(at__lte=at).order_by("-at", "-pk").first()
+    latest = record.rate_changes.live().filter(at__lte=at).order_by("-at", "-pk").first()
     return latest.step_number if latest else 1
 
 
@@ -257,7 +269,8 @@ def ladder_clock(
         tolerance_minutes = UnitSettings.load().ladder_tolerance_minutes
     clock_start, from_step = record.started_at, 1
     resumption = (
-        record.reactions.filter(action=ReactionAction.RESUMED, at__lte=at, at__gte=record.started_at)
+        record.reactions.live()
+        .filter(action=ReactionAction.RESUMED, at__lte=at, at__gte=record.started_at)
         .order_by("-at", "-pk")
         .first()
     )
@@ -320,7 +333,7 @@ def record_of(session: InfusionSession) -> InfusionRecord | None:
 def grams_opened(record: InfusionRecord | None) -> Decimal:
     if record is None or record.pk is None:
         return Decimal("0")
-    return sum((lot.vial_size_g * lot.vials for lot in record.lots.all()), Decimal("0"))
+    return sum((lot.vial_size_g * lot.vials for lot in record.lots.live()), Decimal("0"))
 
 
 def infusion_date(session: InfusionSession, record: InfusionRecord | None):
@@ -330,12 +343,24 @@ def infusion_date(session: InfusionSession, record: InfusionRecord | None):
 
 
 def closed_reason(session: InfusionSession, record: InfusionRecord | None) -> str | None:
-    """Why nothing more can be recorded at this session, or None while it can."""
+    """Why nothing can be recorded at this session, or None while it can. A completed infusion
+    can still be amended, each entry with a reason (``amending``)."""
     if session.status in CLOSED_STATUSES:
         return f"This session is {session.get_status_display().lower()}: nothing can be recorded for it."
-    if session.status == SessionStatus.COMPLETED or (record is not None and record.completed_at):
-        return "This infusion is completed: its record can no longer be changed."
     return None
+
+
+def amending(session: InfusionSession, record: InfusionRecord | None) -> bool:
+    """True once the infusion is completed: an entry is then an amendment and needs a reason."""
+    return session.status == SessionStatus.COMPLETED or (record is not None and record.completed_at is not None)
+
+
+def completed_sentence(record: InfusionRecord | None) -> str:
+    if record is None or record.completed_at is None:
+        return "This infusion is completed"
+    who = record.completed_by.get_full_name() or record.completed_by.get_username()
+    when = f"{_clock(record.completed_at)} on {timezone.localdate(record.completed_at)}"
+    return f"This infusion was completed by {who} at {when}"
 
 
 def completion_missing(record: InfusionRecord | None) -> list[str]:
@@ -356,14 +381,72 @@ def completion_missing(record: InfusionRecord | None) -> list[str]:
         missing.append("the stop time")
     if record.volume_given_ml is None:
         missing.append("the volume given")
-    if not record.lots.exists():
+    if not record.lots.live().exists():
         missing.append("at least one product lot")
-    phases = set(record.vitals.values_list("phase", flat=True))
+    phases = set(record.vitals.live().values_list("phase", flat=True))
     if VitalsPhase.BEFORE not in phases:
         missing.append("vital signs before the infusion")
     if VitalsPhase.AFTER not in phases:
         missing.append("vital signs after the infusion")
     return missing
+
+
+def rates_as_run(plan: dict, record: InfusionRecord) -> list[RateAt]:
+    """The pump rates as recorded: live rate changes, 0 mL/h from a reaction that paused or
+    stopped the infusion, and the rate it resumed at."""
+    rates = [RateAt(change.at, change.rate_ml_per_h) for change in record.rate_changes.live()]
+    for reaction in record.reactions.live():
+        if reaction.action in (ReactionAction.PAUSED, ReactionAction.STOPPED):
+            rates.append(RateAt(reaction.at, Decimal("0")))
+        elif reaction.action == ReactionAction.RESUMED:
+            rates.append(RateAt(reaction.at, reaction.resumed_rate_ml_per_h))
+    return rates
+
+
+def volume_refusal(plan: dict, record: InfusionRecord, *, volume, started_at, stopped_at) -> str | None:
+    """Why ``volume`` mL cannot have been given between the start and the stop at the rates
+    recorded (``scheduling.reconcile``; before the first rate the pump runs at most at step 1's
+    limit), in a nurse's words; None when it can, or while the start, stop or volume is missing.
+
+    Example: 730.0 mL between 08:10 and 12:36 where the rates deliver 534.0 mL -> refused,
+    "... the recorded pump rates deliver 534.0 mL in that time (at most 544.6 mL with the 2 %
+    tolerance) ..."."""
+    if volume is None or started_at is None or stopped_at is None:
+        return None
+    deliverable = deliverable_ml(
+        start=started_at,
+        stop=stopped_at,
+        initial_rate_ml_per_h=step_limit(plan, 1).rate_ml_per_h,
+        rates=rates_as_run(plan, record),
+    )
+    limit = deliverable_limit_ml(deliverable)
+    if volume <= limit:
+        return None
+    return (
+        f"{volume.quantize(TENTH)} mL cannot have been given between {_clock(started_at)} and {_clock(stopped_at)}: "
+        f"the recorded pump rates deliver {deliverable.quantize(TENTH)} mL in that time (at most {limit} mL with "
+        f"the {_plain(VOLUME_DELIVERY_TOLERANCE_PERCENT)} % tolerance). Check the volume read from the pump, or "
+        "record the rate changes that are missing first."
+    )
+
+
+def summary_of(session: InfusionSession, record: InfusionRecord | None) -> CompletionSummary | None:
+    """What completing confirms (``scheduling.reconcile.completion_summary``); None until the
+    start, stop and volume are recorded."""
+    if record is None or None in (record.started_at, record.stopped_at, record.volume_given_ml):
+        return None
+    plan = plan_of(session)
+    return completion_summary(
+        daily_dose_g=Decimal(plan["daily_dose_g"]),
+        daily_volume_ml=Decimal(plan["daily_volume_ml"]),
+        concentration_mg_per_ml=Decimal(plan["concentration_mg_per_ml"]),
+        planned_minutes=plan["infusion_minutes"],
+        grams_opened=grams_opened(record),
+        grams_wasted=record.grams_wasted,
+        volume_given_ml=record.volume_given_ml,
+        started_at=record.started_at,
+        stopped_at=record.stopped_at,
+    )
 
 
 def _latest_lab(patient: Patient, test: str, day: date) -> Fact | None:
@@ -439,10 +522,97 @@ def _check_version(instance: InfusionSession | InfusionRecord, expected, *, sess
     check_version(instance, expected, what=what, state=session.get_status_display())
 
 
-def _require_recordable(session: InfusionSession, record: InfusionRecord | None) -> None:
+def _require_recordable(session: InfusionSession, record: InfusionRecord | None, late_reason=None) -> str:
+    """Refuse an entry at a cancelled or missed session. At a completed one an entry is an
+    amendment: refused without a ``late_reason`` (None: this write cannot amend), which is
+    returned stripped ("" before completion)."""
     reason = closed_reason(session, record)
     if reason:
         raise ValidationError(reason)
+    if not amending(session, record):
+        return ""
+    if late_reason is None:
+        raise ValidationError(f"{completed_sentence(record)}: this cannot be changed any more.")
+    late_reason = (late_reason or "").strip()
+    if not late_reason:
+        raise ValidationError(
+            {"late_reason": f"{completed_sentence(record)}. Say why this entry is made late (an amendment)."}
+        )
+    if len(late_reason) > 300:
+        raise ValidationError({"late_reason": f"At most 300 characters, not {len(late_reason)}."})
+    return late_reason
+
+
+def _reason(field: str, value, *, required_because: str) -> str:
+    reason = (value or "").strip()
+    if not reason:
+        raise ValidationError({field: required_because})
+    if len(reason) > 300:
+        raise ValidationError({field: f"At most 300 characters, not {len(reason)}."})
+    return reason
+
+
+def _amended(session: InfusionSession, record: InfusionRecord, *, by, now) -> None:
+    """After an amendment of a completed infusion: it must still be complete and its volume
+    possible at its rates (else the amendment is refused, nothing written), and the prescriber
+    sees the findings as they now are."""
+    missing = completion_missing(record)
+    if missing:
+        raise ValidationError(
+            f"A completed infusion keeps {', '.join(missing)}: record the right entry first, then void the wrong one."
+        )
+    refusal = volume_refusal(
+        plan_of(session),
+        record,
+        volume=record.volume_given_ml,
+        started_at=record.started_at,
+        stopped_at=record.stopped_at,
+    )
+    if refusal:
+        raise ValidationError(f"After this change the record would not add up. {refusal}")
+    _review_reach_prescriber(session, record, by=by, completed=True, now=now)
+
+
+def _void(entry, *, by, now, reason: str) -> None:
+    entry.voided_at, entry.voided_by, entry.void_reason = now, by, reason
+    audited_save(entry, by=by, reason=f"voided: {reason}")
+
+
+VALUE_FIELDS = {
+    RecordValueKind.START: "started_at",
+    RecordValueKind.STOP: "stopped_at",
+    RecordValueKind.VOLUME: "volume_given_ml",
+    RecordValueKind.WASTE: "grams_wasted",
+}
+
+
+def _set_value(record: InfusionRecord, kind: str, value, *, by, now, reason: str = "", late_reason: str = ""):
+    """Make ``value`` (a time, mL or g; None for none) the live entry of ``kind`` and the record's
+    field: the live entry, when it differs, is voided with ``reason``. No waste is no entry."""
+    if kind == RecordValueKind.WASTE:
+        value = value or None
+    live = record.values.live().filter(kind=kind).first()
+    current = None if live is None else (live.at if live.at is not None else live.amount)
+    if current == value:
+        return live
+    if live is not None:
+        _void(live, by=by, now=now, reason=reason or f"{kind} re-entered")
+    field = VALUE_FIELDS[kind]
+    setattr(record, field, Decimal("0") if kind == RecordValueKind.WASTE and value is None else value)
+    if value is None:
+        return None
+    timed = kind in (RecordValueKind.START, RecordValueKind.STOP)
+    entry = RecordValue(
+        record=record,
+        kind=kind,
+        at=value if timed else None,
+        amount=None if timed else value,
+        recorded_by=by,
+        recorded_at=now,
+        late_reason=late_reason,
+    )
+    audited_save(entry, by=by, reason=f"{kind} entered" + (f" late: {late_reason}" if late_reason else ""))
+    return entry
 
 
 def _require_started(record: InfusionRecord | None) -> InfusionRecord:
@@ -495,13 +665,13 @@ def _times_out_of_order(record: InfusionRecord, started_at, stopped_at) -> dict[
         if stopped_at and at > stopped_at:
             errors.setdefault("stopped_at", []).append(f"{what} at {_clock(at)} is after this stop time.")
 
-    for change in record.rate_changes.all():
+    for change in record.rate_changes.live():
         before_start(change.at, f"The rate change to {change.rate_ml_per_h} mL/h")
         after_stop(change.at, f"The rate change to {change.rate_ml_per_h} mL/h")
-    for reaction in record.reactions.all():
+    for reaction in record.reactions.live():
         before_start(reaction.at, f"The reaction ({reaction.get_type_display().lower()})")
         after_stop(reaction.at, f"The reaction ({reaction.get_type_display().lower()})")
-    for vitals in record.vitals.all():
+    for vitals in record.vitals.live():
         if vitals.phase == VitalsPhase.BEFORE and started_at and vitals.at > started_at:
             errors.setdefault("started_at", []).append(
                 f"Vital signs 'before' were taken at {_clock(vitals.at)}, after this start time."
@@ -514,6 +684,10 @@ def _times_out_of_order(record: InfusionRecord, started_at, stopped_at) -> dict[
                 f"Vital signs 'after' were taken at {_clock(vitals.at)}, before this stop time."
             )
     return errors
+
+
+def _late(late_reason: str) -> str:
+    return f"; late entry: {late_reason}" if late_reason else ""
 
 
 def _touch(record: InfusionRecord, *, by, reason: str) -> None:
@@ -561,7 +735,7 @@ def review_findings(session: InfusionSession, record: InfusionRecord, *, complet
         given_volume_ml=record.volume_given_ml if completed else None,
         reactions=[
             ReactionSeen(reaction.severity, reaction.get_type_display(), reaction.get_action_display())
-            for reaction in record.reactions.all()
+            for reaction in record.reactions.live()
         ],
     )
 
@@ -598,6 +772,14 @@ def _review_reach_prescriber(session: InfusionSession, record: InfusionRecord, *
         elif reminder.message != message and reminder.status in LIVE_REMINDER_STATUSES:
             reminder.message = message
             audited_save(reminder, by=by, reason=f"{finding.kind}: figures updated")
+    # A finding that no longer holds (its reaction voided, the volume corrected) withdraws its
+    # live reminder; the incomplete-infusion finding is only judged once completed.
+    judged = {"infusion_reaction"} | ({"infusion_incomplete"} if completed else set())
+    for stale in Reminder.objects.filter(
+        session=session, kind__in=judged - {finding.kind for finding in findings}, status__in=LIVE_REMINDER_STATUSES
+    ):
+        stale.status = ReminderStatus.CANCELLED
+        audited_save(stale, by=by, reason=f"{stale.kind} withdrawn: the record was corrected")
     if findings:
         # The note speaks for the whole cycle: every day of it with something to review, in order.
         notes, last_day = [], day
@@ -697,13 +879,22 @@ def record_start(
     record.pre_infusion_check = check
     accepted = f"; pre-infusion check accepted: {check_reason}" if check["accepted"] else ""
     audited_save(record, by=by, reason=f"infusion started at {_clock(started_at)}{accepted}")
+    _set_value(record, RecordValueKind.START, started_at, by=by, now=now)
     first_infusion_keep(patient=session.patient)
     return record
 
 
 @service
 def rate_change_record(
-    *, by, session: InfusionSession, at: datetime, rate_ml_per_h, step_number, reason: str = "", now=None
+    *,
+    by,
+    session: InfusionSession,
+    at: datetime,
+    rate_ml_per_h,
+    step_number,
+    reason: str = "",
+    late_reason: str = "",
+    now=None,
 ) -> RateChange:
     """Record a pump rate set at one step of the plan; 0 mL/h means paused.
 
@@ -713,7 +904,7 @@ def rate_change_record(
     """
     now = now or timezone.now()
     session, record = _lock(session)
-    _require_recordable(session, record)
+    late = _require_recordable(session, record, late_reason)
     record = _require_started(record)
     plan = plan_of(session)
     rate = _decimal("rate_ml_per_h", rate_ml_per_h)
@@ -737,11 +928,20 @@ def rate_change_record(
         if errors:
             raise ValidationError(errors)
     change = RateChange(
-        record=record, at=at, rate_ml_per_h=rate, step_number=step_number, reason=reason.strip(), recorded_by=by
+        record=record,
+        at=at,
+        rate_ml_per_h=rate,
+        step_number=step_number,
+        reason=(reason or "").strip(),
+        recorded_by=by,
+        recorded_at=now,
+        late_reason=late,
     )
     what = "paused" if rate == 0 else f"{rate.quantize(TENTH)} mL/h"
-    audited_save(change, by=by, reason=f"rate {what} at step {step_number}")
-    _touch(record, by=by, reason=f"rate change recorded ({what}, step {step_number})")
+    audited_save(change, by=by, reason=f"rate {what} at step {step_number}" + _late(late))
+    _touch(record, by=by, reason=f"rate change recorded ({what}, step {step_number})" + _late(late))
+    if late:
+        _amended(session, record, by=by, now=now)
     return change
 
 
@@ -758,6 +958,7 @@ def vitals_record(
     temperature_c,
     spo2_percent=None,
     respiratory_rate=None,
+    late_reason: str = "",
     now=None,
 ) -> VitalSigns:
     """Record vital signs before, during or after the infusion.
@@ -767,7 +968,7 @@ def vitals_record(
     """
     now = now or timezone.now()
     session, record = _lock(session)
-    _require_recordable(session, record)
+    late = _require_recordable(session, record, late_reason)
     if phase not in VitalsPhase.values:
         raise ValidationError({"phase": "Choose before, during or after."})
     started = record.started_at if record else None
@@ -796,22 +997,39 @@ def vitals_record(
         spo2_percent=spo2_percent,
         respiratory_rate=respiratory_rate,
         recorded_by=by,
+        recorded_at=now,
+        late_reason=late,
     )
-    audited_save(vitals, by=by, reason=f"vital signs {phase}")
-    _touch(record, by=by, reason=f"vital signs recorded ({phase})")
+    audited_save(vitals, by=by, reason=f"vital signs {phase}" + _late(late))
+    _touch(record, by=by, reason=f"vital signs recorded ({phase})" + _late(late))
+    if late:
+        _amended(session, record, by=by, now=now)
     return vitals
 
 
 @service
-def lot_record(*, by, session: InfusionSession, lot_number: str, vial_size_g, vials, expiry_date, now=None) -> LotUsage:
+def lot_record(
+    *,
+    by,
+    session: InfusionSession,
+    lot_number: str,
+    vial_size_g,
+    vials,
+    expiry_date,
+    excess_reason: str = "",
+    late_reason: str = "",
+    now=None,
+) -> LotUsage:
     """Record a product lot opened for this infusion (traceability of a plasma product).
 
     The lot number and the expiry date are required; the vial size must be one the plan is
-    made of; an expired lot (expiry before the infusion day) is refused.
+    made of; an expired lot (expiry before the infusion day) is refused. Opening more than the
+    day's grams plus the plan's smallest vial (``scheduling.reconcile.opened_allowance_g``)
+    needs an ``excess_reason``, kept on the lot.
     """
     now = now or timezone.now()
     session, record = _lock(session)
-    _require_recordable(session, record)
+    late = _require_recordable(session, record, late_reason)
     plan = plan_of(session)
     errors = {}
     lot_number = (lot_number or "").strip()
@@ -831,12 +1049,40 @@ def lot_record(*, by, session: InfusionSession, lot_number: str, vial_size_g, vi
         errors["expiry_date"] = (
             f"This lot expired on {expiry_date:%Y-%m-%d}, before the infusion day ({day:%Y-%m-%d}). Do not use it."
         )
+    excess_reason = (excess_reason or "").strip()
+    if not errors:
+        daily = Decimal(plan["daily_dose_g"])
+        allowance = opened_allowance_g(daily_dose_g=daily, vial_sizes_g=sizes)
+        opened = grams_opened(record) + size * vials
+        if opened > allowance and not excess_reason:
+            errors["excess_reason"] = (
+                f"With this lot {_plain(opened)} g would be opened for a day of {_plain(daily)} g planned (up to "
+                f"{_plain(allowance)} g may be opened without a reason: the day's grams and one {_plain(min(sizes))} g "
+                "vial). Check the number of vials; if they really were opened, say why."
+            )
+        elif len(excess_reason) > 300:
+            errors["excess_reason"] = f"At most 300 characters, not {len(excess_reason)}."
+        elif opened <= allowance:
+            excess_reason = ""
     if errors:
         raise ValidationError(errors)
     record = _open_record(session, record, by=by)
-    lot = LotUsage(record=record, lot_number=lot_number, vial_size_g=size, vials=vials, expiry_date=expiry_date)
-    audited_save(lot, by=by, reason=f"lot {lot_number} opened")
-    _touch(record, by=by, reason=f"lot recorded ({lot_number}: {vials} x {_plain(size)} g)")
+    lot = LotUsage(
+        record=record,
+        lot_number=lot_number,
+        vial_size_g=size,
+        vials=vials,
+        expiry_date=expiry_date,
+        excess_reason=excess_reason,
+        recorded_by=by,
+        recorded_at=now,
+        late_reason=late,
+    )
+    excess = f"; more than planned: {excess_reason}" if excess_reason else ""
+    audited_save(lot, by=by, reason=f"lot {lot_number} opened{excess}" + _late(late))
+    _touch(record, by=by, reason=f"lot recorded ({lot_number}: {vials} x {_plain(size)} g)" + _late(late))
+    if late:
+        _amended(session, record, by=by, now=now)
     return lot
 
 
@@ -851,6 +1097,7 @@ def reaction_record(
     action: str,
     description: str = "",
     resumed_rate_ml_per_h=None,
+    late_reason: str = "",
     now=None,
 ) -> Reaction:
     """Record an infusion reaction and what was done.
@@ -861,7 +1108,7 @@ def reaction_record(
     """
     now = now or timezone.now()
     session, record = _lock(session)
-    _require_recordable(session, record)
+    late = _require_recordable(session, record, late_reason)
     record = _require_started(record)
     _check_time(
         "at", at, now=now, not_before=(record.started_at, "the start"), not_after=(record.stopped_at, "the stop")
@@ -872,7 +1119,7 @@ def reaction_record(
             raise ValidationError({"resumed_rate_ml_per_h": "Enter the rate the infusion resumed at."})
         if resumed == 0:
             raise ValidationError({"resumed_rate_ml_per_h": "A resumed infusion runs above 0 mL/h."})
-        latest = record.rate_changes.filter(at__lte=at).order_by("-at", "-pk").first()
+        latest = record.rate_changes.live().filter(at__lte=at).order_by("-at", "-pk").first()
         limit = step_limit(plan_of(session), latest.step_number if latest else 1)
         refusal = limit.refusal(resumed)
         if refusal:
@@ -896,13 +1143,17 @@ def reaction_record(
         action=action,
         resumed_rate_ml_per_h=resumed,
         recorded_by=by,
+        recorded_at=now,
+        late_reason=late,
     )
-    audited_save(reaction, by=by, reason=f"reaction: {type}, {severity}, {action}")
+    audited_save(reaction, by=by, reason=f"reaction: {type}, {severity}, {action}" + _late(late))
     if stops:
-        record.stopped_at = at
+        _set_value(record, RecordValueKind.STOP, at, by=by, now=now, late_reason=late)
     stopped = f"; infusion stopped at {_clock(at)}" if stops else ""
-    _touch(record, by=by, reason=f"reaction recorded ({type}){stopped}")
-    if severity in REVIEWED_SEVERITIES:
+    _touch(record, by=by, reason=f"reaction recorded ({type}){stopped}" + _late(late))
+    if late:
+        _amended(session, record, by=by, now=now)
+    elif severity in REVIEWED_SEVERITIES:
         _review_reach_prescriber(session, record, by=by, completed=False, now=now)
     return reaction
 
@@ -918,21 +1169,28 @@ def record_update(
     notes: str,
     expected_version,
     started_at=None,
+    reason: str = "",
     now=None,
 ) -> InfusionRecord:
     """Record the stop, the volume given, the grams opened but not given, and notes.
 
-    ``started_at`` corrects a mistyped start (None keeps it). The volume given may not exceed
-    the day's planned volume by more than 1 % (refused, not warned: a figure above what the
-    verified plan's vials hold is a typo or a dosing incident, and neither belongs in the
-    record unremarked). Waste is 0 or more and at most the grams opened (lots x vial size).
+    Each of start, stop, volume and waste is an entry (``RecordValue``): changing one already
+    entered voids it with ``reason`` and enters the new value (``started_at`` None keeps the
+    start). After completion every change is an amendment and needs the ``reason``.
+
+    The volume given may not exceed the day's planned volume by more than 1 % (refused, not
+    warned: a figure above what the verified plan's vials hold is a typo or a dosing incident,
+    and neither belongs in the record unremarked), nor what the recorded rates could deliver
+    between the start and the stop with a 2 % tolerance (``volume_refusal``). Waste is 0 or
+    more and at most the grams opened (lots x vial size).
     """
     now = now or timezone.now()
     session, record = _lock(session)
     if record is None or record.started_at is None:
         raise ValidationError("Record the start of the infusion first.")
     _check_version(record, expected_version, session=session)
-    _require_recordable(session, record)
+    completed = amending(session, record)
+    _require_recordable(session, record, "" if not completed else reason)
     plan = plan_of(session)
     started_at = started_at or record.started_at
     errors = {}
@@ -950,12 +1208,16 @@ def record_update(
             f"This session is planned for {timezone.localdate(session.planned_start):%Y-%m-%d}. "
             "If it happened on another day, move the session first."
         )
+    if completed:
+        for field, value, words in (("stopped_at", stopped_at, "stop"), ("volume_given_ml", volume_given_ml, "volume")):
+            if value is None or value == "":
+                errors.setdefault(field, [f"A completed infusion keeps its {words}: correct it, do not remove it."])
     if not errors:
         for field, messages in _times_out_of_order(record, started_at, stopped_at).items():
             errors[field] = messages
 
     volume = _decimal("volume_given_ml", volume_given_ml, required=False)
-    if volume is not None:
+    if volume is not None and "volume_given_ml" not in errors:
         limit = volume_limit_ml(plan)
         if volume < 0:
             errors["volume_given_ml"] = "The volume given cannot be negative."
@@ -965,6 +1227,10 @@ def record_update(
                 f"(at most {limit} mL). Check the figure; if more was really given, report it as a dosing "
                 "incident and tell the prescriber."
             )
+        elif not errors:
+            refusal = volume_refusal(plan, record, volume=volume, started_at=started_at, stopped_at=stopped_at)
+            if refusal:
+                errors["volume_given_ml"] = refusal
     waste = _decimal("grams_wasted", grams_wasted, required=False) or Decimal("0")
     opened = grams_opened(record)
     if waste < 0:
@@ -975,36 +1241,61 @@ def record_update(
             if opened
             else "No vials are recorded as opened yet: record the lots first."
         )
+    changes = {
+        RecordValueKind.START: (record.started_at, started_at),
+        RecordValueKind.STOP: (record.stopped_at, stopped_at),
+        RecordValueKind.VOLUME: (record.volume_given_ml, volume),
+        RecordValueKind.WASTE: (record.grams_wasted or None, waste or None),
+    }
+    corrected = [kind for kind, (old, new) in changes.items() if old is not None and old != new]
+    reason = (reason or "").strip()
+    if corrected and not reason and "late_reason" not in errors:
+        words = ", ".join(RecordValueKind(kind).label.lower() for kind in corrected)
+        errors["reason"] = f"Say why the {words} already entered is corrected; the entry is voided, not erased."
+    elif len(reason) > 300:
+        errors["reason"] = f"At most 300 characters, not {len(reason)}."
     if errors:
         raise ValidationError(errors)
 
-    changed = [
-        name
-        for name, value in (
-            ("start", started_at != record.started_at),
-            ("stop", stopped_at != record.stopped_at),
-            ("volume", volume != record.volume_given_ml),
-            ("waste", waste != record.grams_wasted),
-            ("notes", (notes or "").strip() != record.notes),
-        )
-        if value
-    ]
-    record.started_at = started_at
-    record.stopped_at = stopped_at
-    record.volume_given_ml = volume
-    record.grams_wasted = waste
-    record.notes = (notes or "").strip()
+    changed = [kind for kind, (old, new) in changes.items() if old != new]
+    late = reason if completed else ""
+    for kind in changed:
+        _set_value(record, kind, changes[kind][1], by=by, now=now, reason=reason, late_reason=late)
+    notes = (notes or "").strip()
+    if notes != record.notes:
+        changed.append("notes")
+    record.notes = notes
     record.version += 1
-    audited_save(record, by=by, reason=f"record edited: {', '.join(changed)}" if changed else "record saved unchanged")
-    if "start" in changed:
+    why = f" ({reason})" if reason else ""
+    audited_save(
+        record, by=by, reason=f"record edited: {', '.join(changed)}{why}" if changed else "record saved unchanged"
+    )
+    if RecordValueKind.START in changed:
         first_infusion_keep(patient=session.patient)
+    if completed and changed:
+        _amended(session, record, by=by, now=now)
     return record
 
 
 @service
-def record_complete(*, by, session: InfusionSession, expected_version, now=None) -> InfusionRecord:
+def record_complete(
+    *,
+    by,
+    session: InfusionSession,
+    expected_version,
+    confirm: bool = False,
+    stopped_at=None,
+    volume_given_ml=None,
+    now=None,
+) -> InfusionRecord:
     """Complete the infusion: needs the start, stop, volume given, at least one lot, and vital
-    signs before and after. The session becomes completed; a second completion is refused.
+    signs before and after, a volume the recorded rates could deliver (``volume_refusal``), and
+    ``confirm``: the nurse has seen the summary (``summary_of``). The session becomes completed;
+    a second completion is refused.
+
+    ``stopped_at`` and ``volume_given_ml`` (the chair API sends them with the completion) are
+    entered first when the record has none; one that differs from an entry already made is
+    refused: correct the record instead.
 
     Post-infusion reminders are not created here: the sweep creates them from completed sessions.
     An incomplete infusion or a moderate or severe reaction reaches the prescriber here, in this
@@ -1016,9 +1307,35 @@ def record_complete(*, by, session: InfusionSession, expected_version, now=None)
         raise ValidationError("Record the start of the infusion first.")
     _check_version(record, expected_version, session=session)
     if record.completed_at:
-        who = record.completed_by.get_full_name() or record.completed_by.get_username()
-        raise ValidationError(f"Already completed by {who} at {_clock(record.completed_at)}.")
+        raise ValidationError(f"Already completed: {completed_sentence(record)}.")
     _require_recordable(session, record)
+    errors = {}
+    for kind, field, value in (
+        (RecordValueKind.STOP, "stopped_at", stopped_at),
+        (RecordValueKind.VOLUME, "volume_given_ml", _decimal("volume_given_ml", volume_given_ml, required=False)),
+    ):
+        current = getattr(record, field)
+        if value is None or value == current:
+            continue
+        if current is not None:
+            shown = _clock(current) if kind == RecordValueKind.STOP else f"{current} mL"
+            errors[field] = f"Already recorded as {shown}: correct the record first."
+    if errors:
+        raise ValidationError(errors)
+    if stopped_at is not None and record.stopped_at is None:
+        _check_time("stopped_at", stopped_at, now=now, not_before=(record.started_at, "the start"))
+        out_of_order = _times_out_of_order(record, record.started_at, stopped_at)
+        if out_of_order:
+            raise ValidationError(out_of_order)
+        _set_value(record, RecordValueKind.STOP, stopped_at, by=by, now=now)
+    volume = _decimal("volume_given_ml", volume_given_ml, required=False)
+    if volume is not None and record.volume_given_ml is None:
+        limit = volume_limit_ml(plan_of(session))
+        if volume < 0 or volume > limit:
+            raise ValidationError(
+                {"volume_given_ml": f"{volume} mL: at least 0 and at most {limit} mL (today's volume + 1 %)."}
+            )
+        _set_value(record, RecordValueKind.VOLUME, volume, by=by, now=now)
     missing = completion_missing(record)
     if missing:
         raise ValidationError(f"Before completing, record {', '.join(missing)}.")
@@ -1027,6 +1344,17 @@ def record_complete(*, by, session: InfusionSession, expected_version, now=None)
         raise ValidationError([message for messages in errors.values() for message in messages])
     if record.grams_wasted > grams_opened(record):
         raise ValidationError("The grams not given are more than the grams opened: correct the record first.")
+    refusal = volume_refusal(
+        plan_of(session),
+        record,
+        volume=record.volume_given_ml,
+        started_at=record.started_at,
+        stopped_at=record.stopped_at,
+    )
+    if refusal:
+        raise ValidationError({"volume_given_ml": refusal})
+    if confirm is not True:
+        raise ValidationError({"confirm": "Check the summary (grams, volume, time) and confirm it to complete."})
 
     record.completed_by = by
     record.completed_at = now
@@ -1039,3 +1367,84 @@ def record_complete(*, by, session: InfusionSession, expected_version, now=None)
     _review_reach_prescriber(session, record, by=by, completed=True, now=now)
     course_settle(course=session.cycle.course, by=by)
     return record
+
+
+class EntryNotFound(LookupError):
+    """No entry with this id in this session's record."""
+
+
+ENTRY_MODELS = (RateChange, VitalSigns, LotUsage, Reaction, RecordValue)
+
+
+def entry_of(session: InfusionSession, entry_id):
+    """The entry (of any kind) with this id in the session's record; ``EntryNotFound`` otherwise."""
+    for model in ENTRY_MODELS:
+        try:
+            entry = model.objects.filter(uuid=entry_id, record__session=session).first()
+        except ValidationError:  # not a UUID
+            break
+        if entry is not None:
+            return entry
+    raise EntryNotFound(f"No entry {entry_id} in the record of this infusion.")
+
+
+def entry_words(entry) -> str:
+    """One entry in a nurse's words, for messages and the audit trail."""
+    if isinstance(entry, RecordValue):
+        return f"{entry.get_kind_display().lower()} {entry.shown}"
+    if isinstance(entry, RateChange):
+        return f"pump rate {entry.rate_ml_per_h} mL/h at {_clock(entry.at)}"
+    if isinstance(entry, VitalSigns):
+        return f"vital signs {entry.get_phase_display().lower()} at {_clock(entry.at)}"
+    if isinstance(entry, LotUsage):
+        return f"lot {entry.lot_number} ({entry.vials} x {_plain(entry.vial_size_g)} g)"
+    return f"reaction {entry.get_type_display().lower()} at {_clock(entry.at)}"
+
+
+@service
+def entry_void(*, by, session: InfusionSession, entry_id, reason: str, now=None):
+    """Void one entry of the record with a reason: it stays, struck through, in the record and
+    the history, and no longer counts; the right one is then entered as usual.
+
+    A voided start reopens the session (it is not in progress any more) and is refused while a
+    stop is recorded; the start, stop and volume of a completed infusion are corrected, not
+    voided. At a completed infusion a void is an amendment: the record must stay complete and
+    add up (``_amended``). An unknown id raises ``EntryNotFound``.
+    """
+    now = now or timezone.now()
+    session, record = _lock(session)
+    if record is None:
+        raise EntryNotFound(f"No entry {entry_id} in the record of this infusion.")
+    entry = entry_of(session, entry_id)
+    what = entry_words(entry)
+    if entry.is_voided:
+        who = entry.voided_by.get_full_name() or entry.voided_by.get_username()
+        raise ValidationError(
+            f"The {what} was already voided by {who} at {_clock(entry.voided_at)}: {entry.void_reason}"
+        )
+    reason = _reason("reason", reason, required_because=f"Say why the {what} is voided.")
+    _require_recordable(session, record, reason)
+    completed = amending(session, record)
+    if isinstance(entry, RecordValue):
+        if completed and entry.kind != RecordValueKind.WASTE:
+            raise ValidationError(
+                {"reason": f"A completed infusion keeps its {entry.get_kind_display().lower()}: correct it instead."}
+            )
+        if entry.kind == RecordValueKind.START and record.stopped_at is not None:
+            raise ValidationError({"reason": "Void the stop first, or correct the start time."})
+        _set_value(record, entry.kind, None, by=by, now=now, reason=reason)
+        if entry.kind == RecordValueKind.START:
+            session.status = SessionStatus.CONFIRMED
+            session.status_reason = f"Start voided: {reason}"
+            session.version += 1
+            audited_save(session, by=by, reason=f"start voided: {reason}")
+    else:
+        _void(entry, by=by, now=now, reason=reason)
+    _touch(record, by=by, reason=f"{what} voided: {reason}")
+    if isinstance(entry, RecordValue) and entry.kind == RecordValueKind.START:
+        first_infusion_keep(patient=session.patient)
+    if completed:
+        _amended(session, record, by=by, now=now)
+    elif isinstance(entry, Reaction):
+        _review_reach_prescriber(session, record, by=by, completed=False, now=now)
+    return entry

@@ -136,7 +136,7 @@ def give(session, nurse, *, top_rate: str | None = None) -> None:
         expected_version=record.version,
         now=evening,
     )
-    record_complete(by=nurse, session=session, expected_version=record.version, now=evening)
+    record_complete(by=nurse, session=session, expected_version=record.version, confirm=True, now=evening)
 
 
 # --------------------------------------------------------------------------- 1. a flag lowers the cap in use

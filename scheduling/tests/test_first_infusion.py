@@ -137,6 +137,7 @@ def test_a_corrected_start_is_derived_again(dm_patient, start, nurse):
         volume_given_ml=None,
         grams_wasted=None,
         notes="",
+        reason="start typed wrongly",
         expected_version=InfusionRecord.objects.get(session=first).version,
         now=NOW,
     )

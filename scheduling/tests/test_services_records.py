@@ -66,6 +66,15 @@ def record(session) -> InfusionRecord:
     return InfusionRecord.objects.get(session=session)
 
 
+def climb(session, by):
+    """The 70 kg ladder as run from a 09:05 start: step 2 at 09:35, step 3 at 10:05 (42, 84,
+    168 mL/h), so the rates can deliver the day's 700 mL by 13:55 (707 mL)."""
+    for at, rate, step in ((local(9, 35), "84", 2), (local(10, 5), "168", 3)):
+        services.rate_change_record(
+            by=by, session=session, at=at, rate_ml_per_h=Decimal(rate), step_number=step, now=NOW
+        )
+
+
 def fill_for_completion(session, by, **skip):
     """Everything completion needs, except the parts named in `skip`."""
     if "before" not in skip:
@@ -80,9 +89,7 @@ def fill_for_completion(session, by, **skip):
             expiry_date=date(2027, 6, 30),
             now=NOW,
         )
-    services.rate_change_record(
-        by=by, session=session, at=local(9, 35), rate_ml_per_h=Decimal("84"), step_number=2, now=NOW
-    )
+    climb(session, by)
     current = record(session)
     services.record_update(
         by=by,
@@ -697,6 +704,9 @@ class TestRecordUpdate:
             "notes": "",
             "expected_version": current.version,
         } | overrides
+        if not record(session).rate_changes.exists():
+            climb(session, by)
+            fields["expected_version"] = overrides.get("expected_version", record(session).version)
         return services.record_update(by=by, session=session, now=NOW, **fields)
 
     def add_lots(self, session, by):
@@ -768,9 +778,21 @@ class TestRecordUpdate:
             self.update(started, nurse, stopped_at=local(10))
         assert "168.0 mL/h at 10:05 is after this stop time" in messages_at(exc, "stopped_at")[0]
 
-    def test_start_can_be_corrected(self, started, nurse):
-        assert self.update(started, nurse, started_at=local(9, 2)).started_at == local(9, 2)
-        assert record(started).history.first().history_change_reason == "record edited: start, stop, volume"
+    def test_start_can_be_corrected_with_a_reason_and_the_old_entry_stays_voided(self, started, nurse):
+        with pytest.raises(ValidationError) as exc:
+            self.update(started, nurse, started_at=local(9, 2))
+        assert messages_at(exc, "reason") == [
+            "Say why the start already entered is corrected; the entry is voided, not erased."
+        ]
+        assert record(started).started_at == local(9, 5)
+        corrected = self.update(started, nurse, started_at=local(9, 2), reason="pump clock was 3 min slow")
+        assert corrected.started_at == local(9, 2)
+        assert record(started).history.first().history_change_reason == (
+            "record edited: start, stop, volume (pump clock was 3 min slow)"
+        )
+        old, new = corrected.values.filter(kind="start").order_by("pk")
+        assert (old.at, old.void_reason, old.voided_by) == (local(9, 5), "pump clock was 3 min slow", nurse)
+        assert (new.at, new.voided_at, new.recorded_by) == (local(9, 2), None, nurse)
 
     def test_stale_version_writes_nothing(self, started, nurse):
         current = record(started)
@@ -807,7 +829,9 @@ class TestRecordUpdate:
 class TestRecordComplete:
     def test_complete(self, started, nurse):
         current = fill_for_completion(started, nurse)
-        done = services.record_complete(by=nurse, session=started, expected_version=current.version, now=NOW)
+        done = services.record_complete(
+            by=nurse, session=started, expected_version=current.version, confirm=True, now=NOW
+        )
         started.refresh_from_db()
         assert started.status == SessionStatus.COMPLETED
         assert done.completed_by == nurse and done.completed_at == NOW
@@ -827,37 +851,37 @@ class TestRecordComplete:
     def test_prerequisites(self, started, nurse, skip, missing):
         current = fill_for_completion(started, nurse, **{skip: True})
         with pytest.raises(ValidationError) as exc:
-            services.record_complete(by=nurse, session=started, expected_version=current.version, now=NOW)
+            services.record_complete(by=nurse, session=started, expected_version=current.version, confirm=True, now=NOW)
         assert messages_at(exc) == [f"Before completing, record {missing}."]
         started.refresh_from_db()
         assert started.status == SessionStatus.IN_PROGRESS and record(started).completed_at is None
 
     def test_not_started_refused(self, session, nurse):
         with pytest.raises(ValidationError, match="start of the infusion first"):
-            services.record_complete(by=nurse, session=session, expected_version=1, now=NOW)
+            services.record_complete(by=nurse, session=session, expected_version=1, confirm=True, now=NOW)
 
     def test_second_completion_refused(self, started, nurse, make_user):
         current = fill_for_completion(started, nurse)
-        services.record_complete(by=nurse, session=started, expected_version=current.version, now=NOW)
+        services.record_complete(by=nurse, session=started, expected_version=current.version, confirm=True, now=NOW)
         again = record(started)
         with pytest.raises(ValidationError) as exc:
             services.record_complete(
                 by=make_user("nurse"), session=started, expected_version=again.version, now=NOW + timedelta(hours=1)
             )
-        assert messages_at(exc)[0].startswith("Already completed by")
+        assert messages_at(exc)[0].startswith("Already completed: This infusion was completed by")
         assert record(started).completed_by == nurse and record(started).completed_at == NOW
 
     def test_stale_version_refused(self, started, nurse):
         current = fill_for_completion(started, nurse)
         TestReactions().react(started, nurse, at=local(11))
         with pytest.raises(ValidationError, match="This infusion record was changed by .* Nothing was saved"):
-            services.record_complete(by=nurse, session=started, expected_version=current.version, now=NOW)
+            services.record_complete(by=nurse, session=started, expected_version=current.version, confirm=True, now=NOW)
         started.refresh_from_db()
         assert started.status == SessionStatus.IN_PROGRESS
 
     def test_nothing_more_after_completion(self, started, nurse):
         current = fill_for_completion(started, nurse)
-        services.record_complete(by=nurse, session=started, expected_version=current.version, now=NOW)
+        services.record_complete(by=nurse, session=started, expected_version=current.version, confirm=True, now=NOW)
         with pytest.raises(ValidationError, match="completed"):
             services.vitals_record(by=nurse, session=started, **vitals("after", local(13, 59)), now=NOW)
         with pytest.raises(ValidationError, match="completed"):
@@ -971,10 +995,13 @@ class TestReviewReachesThePrescriber:
             volume_given_ml=Decimal(volume_ml),
             grams_wasted=Decimal("0"),
             notes="",
+            reason="pump volume read again",
             expected_version=current.version,
             now=NOW,
         )
-        return services.record_complete(by=nurse, session=session, expected_version=record(session).version, now=NOW)
+        return services.record_complete(
+            by=nurse, session=session, expected_version=record(session).version, confirm=True, now=NOW
+        )
 
     def reaction(self, session, nurse, severity, at=None, type="headache"):
         return services.reaction_record(
@@ -996,7 +1023,9 @@ class TestReviewReachesThePrescriber:
         assert order.last_cycle_note.startswith("Last cycle stopped at 400 of") and order.last_cycle_note_on == DAY
         # Completing again is refused and creates nothing more; the sweep lists it for e-mail.
         with pytest.raises(ValidationError):
-            services.record_complete(by=nurse, session=started, expected_version=record(started).version, now=NOW)
+            services.record_complete(
+                by=nurse, session=started, expected_version=record(started).version, confirm=True, now=NOW
+            )
         from scheduling.services.sweep import reminders_sweep
 
         assert reminder.pk in reminders_sweep(now=NOW)["due_ids"]

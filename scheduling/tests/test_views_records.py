@@ -55,6 +55,12 @@ def started(session, nurse):
     return session
 
 
+def climb(session, by):
+    """Step 2 at 09:35 and step 3 at 10:05 (84 and 168 mL/h): by 11:50 the rates deliver 357 mL."""
+    for at, rate, step in ((local(9, 35), "84", 2), (local(10, 5), "168", 3)):
+        services.rate_change_record(by=by, session=session, at=at, rate_ml_per_h=Decimal(rate), step_number=step)
+
+
 def nurse_client(client, nurse):
     client.force_login(nurse)
     return client
@@ -201,6 +207,7 @@ class TestRecordEdit:
         assert not InfusionRecord.objects.exists()
 
     def test_update_after_start(self, client, nurse, started):
+        climb(started, nurse)
         current = InfusionRecord.objects.get()
         client = nurse_client(client, nurse)
         form = client.get(edit_url(started)).context["form"]
@@ -208,14 +215,14 @@ class TestRecordEdit:
         data = {
             "started_at": "2026-11-22T09:05",
             "stopped_at": "2026-11-22T11:50",
-            "volume_given_ml": "650.0",
+            "volume_given_ml": "350.0",
             "grams_wasted": "",
             "notes": "Slowed for headache.",
             "expected_version": str(current.version),
         }
         assert client.post(edit_url(started), data).status_code == 302
         current.refresh_from_db()
-        assert current.stopped_at == local(11, 50) and current.volume_given_ml == Decimal("650.0")
+        assert current.stopped_at == local(11, 50) and current.volume_given_ml == Decimal("350.0")
 
     @pytest.mark.parametrize(
         ("overrides", "field"),
@@ -346,12 +353,13 @@ class TestRecordComplete:
         services.lot_record(
             by=by, session=session, lot_number="A1", vial_size_g=Decimal("30"), vials=2, expiry_date=date(2027, 1, 1)
         )
+        climb(session, by)
         current = InfusionRecord.objects.get()
         services.record_update(
             by=by,
             session=session,
             stopped_at=local(11, 50),
-            volume_given_ml=Decimal("600"),
+            volume_given_ml=Decimal("350"),
             grams_wasted=Decimal("0"),
             notes="",
             expected_version=current.version,
@@ -359,11 +367,26 @@ class TestRecordComplete:
         services.vitals_record(by=by, session=session, **vitals("after", local(11, 55)))
         return InfusionRecord.objects.get()
 
-    def test_complete(self, client, nurse, started):
+    def test_complete_after_the_summary_is_confirmed(self, client, nurse, started):
         current = self.fill(started, nurse)
         client = nurse_client(client, nurse)
-        assert "Complete the infusion" in client.get(detail_url(started)).content.decode()
-        response = client.post(complete_url(started), {"expected_version": str(current.version)})
+        assert "Check and complete the infusion" in client.get(detail_url(started)).content.decode()
+        summary = client.get(complete_url(started))
+        html = summary.content.decode()
+        figures = {
+            "grams_opened": '60 <span class="unit">g</span>',
+            "grams_given": '35 <span class="unit">g</span>',
+            "volume_given_ml": '350 <span class="unit">mL</span>',
+            "minutes": '09:05–11:50, 165 <span class="unit">min</span>',
+        }
+        for name, figure in figures.items():
+            assert f'data-figure="{name}">{figure}' in html, name
+        assert "Completing will send this to the prescriber" in html  # 350 of 700 mL: stopped early
+        unconfirmed = client.post(complete_url(started), {"expected_version": str(current.version)})
+        assert unconfirmed.status_code == 200
+        assert "Check the summary (grams, volume, time) and confirm it to complete." in unconfirmed.content.decode()
+        assert InfusionRecord.objects.get().completed_at is None
+        response = client.post(complete_url(started), {"expected_version": str(current.version), "confirm": "on"})
         assert response.status_code == 302 and response.url == detail_url(started)
         started.refresh_from_db()
         assert started.status == SessionStatus.COMPLETED
@@ -381,20 +404,37 @@ class TestRecordComplete:
     def test_stale_version_refused(self, client, nurse, started):
         current = self.fill(started, nurse)
         response = nurse_client(client, nurse).post(
-            complete_url(started), {"expected_version": str(current.version - 1)}
+            complete_url(started), {"expected_version": str(current.version - 1), "confirm": "on"}
         )
         assert response.status_code == 409
         assert "This infusion record was changed by" in response.content.decode()
         assert InfusionRecord.objects.get().completed_at is None
 
-    def test_get_405(self, client, nurse, started):
-        assert nurse_client(client, nurse).get(complete_url(started)).status_code == 405
+    def test_an_impossible_volume_is_shown_and_cannot_be_confirmed(self, client, nurse, started):
+        current = self.fill(started, nurse)
+        # 09:05 to 11:50 delivers 357 mL at the rates recorded; void the step 3 rate and it is 210 mL.
+        step3 = current.rate_changes.get(step_number=3)
+        page = nurse_client(client, nurse).get(reverse("scheduling:entry_void", args=[started.uuid, step3.uuid]))
+        assert "Void the pump rate 168.0 mL/h at 10:05" in page.content.decode()
+        response = client.post(
+            reverse("scheduling:entry_void", args=[started.uuid, step3.uuid]), {"reason": "never set on the pump"}
+        )
+        assert response.status_code == 302
+        html = client.get(complete_url(started)).content.decode()
+        assert "350.0 mL cannot have been given between 09:05 and 11:50" in html
+        assert "deliver 210.0 mL in that time (at most 214.2 mL with the 2 % tolerance)" in html
+        assert 'name="confirm"' not in html
+        refused = client.post(complete_url(started), {"expected_version": str(current.version + 2), "confirm": "on"})
+        assert refused.status_code == 200 and InfusionRecord.objects.get().completed_at is None
 
     @pytest.mark.parametrize("role", WRITERS_REFUSED)
     def test_others_may_not_complete(self, role_client, nurse, started, role):
         current = self.fill(started, nurse)
         assert (
-            role_client(role).post(complete_url(started), {"expected_version": str(current.version)}).status_code == 403
+            role_client(role)
+            .post(complete_url(started), {"expected_version": str(current.version), "confirm": "on"})
+            .status_code
+            == 403
         )
         assert InfusionRecord.objects.get().completed_at is None
 
@@ -466,7 +506,7 @@ class TestTwoBrowsersOnOneRecord:
 
     def test_a_part_after_completion_is_refused(self, client, nurse, started):
         current = TestRecordComplete().fill(started, nurse)
-        services.record_complete(by=nurse, session=started, expected_version=current.version)
+        services.record_complete(by=nurse, session=started, expected_version=current.version, confirm=True)
         response = nurse_client(client, nurse).post(part_url(started, "vitals"), PART_FORMS["vitals"])
         assert response.status_code == 200
         assert VitalSigns.objects.count() == current.vitals.count()

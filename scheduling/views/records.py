@@ -12,14 +12,23 @@ from django.contrib.auth.decorators import permission_required
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.form_errors import call_service, carry_version, conflict_status
 from dosing.chart_limits import bedside_times, ladder_times
 from risk.models import SEVERITY_RANK
 
 from ..models import InfusionSession
-from ..record_forms import CompleteForm, LotForm, RateChangeForm, ReactionForm, RecordForm, StartForm, VitalsForm
+from ..record_forms import (
+    CompleteForm,
+    LotForm,
+    RateChangeForm,
+    ReactionForm,
+    RecordForm,
+    StartForm,
+    VitalsForm,
+    VoidForm,
+)
 from ..services import records as services
 
 HISTORY_SHOWN = 30
@@ -82,7 +91,8 @@ def _detail_context(session: InfusionSession, complete_form: CompleteForm | None
         .annotate(rank=SEVERITY_RANK)
         .order_by("rank", "code")
     )
-    lots = list(record.lots.all()) if record else []
+    # Every entry, voided ones too: they stay in the record, struck through, with who voided them and why.
+    lots = list(record.lots.select_related("recorded_by", "voided_by")) if record else []
     for lot in lots:
         lot.grams = lot.vial_size_g * lot.vials
     if record is not None and complete_form is None:
@@ -106,14 +116,17 @@ def _detail_context(session: InfusionSession, complete_form: CompleteForm | None
         "at_risk_flags": [flag for flag in active_flags if flag.puts_at_risk],
         "other_flags": [flag for flag in active_flags if not flag.puts_at_risk],
         "record": record,
-        "rates": list(record.rate_changes.select_related("recorded_by")) if record else [],
-        "vitals": list(record.vitals.select_related("recorded_by")) if record else [],
+        "rates": list(record.rate_changes.select_related("recorded_by", "voided_by")) if record else [],
+        "vitals": list(record.vitals.select_related("recorded_by", "voided_by")) if record else [],
         "lots": lots,
-        "reactions": list(record.reactions.select_related("recorded_by")) if record else [],
+        "reactions": list(record.reactions.select_related("recorded_by", "voided_by")) if record else [],
+        "values": list(record.values.select_related("recorded_by", "voided_by")) if record else [],
         "grams_opened": services.grams_opened(record),
         "volume_limit_ml": services.volume_limit_ml(plan),
         "missing": services.completion_missing(record),
         "closed": services.closed_reason(session, record),
+        "amending": services.amending(session, record),
+        "completed_sentence": services.completed_sentence(record) if services.amending(session, record) else "",
         "complete_form": complete_form,
         "history": _history(session, record) if record else list(session.history.select_related("history_user")),
     }
@@ -135,7 +148,7 @@ def record_edit(request, session_uuid):
     if closed:
         messages.warning(request, closed)
         return redirect(session)
-    starting = record is None or record.started_at is None
+    starting = (record is None or record.started_at is None) and not services.amending(session, record)
     if request.method == "POST":
         # The form the page showed decides, not the record as it is now: a start posted after a
         # colleague started is refused as stale, never taken as an edit of their record.
@@ -164,6 +177,7 @@ def record_edit(request, session_uuid):
         carry_version(form, (session if starting else record).version, "expected_version")
     order = services.order_of(session)
     context = {"session": session, "record": record, "form": form, "starting": starting}
+    context |= {"amending": services.amending(session, record)}
     context |= {"order": order, "plan": services.plan_of(session)}
     if starting:
         # The check as of the planned day: a start is only accepted on that day.
@@ -188,7 +202,8 @@ def record_add_part(request, session_uuid, part):
     clock = services.ladder_now(plan, record, now=timezone.now())
     limit_now = services.limit_in_force(plan, clock) if clock else ""
     extra = {"limit_now": limit_now} if kind.slug == "rates" else {}
-    form = kind.form(request.POST or None, plan=plan, initial={"at": timezone.now()}, **extra)
+    amending = services.amending(session, record)
+    form = kind.form(request.POST or None, plan=plan, initial={"at": timezone.now()}, amending=amending, **extra)
     if form.is_bound and form.is_valid() and call_service(form, kind.service, by=request.user, session=session):
         messages.success(request, f"Recorded the {kind.noun}.")
         return redirect(f"{session.get_absolute_url()}#{kind.slug}")
@@ -202,21 +217,76 @@ def record_add_part(request, session_uuid, part):
         "limit_now": limit_now,
         "record": record,
         "closed": services.closed_reason(session, record),
+        "amending": amending,
+        "completed_sentence": services.completed_sentence(record) if amending else "",
     }
     return render(request, "scheduling/record_part_form.html", context)
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @permission_required("scheduling.change_infusionrecord", raise_exception=True)
 def record_complete(request, session_uuid):
+    """The completion summary (grams planned, opened, given, wasted; volume; time) and the
+    nurse's confirmation of it."""
     session = _get_session(session_uuid)
-    form = CompleteForm(request.POST)
-    if form.is_valid() and call_service(form, services.record_complete, by=request.user, session=session):
+    record = services.record_of(session)
+    if record is None or services.amending(session, record):
+        return redirect(session)
+    form = CompleteForm(request.POST or None, initial={"expected_version": record.version})
+    if (
+        form.is_bound
+        and form.is_valid()
+        and call_service(form, services.record_complete, by=request.user, session=session)
+    ):
         messages.success(request, "Infusion completed.")
         return redirect(session)
     status = conflict_status(form)
     if status == 409:
         session = _get_session(session_uuid)
-        carry_version(form, services.record_of(session).version, "expected_version")
-    context = _detail_context(session, complete_form=form)
-    return render(request, "scheduling/session_detail.html", context, status=status)
+        record = services.record_of(session)
+        carry_version(form, record.version, "expected_version")
+    plan = services.plan_of(session)
+    volume = services.volume_refusal(
+        plan, record, volume=record.volume_given_ml, started_at=record.started_at, stopped_at=record.stopped_at
+    )
+    context = {
+        "session": session,
+        "record": record,
+        "order": services.order_of(session),
+        "plan": plan,
+        "form": form,
+        "summary": services.summary_of(session, record),
+        "missing": services.completion_missing(record),
+        "volume_refusal": volume,
+        "findings": services.review_findings(session, record, completed=True) if record.volume_given_ml else (),
+    }
+    return render(request, "scheduling/record_complete.html", context, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required("scheduling.change_infusionrecord", raise_exception=True)
+def entry_void(request, session_uuid, entry_uuid):
+    """Void one entry of the record with a reason; it stays, struck through."""
+    session = _get_session(session_uuid)
+    try:
+        entry = services.entry_of(session, entry_uuid)
+    except services.EntryNotFound as exc:
+        raise Http404(str(exc)) from None
+    form = VoidForm(request.POST or None)
+    if (
+        form.is_bound
+        and form.is_valid()
+        and call_service(form, services.entry_void, by=request.user, session=session, entry_id=entry.uuid)
+    ):
+        messages.success(request, f"Voided the {services.entry_words(entry)}. Enter the right one if there is one.")
+        return redirect(session)
+    record = services.record_of(session)
+    context = {
+        "session": session,
+        "record": record,
+        "entry": entry,
+        "entry_words": services.entry_words(entry),
+        "form": form,
+        "amending": services.amending(session, record),
+    }
+    return render(request, "scheduling/entry_void.html", context)
