@@ -23,6 +23,7 @@ from patients.tests.factories import LabResultFactory, MedicationFactory, RiskFa
 from patients.views import RECORD_KINDS
 from risk.models import RiskFlag
 from scheduling.models import Reminder
+from scheduling.services.records import lot_record
 from scheduling.tests.factories import CHECK_ACCEPTED_POST, make_session
 from scheduling.views.records import RECORD_PARTS
 from scheduling.views.reminders import ACTIONS as REMINDER_ACTIONS
@@ -112,6 +113,7 @@ class World:
     viewer_token: object
     viewer_secret: str
     others_token: object
+    lot: object
 
 
 @pytest.fixture
@@ -126,6 +128,9 @@ def world(make_user, make_order, dm_patient, frozen_today) -> World:
     pending = make_order(by=physician)
     verified = dose_order_verify(by=pharmacist, order=make_order(by=physician))
     session = make_session(verified, by=nurse)
+    lot = lot_record(
+        by=nurse, session=session, lot_number="W1", vial_size_g=Decimal("30"), vials=1, expiry_date=date(2027, 1, 1)
+    )
     now = datetime(2026, 11, 22, 17, tzinfo=UTC)
     flag = RiskFlag.objects.create(
         patient=dm_patient,
@@ -155,7 +160,7 @@ def world(make_user, make_order, dm_patient, frozen_today) -> World:
     others_token, _ = api_token_create(by=nurse, name="nurse's script")
     return World(
         physician, pharmacist, nurse, viewer, dm_patient, records, pending, verified, session, visit, flag,
-        reminder, viewer_token, viewer_secret, others_token,
+        reminder, viewer_token, viewer_secret, others_token, lot,
     )  # fmt: skip
 
 
@@ -260,6 +265,13 @@ def _write_cases(w: World) -> dict[str, list[tuple[str, str, dict]]]:
         ],
         "scheduling:record_complete": [
             ("", _url("scheduling:record_complete", session_uuid=session), {"expected_version": "1"})
+        ],
+        "scheduling:entry_void": [
+            (
+                "",
+                _url("scheduling:entry_void", session_uuid=session, entry_uuid=w.lot.uuid),
+                {"reason": "wrong lot scanned"},
+            )
         ],
         "scheduling:reminder_action": [
             (action, _url("scheduling:reminder_action", reminder_uuid=w.reminder.uuid, action=action), {})
