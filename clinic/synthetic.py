@@ -59,6 +59,7 @@ from scheduling.models import (
     Cycle,
     InfusionRecord,
     InfusionSession,
+    RecordValue,
     Reminder,
     ReminderStatus,
     SessionStatus,
@@ -152,6 +153,7 @@ EXPECTED_COUNTS = (
     Cycle,
     InfusionSession,
     InfusionRecord,
+    RecordValue,
     Reminder,
     RiskFlag,
 )
@@ -906,6 +908,20 @@ def _write_chunk(writer: _RowWriter, charts: list[_Chart], ctx: _Context, counts
                 )
     _write(writer, InfusionSession, [s for _, _, _, s in sessions], counts)
     _write(writer, InfusionRecord, records, counts)
+    # The start, stop and volume as entries (scheduling.models.RecordValue), as the services enter them.
+    values = [
+        _Row(
+            RecordValue, record=record, kind=kind, recorded_by=ctx.users[NURSE], recorded_at=record.started_at, **value
+        )
+        for record in records
+        for kind, value in (
+            ("start", {"at": record.started_at}),
+            ("stop", {"at": record.stopped_at}),
+            ("volume", {"amount": record.volume_given_ml}),
+        )
+        if next(iter(value.values())) is not None
+    ]
+    _write(writer, RecordValue, values, counts)
     _write(writer, Reminder, _past_reminders(sessions, records, ctx), counts)
     # As scheduling.services.lifecycle.next_cycle_on: a cycle with a day still open today or later.
     start_of_today = _at(ctx.today, time(0, 0), ctx.tz)

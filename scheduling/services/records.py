@@ -552,12 +552,13 @@ def _reason(field: str, value, *, required_because: str) -> str:
     return reason
 
 
-def _amended(session: InfusionSession, record: InfusionRecord, *, by, now) -> None:
-    """After an amendment of a completed infusion: it must still be complete and its volume
-    possible at its rates (else the amendment is refused, nothing written), and the prescriber
-    sees the findings as they now are."""
+def _amended(session: InfusionSession, record: InfusionRecord, *, by, now, voiding: bool = False) -> None:
+    """After an amendment of a completed infusion: its volume must stay possible at its rates
+    (else the amendment is refused, nothing written), and the prescriber sees the findings as
+    they now are. A void may leave a required entry missing (the wrong lot goes before the right
+    one is entered; the page lists what is missing); any other amendment keeps it complete."""
     missing = completion_missing(record)
-    if missing:
+    if missing and not voiding:
         raise ValidationError(
             f"A completed infusion keeps {', '.join(missing)}: record the right entry first, then void the wrong one."
         )
@@ -1444,7 +1445,7 @@ def entry_void(*, by, session: InfusionSession, entry_id, reason: str, now=None)
     if isinstance(entry, RecordValue) and entry.kind == RecordValueKind.START:
         first_infusion_keep(patient=session.patient)
     if completed:
-        _amended(session, record, by=by, now=now)
+        _amended(session, record, by=by, now=now, voiding=True)
     elif isinstance(entry, Reaction):
         _review_reach_prescriber(session, record, by=by, completed=False, now=now)
     return entry
