@@ -10,7 +10,7 @@ day 1 is recorded with every time between today's midnight and now."""
 
 import re
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -306,10 +306,13 @@ def test_nurse_plans_moves_and_records_an_infusion(page, nurse_user, verified_or
     pump_rates = page.get_by_role("table").filter(has=page.get_by_role("columnheader", name="Reason"))
     expect(pump_rates.locator("tbody tr")).to_have_count(1)
 
-    # Stop, with the volume given, then vital signs after.
+    # Stop, with the volume given, then vital signs after. The pump ran at step 1 (42 mL/h) all
+    # along: the volume is what that delivers (less than planned, so the prescriber will review it).
+    minutes = Decimal((at["stop"] - at["start"]) // timedelta(minutes=1))
+    given = min(Decimal("700"), (Decimal("42") * minutes / 60).quantize(Decimal("0.1"), ROUND_DOWN))
     page.get_by_role("link", name="Stop, volume, waste, notes").click()
     page.get_by_label("Infusion stopped at").fill(local_input(at["stop"]))
-    page.get_by_label("Volume given (mL)").fill("700")
+    page.get_by_label("Volume given (mL)").fill(str(given))
     page.get_by_role("button", name="Save").click()
     says(page, "Record saved.")
 
@@ -331,16 +334,23 @@ def test_nurse_plans_moves_and_records_an_infusion(page, nurse_user, verified_or
     expect(record.get_by_role("row").filter(has=page.get_by_role("cell", name="After", exact=True))).to_have_count(1)
     expect(page.get_by_text("Still needed before completing")).to_have_count(0)
     screenshot(page, JOURNEY, "11-ready-to-complete")
+    page.get_by_role("link", name="Check and complete the infusion").click()
+    expect(page.locator('[data-figure="volume_given_ml"]')).to_contain_text(f"{given.normalize():f} mL")
+    page.get_by_role("button", name="Complete the infusion").click()
+    expect(page.get_by_label("I have checked the summary")).to_be_visible()
+    expect(page.get_by_text("Check the summary (grams, volume, time) and confirm it to complete.")).to_be_visible()
+    page.get_by_label("I have checked the summary").check()
     page.get_by_role("button", name="Complete the infusion").click()
 
     says(page, "Infusion completed.")
     expect(page.locator("[data-status]")).to_have_text("Completed")
-    expect(page.get_by_text("This infusion is completed: its record can no longer be changed.")).to_be_visible()
-    expect(page.get_by_role("link", name="Stop, volume, waste, notes")).to_have_count(0)
+    expect(page.locator("#amending")).to_contain_text("Entries can still be voided or made late, each with a reason")
+    expect(page.get_by_role("link", name="Stop, volume, waste, notes", exact=True)).to_have_count(0)
+    expect(page.get_by_role("link", name="Amend stop, volume, waste, notes")).to_be_visible()
     screenshot(page, JOURNEY, "12-completed")
 
     session = InfusionSession.objects.get(patient__mrn=MRN, cycle__number=1, day_number=1)
     assert session.status == SessionStatus.COMPLETED
     assert timezone.localdate(session.planned_start) == today
-    assert session.record.volume_given_ml == Decimal("700")
+    assert session.record.volume_given_ml == given
     assert session.record.completed_by.username == nurse_user.username
