@@ -44,7 +44,7 @@ def gtin14(value: str, *, field: str = "gtin") -> str:
     >>> gtin14("00344206439402")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    accounts.errors.FieldError: gtin: 00344206439402 has a wrong check digit (the last digit should be 1, not 2): it is no GTIN...
+    accounts.errors.FieldError: gtin: 00344206439402 has a wrong check digit (the last digit should be 1, not 2)...
     """
     digits = "".join((value or "").split())
     if not digits:
@@ -143,7 +143,9 @@ def _message(text: str) -> GS1Message:
     """The element strings of a scan: with the symbology identifier (]d2, ]C1, ]Q3) and GS
     separators as the scanner types them, or in parentheses as printed under the barcode."""
     body = text
-    if body.startswith("]") and len(body) >= 3:
+    if body.startswith("]"):
+        if len(body) < 3:
+            raise ParseError(f"a symbology identifier is ']' and two characters, not {body!r}")
         body = body[3:]
     if body.lstrip().startswith("("):
         return GS1Message.parse_hri(body)
@@ -180,7 +182,9 @@ def parse_vial_scan(text: str, *, field: str = "gs1") -> VialScan:
         raise FieldError(field, f"a vial's barcode has at most {SCAN_MAX_CHARS} characters; this is {len(text)}")
     try:
         message = _message(text)
-    except (ParseError, ValueError) as error:
+    # biip raises ParseError for what it reads and refuses; LookupError for a few inputs it does not
+    # expect (seen: a lone "]"). Either way the nurse's scan is unreadable, never a server error.
+    except (ParseError, ValueError, LookupError) as error:
         raise FieldError(
             field,
             "this is not a GS1 barcode the clinic can read (GTIN 01, expiry 17, lot 10): "

@@ -129,15 +129,18 @@ class ProductPresentation(models.Model):
         ]
 
     def __str__(self):
-        return (
-            f"{self.product.name} {format(self.vial_size_g.normalize(), 'f')} g{f' ({self.gtin})' if self.gtin else ''}"
-        )
+        return f"{self.vial_text}{f' ({self.gtin})' if self.gtin else ''}"
+
+    @property
+    def vial_text(self) -> str:
+        """What the vial is, in a sentence: "Privigen 10%, 40 g"."""
+        return f"{self.product.name}, {format(self.vial_size_g.normalize(), 'f')} g"
 
     def clean(self):
         errors = {}
         marketed = {Decimal(size) for size in self.product.label_vial_sizes_g} if self.product_id else set()
         if self.product_id and self.vial_size_g is not None and self.vial_size_g not in marketed:
-            listed = ", ".join(f"{size} g" for size in self.product.label_vial_sizes_g)
+            listed = ", ".join(self.product.label_vial_sizes_g) + " g"
             errors["vial_size_g"] = (
                 f"{self.product.name} is marketed in {listed}; not in {self.vial_size_g.normalize():f} g."
             )

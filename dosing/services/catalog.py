@@ -1,5 +1,5 @@
-"""The pharmacist's part of the catalog: the site's dosing settings and the vial
-sizes pharmacy stocks.
+"""The pharmacist's part of the catalog: the site's dosing settings, the vial
+sizes pharmacy stocks, and the GTINs of the packages in the site's stock.
 
 Every write validates, runs in one transaction, records who and why in the
 row's history, and raises ``SiteSettings.catalog_revision`` by one, so a dose
@@ -10,11 +10,14 @@ already stored writes nothing and raises nothing.
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from accounts.audit import audited_save
+from accounts.errors import FieldError
 from accounts.transactions import service
 
-from ..models import Product, SiteSettings
+from ..barcodes import gtin14
+from ..models import Product, ProductPresentation, SiteSettings
 
 # The fields a pharmacist may change, with the short words the change reason uses.
 SITE_SETTINGS_FIELDS = {
@@ -113,3 +116,57 @@ def product_stock_update(*, by, product: Product, vial_sizes_in_stock_g) -> Prod
     audited_save(product, by=by, reason=reason)
     _raise_revision(_site_for_update(), by=by, reason=f"{product.name} {reason}")
     return product
+
+
+@service
+def presentation_gtin_add(
+    *, by, product: Product, vial_size_g, gtin: str, source: str, ndc: str = "", package: str = ""
+) -> ProductPresentation:
+    """Put on file the GTIN of a package in the site's stock, so a scan of it is recognised.
+
+    The GTIN's check digit is checked and it may name one presentation only; the vial size must
+    be one the product is marketed in; the source says where the code was read. It fills the
+    size's presentation that has no GTIN yet, or adds one (a second package of the same size).
+    The catalog revision is not raised: a GTIN names a package, it changes no dose or rate.
+
+    Example: Octagam 10% 10 g, GTIN 09520000000103 read from the carton -> the 10 g presentation
+    holds it, with "GTIN 09520000000103 on file for 10 g" and the pharmacist in its history.
+    """
+    errors = {}
+    try:
+        gtin = gtin14(gtin)
+    except FieldError as error:
+        errors["gtin"] = error.sentence
+    size = _grams(vial_size_g)
+    marketed = {Decimal(label): label for label in product.label_vial_sizes_g}
+    if size not in marketed:
+        listed = ", ".join(product.label_vial_sizes_g) + " g"
+        shown = f"{_plain(size)} g" if size is not None else "that size"
+        errors["vial_size_g"] = f"{product.name} is marketed in {listed}; not in {shown}."
+    if not (source or "").strip():
+        errors["source"] = "Say where the GTIN was read: the carton in stock, the wholesaler's listing, the label."
+    if errors:
+        raise ValidationError(errors)
+    # Locks the product, so two pharmacists adding GTINs for it are served one after the other.
+    product = Product.objects.select_for_update().get(pk=product.pk)
+    taken = ProductPresentation.objects.select_related("product").filter(gtin=gtin).first()
+    if taken is not None:
+        raise ValidationError(
+            {"gtin": f"GTIN {gtin} is already on file for {taken.vial_text}: a GTIN names one package."}
+        )
+    presentation = ProductPresentation.objects.filter(
+        product=product, vial_size_g=size, gtin="", ndc=""
+    ).first() or ProductPresentation(product=product, vial_size_g=size)
+    presentation.gtin, presentation.ndc = gtin, (ndc or "").strip()
+    presentation.package, presentation.source = (package or "").strip(), source.strip()
+    presentation.added_by, presentation.added_at = by, timezone.now()
+    audited_save(presentation, by=by, reason=f"GTIN {gtin} on file for {_plain(size)} g")
+    return presentation
+
+
+def _grams(value) -> Decimal | None:
+    try:
+        grams = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return grams if grams.is_finite() else None

@@ -465,6 +465,19 @@ WRITE_VIEWS = [
         },
     ),
     WriteView(
+        "dosing:presentation_add",
+        "pharmacist",
+        lambda w: reverse("dosing:presentation_add", kwargs={"slug": "octagam-10"}),
+        lambda w: {
+            "vial_size_g": choice(Product.objects.get(slug="octagam-10").label_vial_sizes_g),
+            # GS1 prefix 952: for demonstrations and examples; one of them is already on file below.
+            "gtin": choice(["09520000000103", "0952 0000 0002 02", "00300696550026"]),
+            "ndc": choice(["", "0069-6550-02"]),
+            "package": text(100, min_size=0),
+            "source": text(300),
+        },
+    ),
+    WriteView(
         "dosing:calculator",
         "nurse",
         lambda w: reverse("dosing:calculator"),
