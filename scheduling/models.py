@@ -17,6 +17,7 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from dosing.chart_limits import MAX_LADDER_TOLERANCE_MINUTES
+from dosing.models import validate_gtin14
 
 
 class UnitSettings(models.Model):
@@ -240,6 +241,8 @@ class LotUsage(models.Model):
     vial_size_g = models.DecimalField(max_digits=5, decimal_places=2, validators=[MinValueValidator(Decimal("0.5"))])
     vials = models.PositiveSmallIntegerField(validators=[MinValueValidator(1)])
     expiry_date = models.DateField(null=True, blank=True)
+    # The GTIN of the vial's package when the lot was scanned (empty when typed by hand).
+    gtin = models.CharField("GTIN", max_length=14, blank=True, validators=[validate_gtin14])
     history = HistoricalRecords()
 
     class Meta:

@@ -388,6 +388,8 @@ PART_FIELDS = {
         "respiratory_rate": integer(4, 80),
     },
     "lots": lambda w: {
+        # Scans the catalog does not hold (GS1 prefix 952, for examples): each is refused at the field.
+        "gs1": choice(["", "]d2010952000000010317271231101234AB", "(01)09520000000301(17)270631(10)X", "]"]),
         "lot_number": text(40),
         "vial_size_g": choice(["30", "10", "20", "5", "2.5"]),
         "vials": integer(1, 10),
