@@ -1,10 +1,11 @@
 """The pharmacist's part of the catalog: the site's dosing settings, the vial
 sizes pharmacy stocks, and the GTINs of the packages in the site's stock.
 
-Every write validates, runs in one transaction, records who and why in the
-row's history, and raises ``SiteSettings.catalog_revision`` by one, so a dose
-order can say which catalog it was computed from. Saving values that are
-already stored writes nothing and raises nothing.
+Every write validates, runs in one transaction and records who and why in the
+row's history. A change to a figure dosing computes with raises
+``SiteSettings.catalog_revision`` by one, so a dose order can say which catalog
+it was computed from. Saving values that are already stored writes nothing and
+raises nothing.
 """
 
 from decimal import Decimal, InvalidOperation
@@ -124,29 +125,25 @@ def presentation_gtin_add(
 ) -> ProductPresentation:
     """Put on file the GTIN of a package in the site's stock, so a scan of it is recognised.
 
-    The GTIN's check digit is checked and it may name one presentation only; the vial size must
-    be one the product is marketed in; the source says where the code was read. It fills the
-    size's presentation that has no GTIN yet, or adds one (a second package of the same size).
-    The catalog revision is not raised: a GTIN names a package, it changes no dose or rate.
+    It fills the size's presentation that has no GTIN yet, or adds one (a second package of the
+    same size). Its rules are the presentation's own (``ProductPresentation.clean`` and its
+    validators: the check digit, a marketed vial size, a source, the NDC the GTIN carries), checked
+    by ``audited_save``; here, that no other package holds the GTIN. The catalog revision is not
+    raised: a GTIN names a package, it changes no dose or rate.
 
     Example: Octagam 10% 10 g, GTIN 09520000000103 read from the carton -> the 10 g presentation
     holds it, with "GTIN 09520000000103 on file for 10 g" and the pharmacist in its history.
     """
-    errors = {}
-    try:
-        gtin = gtin14(gtin)
-    except FieldError as error:
-        errors["gtin"] = error.sentence
     size = _grams(vial_size_g)
-    marketed = {Decimal(label): label for label in product.label_vial_sizes_g}
-    if size not in marketed:
-        listed = ", ".join(product.label_vial_sizes_g) + " g"
-        shown = f"{_plain(size)} g" if size is not None else "that size"
-        errors["vial_size_g"] = f"{product.name} is marketed in {listed}; not in {shown}."
-    if not (source or "").strip():
-        errors["source"] = "Say where the GTIN was read: the carton in stock, the wholesaler's listing, the label."
-    if errors:
-        raise ValidationError(errors)
+    if size is None:
+        raise ValidationError({"vial_size_g": "Choose the vial size in grams."})
+    typed = "".join((gtin or "").split())
+    if not typed:
+        raise ValidationError({"gtin": "Enter the GTIN: the 14 digits under the carton's barcode."})
+    try:
+        gtin = gtin14(typed)
+    except FieldError:
+        gtin = typed  # the field's validator refuses it, together with the presentation's other errors
     # Locks the product, so two pharmacists adding GTINs for it are served one after the other.
     product = Product.objects.select_for_update().get(pk=product.pk)
     taken = ProductPresentation.objects.select_related("product").filter(gtin=gtin).first()
@@ -158,7 +155,7 @@ def presentation_gtin_add(
         product=product, vial_size_g=size, gtin="", ndc=""
     ).first() or ProductPresentation(product=product, vial_size_g=size)
     presentation.gtin, presentation.ndc = gtin, (ndc or "").strip()
-    presentation.package, presentation.source = (package or "").strip(), source.strip()
+    presentation.package, presentation.source = (package or "").strip(), (source or "").strip()
     presentation.added_by, presentation.added_at = by, timezone.now()
     audited_save(presentation, by=by, reason=f"GTIN {gtin} on file for {_plain(size)} g")
     return presentation

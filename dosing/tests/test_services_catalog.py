@@ -242,8 +242,9 @@ class TestPresentationGtinAdd:
             ({"gtin": "00300696550026"}, "gtin", "already on file for Octagam 10%, 5 g: a GTIN names one package"),
             ({"gtin": "00344206439401"}, "gtin", "already on file for Privigen 10%, 40 g"),
             ({"vial_size_g": "40"}, "vial_size_g", "Octagam 10% is marketed in 2, 5, 10, 20, 30 g; not in 40 g."),
-            ({"vial_size_g": "ten"}, "vial_size_g", "not in that size"),
-            ({"source": "  "}, "source", "Say where the GTIN was read"),
+            ({"vial_size_g": "ten"}, "vial_size_g", "Choose the vial size in grams."),
+            ({"gtin": "  "}, "gtin", "Enter the GTIN"),
+            ({"source": "  "}, "source", "Say where the NDC and GTIN come from"),
             ({"ndc": "0069655002"}, "ndc", "Write the NDC as printed, with its hyphens"),
         ],
     )
@@ -253,6 +254,12 @@ class TestPresentationGtinAdd:
             _add_gtin(pharmacist, octagam, **overrides)
         assert message in " ".join(exc.value.message_dict[field])
         assert _presentations() == before
+
+
+def test_every_field_refused_is_said_at_once(pharmacist, octagam):
+    with pytest.raises(ValidationError) as exc:
+        _add_gtin(pharmacist, octagam, gtin="09520000000104", vial_size_g="40", source="")
+    assert set(exc.value.message_dict) == {"gtin", "vial_size_g", "source"}
 
 
 def test_each_marketed_size_has_a_presentation_and_each_code_its_source():
