@@ -19,6 +19,7 @@ _VIEW_REGISTRY = [
     "patients.view_medication",
     "patients.view_riskfactor",
     "dosing.view_product",
+    "dosing.view_productpresentation",
     "dosing.view_indication",
     "dosing.view_sitesettings",
     "dosing.view_doseorder",
@@ -63,6 +64,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "patients.change_medication",
         "dosing.verify_doseorder",
         "dosing.change_product",
+        "dosing.add_productpresentation",  # a GTIN for the site's stock
         "dosing.change_indication",
         "dosing.change_sitesettings",
         "risk.acknowledge_riskflag",

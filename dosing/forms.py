@@ -56,6 +56,40 @@ class ProductStockForm(forms.Form):
         self.fields["vial_sizes_in_stock_g"].choices = [(size, f"{size} g") for size in product.label_vial_sizes_g]
 
 
+class PresentationGtinForm(forms.Form):
+    """A GTIN for a package in the site's stock. The service checks the check digit, that no other
+    presentation holds the GTIN, and the NDC it carries."""
+
+    vial_size_g = forms.ChoiceField(label="Vial size")
+    gtin = forms.CharField(
+        label="GTIN",
+        max_length=40,
+        help_text="The 14 digits under the carton's 2D barcode, after (01). Spaces are ignored.",
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
+    )
+    ndc = forms.CharField(
+        label="NDC", required=False, max_length=12, help_text="As printed on the carton, with its hyphens (optional)."
+    )
+    package = forms.CharField(
+        label="Package", required=False, max_length=100, help_text="For example: carton of 1 vial, 100 mL."
+    )
+    source = forms.CharField(
+        label="Where the GTIN was read",
+        max_length=300,
+        help_text="For example: carton of lot B0042 received 2026-11-20; wholesaler listing.",
+        error_messages={"required": "Say where the GTIN was read: the carton in stock, the wholesaler's listing."},
+    )
+
+    def __init__(self, *args, product: Product, **kwargs):
+        super().__init__(*args, **kwargs)
+        sizes = ", ".join(product.label_vial_sizes_g) + " g"
+        field = self.fields["vial_size_g"]
+        field.choices = [("", "Choose the vial size")] + [(size, f"{size} g") for size in product.label_vial_sizes_g]
+        # Django fills in %(value)s here, so the product's own "%" ("Octagam 10%") is escaped.
+        refusal = f"{product.name} is marketed in {sizes}: choose one of them."
+        field.error_messages["invalid_choice"] = refusal.replace("%", "%%")
+
+
 def indication_value(indication: Indication) -> str:
     """The calculator's value for a catalog indication: readable and stable in a shared link."""
     return f"{indication.product.slug}/{indication.slug}"

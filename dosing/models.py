@@ -16,8 +16,12 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.urls import reverse
+from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
+from accounts.errors import FieldError
+
+from .barcodes import gtin14, ndc_digits, ndc_mismatch
 from .chart_limits import lower_plan
 
 
@@ -72,6 +76,85 @@ class Product(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("dosing:product", kwargs={"slug": self.slug})
+
+
+def validate_gtin14(value: str) -> None:
+    """A GTIN stored as its 14 digits with a right GS1 check digit (dosing.barcodes.gtin14)."""
+    try:
+        normalised = gtin14(value)
+    except FieldError as error:
+        raise ValidationError(error.sentence) from None
+    if normalised != value:
+        raise ValidationError(f"Store the GTIN as its 14 digits: {normalised}.")
+
+
+def validate_ndc(value: str) -> None:
+    try:
+        ndc_digits(value)
+    except FieldError as error:
+        raise ValidationError(error.sentence) from None
+
+
+class ProductPresentation(models.Model):
+    """One package of a product as pharmacy receives it: its vial size, the NDC and GTIN printed
+    on it, and where those come from. Scanning a vial at the chair looks its GTIN up here.
+
+    A presentation without a GTIN says which marketed size has none on file yet; a pharmacist
+    adds the one on the site's stock. NDC and GTIN are never entered without their source.
+    """
+
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="presentations")
+    vial_size_g = models.DecimalField(
+        "vial size (g)", max_digits=5, decimal_places=2, validators=[MinValueValidator(Decimal("0.5"))]
+    )
+    package = models.CharField(max_length=100, blank=True, help_text="e.g. carton of 1 vial, 50 mL")
+    ndc = models.CharField("NDC", max_length=12, blank=True, validators=[validate_ndc], help_text="As printed.")
+    gtin = models.CharField("GTIN-14", max_length=14, blank=True, validators=[validate_gtin14])
+    source = models.CharField(max_length=300, blank=True, help_text="Where the NDC and GTIN come from.")
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    added_at = models.DateTimeField(default=timezone.now)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["product__name", "vial_size_g", "-gtin", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["gtin"], condition=~Q(gtin=""), name="presentation_gtin_unique"),
+            models.CheckConstraint(condition=Q(vial_size_g__gt=0), name="presentation_vial_size_positive"),
+            # A product code in a medical catalog always says where it comes from.
+            models.CheckConstraint(
+                condition=(Q(gtin="") & Q(ndc="")) | ~Q(source=""), name="presentation_code_has_source"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.vial_text}{f' ({self.gtin})' if self.gtin else ''}"
+
+    @property
+    def vial_text(self) -> str:
+        """What the vial is, in a sentence: "Privigen 10%, 40 g"."""
+        return f"{self.product.name}, {format(self.vial_size_g.normalize(), 'f')} g"
+
+    def clean(self):
+        errors = {}
+        marketed = {Decimal(size) for size in self.product.label_vial_sizes_g} if self.product_id else set()
+        if self.product_id and self.vial_size_g is not None and self.vial_size_g not in marketed:
+            listed = ", ".join(self.product.label_vial_sizes_g) + " g"
+            errors["vial_size_g"] = (
+                f"{self.product.name} is marketed in {listed}; not in {self.vial_size_g.normalize():f} g."
+            )
+        if (self.gtin or self.ndc) and not self.source.strip():
+            errors["source"] = "Say where the NDC and GTIN come from (e.g. the carton in stock, a label, a listing)."
+        if self.gtin and self.ndc:
+            try:
+                mismatch = ndc_mismatch(self.ndc, self.gtin)
+            except FieldError:
+                mismatch = None  # the NDC's own validator says what is wrong with it
+            if mismatch:
+                errors["ndc"] = mismatch
+        if errors:
+            raise ValidationError(errors)
 
 
 class Indication(models.Model):

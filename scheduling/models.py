@@ -17,6 +17,7 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from dosing.chart_limits import MAX_LADDER_TOLERANCE_MINUTES
+from dosing.models import validate_gtin14
 
 
 class UnitSettings(models.Model):
@@ -340,6 +341,8 @@ class LotUsage(RecordEntry):
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
     )
+    # The GTIN of the vial's package when the lot was scanned (empty when typed by hand).
+    gtin = models.CharField("GTIN", max_length=14, blank=True, validators=[validate_gtin14])
     history = HistoricalRecords()
 
     class Meta:

@@ -1,5 +1,5 @@
 """Forms for the infusion record. They validate and convert (local date-times, Decimal mL/h and
-grams); every clinical rule (rate limits, vial sizes, volumes, times) is checked by
+grams); every clinical rule (rate limits, vial sizes, volumes, times, what a scanned vial is) is checked by
 scheduling/services/records.py, whose messages the views put back at these fields.
 
 Field names are the services' keyword names, so a form's cleaned data is passed as is."""
@@ -9,6 +9,7 @@ from decimal import Decimal
 from django import forms
 
 from accounts.form_errors import PageVersionForm, page_version_field
+from dosing.barcodes import SCAN_MAX_CHARS
 
 from .models import ReactionAction, ReactionSeverity, ReactionType, VitalsPhase
 from .services.records import step_limit
@@ -161,11 +162,26 @@ class VitalsForm(PartForm):
 
 
 class LotForm(PartForm):
-    lot_number = forms.CharField(label="Lot number", max_length=40, help_text="As printed on the vial.")
-    vial_size_g = forms.TypedChoiceField(label="Vial size", coerce=Decimal)
+    """A lot opened: scanned (the vial's GS1 DataMatrix gives GTIN, lot and expiry, the catalog the
+    vial size) or typed. Without a scan the lot, size and expiry are needed; the service says which."""
+
+    gs1 = forms.CharField(
+        label="Scan (GS1 DataMatrix)",
+        required=False,
+        max_length=SCAN_MAX_CHARS,
+        # A handheld scanner types the barcode's element string here; the scanner's own Enter submits it.
+        widget=forms.TextInput(attrs={"autocomplete": "off", "autofocus": True, "spellcheck": "false"}),
+        help_text="Scan the 2D barcode on the vial's carton: lot, expiry and vial size are filled in from it. "
+        "Or leave this empty and type them below.",
+    )
+    lot_number = forms.CharField(label="Lot number", required=False, max_length=40, help_text="As printed on the vial.")
+    vial_size_g = forms.TypedChoiceField(label="Vial size", required=False, coerce=Decimal, empty_value=None)
     vials = forms.IntegerField(label="Vials from this lot", min_value=1, initial=1)
     expiry_date = forms.DateField(
-        label="Expiry date", widget=forms.DateInput(attrs={"type": "date"}), help_text="As printed on the vial."
+        label="Expiry date",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="As printed on the vial.",
     )
 
     excess_reason = forms.CharField(
@@ -178,7 +194,16 @@ class LotForm(PartForm):
     def __init__(self, *args, plan: dict, **kwargs):
         super().__init__(*args, plan=plan, **kwargs)
         sizes = sorted({vial["size_g"] for vial in plan["vials_per_day"]}, key=Decimal, reverse=True)
-        self.fields["vial_size_g"].choices = [(size, f"{Decimal(size).normalize():f} g") for size in sizes]
+        self.fields["vial_size_g"].choices = [("", "From the scan, or choose")] + [
+            (size, f"{Decimal(size).normalize():f} g") for size in sizes
+        ]
+
+    def clean(self):
+        cleaned = super().clean()
+        # The other typed fields are checked by the service; an empty select is this form's shape.
+        if not cleaned.get("gs1") and cleaned.get("vial_size_g") is None and "vial_size_g" not in self.errors:
+            self.add_error("vial_size_g", "Choose the vial size, or scan the vial.")
+        return cleaned
 
 
 class ReactionForm(PartForm):

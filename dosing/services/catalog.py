@@ -1,20 +1,24 @@
-"""The pharmacist's part of the catalog: the site's dosing settings and the vial
-sizes pharmacy stocks.
+"""The pharmacist's part of the catalog: the site's dosing settings, the vial
+sizes pharmacy stocks, and the GTINs of the packages in the site's stock.
 
-Every write validates, runs in one transaction, records who and why in the
-row's history, and raises ``SiteSettings.catalog_revision`` by one, so a dose
-order can say which catalog it was computed from. Saving values that are
-already stored writes nothing and raises nothing.
+Every write validates, runs in one transaction and records who and why in the
+row's history. A change to a figure dosing computes with raises
+``SiteSettings.catalog_revision`` by one, so a dose order can say which catalog
+it was computed from. Saving values that are already stored writes nothing and
+raises nothing.
 """
 
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from accounts.audit import audited_save
+from accounts.errors import FieldError
 from accounts.transactions import service
 
-from ..models import Product, SiteSettings
+from ..barcodes import gtin14
+from ..models import Product, ProductPresentation, SiteSettings
 
 # The fields a pharmacist may change, with the short words the change reason uses.
 SITE_SETTINGS_FIELDS = {
@@ -113,3 +117,53 @@ def product_stock_update(*, by, product: Product, vial_sizes_in_stock_g) -> Prod
     audited_save(product, by=by, reason=reason)
     _raise_revision(_site_for_update(), by=by, reason=f"{product.name} {reason}")
     return product
+
+
+@service
+def presentation_gtin_add(
+    *, by, product: Product, vial_size_g, gtin: str, source: str, ndc: str = "", package: str = ""
+) -> ProductPresentation:
+    """Put on file the GTIN of a package in the site's stock, so a scan of it is recognised.
+
+    It fills the size's presentation that has no GTIN yet, or adds one (a second package of the
+    same size). Its rules are the presentation's own (``ProductPresentation.clean`` and its
+    validators: the check digit, a marketed vial size, a source, the NDC the GTIN carries), checked
+    by ``audited_save``; here, that no other package holds the GTIN. The catalog revision is not
+    raised: a GTIN names a package, it changes no dose or rate.
+
+    Example: Octagam 10% 10 g, GTIN 09520000000103 read from the carton -> the 10 g presentation
+    holds it, with "GTIN 09520000000103 on file for 10 g" and the pharmacist in its history.
+    """
+    size = _grams(vial_size_g)
+    if size is None:
+        raise ValidationError({"vial_size_g": "Choose the vial size in grams."})
+    typed = "".join((gtin or "").split())
+    if not typed:
+        raise ValidationError({"gtin": "Enter the GTIN: the 14 digits under the carton's barcode."})
+    try:
+        gtin = gtin14(typed)
+    except FieldError:
+        gtin = typed  # the field's validator refuses it, together with the presentation's other errors
+    # Locks the product, so two pharmacists adding GTINs for it are served one after the other.
+    product = Product.objects.select_for_update().get(pk=product.pk)
+    taken = ProductPresentation.objects.select_related("product").filter(gtin=gtin).first()
+    if taken is not None:
+        raise ValidationError(
+            {"gtin": f"GTIN {gtin} is already on file for {taken.vial_text}: a GTIN names one package."}
+        )
+    presentation = ProductPresentation.objects.filter(
+        product=product, vial_size_g=size, gtin="", ndc=""
+    ).first() or ProductPresentation(product=product, vial_size_g=size)
+    presentation.gtin, presentation.ndc = gtin, (ndc or "").strip()
+    presentation.package, presentation.source = (package or "").strip(), (source or "").strip()
+    presentation.added_by, presentation.added_at = by, timezone.now()
+    audited_save(presentation, by=by, reason=f"GTIN {gtin} on file for {_plain(size)} g")
+    return presentation
+
+
+def _grams(value) -> Decimal | None:
+    try:
+        grams = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return grams if grams.is_finite() else None

@@ -6,9 +6,10 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.forms.models import model_to_dict
 
-from dosing.models import Indication, Product, SiteSettings
+from dosing.barcodes import gtin_from_ndc
+from dosing.models import Indication, Product, ProductPresentation, SiteSettings
 from dosing.planning import plan_for
-from dosing.services.catalog import product_stock_update, site_settings_update
+from dosing.services.catalog import presentation_gtin_add, product_stock_update, site_settings_update
 
 D = Decimal
 pytestmark = pytest.mark.django_db
@@ -181,3 +182,96 @@ def test_dosing_rounds_to_the_new_stock(pharmacist, octagam):
     after = plan_for(product=product, indication=dm, site=SiteSettings.load(), **inputs)
     assert [(str(v.size_g), v.count) for v in before.vials_per_day] == [("30", 2), ("10", 1)]
     assert [(str(v.size_g), v.count) for v in after.vials_per_day] == [("20", 3), ("10", 1)]
+
+
+# ------------------------------------------------------------------ GTINs for the site's stock
+
+DEMO_10G = "09520000000103"  # GS1 prefix 952: for demonstrations and examples, never a real product
+
+
+def _add_gtin(by, product, **overrides):
+    fields = {"vial_size_g": "10", "gtin": DEMO_10G, "source": "carton of lot B0042 received 2026-11-20"}
+    return presentation_gtin_add(by=by, product=product, **(fields | overrides))
+
+
+def _presentations() -> list:
+    return list(ProductPresentation.objects.order_by("pk").values()) + [ProductPresentation.history.count()]
+
+
+class TestPresentationGtinAdd:
+    def test_fills_the_sizes_presentation_without_a_gtin(self, pharmacist, octagam):
+        empty = ProductPresentation.objects.get(product=octagam, vial_size_g=D("10"))
+        assert empty.gtin == "" and empty.added_by is None
+        revision = _revision()
+        saved = _add_gtin(pharmacist, octagam, gtin=" 0952 0000 0001 03 ", package="carton of 1 vial, 100 mL")
+        assert saved.pk == empty.pk
+        saved.refresh_from_db()
+        assert (saved.gtin, saved.package, saved.added_by) == (DEMO_10G, "carton of 1 vial, 100 mL", pharmacist)
+        assert saved.source == "carton of lot B0042 received 2026-11-20"
+        entry = saved.history.latest()
+        assert (entry.history_user, entry.history_change_reason) == (pharmacist, f"GTIN {DEMO_10G} on file for 10 g")
+        assert _revision() == revision  # a GTIN names a package; it changes no dose
+
+    def test_a_second_package_of_a_size_gets_its_own_presentation(self, pharmacist, octagam):
+        cited = ProductPresentation.objects.get(product=octagam, vial_size_g=D("5"))
+        assert cited.ndc == "0069-6550-02"
+        saved = _add_gtin(pharmacist, octagam, vial_size_g="5", gtin="09520000000998")
+        assert saved.pk != cited.pk and saved.vial_size_g == D("5")
+        cited.refresh_from_db()
+        assert cited.gtin == "00300696550026"  # the cited row is left as it was
+
+    def test_an_ndc_given_must_be_the_one_the_gtin_carries(self, pharmacist):
+        privigen = Product.objects.get(slug="privigen")
+        ProductPresentation.objects.filter(gtin="00344206439401").delete()
+        before = _presentations()
+        with pytest.raises(ValidationError) as exc:
+            _add_gtin(pharmacist, privigen, vial_size_g="40", gtin="00344206439401", ndc="44206-438-20")
+        assert exc.value.message_dict["ndc"] == [
+            "GTIN 00344206439401 carries the NDC digits 4420643940; NDC 44206-438-20 is 4420643820."
+        ]
+        assert _presentations() == before
+        saved = _add_gtin(pharmacist, privigen, vial_size_g="40", gtin="00344206439401", ndc="44206-439-40")
+        assert saved.ndc == "44206-439-40"
+
+    @pytest.mark.parametrize(
+        ("overrides", "field", "message"),
+        [
+            ({"gtin": "09520000000104"}, "gtin", "wrong check digit (the last digit should be 3, not 4)"),
+            ({"gtin": "0952000000010"}, "gtin", "wrong check digit"),
+            ({"gtin": "12345"}, "gtin", "14 digits (or 8, 12 or 13), not 5"),
+            ({"gtin": "00300696550026"}, "gtin", "already on file for Octagam 10%, 5 g: a GTIN names one package"),
+            ({"gtin": "00344206439401"}, "gtin", "already on file for Privigen 10%, 40 g"),
+            ({"vial_size_g": "40"}, "vial_size_g", "Octagam 10% is marketed in 2, 5, 10, 20, 30 g; not in 40 g."),
+            ({"vial_size_g": "ten"}, "vial_size_g", "Choose the vial size in grams."),
+            ({"gtin": "  "}, "gtin", "Enter the GTIN"),
+            ({"source": "  "}, "source", "Say where the NDC and GTIN come from"),
+            ({"ndc": "0069655002"}, "ndc", "Write the NDC as printed, with its hyphens"),
+        ],
+    )
+    def test_refused_at_the_field_and_nothing_written(self, pharmacist, octagam, overrides, field, message):
+        before = _presentations()
+        with pytest.raises(ValidationError) as exc:
+            _add_gtin(pharmacist, octagam, **overrides)
+        assert message in " ".join(exc.value.message_dict[field])
+        assert _presentations() == before
+
+
+def test_every_field_refused_is_said_at_once(pharmacist, octagam):
+    with pytest.raises(ValidationError) as exc:
+        _add_gtin(pharmacist, octagam, gtin="09520000000104", vial_size_g="40", source="")
+    assert set(exc.value.message_dict) == {"gtin", "vial_size_g", "source"}
+
+
+def test_each_marketed_size_has_a_presentation_and_each_code_its_source():
+    """Migration 0010: one presentation per marketed size; the cited ones carry the NDC's GTIN."""
+    for product in Product.objects.prefetch_related("presentations"):
+        sizes = {presentation.vial_size_g for presentation in product.presentations.all()}
+        assert sizes == {D(size) for size in product.label_vial_sizes_g}, product.slug
+    cited = ProductPresentation.objects.exclude(gtin="")
+    assert cited.count() == 10
+    for presentation in cited:
+        presentation.full_clean()
+        assert presentation.gtin == gtin_from_ndc(presentation.ndc), presentation
+        assert presentation.source.startswith("NDC: openFDA NDC directory"), presentation
+        assert "GTIN from the NDC by the GS1 US rule" in presentation.source, presentation
+    assert not ProductPresentation.objects.filter(gtin="").exclude(ndc="", source="").exists()

@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts.roles import ROLES
-from dosing.models import Indication, Product, SiteSettings
+from dosing.models import Indication, Product, ProductPresentation, SiteSettings
 
 D = Decimal
 pytestmark = pytest.mark.django_db
@@ -292,3 +292,89 @@ def test_only_pharmacists_edit_the_stock(role_client, role):
 @pytest.mark.parametrize("method", ["put", "delete", "patch"])
 def test_stock_form_refuses_other_methods(role_client, method):
     assert getattr(role_client("pharmacist"), method)(_stock_url()).status_code == 405
+
+
+# ------------------------------------------------------------------ packages: NDC and GTIN
+
+DEMO_10G = "09520000000103"  # GS1 prefix 952: for demonstrations and examples, never a real product
+GOOD_GTIN = {"vial_size_g": "10", "gtin": DEMO_10G, "ndc": "", "package": "carton of 1 vial", "source": "carton"}
+
+
+def _gtin_url(slug="octagam-10") -> str:
+    return reverse("dosing:presentation_add", kwargs={"slug": slug})
+
+
+def _presentations() -> list:
+    return list(ProductPresentation.objects.order_by("pk").values()) + [ProductPresentation.history.count()]
+
+
+def test_product_page_lists_each_package_with_its_codes_and_source(role_client):
+    response = role_client("nurse").get(_product_url("privigen"))
+    text = _text(response)
+    assert "40 g carton of 1 vial, 400 mL 44206-439-40 00344206439401 NDC: openFDA NDC directory" in text
+    assert "GTIN from the NDC by the GS1 US rule" in text and "catalog load" in text
+    assert "5 g — — No GTIN on file — a pharmacist can add the site's." in text
+    assert "Add a GTIN for the site's stock" not in text
+
+
+def test_only_pharmacists_see_the_add_a_gtin_button(role_client):
+    assert _gtin_url() in role_client("pharmacist").get(_product_url()).content.decode()
+    assert _gtin_url() not in role_client("physician").get(_product_url()).content.decode()
+
+
+def test_pharmacist_adds_a_gtin_for_the_sites_stock(role_client):
+    client = role_client("pharmacist")
+    form = client.get(_gtin_url())
+    assert form.status_code == 200
+    assert [value for value, _ in form.context["form"].fields["vial_size_g"].choices] == [
+        "",
+        "2",
+        "5",
+        "10",
+        "20",
+        "30",
+    ]
+    response = client.post(_gtin_url(), GOOD_GTIN, follow=True)
+    assert response.redirect_chain == [(f"{_product_url()}#presentations", 302)]
+    assert f"GTIN {DEMO_10G} is on file for Octagam 10%, 10 g." in _text(response)
+    saved = ProductPresentation.objects.get(gtin=DEMO_10G)
+    assert (saved.vial_size_g, saved.added_by, saved.source) == (D("10"), response.context["user"], "carton")
+    assert f"10 g carton of 1 vial — {DEMO_10G} carton" in _text(response)
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "message"),
+    [
+        ({"gtin": "09520000000104"}, "gtin", "wrong check digit (the last digit should be 3, not 4)"),
+        ({"gtin": "00300696550026"}, "gtin", "GTIN 00300696550026 is already on file for Octagam 10%, 5 g"),
+        ({"vial_size_g": "40"}, "vial_size_g", "Octagam 10% is marketed in 2, 5, 10, 20, 30 g: choose one of them."),
+        ({"vial_size_g": ""}, "vial_size_g", "This field is required."),
+        ({"source": ""}, "source", "Say where the GTIN was read"),
+        ({"gtin": "00344206439401", "vial_size_g": "10"}, "gtin", "already on file for Privigen 10%, 40 g"),
+        ({"ndc": "0069655002"}, "ndc", "Write the NDC as printed, with its hyphens"),
+    ],
+)
+def test_a_bad_gtin_shows_at_its_field_and_writes_nothing(role_client, data, field, message):
+    before = _presentations()
+    response = role_client("pharmacist").post(_gtin_url(), GOOD_GTIN | data)
+    assert response.status_code == 200
+    assert message in " ".join(response.context["form"].errors[field])
+    assert _presentations() == before
+
+
+@pytest.mark.parametrize("role", NOT_PHARMACISTS)
+def test_only_pharmacists_add_a_gtin(role_client, role):
+    before = _presentations()
+    client = role_client(role)
+    assert client.get(_gtin_url()).status_code == 403
+    assert client.post(_gtin_url(), GOOD_GTIN).status_code == 403
+    assert _presentations() == before
+
+
+def test_a_gtin_for_an_unknown_product_is_404(role_client):
+    assert role_client("pharmacist").post(_gtin_url("no-such-product"), GOOD_GTIN).status_code == 404
+
+
+@pytest.mark.parametrize("method", ["put", "delete", "patch"])
+def test_the_gtin_form_refuses_other_methods(role_client, method):
+    assert getattr(role_client("pharmacist"), method)(_gtin_url()).status_code == 405

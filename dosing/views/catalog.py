@@ -1,6 +1,6 @@
 """The product catalog: everyone with access reads it; pharmacists keep the site's part
-(site dosing settings, vial sizes in stock). Each view: authorise, bind the form, call a
-service, then redirect or render."""
+(site dosing settings, vial sizes in stock, the GTINs of the packages in stock). Each view:
+authorise, bind the form, call a service, then redirect or render."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.form_errors import call_service
 
-from ..forms import ProductStockForm, SiteSettingsForm
+from ..forms import PresentationGtinForm, ProductStockForm, SiteSettingsForm
 from ..models import Product, SiteSettings
 from ..services import catalog as services
 
@@ -48,6 +48,7 @@ def product_detail(request, slug):
         "products": [product],
         "site": SiteSettings.load(),
         "history": product.history.select_related("history_user")[:HISTORY_ROWS],
+        "presentations": product.presentations.select_related("added_by"),
     }
     return render(request, "dosing/product_detail.html", context)
 
@@ -78,3 +79,16 @@ def product_stock_edit(request, slug):
             _saved_message(request, f"Vial sizes in stock for {product.name}", revision_before, SiteSettings.load())
             return redirect(product)
     return render(request, "dosing/product_stock_form.html", {"form": form, "product": product})
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required("dosing.add_productpresentation", raise_exception=True)
+def presentation_gtin_add(request, slug):
+    product = _get_product(slug)
+    form = PresentationGtinForm(request.POST or None, product=product)
+    if form.is_bound and form.is_valid():
+        saved = call_service(form, services.presentation_gtin_add, by=request.user, product=product)
+        if saved is not None:
+            messages.success(request, f"GTIN {saved.gtin} is on file for {saved.vial_text}.")
+            return redirect(f"{product.get_absolute_url()}#presentations")
+    return render(request, "dosing/presentation_form.html", {"form": form, "product": product})

@@ -388,6 +388,8 @@ PART_FIELDS = {
         "respiratory_rate": integer(4, 80),
     },
     "lots": lambda w: {
+        # Scans the catalog does not hold (GS1 prefix 952, for examples): each is refused at the field.
+        "gs1": choice(["", "]d2010952000000010317271231101234AB", "(01)09520000000301(17)270631(10)X", "]"]),
         "lot_number": text(40),
         "vial_size_g": choice(["30", "10", "20", "5", "2.5"]),
         "vials": integer(1, 10),
@@ -462,6 +464,19 @@ WRITE_VIEWS = [
             "vial_sizes_in_stock_g": st.lists(
                 choice(Product.objects.get(slug="octagam-10").label_vial_sizes_g), min_size=1, unique=True
             )
+        },
+    ),
+    WriteView(
+        "dosing:presentation_add",
+        "pharmacist",
+        lambda w: reverse("dosing:presentation_add", kwargs={"slug": "octagam-10"}),
+        lambda w: {
+            "vial_size_g": choice(Product.objects.get(slug="octagam-10").label_vial_sizes_g),
+            # GS1 prefix 952: for demonstrations and examples; one of them is already on file below.
+            "gtin": choice(["09520000000103", "0952 0000 0002 02", "00300696550026"]),
+            "ndc": choice(["", "0069-6550-02"]),
+            "package": text(100, min_size=0),
+            "source": text(300),
         },
     ),
     WriteView(

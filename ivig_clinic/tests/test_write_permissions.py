@@ -207,6 +207,13 @@ def _write_cases(w: World) -> dict[str, list[tuple[str, str, dict]]]:
         "dosing:product_stock": [
             ("", _url("dosing:product_stock", slug="octagam-10"), {"vial_sizes_in_stock_g": "10"})
         ],
+        "dosing:presentation_add": [
+            (
+                "",
+                _url("dosing:presentation_add", slug="octagam-10"),
+                {"vial_size_g": "10", "gtin": "09520000000103", "source": "carton in stock"},
+            )
+        ],
         "dosing:order_create": [
             (
                 "",
@@ -288,6 +295,7 @@ NURSE_REFUSED = {
     ("dosing:order_cancel", ""),
     ("dosing:site_settings", ""),
     ("dosing:product_stock", ""),
+    ("dosing:presentation_add", ""),
     ("patients:create", ""),
     ("patients:edit", ""),
     ("patients:record_add", "medications"),

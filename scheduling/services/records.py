@@ -41,7 +41,9 @@ from django.utils import timezone
 from accounts.audit import audited_save, check_version
 from accounts.errors import FieldError
 from accounts.transactions import service
+from dosing.barcodes import VialScan, parse_vial_scan
 from dosing.chart_limits import ladder_may_begin, ladder_step_begun
+from dosing.models import ProductPresentation
 from dosing.services.orders import dose_order_note_last_cycle
 from patients.labs import LAB_CATALOG
 from patients.models import BloodGroup, IgAStatus, LabTest, Patient
@@ -1008,15 +1010,82 @@ def vitals_record(
     return vitals
 
 
+SCANNED_WORDS = {"lot_number": "lot", "vial_size_g": "vial size", "expiry_date": "expiry date"}
+
+
+def _typed(value) -> bool:
+    return value is not None and str(value).strip() != ""
+
+
+def _same(field: str, typed, scanned) -> bool:
+    if field == "lot_number":
+        # Without case: a lot typed in lower case is the same lot; the scan's own text is stored.
+        return str(typed).strip().casefold() == scanned.casefold()
+    if field == "vial_size_g":
+        return _decimal(field, typed) == scanned
+    return typed == scanned
+
+
+def _shown(field: str, value) -> str:
+    if field == "vial_size_g":
+        return f"{_plain(_decimal(field, value))} g"
+    if field == "expiry_date" and isinstance(value, date):
+        return f"{value:%Y-%m-%d}"
+    return f"“{str(value).strip()}”"
+
+
+def _lot_from_scan(gs1: str, *, session: InfusionSession, plan: dict, typed: dict) -> tuple[VialScan, Decimal]:
+    """The lot, expiry and vial size a scanned GS1 element string gives (``dosing.barcodes``), or a
+    refusal at the ``gs1`` field: unreadable, no lot or expiry, a GTIN not on file, another
+    product's vial, a size the plan is not made of, or typed fields that say otherwise.
+
+    Example: the order is Octagam 10% and the scan names Privigen 10 g -> "This vial is
+    Privigen 10%, 10 g; the order is for Octagam 10%. Do not use it."
+    """
+    try:
+        scan = parse_vial_scan(gs1)
+    except FieldError as error:
+        raise ValidationError({"gs1": error.sentence}) from None
+    missing = scan.missing()
+    if missing:
+        raise ValidationError({"gs1": missing})
+    presentation = ProductPresentation.objects.select_related("product").filter(gtin=scan.gtin).first()
+    product = order_of(session).product
+    if presentation is None:
+        raise ValidationError(
+            {"gs1": f"GTIN {scan.gtin} is not on file: a pharmacist can add it to the product's catalog page."}
+        )
+    if presentation.product_id != product.pk:
+        raise ValidationError(
+            {"gs1": f"This vial is {presentation.vial_text}; the order is for {product.name}. Do not use it."}
+        )
+    sizes = plan_vial_sizes(plan)
+    if presentation.vial_size_g not in sizes:
+        allowed = " and ".join(f"{_plain(size)} g" for size in sizes)
+        raise ValidationError({"gs1": f"This vial is {presentation.vial_text}; the plan uses {allowed} vials."})
+    scanned = {"lot_number": scan.lot_number, "vial_size_g": presentation.vial_size_g, "expiry_date": scan.expiry_date}
+    disagreements = [
+        f"{SCANNED_WORDS[field]} {_shown(field, value)} scanned, {_shown(field, typed[field])} typed"
+        for field, value in scanned.items()
+        if _typed(typed.get(field)) and not _same(field, typed[field], value)
+    ]
+    if disagreements:
+        raise ValidationError(
+            {"gs1": f"The scan and the typed fields disagree: {'; '.join(disagreements)}. Clear the typed fields."}
+        )
+    return scan, presentation.vial_size_g
+
+
 @service
 def lot_record(
     *,
     by,
     session: InfusionSession,
-    lot_number: str,
-    vial_size_g,
+    lot_number: str = "",
+    vial_size_g=None,
     vials,
-    expiry_date,
+    expiry_date=None,
+    gs1: str = "",
     excess_reason: str = "",
     late_reason: str = "",
     now=None,
@@ -1024,14 +1093,21 @@ def lot_record(
     """Record a product lot opened for this infusion (traceability of a plasma product).
 
     The lot number and the expiry date are required; the vial size must be one the plan is
-    made of; an expired lot (expiry before the infusion day) is refused. Opening more than the
-    day's grams plus the plan's smallest vial (``scheduling.reconcile.opened_allowance_g``)
-    needs an ``excess_reason``, kept on the lot.
+    made of; an expired lot (expiry before the infusion day) is refused. A scanned GS1 element
+    string (``gs1``) gives the lot, expiry and, from the catalog's presentation of its GTIN, the
+    vial size (``_lot_from_scan``); the GTIN is kept on the lot and every refusal is at ``gs1``.
+    Opening more than the day's grams plus the plan's smallest vial
+    (``scheduling.reconcile.opened_allowance_g``) needs an ``excess_reason``, kept on the lot.
     """
     now = now or timezone.now()
     session, record = _lock(session)
     late = _require_recordable(session, record, late_reason)
     plan = plan_of(session)
+    gtin = ""
+    if (gs1 or "").strip():
+        typed = {"lot_number": lot_number, "vial_size_g": vial_size_g, "expiry_date": expiry_date}
+        scan, vial_size_g = _lot_from_scan(gs1, session=session, plan=plan, typed=typed)
+        lot_number, expiry_date, gtin = scan.lot_number, scan.expiry_date, scan.gtin
     errors = {}
     lot_number = (lot_number or "").strip()
     if not lot_number:
@@ -1066,7 +1142,9 @@ def lot_record(
         elif opened <= allowance:
             excess_reason = ""
     if errors:
-        raise ValidationError(errors)
+        # What the scan gave is refused at the scan, where the nurse looks.
+        scanned = ("lot_number", "vial_size_g", "expiry_date") if gtin else ()
+        raise ValidationError({("gs1" if field in scanned else field): message for field, message in errors.items()})
     record = _open_record(session, record, by=by)
     lot = LotUsage(
         record=record,
@@ -1074,13 +1152,15 @@ def lot_record(
         vial_size_g=size,
         vials=vials,
         expiry_date=expiry_date,
+        gtin=gtin,
         excess_reason=excess_reason,
         recorded_by=by,
         recorded_at=now,
         late_reason=late,
     )
     excess = f"; more than planned: {excess_reason}" if excess_reason else ""
-    audited_save(lot, by=by, reason=f"lot {lot_number} opened{excess}" + _late(late))
+    scanned = " (scanned)" if gtin else ""
+    audited_save(lot, by=by, reason=f"lot {lot_number} opened{scanned}{excess}" + _late(late))
     _touch(record, by=by, reason=f"lot recorded ({lot_number}: {vials} x {_plain(size)} g)" + _late(late))
     if late:
         _amended(session, record, by=by, now=now)

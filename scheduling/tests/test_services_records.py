@@ -8,6 +8,8 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from dosing.chart_limits import ladder_times
+from dosing.models import Product
+from dosing.services.catalog import presentation_gtin_add
 from dosing.tests.factories import verified
 from patients.tests.factories import LabResultFactory, RiskFactorFactory
 from scheduling.models import (
@@ -463,6 +465,132 @@ class TestLots:
         with pytest.raises(ValidationError, match="cancelled"):
             self.lot(session, nurse)
         assert not InfusionRecord.objects.exists()
+
+
+# ----------------------------------------------------------------------- scanned lots
+
+# GS1 prefix 952 is kept for demonstrations and examples: these GTINs are no real product's.
+OCTAGAM_30, OCTAGAM_10, OCTAGAM_20, PRIVIGEN_10, NOT_ON_FILE = (
+    "09520000000301", "09520000000103", "09520000000202", "09520000000998", "09520000000035"
+)  # fmt: skip
+GS = "\x1d"
+
+
+@pytest.fixture
+def on_file(make_user):
+    """The demo GTINs on file as a pharmacist adds them: Octagam 10% 30, 10 and 20 g, Privigen 10 g."""
+    pharmacist = make_user("pharmacist")
+    for slug, size, gtin in [
+        ("octagam-10", "30", OCTAGAM_30),
+        ("octagam-10", "10", OCTAGAM_10),
+        ("octagam-10", "20", OCTAGAM_20),
+        ("privigen", "10", PRIVIGEN_10),
+    ]:
+        presentation_gtin_add(
+            by=pharmacist, product=Product.objects.get(slug=slug), vial_size_g=size, gtin=gtin, source="test carton"
+        )
+
+
+def dm(gtin: str = OCTAGAM_30, *, lot: str = "1234AB", expiry: str = "271231") -> str:
+    """A vial's GS1 DataMatrix as a handheld scanner types it."""
+    return f"]d201{gtin}17{expiry}10{lot}"
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("on_file")
+class TestScannedLots:
+    def scan(self, session, by, gs1, **typed):
+        return services.lot_record(by=by, session=session, vials=typed.pop("vials", 2), gs1=gs1, now=NOW, **typed)
+
+    @pytest.mark.parametrize(
+        "gs1",
+        [
+            dm(),
+            f"01{OCTAGAM_30}101234AB{GS}17271231",
+            f"(01){OCTAGAM_30}(17)271231(10)1234AB",
+            f"{dm()}{GS}",
+        ],
+    )
+    def test_a_scan_fills_the_lot_expiry_and_vial_size(self, started, nurse, gs1):
+        lot = self.scan(started, nurse, gs1)
+        lot.refresh_from_db()
+        assert (lot.lot_number, lot.expiry_date, lot.vial_size_g, lot.vials, lot.gtin) == (
+            "1234AB", date(2027, 12, 31), Decimal("30"), 2, OCTAGAM_30
+        )  # fmt: skip
+        assert lot.history.get().history_change_reason == "lot 1234AB opened (scanned)"
+        assert record(started).version == 2
+
+    def test_the_vial_size_comes_from_the_presentation(self, started, nurse):
+        assert self.scan(started, nurse, dm(OCTAGAM_10)).vial_size_g == Decimal("10")
+
+    def test_typed_fields_that_agree_with_the_scan_are_accepted(self, started, nurse):
+        lot = self.scan(
+            started, nurse, dm(), lot_number=" 1234ab ", vial_size_g=Decimal("30.00"), expiry_date=date(2027, 12, 31)
+        )
+        assert lot.lot_number == "1234AB"  # the scan's own text
+
+    def test_day_00_is_the_last_day_of_the_month(self, started, nurse):
+        assert self.scan(started, nurse, dm(expiry="261100")).expiry_date == date(2026, 11, 30)
+
+    def test_a_typed_lot_has_no_gtin(self, started, nurse):
+        lot = services.lot_record(
+            by=nurse, session=started, lot_number="B1", vial_size_g=Decimal("30"), vials=1, expiry_date=DAY, now=NOW
+        )
+        assert lot.gtin == ""
+
+    @pytest.mark.parametrize(
+        ("gs1", "typed", "message"),
+        [
+            ("not a barcode", {}, "This is not a GS1 barcode the clinic can read"),
+            (f"]d201{OCTAGAM_30}172712", {}, "Failed to match"),  # cut short inside the expiry
+            ("]d20100300123456789172712311012", {}, "00300123456789 has a wrong check digit"),
+            (f"]d201{OCTAGAM_30}17271231", {}, "The scan has no lot (10)."),
+            (f"]d201{OCTAGAM_30}101234AB", {}, "The scan has no expiry date (17)."),
+            (f"]d201{OCTAGAM_30}101234AB17271231", {}, "not sending the group separator"),
+            (OCTAGAM_30, {}, "The scan has no lot (10) and no expiry date (17)."),
+            (
+                dm(NOT_ON_FILE),
+                {},
+                "GTIN 09520000000035 is not on file: a pharmacist can add it to the product's catalog page.",
+            ),
+            (
+                dm(PRIVIGEN_10),
+                {},
+                "This vial is Privigen 10%, 10 g; the order is for Octagam 10%. Do not use it.",
+            ),
+            (dm(OCTAGAM_20), {}, "This vial is Octagam 10%, 20 g; the plan uses 30 g and 10 g vials."),
+            (
+                dm(expiry="261031"),
+                {},
+                "This lot expired on 2026-10-31, before the infusion day (2026-11-22). Do not use it.",
+            ),
+            (dm(expiry="261000"), {}, "expired on 2026-10-31"),
+            (
+                dm(),
+                {"lot_number": "1234AC"},
+                "The scan and the typed fields disagree: lot “1234AB” scanned, “1234AC” typed. Clear the typed fields.",
+            ),
+            (dm(), {"vial_size_g": Decimal("10")}, "vial size 30 g scanned, 10 g typed"),
+            (
+                dm(),
+                {"expiry_date": date(2027, 11, 30), "lot_number": "X9"},
+                "lot “1234AB” scanned, “X9” typed; expiry date 2027-12-31 scanned, 2027-11-30 typed.",
+            ),
+        ],
+    )
+    def test_a_refused_scan_is_refused_at_the_scan_and_writes_nothing(self, started, nurse, gs1, typed, message):
+        version = record(started).version
+        with pytest.raises(ValidationError) as exc:
+            self.scan(started, nurse, gs1, **typed)
+        assert message in " ".join(messages_at(exc, "gs1")), exc.value.message_dict
+        assert set(exc.value.message_dict) == {"gs1"}
+        assert not LotUsage.objects.exists() and record(started).version == version
+
+    def test_a_scan_is_still_held_to_the_vials_count(self, started, nurse):
+        with pytest.raises(ValidationError) as exc:
+            self.scan(started, nurse, dm(), vials=0)
+        assert exc.value.message_dict == {"vials": ["At least 1 vial."]}
+        assert not LotUsage.objects.exists()
 
 
 # ----------------------------------------------------------------------- reactions

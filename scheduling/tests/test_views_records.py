@@ -1,5 +1,6 @@
 """The infusion record pages: session detail, start/stop form, the four part forms, completion."""
 
+import re
 from datetime import date
 from decimal import Decimal
 
@@ -7,6 +8,8 @@ import pytest
 import time_machine
 from django.urls import reverse
 
+from dosing.models import Product
+from dosing.services.catalog import presentation_gtin_add
 from dosing.tests.factories import verified
 from patients.tests.factories import RiskFactorFactory
 from scheduling.models import InfusionRecord, LotUsage, RateChange, Reaction, SessionStatus, VitalSigns
@@ -59,6 +62,20 @@ def climb(session, by):
     """Step 2 at 09:35 and step 3 at 10:05 (84 and 168 mL/h): by 11:50 the rates deliver 357 mL."""
     for at, rate, step in ((local(9, 35), "84", 2), (local(10, 5), "168", 3)):
         services.rate_change_record(by=by, session=session, at=at, rate_ml_per_h=Decimal(rate), step_number=step)
+
+
+# GS1 prefix 952 is kept for demonstrations and examples: these GTINs are no real product's.
+OCTAGAM_30, PRIVIGEN_10 = "09520000000301", "09520000000998"
+
+
+@pytest.fixture
+def octagam_30_on_file(make_user):
+    """Octagam 10% 30 g and Privigen 10 g with demo GTINs, as a pharmacist adds them."""
+    pharmacist = make_user("pharmacist")
+    for slug, size, gtin in [("octagam-10", "30", OCTAGAM_30), ("privigen", "10", PRIVIGEN_10)]:
+        presentation_gtin_add(
+            by=pharmacist, product=Product.objects.get(slug=slug), vial_size_g=size, gtin=gtin, source="test carton"
+        )
 
 
 def nurse_client(client, nurse):
@@ -306,6 +323,46 @@ class TestRecordAddPart:
         errors = response.context["form"].errors[field]
         assert message in errors[0]
         assert not PART_MODELS[part].objects.exists()
+
+    def test_a_scan_fills_the_lot_and_the_record_page_shows_its_gtin(self, client, nurse, started, octagam_30_on_file):
+        client = nurse_client(client, nurse)
+        form = client.get(part_url(started, "lots"))
+        assert "Scan (GS1 DataMatrix)" in form.content.decode()
+        scan = {"gs1": f"]d201{OCTAGAM_30}17271231101234AB", "lot_number": "", "vial_size_g": "", "vials": "2"}
+        response = client.post(part_url(started, "lots"), scan | {"expiry_date": ""})
+        assert response.status_code == 302
+        lot = LotUsage.objects.get()
+        assert (lot.lot_number, lot.vial_size_g, lot.expiry_date, lot.gtin) == (
+            "1234AB", Decimal("30"), date(2027, 12, 31), OCTAGAM_30
+        )  # fmt: skip
+        page = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", client.get(detail_url(started)).content.decode()))
+        assert f"1234AB {OCTAGAM_30} scanned 2 × 30 g 60 g 2027-12-31" in page
+
+    @pytest.mark.parametrize(
+        ("gs1", "message"),
+        [
+            (f"]d201{PRIVIGEN_10}17271231101234AB", "This vial is Privigen 10%, 10 g; the order is for Octagam 10%."),
+            ("]d20109520000000035172712311012", "GTIN 09520000000035 is not on file: a pharmacist can add it"),
+            (f"]d201{OCTAGAM_30}17261031101234AB", "This lot expired on 2026-10-31, before the infusion day"),
+            ("hello", "This is not a GS1 barcode the clinic can read"),
+        ],
+    )
+    def test_a_refused_scan_shows_next_to_the_scan_and_writes_nothing(
+        self, client, nurse, started, octagam_30_on_file, gs1, message
+    ):
+        response = nurse_client(client, nurse).post(
+            part_url(started, "lots"), {"gs1": gs1, "vials": "1", "lot_number": "", "vial_size_g": ""}
+        )
+        assert response.status_code == 200
+        errors = response.context["form"].errors
+        assert list(errors) == ["gs1"] and message in errors["gs1"][0]
+        assert message.split(":")[0] in response.content.decode().replace("&#x27;", "'")
+        assert not LotUsage.objects.exists()
+
+    def test_without_a_scan_the_vial_size_is_asked_for(self, client, nurse, started):
+        response = nurse_client(client, nurse).post(part_url(started, "lots"), PART_FORMS["lots"] | {"vial_size_g": ""})
+        assert response.context["form"].errors["vial_size_g"] == ["Choose the vial size, or scan the vial."]
+        assert not LotUsage.objects.exists()
 
     def test_the_rate_form_shows_the_limit_in_force_now(self, client, nurse, started):
         with time_machine.travel(local(9, 20), tick=False):
