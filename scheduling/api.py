@@ -66,7 +66,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
-from ninja import Field, Query, Router, Schema, Status
+from ninja import Field, Path, Query, Router, Schema, Status
 from ninja.errors import AuthorizationError, HttpError
 from pydantic import AfterValidator, StrictBool
 
@@ -107,6 +107,10 @@ READ_PERMISSIONS = ("scheduling.view_infusionsession",)
 WRITE_PERMISSIONS = ("scheduling.add_infusionrecord", "scheduling.change_infusionrecord")
 
 READ_ERRORS = {401: MessageOut, 403: MessageOut, 422: InvalidInputOut}
+SessionId = Annotated[
+    UUID,
+    Path(description="The session's id (from GET /sessions).", examples=["6f1c2e3a-4b5d-4e6f-8a7b-9c0d1e2f3a4b"]),
+]
 WRITE_ERRORS = {**READ_ERRORS, 404: MessageOut}
 
 
@@ -339,7 +343,7 @@ class StartOut(SessionOut):
     response={200: StartOut, **WRITE_ERRORS},
     summary="Start an infusion",
 )
-def start_infusion(request, session_id: UUID, payload: StartIn):
+def start_infusion(request, session_id: SessionId, payload: StartIn):
     """The session is in progress from `at`, with the pre-infusion check kept. Refused for a
     session that is cancelled, missed, completed or already started, an order not (or no longer)
     verified, a start on another day than planned, or a stale or missing check item without
@@ -370,7 +374,7 @@ class RateIn(JsonObjectBody):
     at: AwareTime = Field(description="When the pump was set.")
     rate_ml_h: RateMlH = Field(
         description="Pump rate (mL/h); 0 is a pause. Never above the limit of the highest step that may have begun.",
-        examples=["84.0"],
+        examples=["42.0"],
         json_schema_extra=_rate_schema,
     )
     reason: PlainText = Field("", max_length=_text_max(RateChange, "reason"), description="E.g. tolerated.")
@@ -407,7 +411,7 @@ def _step_for_rate(session: InfusionSession, at: datetime, rate_ml_per_h: Decima
     response={201: RateOut, **WRITE_ERRORS},
     summary="Record a pump rate",
 )
-def add_rate(request, session_id: UUID, payload: RateIn):
+def add_rate(request, session_id: SessionId, payload: RateIn):
     """A pump rate set at `at`, filed under the lowest step whose limit covers it among the steps
     that may have begun by then. A rate above the limit in force at that minute is refused at
     `rate_ml_h`, with that limit and when the next step may begin. Nurses only.
@@ -499,7 +503,7 @@ class VitalsOut(Schema):
     response={201: VitalsOut, **WRITE_ERRORS},
     summary="Record vital signs",
 )
-def add_vitals(request, session_id: UUID, payload: VitalsIn):
+def add_vitals(request, session_id: SessionId, payload: VitalsIn):
     """Vital signs before, during or after the infusion. 'before' may be taken ahead of the
     start; 'during' and 'after' need it, and each must fit the start and stop recorded so far.
     A diastolic at or above the systolic is refused at `diastolic`. Nurses only."""
@@ -580,7 +584,7 @@ class ReactionOut(Schema):
     response={201: ReactionOut, **WRITE_ERRORS},
     summary="Record an infusion reaction",
 )
-def add_reaction(request, session_id: UUID, payload: ReactionIn):
+def add_reaction(request, session_id: SessionId, payload: ReactionIn):
     """An infusion reaction and what was done. 'stopped' also stops the infusion at `at` if no
     stop is recorded; a moderate or severe reaction reaches the prescriber. Nurses only."""
     session = _session_for(request, session_id, write=True)
