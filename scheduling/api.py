@@ -107,11 +107,12 @@ READ_PERMISSIONS = ("scheduling.view_infusionsession",)
 WRITE_PERMISSIONS = ("scheduling.add_infusionrecord", "scheduling.change_infusionrecord")
 
 READ_ERRORS = {401: MessageOut, 403: MessageOut, 422: InvalidInputOut}
+WRITE_ERRORS = {**READ_ERRORS, 404: MessageOut}
+
 SessionId = Annotated[
     UUID,
     Path(description="The session's id (from GET /sessions).", examples=["6f1c2e3a-4b5d-4e6f-8a7b-9c0d1e2f3a4b"]),
 ]
-WRITE_ERRORS = {**READ_ERRORS, 404: MessageOut}
 
 
 # ----------------------------------------------------------------------- shared by every route
