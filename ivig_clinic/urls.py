@@ -12,6 +12,7 @@ from patients import urls as patients_urls
 from patients.api import router as patients_router
 from patients.api_common import DecimalJsonParser, invalid_input_body
 from patients.views import favicon, healthz
+from scheduling.api import router as scheduling_router
 from visits import urls as visits_urls
 from visits.api import router as visits_router
 
@@ -35,6 +36,7 @@ def invalid_input(request, exc):
 api.add_router("", patients_router)
 api.add_router("", dosing_router)
 api.add_router("", visits_router)
+api.add_router("", scheduling_router)
 
 urlpatterns = [
     *clinic_urls.home,

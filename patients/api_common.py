@@ -7,6 +7,8 @@ importing each other. ``ivig_clinic/urls.py`` plugs `DecimalJsonParser` and
 - A JSON body is read with ``json.loads(parse_float=Decimal)``: a JSON number becomes a
   ``Decimal`` from its written text, never through a binary float (2.2 → 0.7 cm is exactly
   15 %, not 15.000000000000002 %).
+- A time is ISO 8601 text with its UTC offset (``2026-11-22T09:05:00-05:00`` or ``...Z``);
+  one without an offset is refused at its field rather than read in a zone the server guesses.
 - Every 422, from a schema, a query or path value, or a clinical rule checked in a route,
   has one shape: ``{"detail": ..., "errors": [{"field": ..., "message": ...}]}`` with a dotted
   field path such as ``baseline.physician_global`` (null when the body as a whole is at fault).
@@ -14,13 +16,15 @@ importing each other. ``ivig_clinic/urls.py`` plugs `DecimalJsonParser` and
 
 import json
 import re
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
+from django.utils import timezone
 from ninja import Field, Schema
 from ninja.errors import ValidationError
 from ninja.parser import Parser
-from pydantic import BaseModel, BeforeValidator, ConfigDict, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, WithJsonSchema, model_validator
 from pydantic_core import PydanticCustomError
 
 DECIMAL_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
@@ -113,6 +117,56 @@ def whole_text_schema(schema: dict) -> None:
 ExactDecimal = Annotated[Decimal, BeforeValidator(exact_decimal)]
 WholeNumber = Annotated[int, BeforeValidator(whole_number)]
 DecimalText = Annotated[str, Field(json_schema_extra={"format": "decimal"}, description="Exact decimal, as text.")]
+
+
+# ------------------------------------------------------------------- times and text
+
+TIME_EXAMPLE = "2026-11-22T09:05:00-05:00"
+
+
+def aware_time(value: Any) -> datetime:
+    """ISO 8601 text with a UTC offset: "2026-11-22T09:05:00-05:00" or "2026-11-22T14:05:00Z".
+    A number or a time without an offset is refused: the zone it was meant in is not guessed."""
+    if not isinstance(value, str):
+        raise PydanticCustomError(
+            "iso_time", "must be an ISO 8601 date and time as text, such as {example}", {"example": TIME_EXAMPLE}
+        )
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise PydanticCustomError(
+            "iso_time",
+            "must be an ISO 8601 date and time such as {example}, not {value}",
+            {"example": TIME_EXAMPLE, "value": repr(value)},
+        ) from None
+    if moment.utcoffset() is None:
+        raise PydanticCustomError(
+            "naive_time",
+            "needs its UTC offset (such as -05:00 or Z): {value} does not say which time zone it is in",
+            {"value": repr(value)},
+        )
+    try:
+        # Stored in UTC and shown in the clinic's zone: a moment neither can hold is no moment here.
+        moment.astimezone(UTC)
+        timezone.localtime(moment)
+    except OverflowError:
+        raise PydanticCustomError("time_range", "is out of range: {value}", {"value": repr(value)}) from None
+    return moment
+
+
+def plain_text(value: str) -> str:
+    # The forms refuse it too (Django's ProhibitNullCharactersValidator); PostgreSQL cannot store it.
+    if "\x00" in value:
+        raise PydanticCustomError("nul_character", "must not contain a NUL character")
+    return value
+
+
+AwareTime = Annotated[
+    datetime,
+    BeforeValidator(aware_time),
+    WithJsonSchema({"type": "string", "format": "date-time", "examples": [TIME_EXAMPLE]}),
+]
+PlainText = Annotated[str, AfterValidator(plain_text)]
 
 
 # -------------------------------------------------------------------------- errors

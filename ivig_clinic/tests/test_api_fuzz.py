@@ -2,7 +2,11 @@
 without a server error, and what it answers matches what the document declares.
 
 Requests go through Django's real WSGI handler in-process (middleware, login check, Ninja),
-authenticated with a real API token of a physician. They run inside the test's transaction,
+authenticated with a real API token of a nurse: every role reads what the other operations serve,
+and only a nurse gets past the chair API's role check into its services. A generated session id
+that is a well-formed UUID is pointed at a real session of the frozen day (a planned one for
+``/start``, one started at 09:00 for the others), so the fuzzed bodies reach the record services
+instead of stopping at 404; malformed ids are sent as generated. They run inside the test's transaction,
 so the handler's per-request connection recycling is off meanwhile, as in Django's own test
 client: closing the connection mid-transaction would break the test's rollback.
 
@@ -11,6 +15,8 @@ needs a login and collection has no database; a test below checks that
 ``/api/v1/openapi.json`` serves that same document. (Schemathesis' ``from_fixture`` loader,
 which could fetch it per test, fails on pytest 9: it writes ``Function._nodeid``.)
 """
+
+import uuid
 
 import pytest
 import schemathesis
@@ -26,8 +32,11 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from accounts.services import api_token_create
+from dosing.tests.factories import verified
 from ivig_clinic.urls import api
 from patients.tests.factories import MeasurementFactory, PatientFactory
+from scheduling.services.records import record_start
+from scheduling.tests.factories import fresh_chart, local, make_session
 
 OPENAPI_PATH = "/api/v1/openapi.json"
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
@@ -52,8 +61,29 @@ def bearer(make_user):
     # Something for the read operations to find, with and without a current weight.
     MeasurementFactory(patient=PatientFactory())
     PatientFactory()
-    _, secret = api_token_create(by=make_user("physician"), name="schemathesis")
+    _, secret = api_token_create(by=make_user("nurse"), name="schemathesis")
     return {"Authorization": f"Bearer {secret}"}
+
+
+@pytest.fixture
+def chair_sessions(make_user, make_order, frozen_today):
+    """The session ids the chair operations act on: planned (for /start) and started, both at
+    09:00, so the document's example time (09:05 on the frozen day) is one they accept."""
+    nurse = make_user("nurse")
+    planned = make_session(verified(make_order()), by=nurse)
+    started = make_session(verified(make_order()), by=nurse)
+    fresh_chart(started.patient)
+    record_start(by=nurse, session=started, started_at=local(9), expected_version=None)
+    return {"start": str(planned.uuid), "others": str(started.uuid)}
+
+
+def _point_at_real_session(case, chair_sessions) -> None:
+    generated = (case.path_parameters or {}).get("session_id")
+    try:
+        uuid.UUID(str(generated))
+    except ValueError:
+        return
+    case.path_parameters["session_id"] = chair_sessions["start" if case.path.endswith("/start") else "others"]
 
 
 def test_the_fuzzed_document_is_the_one_served(client, bearer):
@@ -69,5 +99,6 @@ def test_the_fuzzed_document_is_the_one_served(client, bearer):
     derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
-def test_api_operation_answers_without_server_error_and_as_documented(case, wsgi_app, bearer):
+def test_api_operation_answers_without_server_error_and_as_documented(case, wsgi_app, bearer, chair_sessions):
+    _point_at_real_session(case, chair_sessions)
     case.call_and_validate(app=wsgi_app, headers=bearer, checks=CHECKS)

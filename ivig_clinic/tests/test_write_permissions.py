@@ -8,6 +8,7 @@ first. A write URL the test does not know fails `test_every_write_url_is_covered
 cannot be added without saying who may use it.
 """
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -168,6 +169,39 @@ def _url(name: str, **kwargs) -> str:
     return reverse(name, kwargs=kwargs)
 
 
+def _post(client, url: str, data: dict):
+    """A page's form post, or for the JSON API the same data as a JSON body (Ninja reads the body
+    before the route runs: a form-encoded one would be refused as unreadable, not as forbidden)."""
+    if url.startswith("/api/"):
+        return client.post(url, json.dumps(data), content_type="application/json")
+    return client.post(url, data)
+
+
+# The chair API's writes, in the order a nurse makes them (start first): the frozen day's session at 09:00.
+CHAIR_WRITES = {
+    "api-v1:start_infusion": {
+        "at": "2026-11-22T09:05:00-05:00",
+        "check_accepted": True,
+        "check_reason": "Not what this test is about.",
+    },
+    "api-v1:add_rate": {"at": "2026-11-22T09:10:00-05:00", "rate_ml_h": "42"},
+    "api-v1:add_vitals": {
+        "at": "2026-11-22T08:50:00-05:00",
+        "phase": "before",
+        "systolic": 124,
+        "diastolic": 78,
+        "heart_rate": 72,
+        "temperature_c": "36.8",
+    },
+    "api-v1:add_reaction": {
+        "at": "2026-11-22T09:15:00-05:00",
+        "reaction": "headache",
+        "severity": "mild",
+        "action": "none",
+    },
+}
+
+
 def _write_cases(w: World) -> dict[str, list[tuple[str, str, dict]]]:
     """Every write URL refused to viewers: name → [(case id, URL, plausible POST data)].
 
@@ -284,6 +318,7 @@ def _write_cases(w: World) -> dict[str, list[tuple[str, str, dict]]]:
             (action, _url("scheduling:reminder_action", reminder_uuid=w.reminder.uuid, action=action), {})
             for action in REMINDER_ACTIONS
         ],
+        **{name: [("", _url(name, session_id=session), data)] for name, data in CHAIR_WRITES.items()},
     }
 
 
@@ -365,7 +400,7 @@ def test_a_viewer_writes_nothing_through_any_url(client, world):
     refused = []
     for name, cases in _write_cases(world).items():
         for case, url, data in cases:
-            response = client.post(url, data)
+            response = _post(client, url, data)
             if response.status_code != 403:
                 refused.append(f"{name} {case} {url}: {response.status_code}")
     assert refused == [], "A viewer was not refused (403) at:\n" + "\n".join(refused)
@@ -374,8 +409,8 @@ def test_a_viewer_writes_nothing_through_any_url(client, world):
 
 @pytest.mark.django_db
 def test_a_viewer_token_calculates_and_writes_nothing(client, world):
-    # The API's only writes are calculations any role may run (README); a viewer's token runs
-    # them and nothing is stored. No API route takes PUT, PATCH or DELETE.
+    # A viewer's token runs the calculations any role may run (README), nothing is stored, and the
+    # chair's writes are refused. No API route takes PUT, PATCH or DELETE.
     before = snapshot()
     auth = {"HTTP_AUTHORIZATION": f"Bearer {world.viewer_secret}"}
     dose = {
@@ -390,6 +425,9 @@ def test_a_viewer_token_calculates_and_writes_nothing(client, world):
     response = client.post(_url("api-v1:calculate_dose_plan"), dose, content_type="application/json", **auth)
     assert response.status_code == 200
     assert client.post(_url("api-v1:calculate_tis"), {}, content_type="application/json", **auth).status_code == 422
+    for name, data in CHAIR_WRITES.items():
+        url = _url(name, session_id=world.session.uuid)
+        assert client.post(url, json.dumps(data), content_type="application/json", **auth).status_code == 403, name
     for name in ("api-v1:list_patients",):
         for method in (client.put, client.patch, client.delete):
             assert method(_url(name), **auth).status_code == 405
@@ -447,7 +485,7 @@ def test_a_nurse_writes_nothing_the_role_matrix_keeps_from_nurses(client, world)
     refused = []
     for name, cases in _write_cases(world).items():
         for case, url, data in cases:
-            if (name, case) in NURSE_REFUSED and (status := client.post(url, data).status_code) != 403:
+            if (name, case) in NURSE_REFUSED and (status := _post(client, url, data).status_code) != 403:
                 refused.append(f"{name} {case} {url}: {status}")
     assert refused == [], "A nurse was not refused (403) at:\n" + "\n".join(refused)
     assert changed(before, snapshot()) == []
@@ -466,3 +504,9 @@ def test_the_data_would_be_written_by_someone_allowed(client, world):
     url, data = cases[("patients:record_add", "measurements")]
     assert client.post(url, data).status_code == 302
     assert world.patient.measurements.filter(weight_kg=Decimal("71")).exists()
+    for name in CHAIR_WRITES:
+        url, data = cases[(name, "")]
+        response = _post(client, url, data)
+        assert response.status_code in (200, 201), (name, response.content)
+    record = world.session.record
+    assert (record.rate_changes.count(), record.vitals.count(), record.reactions.count()) == (1, 1, 1)

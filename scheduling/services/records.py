@@ -302,6 +302,26 @@ def ladder_clock(
     )
 
 
+def rate_step(plan: dict, record: InfusionRecord, clock: LadderClock, rate_ml_per_h: Decimal) -> int:
+    """The step a pump rate set at ``clock.at`` belongs to, for a caller that gives only the rate
+    (the chair API): the lowest step whose limit is at or above it among the steps that may have
+    begun then (``clock.highest_step``). A rate above all of them gets the highest, whose limit then
+    refuses it in ``rate_change_record``. A pause (0 mL/h) stays at the step running (the latest
+    rate change's), never above the highest that may have begun: a reaction's resumption is held
+    to that step, so a pause at step 3 must not be filed under step 1.
+
+    Example: the 70 kg plan (42, 84, 168 mL/h) started at 09:00, 5 min tolerance: at 09:40 (steps
+    1 and 2 may have begun) 42 mL/h is step 1, 60 mL/h step 2, 100 mL/h step 2 (refused: above
+    84.0 mL/h); at 10:30, after 168 mL/h at step 3, a pause is step 3.
+    """
+    if rate_ml_per_h == 0:
+        return min(_running_step(record, clock.at), clock.highest_step)
+    for number in range(1, clock.highest_step + 1):
+        if rate_ml_per_h <= step_limit(plan, number).rate_ml_per_h:
+            return number
+    return clock.highest_step
+
+
 def volume_limit_ml(plan: dict) -> Decimal:
     """The most that may be recorded as given: the day's volume plus 1 %, to 0.1 mL (rounded down).
 

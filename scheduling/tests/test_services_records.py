@@ -714,6 +714,32 @@ class TestLadderClock:
         # An entry before the reaction still runs by the start's clock.
         assert self.rate(started, nurse, local(10, 10), "168", 3)
 
+    @pytest.mark.parametrize(
+        ("at", "rate", "step"),
+        [
+            (local(9, 10), "42", 1),
+            (local(9, 10), "84", 1),  # only step 1 may have begun: refused there, at its limit
+            (local(9, 45), "42.1", 2),
+            (local(9, 45), "100", 2),  # above step 2's limit, and step 3 not yet begun
+            (local(10, 30), "84", 2),
+            (local(10, 30), "84.1", 3),
+            (local(10, 30), "300", 3),
+            (local(10, 30), "-1", 1),
+        ],
+    )
+    def test_the_step_a_rate_without_one_belongs_to(self, started, at, rate, step):
+        plan, rec = services.plan_of(started), record(started)
+        clock = services.ladder_clock(plan, rec, at=at)
+        assert services.rate_step(plan, rec, clock, Decimal(rate)) == step
+
+    def test_a_pause_stays_at_the_step_running_never_above_the_highest_begun(self, started, nurse):
+        plan, rec = services.plan_of(started), record(started)
+        assert services.rate_step(plan, rec, services.ladder_clock(plan, rec, at=local(9, 6)), Decimal(0)) == 1
+        self.climb_to_step_3_then_resume(started, nurse, reaction="headache", severity="mild", resumed="42")
+        # At 10:10 step 3 runs; at 10:20, resumed at step 1 at 10:15, only step 1 may have begun.
+        assert services.rate_step(plan, rec, services.ladder_clock(plan, rec, at=local(10, 10)), Decimal(0)) == 3
+        assert services.rate_step(plan, rec, services.ladder_clock(plan, rec, at=local(10, 20)), Decimal(0)) == 1
+
     def test_the_clock_at_a_moment(self, started, nurse):
         clock = services.ladder_clock(services.plan_of(started), record(started), at=local(9, 45))
         assert (clock.highest_step, clock.from_step, clock.resumed) == (2, 1, False)
