@@ -6,14 +6,19 @@ tablets and pump integration (issue 14, item 10).
     POST /sessions/{session_id}/rates         a pump rate: 201, the entry
     POST /sessions/{session_id}/vitals        vital signs: 201, the entry
     POST /sessions/{session_id}/reactions     an infusion reaction: 201, the entry
+    POST /sessions/{session_id}/lots          a product lot, typed or scanned (GS1): 201, the entry
+    POST /sessions/{session_id}/entries/{entry_id}/void   void any entry with a reason: 200, the entry
+    POST /sessions/{session_id}/complete      stop, volume and confirmation: 200, the summary
 
 Authentication as for the rest of the API: a per-user token (``Authorization: Bearer ...``, no
 CSRF) or the browser session (with CSRF). Decisions:
 
 - Ids. A session's ``id`` is its UUID, as the patients API and the pages name a resource
   (``/scheduling/sessions/<uuid>/``); so are the patient's ``id`` and the ``order``. An entry's
-  ``id`` is its database key for now: the entry models have no UUID yet, and `_entry_id` with
-  `EntryId` beside it is the one place that says so.
+  ``id`` is its UUID (``RecordEntry.uuid``), one id space across every kind of entry, so
+  ``/entries/{entry_id}/void`` takes any of them.
+- Amendments. Once the infusion is completed an entry or a void amends its record: each write
+  takes an optional ``late_reason`` (a void's ``reason`` is its own), refused without one.
 - Same rules as the pages. Each write calls the service the infusion record pages call
   (scheduling/services/records.py) with the same arguments; no clinical rule is checked here.
   A service's refusal becomes the API's one 422 (`_call`), each message at the request field it
@@ -88,6 +93,7 @@ from patients.api_common import (
 from .models import (
     InfusionRecord,
     InfusionSession,
+    LotUsage,
     RateChange,
     Reaction,
     ReactionAction,
@@ -153,12 +159,11 @@ def _call(service, fields: Mapping[str, str], *, explain: Mapping[str, str] | No
         raise InvalidInput(errors) from None
 
 
-# The entry models get a UUID in another change; then these two lines become `entry.uuid` and UUID.
-EntryId = int
+EntryId = UUID
 
 
 def _entry_id(entry: models.Model) -> EntryId:
-    return entry.pk
+    return entry.uuid
 
 
 def _local(moment: datetime | None) -> datetime | None:
@@ -379,10 +384,19 @@ class RateIn(JsonObjectBody):
         json_schema_extra=_rate_schema,
     )
     reason: PlainText = Field("", max_length=_text_max(RateChange, "reason"), description="E.g. tolerated.")
+    late_reason: PlainText = Field(
+        "", max_length=300, description="Only after completion: why this entry is made late (an amendment)."
+    )
 
 
 # The step is worked out from the rate (`rate_step`): a refusal of it is a refusal of the rate.
-RATE_FIELDS = {"at": "at", "rate_ml_per_h": "rate_ml_h", "step_number": "rate_ml_h", "reason": "reason"}
+RATE_FIELDS = {
+    "at": "at",
+    "rate_ml_per_h": "rate_ml_h",
+    "step_number": "rate_ml_h",
+    "reason": "reason",
+    "late_reason": "late_reason",
+}
 
 
 class RateOut(Schema):
@@ -433,6 +447,7 @@ def add_rate(request, session_id: SessionId, payload: RateIn):
         rate_ml_per_h=payload.rate_ml_h,
         step_number=step,
         reason=payload.reason,
+        late_reason=payload.late_reason,
     )
     return Status(
         201,
@@ -473,6 +488,9 @@ class VitalsIn(JsonObjectBody):
     respiratory_rate: RespiratoryRate = Field(
         None, description="Respiratory rate (breaths/min).", json_schema_extra=_respiratory_rate_schema
     )
+    late_reason: PlainText = Field(
+        "", max_length=300, description="Only after completion: why this entry is made late (an amendment)."
+    )
 
 
 VITALS_FIELDS = {
@@ -484,6 +502,7 @@ VITALS_FIELDS = {
     "temperature_c": "temperature_c",
     "spo2_percent": "spo2",
     "respiratory_rate": "respiratory_rate",
+    "late_reason": "late_reason",
 }
 
 
@@ -522,6 +541,7 @@ def add_vitals(request, session_id: SessionId, payload: VitalsIn):
         temperature_c=payload.temperature_c,
         spo2_percent=payload.spo2,
         respiratory_rate=payload.respiratory_rate,
+        late_reason=payload.late_reason,
     )
     return Status(
         201,
@@ -558,6 +578,9 @@ class ReactionIn(JsonObjectBody):
         "running; the ladder climbs again from there.",
         json_schema_extra=_resumed_rate_schema,
     )
+    late_reason: PlainText = Field(
+        "", max_length=300, description="Only after completion: why this entry is made late (an amendment)."
+    )
 
 
 REACTION_FIELDS = {
@@ -567,6 +590,7 @@ REACTION_FIELDS = {
     "action": "action",
     "description": "description",
     "resumed_rate_ml_per_h": "resumed_rate_ml_h",
+    "late_reason": "late_reason",
 }
 
 
@@ -600,6 +624,7 @@ def add_reaction(request, session_id: SessionId, payload: ReactionIn):
         action=payload.action,
         description=payload.description,
         resumed_rate_ml_per_h=payload.resumed_rate_ml_h,
+        late_reason=payload.late_reason,
     )
     resumed = reaction.resumed_rate_ml_per_h
     return Status(
@@ -614,3 +639,187 @@ def add_reaction(request, session_id: SessionId, payload: ReactionIn):
             "resumed_rate_ml_h": None if resumed is None else str(resumed),
         },
     )
+
+
+# ----------------------------------------------------------------------- lots
+
+VialGrams, _vial_grams_schema = _number(LotUsage, "vial_size_g", whole=False, nullable=True)
+Vials, _vials_schema = _number(LotUsage, "vials", whole=True, nullable=True)
+
+
+class LotIn(JsonObjectBody):
+    gs1: PlainText = Field(
+        "",
+        max_length=200,
+        description="A scanned GS1 DataMatrix element string (GTIN, expiry, lot), as a handheld scanner types it. "
+        "Gives the lot, expiry and vial size; the typed fields may then be left out.",
+        examples=["]d201095200000030151727063010A123"],
+    )
+    lot: PlainText = Field("", max_length=_text_max(LotUsage, "lot_number"), description="Lot number on the vial.")
+    expiry: date | None = Field(None, description="Expiry date on the vial (YYYY-MM-DD).")
+    vial_grams: VialGrams = Field(None, description="Vial size (g).", json_schema_extra=_vial_grams_schema)
+    vials: Vials = Field(
+        None, description="Vials opened from this lot (1 when left out).", json_schema_extra=_vials_schema
+    )
+    excess_reason: PlainText = Field(
+        "",
+        max_length=300,
+        description="Needed when the vials opened come to more than the day's grams and one smallest vial.",
+    )
+    late_reason: PlainText = Field(
+        "", max_length=300, description="Only after completion: why this entry is made late (an amendment)."
+    )
+
+
+LOT_FIELDS = {
+    "gs1": "gs1",
+    "lot_number": "lot",
+    "expiry_date": "expiry",
+    "vial_size_g": "vial_grams",
+    "vials": "vials",
+    "excess_reason": "excess_reason",
+    "late_reason": "late_reason",
+}
+
+
+class LotOut(Schema):
+    id: EntryId
+    lot: str
+    expiry: date | None
+    vial_grams: DecimalText
+    vials: int
+    grams: DecimalText
+    gtin: str = Field(description="The GTIN scanned; empty when the lot was typed.")
+    excess_reason: str
+
+
+@router.post("/sessions/{session_id}/lots", response={201: LotOut, **WRITE_ERRORS}, summary="Record a product lot")
+def add_lot(request, session_id: SessionId, payload: LotIn):
+    """A product lot opened for this infusion, typed (`lot`, `expiry`, `vial_grams`, `vials`) or
+    scanned (`gs1`). A GTIN not on file, of another product or of a vial size the plan is not made
+    of, or an expired lot, is refused at `gs1` (or at the typed field). Nurses only."""
+    session = _session_for(request, session_id, write=True)
+    lot = _call(
+        services.lot_record,
+        LOT_FIELDS,
+        by=request.auth,
+        session=session,
+        gs1=payload.gs1,
+        lot_number=payload.lot,
+        expiry_date=payload.expiry,
+        vial_size_g=payload.vial_grams,
+        vials=1 if payload.vials is None else payload.vials,
+        excess_reason=payload.excess_reason,
+        late_reason=payload.late_reason,
+    )
+    return Status(
+        201,
+        {
+            "id": _entry_id(lot),
+            "lot": lot.lot_number,
+            "expiry": lot.expiry_date,
+            "vial_grams": str(lot.vial_size_g),
+            "vials": lot.vials,
+            "grams": str(lot.vial_size_g * lot.vials),
+            "gtin": lot.gtin,
+            "excess_reason": lot.excess_reason,
+        },
+    )
+
+
+# ----------------------------------------------------------------------- voids
+
+
+class VoidIn(JsonObjectBody):
+    reason: PlainText = Field(max_length=300, description="Why the entry is voided.", examples=["wrong lot scanned"])
+
+
+class VoidOut(Schema):
+    id: EntryId
+    entry: str = Field(description="The entry voided, in words.")
+    voided_at: datetime
+    void_reason: str
+
+
+@router.post(
+    "/sessions/{session_id}/entries/{entry_id}/void",
+    response={200: VoidOut, **WRITE_ERRORS},
+    summary="Void an entry of the record",
+)
+def void_entry(request, session_id: SessionId, entry_id: EntryId, payload: VoidIn):
+    """Void one entry of any kind (start, stop, volume, waste, rate, vitals, lot, reaction) with a
+    reason. It stays in the record, struck through, and no longer counts; enter the right one
+    afterwards. An entry of another session is 404. Nurses only."""
+    session = _session_for(request, session_id, write=True)
+    try:
+        entry = _call(
+            services.entry_void,
+            {"reason": "reason"},
+            by=request.auth,
+            session=session,
+            entry_id=entry_id,
+            reason=payload.reason,
+        )
+    except services.EntryNotFound as exc:
+        raise HttpError(404, str(exc)) from None
+    return {
+        "id": _entry_id(entry),
+        "entry": services.entry_words(entry),
+        "voided_at": _local(entry.voided_at),
+        "void_reason": entry.void_reason,
+    }
+
+
+# ----------------------------------------------------------------------- completion
+
+VolumeMl, _volume_schema = _number(InfusionRecord, "volume_given_ml", whole=False, nullable=True)
+
+
+class CompleteIn(JsonObjectBody):
+    at: AwareTime | None = Field(None, description="When the pump was stopped (left out: the stop already recorded).")
+    volume_ml: VolumeMl = Field(
+        None, description="Volume given (mL), as read from the pump.", json_schema_extra=_volume_schema
+    )
+    confirm: StrictBool | None = Field(
+        None, description="true: the nurse has checked the summary of grams, volume and time. Required."
+    )
+
+
+COMPLETE_FIELDS = {"stopped_at": "at", "volume_given_ml": "volume_ml", "confirm": "confirm"}
+
+
+class CompleteOut(Schema):
+    grams_planned: DecimalText
+    grams_opened: DecimalText
+    grams_given: DecimalText
+    grams_wasted: DecimalText
+    grams_unaccounted: DecimalText = Field(description="Opened, less given, less not given.")
+    volume_planned_ml: DecimalText
+    volume_given_ml: DecimalText
+    started_at: datetime
+    stopped_at: datetime
+    minutes: int
+    planned_minutes: int
+
+
+@router.post(
+    "/sessions/{session_id}/complete", response={200: CompleteOut, **WRITE_ERRORS}, summary="Complete the infusion"
+)
+def complete_infusion(request, session_id: SessionId, payload: CompleteIn):
+    """Record the stop (`at`) and the volume given (`volume_ml`) when not recorded yet, and
+    complete the infusion. Refused (422) without `confirm: true`, when something completion needs
+    is missing, or when the volume is more than the recorded pump rates could deliver between the
+    start and the stop (2 % tolerance), with the figure. Answers the summary. Nurses only."""
+    session = _session_for(request, session_id, write=True)
+    record = _call(
+        services.record_complete,
+        COMPLETE_FIELDS,
+        by=request.auth,
+        session=session,
+        expected_version=None,
+        confirm=payload.confirm,
+        stopped_at=payload.at,
+        volume_given_ml=payload.volume_ml,
+    )
+    summary = services.summary_of(session, record)
+    return summary.to_dict() | {"started_at": _local(summary.started_at), "stopped_at": _local(summary.stopped_at)}

@@ -319,6 +319,20 @@ def _write_cases(w: World) -> dict[str, list[tuple[str, str, dict]]]:
             for action in REMINDER_ACTIONS
         ],
         **{name: [("", _url(name, session_id=session), data)] for name, data in CHAIR_WRITES.items()},
+        "api-v1:add_lot": [
+            ("", _url("api-v1:add_lot", session_id=session), {"lot": "W2", "expiry": "2027-01-01", "vial_grams": 10})
+        ],
+        "api-v1:void_entry": [
+            ("", _url("api-v1:void_entry", session_id=session, entry_id=w.lot.uuid), {"reason": "wrong lot scanned"})
+        ],
+        # Refused to everyone but a nurse; a nurse's would need the whole record first (test_chair_api).
+        "api-v1:complete_infusion": [
+            (
+                "",
+                _url("api-v1:complete_infusion", session_id=session),
+                {"at": "2026-11-22T11:00:00-05:00", "volume_ml": "100", "confirm": True},
+            )
+        ],
     }
 
 

@@ -1542,6 +1542,7 @@ def entry_void(*, by, session: InfusionSession, entry_id, reason: str, now=None)
     else:
         _void(entry, by=by, now=now, reason=reason)
     _touch(record, by=by, reason=f"{what} voided: {reason}")
+    entry.refresh_from_db()
     if isinstance(entry, RecordValue) and entry.kind == RecordValueKind.START:
         first_infusion_keep(patient=session.patient)
     if completed:

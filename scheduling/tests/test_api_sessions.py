@@ -282,7 +282,7 @@ def test_a_rate_is_recorded_at_the_lowest_step_it_fits(tablet, started, at, rate
     assert response.status_code == 201, response.content
     change = RateChange.objects.get()
     assert response.json() == {
-        "id": change.pk,
+        "id": str(change.uuid),
         "at": iso(*at),
         "rate_ml_h": format(Decimal(rate).quantize(Decimal("0.1")), "f"),
         "step": step,
@@ -403,7 +403,7 @@ def test_vitals_before_the_start(tablet, session):
     assert response.status_code == 201, response.content
     vitals = VitalSigns.objects.get()
     assert response.json() == {
-        "id": vitals.pk,
+        "id": str(vitals.uuid),
         "at": "2026-11-22T08:50:00-05:00",
         "phase": "before",
         "systolic_mmhg": 124,
@@ -467,7 +467,7 @@ def test_a_reaction(tablet, started):
     assert response.status_code == 201, response.content
     reaction = Reaction.objects.get()
     assert response.json() == {
-        "id": reaction.pk,
+        "id": str(reaction.uuid),
         "at": "2026-11-22T09:40:00-05:00",
         "reaction": "headache",
         "severity": "mild",
@@ -662,3 +662,195 @@ def test_a_step_above_the_plans_maximum_is_shown_at_the_maximum(tablet, session,
     DoseOrder.objects.filter(pk=order.pk).update(plan=plan)
     (item,) = tablet.get("/api/v1/sessions", {"date": "2026-11-22"}).json()
     assert [step["limit_ml_h"] for step in item["steps"]] == ["42.0", "84.0", "150.0"]
+
+
+# ----------------------------------------------------------------------- lots, voids, completion
+
+# GS1 prefix 952 is kept for demonstrations: these GTINs are no real product's.
+OCTAGAM_30, PRIVIGEN_10 = "09520000000301", "09520000000998"
+
+
+@pytest.fixture
+def on_file(make_user):
+    """Octagam 10% 30 g and Privigen 10 g with demo GTINs, as a pharmacist puts them on file."""
+    from dosing.models import Product
+    from dosing.services.catalog import presentation_gtin_add
+
+    pharmacist = make_user("pharmacist")
+    for slug, size, gtin in [("octagam-10", "30", OCTAGAM_30), ("privigen", "10", PRIVIGEN_10)]:
+        presentation_gtin_add(
+            by=pharmacist, product=Product.objects.get(slug=slug), vial_size_g=size, gtin=gtin, source="test carton"
+        )
+
+
+def scan(gtin: str, lot: str = "A123", expiry: str = "270630") -> str:
+    # What a handheld scanner types: symbology prefix, GTIN (01), expiry (17), lot (10) last.
+    return f"]d201{gtin}17{expiry}10{lot}"
+
+
+def test_a_typed_lot(tablet, started):
+    response = post(tablet, url(started, "lots"), {"lot": "B42", "expiry": "2027-05-31", "vial_grams": 30, "vials": 2})
+    assert response.status_code == 201, response.content
+    body = response.json()
+    lot = LotUsage.objects.get()
+    assert body == {
+        "id": str(lot.uuid),
+        "lot": "B42",
+        "expiry": "2027-05-31",
+        "vial_grams": "30.00",
+        "vials": 2,
+        "grams": "60.00",
+        "gtin": "",
+        "excess_reason": "",
+    }
+
+
+def test_a_scanned_vial_fills_lot_expiry_and_size(tablet, started, on_file):
+    response = post(tablet, url(started, "lots"), {"gs1": scan(OCTAGAM_30)})
+    assert response.status_code == 201, response.content
+    assert {key: response.json()[key] for key in ("lot", "expiry", "vial_grams", "vials", "gtin")} == {
+        "lot": "A123",
+        "expiry": "2027-06-30",
+        "vial_grams": "30.00",
+        "vials": 1,
+        "gtin": OCTAGAM_30,
+    }
+
+
+def test_a_vial_of_another_product_is_refused_at_gs1(tablet, started, on_file):
+    before = state()
+    ((field, message),) = errors_of(post(tablet, url(started, "lots"), {"gs1": scan(PRIVIGEN_10)}))
+    assert field == "gs1" and "the order is for Octagam 10%" in message
+    assert state() == before
+
+
+def test_an_expired_typed_lot_is_refused_at_expiry(tablet, started):
+    response = post(tablet, url(started, "lots"), {"lot": "B42", "expiry": "2026-11-21", "vial_grams": 30})
+    assert errors_of(response) == [
+        ("expiry", "This lot expired on 2026-11-21, before the infusion day (2026-11-22). Do not use it.")
+    ]
+
+
+def test_opening_more_than_planned_needs_a_reason_at_excess_reason(tablet, started):
+    post(tablet, url(started, "lots"), {"lot": "B42", "expiry": "2027-05-31", "vial_grams": 30, "vials": 2})
+    body = {"lot": "B43", "expiry": "2027-05-31", "vial_grams": 30, "vials": 1}
+    assert fields_of(post(tablet, url(started, "lots"), body)) == {"excess_reason"}
+    kept = post(tablet, url(started, "lots"), body | {"excess_reason": "a vial cracked on opening"})
+    assert kept.status_code == 201 and kept.json()["excess_reason"] == "a vial cracked on opening"
+
+
+def test_any_entry_is_voided_by_its_id_with_a_reason(tablet, started):
+    lot_id = post(tablet, url(started, "lots"), {"lot": "B42", "expiry": "2027-05-31", "vial_grams": 30}).json()["id"]
+    rate_id = post(tablet, url(started, "rates"), {"at": iso(9, 5), "rate_ml_h": "42"}).json()["id"]
+    start_id = str(InfusionRecord.objects.get().values.get(kind="start").uuid)
+    for entry_id, words in ((lot_id, "lot B42 (1 x 30 g)"), (rate_id, "pump rate 42.0 mL/h at 09:05")):
+        response = post(tablet, url(started, f"entries/{entry_id}/void"), {"reason": "entered in error"})
+        assert response.status_code == 200, response.content
+        assert response.json()["entry"] == words and response.json()["void_reason"] == "entered in error"
+    assert not LotUsage.objects.live().exists() and LotUsage.objects.count() == 1
+    assert post(tablet, url(started, f"entries/{start_id}/void"), {"reason": "wrong session"}).status_code == 200
+    started.refresh_from_db()
+    assert started.status == SessionStatus.CONFIRMED
+
+
+def test_a_void_without_a_reason_writes_nothing(tablet, started):
+    entry_id = post(tablet, url(started, "rates"), {"at": iso(9, 5), "rate_ml_h": "42"}).json()["id"]
+    before = state()
+    assert errors_of(post(tablet, url(started, f"entries/{entry_id}/void"), {"reason": " "})) == [
+        ("reason", "Say why the pump rate 42.0 mL/h at 09:05 is voided.")
+    ]
+    assert fields_of(post(tablet, url(started, f"entries/{entry_id}/void"), {})) == {"reason"}
+    assert state() == before
+
+
+def test_an_entry_of_another_session_or_none_is_404(tablet, started, order, nurse):
+    other = make_session(order, by=nurse, planned_start=local(13))
+    foreign = services.lot_record(
+        by=nurse, session=other, lot_number="Z1", vial_size_g=Decimal("30"), vials=1, expiry_date=date(2027, 1, 1)
+    )
+    for entry_id in (foreign.uuid, UNKNOWN_UUID):
+        response = post(tablet, url(started, f"entries/{entry_id}/void"), {"reason": "x"})
+        assert response.status_code == 404
+    foreign.refresh_from_db()
+    assert foreign.voided_at is None
+
+
+def chair_run(tablet, session):
+    """Vitals before, two 30 g vials and a 10 g vial, the climb (09:00 start), vitals after."""
+    post(tablet, url(session, "vitals"), {"at": iso(8, 50), "phase": "before", **NORMAL_VITALS})
+    for lot, size, vials in (("B30", 30, 2), ("B10", 10, 1)):
+        post(tablet, url(session, "lots"), {"lot": lot, "expiry": "2027-05-31", "vial_grams": size, "vials": vials})
+    for at, rate in ((iso(9, 0), "42"), (iso(9, 25), "84"), (iso(9, 55), "168")):
+        assert post(tablet, url(session, "rates"), {"at": at, "rate_ml_h": rate}).status_code == 201
+    post(tablet, url(session, "vitals"), {"at": iso(11, 40), "phase": "after", **NORMAL_VITALS})
+
+
+def test_complete_answers_the_summary(tablet, started):
+    chair_run(tablet, started)
+    # 09:00 to 11:30 at the rates recorded: 17.5 + 42 + 266 = 325.5 mL.
+    response = post(tablet, url(started, "complete"), {"at": iso(11, 30), "volume_ml": "320", "confirm": True})
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert {key: body[key] for key in ("grams_planned", "grams_opened", "grams_given", "grams_wasted")} == {
+        "grams_planned": "70.00",
+        "grams_opened": "70.00",
+        "grams_given": "32.00",
+        "grams_wasted": "0.00",
+    }
+    assert (body["volume_planned_ml"], body["volume_given_ml"], body["minutes"]) == ("700.0", "320.0", 150)
+    assert body["started_at"] == iso(9) and body["stopped_at"] == iso(11, 30)
+    started.refresh_from_db()
+    assert started.status == SessionStatus.COMPLETED
+    # Stopped early: the prescriber is told.
+    from scheduling.models import Reminder
+
+    assert Reminder.objects.filter(session=started, kind="infusion_incomplete").exists()
+
+
+def test_complete_without_confirm_is_refused_at_confirm(tablet, started):
+    chair_run(tablet, started)
+    before = state()
+    response = post(tablet, url(started, "complete"), {"at": iso(11, 30), "volume_ml": "320"})
+    assert errors_of(response) == [("confirm", "Check the summary (grams, volume, time) and confirm it to complete.")]
+    assert state() == before
+
+
+def test_a_volume_the_rates_cannot_deliver_is_refused_at_volume_ml_with_the_figure(tablet, started):
+    chair_run(tablet, started)
+    before = state()
+    response = post(tablet, url(started, "complete"), {"at": iso(11, 30), "volume_ml": "700", "confirm": True})
+    assert errors_of(response) == [
+        (
+            "volume_ml",
+            "700.0 mL cannot have been given between 09:00 and 11:30: the recorded pump rates deliver 325.5 mL in "
+            "that time (at most 332.0 mL with the 2 % tolerance). Check the volume read from the pump, or record "
+            "the rate changes that are missing first.",
+        )
+    ]
+    assert state() == before
+
+
+@pytest.mark.parametrize("role", ["physician", "pharmacist", "viewer"])
+@pytest.mark.parametrize(
+    ("action", "body"),
+    [
+        ("lots", {"lot": "B42", "expiry": "2027-05-31", "vial_grams": 30}),
+        ("complete", {"at": iso(11, 30), "volume_ml": "450", "confirm": True}),
+        (f"entries/{UNKNOWN_UUID}/void", {"reason": "x"}),
+    ],
+)
+def test_only_a_nurse_records_lots_voids_and_completes(client, make_user, started, role, action, body):
+    before = state()
+    response = client.post(
+        url(started, action), json.dumps(body), content_type="application/json", **bearer(make_user(role))
+    )
+    assert response.status_code == 403
+    assert state() == before
+
+
+@pytest.mark.parametrize(
+    ("action", "body"),
+    [("lots", {"lot": "B42", "expiry": "2027-05-31", "vial_grams": 30}), ("complete", {"confirm": True})],
+)
+def test_lots_and_complete_of_an_unknown_session_are_404(tablet, action, body):
+    assert post(tablet, f"/api/v1/sessions/{UNKNOWN_UUID}/{action}", body).status_code == 404
