@@ -452,6 +452,17 @@ def volume_refusal(plan: dict, record: InfusionRecord, *, volume, started_at, st
     )
 
 
+def recorded_volume_refusal(session: InfusionSession, record: InfusionRecord) -> str | None:
+    """``volume_refusal`` of the record as it stands: its own start, stop and volume."""
+    return volume_refusal(
+        plan_of(session),
+        record,
+        volume=record.volume_given_ml,
+        started_at=record.started_at,
+        stopped_at=record.stopped_at,
+    )
+
+
 def summary_of(session: InfusionSession, record: InfusionRecord | None) -> CompletionSummary | None:
     """What completing confirms (``scheduling.reconcile.completion_summary``); None until the
     start, stop and volume are recorded."""
@@ -584,13 +595,7 @@ def _amended(session: InfusionSession, record: InfusionRecord, *, by, now, voidi
         raise ValidationError(
             f"A completed infusion keeps {', '.join(missing)}: record the right entry first, then void the wrong one."
         )
-    refusal = volume_refusal(
-        plan_of(session),
-        record,
-        volume=record.volume_given_ml,
-        started_at=record.started_at,
-        stopped_at=record.stopped_at,
-    )
+    refusal = recorded_volume_refusal(session, record)
     if refusal:
         raise ValidationError(f"After this change the record would not add up. {refusal}")
     _review_reach_prescriber(session, record, by=by, completed=True, now=now)
@@ -1445,13 +1450,7 @@ def record_complete(
         raise ValidationError([message for messages in errors.values() for message in messages])
     if record.grams_wasted > grams_opened(record):
         raise ValidationError("The grams not given are more than the grams opened: correct the record first.")
-    refusal = volume_refusal(
-        plan_of(session),
-        record,
-        volume=record.volume_given_ml,
-        started_at=record.started_at,
-        stopped_at=record.stopped_at,
-    )
+    refusal = recorded_volume_refusal(session, record)
     if refusal:
         raise ValidationError({"volume_given_ml": refusal})
     if confirm is not True:

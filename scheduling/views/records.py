@@ -245,19 +245,15 @@ def record_complete(request, session_uuid):
         session = _get_session(session_uuid)
         record = services.record_of(session)
         carry_version(form, record.version, "expected_version")
-    plan = services.plan_of(session)
-    volume = services.volume_refusal(
-        plan, record, volume=record.volume_given_ml, started_at=record.started_at, stopped_at=record.stopped_at
-    )
     context = {
         "session": session,
         "record": record,
         "order": services.order_of(session),
-        "plan": plan,
+        "plan": services.plan_of(session),
         "form": form,
         "summary": services.summary_of(session, record),
         "missing": services.completion_missing(record),
-        "volume_refusal": volume,
+        "volume_refusal": services.recorded_volume_refusal(session, record),
         "findings": services.review_findings(session, record, completed=True) if record.volume_given_ml else (),
     }
     return render(request, "scheduling/record_complete.html", context, status=status)
