@@ -183,7 +183,6 @@ class LotForm(PartForm):
         widget=forms.DateInput(attrs={"type": "date"}),
         help_text="As printed on the vial.",
     )
-
     excess_reason = forms.CharField(
         label="Reason for opening more than planned",
         required=False,
