@@ -11,7 +11,7 @@ import os
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -197,6 +197,40 @@ def alice_martin(physician_user, today):
     )
 
 
+@pytest.fixture
+def verified_order(physician_user, pharmacist_user, alice_martin):
+    """Octagam 10% for dermatomyositis, 2 g/kg over 2 days, for Alice Martin (70 kg, 170 cm), verified."""
+    from django.contrib.auth import get_user_model
+
+    from dosing.models import Indication
+    from dosing.services.orders import dose_order_create, dose_order_verify
+
+    users = get_user_model().objects
+    indication = Indication.objects.get(product__slug="octagam-10", slug="dermatomyositis")
+    order = dose_order_create(
+        by=users.get(username=physician_user.username),
+        patient=alice_martin,
+        indication=indication,
+        dose_g_per_kg=Decimal("2"),
+        days=2,
+        weight_basis="auto",
+    )
+    return dose_order_verify(by=users.get(username=pharmacist_user.username), order=order)
+
+
+def record_times(timeline: dict[str, int]) -> dict[str, datetime]:
+    """Local times for an infusion record, all today and none in the future: `timeline` gives each
+    entry's minutes after the first, and is squeezed proportionally when the test runs less than
+    its span after midnight (the record accepts a start only on the session's day)."""
+    now = timezone.localtime().replace(second=0, microsecond=0)
+    midnight = now.replace(hour=0, minute=0)
+    span = max(timeline.values())
+    available = int((now - midnight) / timedelta(minutes=1))
+    scale = min(1.0, available / span)
+    first = now - timedelta(minutes=int(span * scale))
+    return {name: first + timedelta(minutes=int(offset * scale)) for name, offset in timeline.items()}
+
+
 # --- What a person does in the browser ------------------------------------------------------------
 
 
@@ -206,6 +240,16 @@ def login(page: Page, username: str, password: str = PASSWORD) -> None:
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("button", name="Log out")).to_be_visible()
+
+
+def local_input(moment: datetime) -> str:
+    """What a person types into a datetime-local input."""
+    return f"{moment:%Y-%m-%dT%H:%M}"
+
+
+def says(page: Page, message: str) -> None:
+    """The page's confirmation (a status message) says `message`."""
+    expect(page.get_by_role("status").filter(has_text=message)).to_be_visible()
 
 
 def logout(page: Page) -> None:

@@ -9,17 +9,14 @@ then the whole course is moved on the move page to start today ("this and all fo
 day 1 is recorded with every time between today's midnight and now."""
 
 import re
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import ROUND_DOWN, Decimal
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from dosing.models import Indication
-from dosing.services.orders import dose_order_create, dose_order_verify
-from e2e.conftest import field_feedback, login, screenshot
+from e2e.conftest import field_feedback, local_input, login, record_times, says, screenshot
 from scheduling.models import InfusionSession, RateChange, SessionStatus
 
 pytestmark = pytest.mark.e2e
@@ -41,38 +38,6 @@ TIMELINE = {
 }
 
 
-def local_input(moment: datetime) -> str:
-    """What a person types into a datetime-local input."""
-    return f"{moment:%Y-%m-%dT%H:%M}"
-
-
-def record_times() -> dict[str, datetime]:
-    """Local times for the record, all today and none in the future, in the order of TIMELINE."""
-    now = timezone.localtime().replace(second=0, microsecond=0)
-    midnight = now.replace(hour=0, minute=0)
-    span = TIMELINE["vitals_after"]
-    available = int((now - midnight) / timedelta(minutes=1))
-    scale = min(1.0, available / span)
-    first = now - timedelta(minutes=int(span * scale))
-    return {name: first + timedelta(minutes=int(offset * scale)) for name, offset in TIMELINE.items()}
-
-
-@pytest.fixture
-def verified_order(physician_user, pharmacist_user, alice_martin):
-    """Octagam 10% for dermatomyositis, 2 g/kg over 2 days, for Alice Martin (70 kg, 170 cm), verified."""
-    users = get_user_model().objects
-    indication = Indication.objects.get(product__slug="octagam-10", slug="dermatomyositis")
-    order = dose_order_create(
-        by=users.get(username=physician_user.username),
-        patient=alice_martin,
-        indication=indication,
-        dose_g_per_kg=Decimal("2"),
-        days=2,
-        weight_basis="auto",
-    )
-    return dose_order_verify(by=users.get(username=pharmacist_user.username), order=order)
-
-
 def day_month(day) -> str:
     """A day as the week view writes it: "Mon 7 Dec"."""
     return f"{day:%a} {day.day} {day:%b}"
@@ -82,11 +47,6 @@ def chair_cell(page, chair: int, weekday: int):
     """The week grid's cell for a chair (row) and a day (0 = Monday)."""
     row = page.get_by_role("row").filter(has=page.get_by_role("rowheader", name=f"Chair {chair}", exact=True))
     return row.get_by_role("cell").nth(weekday)
-
-
-def says(page, message: str) -> None:
-    """The page's confirmation (a status message) says `message`."""
-    expect(page.get_by_role("status").filter(has_text=message)).to_be_visible()
 
 
 def accept_warnings_if_shown(page) -> None:
@@ -229,7 +189,7 @@ def test_nurse_plans_moves_and_records_an_infusion(page, nurse_user, verified_or
     ladder = page.get_by_role("table").filter(has=page.get_by_role("columnheader", name="Pump rate (limit)"))
     ladder = ladder.get_by_role("cell", name=re.compile(r"^[\d.]+\s*mL\/h$"))
     expect(ladder).to_have_text([re.compile(rf"^{rate}\s*mL/h$") for rate in LADDER])
-    at = record_times()
+    at = record_times(TIMELINE)
     page.get_by_role("link", name="Start the infusion").click()
     page.get_by_label("Infusion started at").fill(local_input(at["start"]))
     # The pre-infusion check: this patient has no Hb, creatinine or eGFR on record, so starting

@@ -143,6 +143,26 @@ class TestSessionDetail:
         assert "From actual start" in html and "09:05–09:35" in html
         assert "infusion started" in html  # the history
 
+    def test_a_voided_lot_is_struck_through_in_its_grams_too(self, client, nurse, started):
+        # It no longer counts in the grams opened: its row must not read as 10 g opened.
+        lot = services.lot_record(
+            by=nurse,
+            session=started,
+            lot_number="WRONG1",
+            vial_size_g=Decimal("10"),
+            vials=1,
+            expiry_date=date(2027, 1, 1),
+        )
+        services.entry_void(by=nurse, session=started, entry_id=lot.uuid, reason="lot number mistyped")
+        html = nurse_client(client, nurse).get(detail_url(started)).content.decode()
+        row = re.search(rf'<tr data-entry="{lot.uuid}".*?</tr>', html, re.S).group()
+        assert re.findall(r"<del>(.*?)</del>", row) == [
+            "WRONG1",
+            '1 × 10 <span class="unit">g</span>',
+            '10 <span class="unit">g</span>',
+        ]
+        assert "lot number mistyped" in row and "Void…" not in row
+
     def test_each_step_may_begin_by_the_clock(self, client, nurse, started):
         with time_machine.travel(local(9, 45), tick=False):
             response = nurse_client(client, nurse).get(detail_url(started))
