@@ -56,6 +56,16 @@ RECORD_PARTS = {
 }
 
 
+# Where each kind of entry is listed on the session page.
+ENTRY_SECTIONS = {
+    "RateChange": "rates",
+    "VitalSigns": "vitals",
+    "LotUsage": "lots",
+    "Reaction": "reactions",
+    "RecordValue": "values",
+}
+
+
 def _get_session(session_uuid) -> InfusionSession:
     return get_object_or_404(
         InfusionSession.objects.select_related(
@@ -275,7 +285,7 @@ def entry_void(request, session_uuid, entry_uuid):
         and call_service(form, services.entry_void, by=request.user, session=session, entry_id=entry.uuid)
     ):
         messages.success(request, f"Voided the {services.entry_words(entry)}. Enter the right one if there is one.")
-        return redirect(session)
+        return redirect(f"{session.get_absolute_url()}#{ENTRY_SECTIONS[type(entry).__name__]}")
     record = services.record_of(session)
     context = {
         "session": session,
