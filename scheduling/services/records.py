@@ -566,14 +566,11 @@ def _require_recordable(session: InfusionSession, record: InfusionRecord | None,
         return ""
     if late_reason is None:
         raise ValidationError(f"{completed_sentence(record)}: this cannot be changed any more.")
-    late_reason = (late_reason or "").strip()
-    if not late_reason:
-        raise ValidationError(
-            {"late_reason": f"{completed_sentence(record)}. Say why this entry is made late (an amendment)."}
-        )
-    if len(late_reason) > 300:
-        raise ValidationError({"late_reason": f"At most 300 characters, not {len(late_reason)}."})
-    return late_reason
+    return _reason(
+        "late_reason",
+        late_reason,
+        required_because=f"{completed_sentence(record)}. Say why this entry is made late (an amendment).",
+    )
 
 
 def _reason(field: str, value, *, required_because: str) -> str:
@@ -716,6 +713,17 @@ def _times_out_of_order(record: InfusionRecord, started_at, stopped_at) -> dict[
 
 def _late(late_reason: str) -> str:
     return f"; late entry: {late_reason}" if late_reason else ""
+
+
+def _enter(entry, *, session, record, by, now, late: str, reason: str, record_reason: str) -> None:
+    """Save a new part of the record (a rate, vitals, a lot, a reaction): who entered it and when,
+    its history and the record's (whose version rises, so open forms go stale), and, entered
+    after completion with ``late``, the amendment's checks (``_amended``)."""
+    entry.recorded_by, entry.recorded_at, entry.late_reason = by, now, late
+    audited_save(entry, by=by, reason=reason + _late(late))
+    _touch(record, by=by, reason=record_reason + _late(late))
+    if late:
+        _amended(session, record, by=by, now=now)
 
 
 def _touch(record: InfusionRecord, *, by, reason: str) -> None:
@@ -961,15 +969,18 @@ def rate_change_record(
         rate_ml_per_h=rate,
         step_number=step_number,
         reason=(reason or "").strip(),
-        recorded_by=by,
-        recorded_at=now,
-        late_reason=late,
     )
     what = "paused" if rate == 0 else f"{rate.quantize(TENTH)} mL/h"
-    audited_save(change, by=by, reason=f"rate {what} at step {step_number}" + _late(late))
-    _touch(record, by=by, reason=f"rate change recorded ({what}, step {step_number})" + _late(late))
-    if late:
-        _amended(session, record, by=by, now=now)
+    _enter(
+        change,
+        session=session,
+        record=record,
+        by=by,
+        now=now,
+        late=late,
+        reason=f"rate {what} at step {step_number}",
+        record_reason=f"rate change recorded ({what}, step {step_number})",
+    )
     return change
 
 
@@ -1024,14 +1035,17 @@ def vitals_record(
         temperature_c=temperature_c,
         spo2_percent=spo2_percent,
         respiratory_rate=respiratory_rate,
-        recorded_by=by,
-        recorded_at=now,
-        late_reason=late,
     )
-    audited_save(vitals, by=by, reason=f"vital signs {phase}" + _late(late))
-    _touch(record, by=by, reason=f"vital signs recorded ({phase})" + _late(late))
-    if late:
-        _amended(session, record, by=by, now=now)
+    _enter(
+        vitals,
+        session=session,
+        record=record,
+        by=by,
+        now=now,
+        late=late,
+        reason=f"vital signs {phase}",
+        record_reason=f"vital signs recorded ({phase})",
+    )
     return vitals
 
 
@@ -1179,16 +1193,19 @@ def lot_record(
         expiry_date=expiry_date,
         gtin=gtin,
         excess_reason=excess_reason,
-        recorded_by=by,
-        recorded_at=now,
-        late_reason=late,
     )
     excess = f"; more than planned: {excess_reason}" if excess_reason else ""
     scanned = " (scanned)" if gtin else ""
-    audited_save(lot, by=by, reason=f"lot {lot_number} opened{scanned}{excess}" + _late(late))
-    _touch(record, by=by, reason=f"lot recorded ({lot_number}: {vials} x {_plain(size)} g)" + _late(late))
-    if late:
-        _amended(session, record, by=by, now=now)
+    _enter(
+        lot,
+        session=session,
+        record=record,
+        by=by,
+        now=now,
+        late=late,
+        reason=f"lot {lot_number} opened{scanned}{excess}",
+        record_reason=f"lot recorded ({lot_number}: {vials} x {_plain(size)} g)",
+    )
     return lot
 
 
@@ -1248,18 +1265,22 @@ def reaction_record(
         severity=severity,
         action=action,
         resumed_rate_ml_per_h=resumed,
-        recorded_by=by,
-        recorded_at=now,
-        late_reason=late,
     )
-    audited_save(reaction, by=by, reason=f"reaction: {type}, {severity}, {action}" + _late(late))
     if stops:
         _set_value(record, RecordValueKind.STOP, at, by=by, now=now, late_reason=late)
     stopped = f"; infusion stopped at {_clock(at)}" if stops else ""
-    _touch(record, by=by, reason=f"reaction recorded ({type}){stopped}" + _late(late))
-    if late:
-        _amended(session, record, by=by, now=now)
-    elif severity in REVIEWED_SEVERITIES:
+    _enter(
+        reaction,
+        session=session,
+        record=record,
+        by=by,
+        now=now,
+        late=late,
+        reason=f"reaction: {type}, {severity}, {action}",
+        record_reason=f"reaction recorded ({type}){stopped}",
+    )
+    # A late entry's review was brought up to date by the amendment's checks (``_enter``).
+    if not late and severity in REVIEWED_SEVERITIES:
         _review_reach_prescriber(session, record, by=by, completed=False, now=now)
     return reaction
 
@@ -1415,10 +1436,11 @@ def record_complete(
     if record.completed_at:
         raise ValidationError(f"Already completed: {completed_sentence(record)}.")
     _require_recordable(session, record)
+    volume = _decimal("volume_given_ml", volume_given_ml, required=False)
     errors = {}
     for kind, field, value in (
         (RecordValueKind.STOP, "stopped_at", stopped_at),
-        (RecordValueKind.VOLUME, "volume_given_ml", _decimal("volume_given_ml", volume_given_ml, required=False)),
+        (RecordValueKind.VOLUME, "volume_given_ml", volume),
     ):
         current = getattr(record, field)
         if value is None or value == current:
@@ -1434,7 +1456,6 @@ def record_complete(
         if out_of_order:
             raise ValidationError(out_of_order)
         _set_value(record, RecordValueKind.STOP, stopped_at, by=by, now=now)
-    volume = _decimal("volume_given_ml", volume_given_ml, required=False)
     if volume is not None and record.volume_given_ml is None:
         limit = volume_limit_ml(plan_of(session))
         if volume < 0 or volume > limit:

@@ -86,6 +86,12 @@ def _ladder(plan: dict, session: InfusionSession, record, clock) -> list[dict]:
     return steps
 
 
+def _amending(session: InfusionSession, record) -> dict:
+    """Whether an entry now amends a completed record, and who completed it when."""
+    amending = services.amending(session, record)
+    return {"amending": amending, "completed_sentence": services.completed_sentence(record) if amending else ""}
+
+
 def _history(session: InfusionSession, record) -> list:
     rows = chain(session.history.select_related("history_user"), record.history.select_related("history_user"))
     return sorted(rows, key=lambda row: row.history_date, reverse=True)[:HISTORY_SHOWN]
@@ -135,8 +141,7 @@ def _detail_context(session: InfusionSession, complete_form: CompleteForm | None
         "volume_limit_ml": services.volume_limit_ml(plan),
         "missing": services.completion_missing(record),
         "closed": services.closed_reason(session, record),
-        "amending": services.amending(session, record),
-        "completed_sentence": services.completed_sentence(record) if services.amending(session, record) else "",
+        **_amending(session, record),
         "complete_form": complete_form,
         "history": _history(session, record) if record else list(session.history.select_related("history_user")),
     }
@@ -227,8 +232,7 @@ def record_add_part(request, session_uuid, part):
         "limit_now": limit_now,
         "record": record,
         "closed": services.closed_reason(session, record),
-        "amending": amending,
-        "completed_sentence": services.completed_sentence(record) if amending else "",
+        **_amending(session, record),
     }
     return render(request, "scheduling/record_part_form.html", context)
 
