@@ -65,6 +65,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "dosing.verify_doseorder",
         "dosing.change_product",
         "dosing.add_productpresentation",  # a GTIN for the site's stock
+        "dosing.change_productpresentation",  # withdraw a GTIN put on file by mistake
         "dosing.change_indication",
         "dosing.change_sitesettings",
         "risk.acknowledge_riskflag",

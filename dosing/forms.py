@@ -164,3 +164,12 @@ def _choice_label(indication: Indication) -> str:
     # The product is named in the option itself: a closed select shows only the option, not its group.
     label = f"{indication.product.name} — {indication.name}"
     return label if indication.is_on_label else f"{label} ({indication.get_label_status_display()})"
+
+
+class PresentationWithdrawForm(forms.Form):
+    reason = forms.CharField(
+        label="Why is this GTIN withdrawn?",
+        max_length=300,
+        help_text="For example: read from the wrong carton; the package is no longer stocked.",
+        error_messages={"required": "Say why this GTIN is withdrawn."},
+    )

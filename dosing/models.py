@@ -95,12 +95,20 @@ def validate_ndc(value: str) -> None:
         raise ValidationError(error.sentence) from None
 
 
+class PresentationQuerySet(models.QuerySet):
+    def on_file(self):
+        """The presentations a scan may name: not withdrawn."""
+        return self.filter(withdrawn_at__isnull=True)
+
+
 class ProductPresentation(models.Model):
     """One package of a product as pharmacy receives it: its vial size, the NDC and GTIN printed
     on it, and where those come from. Scanning a vial at the chair looks its GTIN up here.
 
     A presentation without a GTIN says which marketed size has none on file yet; a pharmacist
-    adds the one on the site's stock. NDC and GTIN are never entered without their source.
+    adds the one on the site's stock. NDC and GTIN are never entered without their source. A GTIN
+    put on file by mistake is withdrawn with a reason: the row stays, shown struck through, and a
+    scan no longer finds it (``PresentationQuerySet.on_file``).
     """
 
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="presentations")
@@ -115,12 +123,27 @@ class ProductPresentation(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
     )
     added_at = models.DateTimeField(default=timezone.now)
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    withdrawn_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    withdrawal_reason = models.CharField(max_length=300, blank=True)
     history = HistoricalRecords()
+
+    objects = PresentationQuerySet.as_manager()
 
     class Meta:
         ordering = ["product__name", "vial_size_g", "-gtin", "pk"]
         constraints = [
-            models.UniqueConstraint(fields=["gtin"], condition=~Q(gtin=""), name="presentation_gtin_unique"),
+            # A GTIN names one package on file; a withdrawn one may be put on file again.
+            models.UniqueConstraint(
+                fields=["gtin"], condition=~Q(gtin="") & Q(withdrawn_at__isnull=True), name="presentation_gtin_unique"
+            ),
+            models.CheckConstraint(
+                condition=(Q(withdrawn_at__isnull=True) & Q(withdrawn_by__isnull=True) & Q(withdrawal_reason=""))
+                | (Q(withdrawn_at__isnull=False) & Q(withdrawn_by__isnull=False) & ~Q(withdrawal_reason="")),
+                name="presentation_withdrawal_has_who_when_why",
+            ),
             models.CheckConstraint(condition=Q(vial_size_g__gt=0), name="presentation_vial_size_positive"),
             # A product code in a medical catalog always says where it comes from.
             models.CheckConstraint(

@@ -11,6 +11,11 @@ urlpatterns = [
     path("catalog/<slug:slug>/", catalog.product_detail, name="product"),
     path("catalog/<slug:slug>/stock/", catalog.product_stock_edit, name="product_stock"),
     path("catalog/<slug:slug>/gtins/new/", catalog.presentation_gtin_add, name="presentation_add"),
+    path(
+        "catalog/<slug:slug>/gtins/<int:presentation_id>/withdraw/",
+        catalog.presentation_gtin_withdraw,
+        name="presentation_withdraw",
+    ),
     path("orders/", orders.order_list, name="order_list"),
     path("orders/new/<uuid:patient_uuid>/", orders.order_create, name="order_create"),
     path("orders/<uuid:order_uuid>/", orders.order_detail, name="order_detail"),

@@ -146,18 +146,45 @@ def presentation_gtin_add(
         gtin = typed  # the field's validator refuses it, together with the presentation's other errors
     # Locks the product, so two pharmacists adding GTINs for it are served one after the other.
     product = Product.objects.select_for_update().get(pk=product.pk)
-    taken = ProductPresentation.objects.select_related("product").filter(gtin=gtin).first()
+    taken = ProductPresentation.objects.on_file().select_related("product").filter(gtin=gtin).first()
     if taken is not None:
         raise ValidationError(
             {"gtin": f"GTIN {gtin} is already on file for {taken.vial_text}: a GTIN names one package."}
         )
-    presentation = ProductPresentation.objects.filter(
+    presentation = ProductPresentation.objects.on_file().filter(
         product=product, vial_size_g=size, gtin="", ndc=""
     ).first() or ProductPresentation(product=product, vial_size_g=size)
     presentation.gtin, presentation.ndc = gtin, (ndc or "").strip()
     presentation.package, presentation.source = (package or "").strip(), (source or "").strip()
     presentation.added_by, presentation.added_at = by, timezone.now()
     audited_save(presentation, by=by, reason=f"GTIN {gtin} on file for {_plain(size)} g")
+    return presentation
+
+
+@service
+def presentation_gtin_withdraw(*, by, presentation: ProductPresentation, reason: str) -> ProductPresentation:
+    """Withdraw a GTIN put on file by mistake, with a reason: the row stays (struck through on the
+    product page, and in its history), a scan no longer finds it, and the GTIN may be put on file
+    again. Lots already recorded keep the GTIN they were scanned with.
+
+    Example: GTIN 09520000000103 entered for 10 g, the carton was 5 g -> withdrawn, "GTIN
+    09520000000103 withdrawn: carton was the 5 g package".
+    """
+    presentation = ProductPresentation.objects.select_for_update().select_related("product").get(pk=presentation.pk)
+    if presentation.withdrawn_at is not None:
+        raise ValidationError(
+            f"GTIN {presentation.gtin} was already withdrawn on {presentation.withdrawn_at:%Y-%m-%d}: "
+            f"{presentation.withdrawal_reason}"
+        )
+    if not presentation.gtin:
+        raise ValidationError(f"{presentation.vial_text} has no GTIN on file to withdraw.")
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": f"Say why GTIN {presentation.gtin} is withdrawn."})
+    if len(reason) > 300:
+        raise ValidationError({"reason": f"At most 300 characters, not {len(reason)}."})
+    presentation.withdrawn_at, presentation.withdrawn_by, presentation.withdrawal_reason = timezone.now(), by, reason
+    audited_save(presentation, by=by, reason=f"GTIN {presentation.gtin} withdrawn: {reason}")
     return presentation
 
 

@@ -9,7 +9,12 @@ from django.forms.models import model_to_dict
 from dosing.barcodes import gtin_from_ndc
 from dosing.models import Indication, Product, ProductPresentation, SiteSettings
 from dosing.planning import plan_for
-from dosing.services.catalog import presentation_gtin_add, product_stock_update, site_settings_update
+from dosing.services.catalog import (
+    presentation_gtin_add,
+    presentation_gtin_withdraw,
+    product_stock_update,
+    site_settings_update,
+)
 
 D = Decimal
 pytestmark = pytest.mark.django_db
@@ -275,3 +280,35 @@ def test_each_marketed_size_has_a_presentation_and_each_code_its_source():
         assert presentation.source.startswith("NDC: openFDA NDC directory"), presentation
         assert "GTIN from the NDC by the GS1 US rule" in presentation.source, presentation
     assert not ProductPresentation.objects.filter(gtin="").exclude(ndc="", source="").exists()
+
+
+class TestWithdrawAGtin:
+    """A GTIN put on file by mistake is withdrawn with a reason; it stays, and a scan no longer finds it."""
+
+    def test_withdrawn_with_who_when_why_and_on_file_again_later(self, pharmacist, octagam):
+        wrong = _add_gtin(pharmacist, octagam)
+        withdrawn = presentation_gtin_withdraw(by=pharmacist, presentation=wrong, reason="carton was the 5 g package")
+        assert (withdrawn.withdrawn_by, withdrawn.withdrawal_reason) == (pharmacist, "carton was the 5 g package")
+        assert withdrawn.gtin == DEMO_10G and withdrawn.withdrawn_at is not None
+        assert not ProductPresentation.objects.on_file().filter(gtin=DEMO_10G).exists()
+        assert (
+            withdrawn.history.first().history_change_reason == f"GTIN {DEMO_10G} withdrawn: carton was the 5 g package"
+        )
+        # The right package may carry it again; the withdrawn row stays.
+        again = _add_gtin(pharmacist, octagam, vial_size_g="5")
+        assert again.pk != withdrawn.pk
+        assert ProductPresentation.objects.filter(gtin=DEMO_10G).count() == 2
+
+    def test_a_withdrawal_needs_a_reason_and_writes_nothing_without_one(self, pharmacist, octagam):
+        wrong = _add_gtin(pharmacist, octagam)
+        before = _presentations()
+        with pytest.raises(ValidationError) as exc:
+            presentation_gtin_withdraw(by=pharmacist, presentation=wrong, reason="  ")
+        assert exc.value.message_dict == {"reason": [f"Say why GTIN {DEMO_10G} is withdrawn."]}
+        assert _presentations() == before
+
+    def test_withdrawn_once(self, pharmacist, octagam):
+        wrong = _add_gtin(pharmacist, octagam)
+        presentation_gtin_withdraw(by=pharmacist, presentation=wrong, reason="wrong carton")
+        with pytest.raises(ValidationError, match="already withdrawn .*: wrong carton"):
+            presentation_gtin_withdraw(by=pharmacist, presentation=wrong, reason="again")

@@ -378,3 +378,37 @@ def test_a_gtin_for_an_unknown_product_is_404(role_client):
 @pytest.mark.parametrize("method", ["put", "delete", "patch"])
 def test_the_gtin_form_refuses_other_methods(role_client, method):
     assert getattr(role_client("pharmacist"), method)(_gtin_url()).status_code == 405
+
+
+def _withdraw_url(presentation) -> str:
+    return reverse(
+        "dosing:presentation_withdraw", kwargs={"slug": presentation.product.slug, "presentation_id": presentation.pk}
+    )
+
+
+def test_pharmacist_withdraws_a_gtin_put_on_file_by_mistake(role_client):
+    client = role_client("pharmacist")
+    client.post(_gtin_url(), GOOD_GTIN)
+    wrong = ProductPresentation.objects.get(gtin=DEMO_10G)
+    assert _withdraw_url(wrong) in client.get(_product_url()).content.decode()
+    before = _presentations()
+    refused = client.post(_withdraw_url(wrong), {"reason": ""})
+    assert refused.status_code == 200 and refused.context["form"].errors["reason"] == [
+        "Say why this GTIN is withdrawn."
+    ]
+    assert _presentations() == before
+    response = client.post(_withdraw_url(wrong), {"reason": "read from the 5 g carton"}, follow=True)
+    assert response.redirect_chain == [(f"{_product_url()}#presentations", 302)]
+    html = response.content.decode()
+    assert f'<del class="text-nowrap">{DEMO_10G}</del>' in html
+    assert "read from the 5 g carton" in html and _withdraw_url(wrong) not in html
+
+
+@pytest.mark.parametrize("role", NOT_PHARMACISTS)
+def test_only_pharmacists_withdraw_a_gtin(role_client, role):
+    on_file = ProductPresentation.objects.exclude(gtin="").filter(product__slug="octagam-10").first()
+    before = _presentations()
+    client = role_client(role)
+    assert client.post(_withdraw_url(on_file), {"reason": "x"}).status_code == 403
+    assert _withdraw_url(on_file) not in client.get(_product_url()).content.decode()
+    assert _presentations() == before

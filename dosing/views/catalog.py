@@ -9,8 +9,8 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.form_errors import call_service
 
-from ..forms import PresentationGtinForm, ProductStockForm, SiteSettingsForm
-from ..models import Product, SiteSettings
+from ..forms import PresentationGtinForm, PresentationWithdrawForm, ProductStockForm, SiteSettingsForm
+from ..models import Product, ProductPresentation, SiteSettings
 from ..services import catalog as services
 
 HISTORY_ROWS = 20
@@ -92,3 +92,19 @@ def presentation_gtin_add(request, slug):
             messages.success(request, f"GTIN {saved.gtin} is on file for {saved.vial_text}.")
             return redirect(f"{product.get_absolute_url()}#presentations")
     return render(request, "dosing/presentation_form.html", {"form": form, "product": product})
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required("dosing.change_productpresentation", raise_exception=True)
+def presentation_gtin_withdraw(request, slug, presentation_id):
+    """Withdraw a GTIN put on file by mistake, with a reason; it stays listed, struck through."""
+    product = _get_product(slug)
+    presentation = get_object_or_404(ProductPresentation.objects.exclude(gtin=""), pk=presentation_id, product=product)
+    form = PresentationWithdrawForm(request.POST or None)
+    if form.is_bound and form.is_valid():
+        saved = call_service(form, services.presentation_gtin_withdraw, by=request.user, presentation=presentation)
+        if saved is not None:
+            messages.success(request, f"GTIN {saved.gtin} is withdrawn: a scan no longer finds it.")
+            return redirect(f"{product.get_absolute_url()}#presentations")
+    context = {"form": form, "product": product, "presentation": presentation}
+    return render(request, "dosing/presentation_withdraw.html", context)

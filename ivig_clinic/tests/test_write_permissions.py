@@ -18,7 +18,7 @@ from django.apps import apps
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from accounts.services import api_token_create
-from dosing.models import OrderStatus
+from dosing.models import OrderStatus, ProductPresentation
 from dosing.services.orders import dose_order_verify
 from patients.tests.factories import LabResultFactory, MedicationFactory, RiskFactorFactory
 from patients.views import RECORD_KINDS
@@ -248,6 +248,17 @@ def _write_cases(w: World) -> dict[str, list[tuple[str, str, dict]]]:
                 {"vial_size_g": "10", "gtin": "09520000000103", "source": "carton in stock"},
             )
         ],
+        "dosing:presentation_withdraw": [
+            (
+                "",
+                _url(
+                    "dosing:presentation_withdraw",
+                    slug="octagam-10",
+                    presentation_id=ProductPresentation.objects.exclude(gtin="").get(product__slug="octagam-10").pk,
+                ),
+                {"reason": "read from the wrong carton"},
+            )
+        ],
         "dosing:order_create": [
             (
                 "",
@@ -345,6 +356,7 @@ NURSE_REFUSED = {
     ("dosing:site_settings", ""),
     ("dosing:product_stock", ""),
     ("dosing:presentation_add", ""),
+    ("dosing:presentation_withdraw", ""),
     ("patients:create", ""),
     ("patients:edit", ""),
     ("patients:record_add", "medications"),

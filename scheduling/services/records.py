@@ -1088,7 +1088,7 @@ def _lot_from_scan(gs1: str, *, session: InfusionSession, plan: dict, typed: dic
     missing = scan.missing()
     if missing:
         raise ValidationError({"gs1": missing})
-    presentation = ProductPresentation.objects.select_related("product").filter(gtin=scan.gtin).first()
+    presentation = ProductPresentation.objects.on_file().select_related("product").filter(gtin=scan.gtin).first()
     product = order_of(session).product
     if presentation is None:
         raise ValidationError(

@@ -520,6 +520,22 @@ class TestScannedLots:
         assert lot.history.get().history_change_reason == "lot 1234AB opened (scanned)"
         assert record(started).version == 2
 
+    def test_a_withdrawn_gtin_is_not_on_file(self, started, nurse, make_user):
+        from dosing.models import ProductPresentation
+        from dosing.services.catalog import presentation_gtin_withdraw
+
+        presentation_gtin_withdraw(
+            by=make_user("pharmacist"),
+            presentation=ProductPresentation.objects.get(gtin=OCTAGAM_30),
+            reason="read from the wrong carton",
+        )
+        with pytest.raises(ValidationError) as exc:
+            self.scan(started, nurse, dm())
+        assert messages_at(exc, "gs1") == [
+            f"GTIN {OCTAGAM_30} is not on file: a pharmacist can add it to the product's catalog page."
+        ]
+        assert not LotUsage.objects.exists()
+
     def test_the_vial_size_comes_from_the_presentation(self, started, nurse):
         assert self.scan(started, nurse, dm(OCTAGAM_10)).vial_size_g == Decimal("10")
 
