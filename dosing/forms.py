@@ -24,6 +24,18 @@ class SiteSettingsForm(forms.ModelForm):
             "adjusted_weight_factor",
             "adjusted_weight_bmi_threshold",
             "hyperviscosity_triglycerides_mg_dl",
+            "daily_dose_ceiling_g",
+            "pump_rate_ceiling_ml_per_h",
+            "pump_rate_minimum_ml_per_h",
+            "vial_proposal",
+            "first_infusion_first_step_factor",
+            "first_infusion_gap_weeks",
+            "review_first_months",
+            "review_every_months",
+            "review_reminder_days",
+            "tis_every_weeks_early",
+            "tis_early_until_week",
+            "tis_every_weeks_after",
         ]
         labels = {
             "rounding_tolerance_percent": "Vial rounding tolerance (%)",
@@ -38,6 +50,9 @@ class SiteSettingsForm(forms.ModelForm):
             "adjusted_weight_factor": _number("0.05", min="0", max="1"),
             "adjusted_weight_bmi_threshold": _number("0.5", min="18.5", max="60"),
             "hyperviscosity_triglycerides_mg_dl": _number("10", min="150", max="5000"),
+            "daily_dose_ceiling_g": _number("0.1", min="10", max="500"),
+            "pump_rate_ceiling_ml_per_h": _number("0.1", min="50", max="1200"),
+            "pump_rate_minimum_ml_per_h": _number("0.1", min="0.1", max="10"),
         }
 
 

@@ -269,6 +269,72 @@ class SiteSettings(models.Model):
         validators=[MinValueValidator(Decimal("150")), MaxValueValidator(Decimal("5000"))],
         help_text="Site policy: the labels name 'very high triglycerides' without a number.",
     )
+    # Pharmacy limits (issue 15). No label gives a daily gram ceiling or a pump ceiling: both are
+    # site policy; the pump figures are what common volumetric pumps deliver.
+    daily_dose_ceiling_g = models.DecimalField(
+        "ceiling on grams per infusion day (g)",
+        max_digits=5,
+        decimal_places=1,
+        default=Decimal("140"),
+        validators=[MinValueValidator(Decimal("10")), MaxValueValidator(Decimal("500"))],
+        help_text="Site policy (no label gives one): a day above this asks the prescriber to confirm or split it.",
+    )
+    pump_rate_ceiling_ml_per_h = models.DecimalField(
+        "ceiling on pump rate (mL/h)",
+        max_digits=5,
+        decimal_places=1,
+        default=Decimal("999"),
+        validators=[MinValueValidator(Decimal("50")), MaxValueValidator(Decimal("1200"))],
+        help_text="Site policy: common volumetric pumps run up to 999 mL/h; no step of a ladder goes above it.",
+    )
+    pump_rate_minimum_ml_per_h = models.DecimalField(
+        "lowest pump rate the unit's pumps deliver (mL/h)",
+        max_digits=3,
+        decimal_places=1,
+        default=Decimal("1"),
+        validators=[MinValueValidator(Decimal("0.1")), MaxValueValidator(Decimal("10"))],
+        help_text="A step below this is flagged: the pump cannot run it as planned.",
+    )
+    vial_proposal = models.CharField(
+        "amount proposed when whole vials are used",
+        max_length=8,
+        choices=[("nearest", "The nearest amount to the dose"), ("fewest", "The fewest vials within tolerance")],
+        default="nearest",
+    )
+    first_infusion_first_step_factor = models.PositiveSmallIntegerField(
+        "first infusion: first step held this many times its minutes",
+        default=2,
+        validators=[MinValueValidator(1), MaxValueValidator(4)],
+        help_text="Site policy for an IVIG-naive patient, a product switch or a long gap (1 = no slower start).",
+    )
+    first_infusion_gap_weeks = models.PositiveSmallIntegerField(
+        "weeks without IVIG after which an infusion counts as a first one",
+        default=8,
+        validators=[MinValueValidator(4), MaxValueValidator(52)],
+    )
+    # Treatment pathway (issue 15): stewardship reviews (Ontario IG utilisation guidance: review
+    # no later than 6 months, then at least yearly) and the TIS rhythm (ProDERM: every 4 weeks to
+    # week 16). Site settings with those defaults.
+    review_first_months = models.PositiveSmallIntegerField(
+        "first stewardship review after (months)", default=6, validators=[MinValueValidator(1), MaxValueValidator(12)]
+    )
+    review_every_months = models.PositiveSmallIntegerField(
+        "then a review every (months)", default=12, validators=[MinValueValidator(1), MaxValueValidator(24)]
+    )
+    review_reminder_days = models.PositiveSmallIntegerField(
+        "remind the physician this many days before a review falls due",
+        default=28,
+        validators=[MinValueValidator(1), MaxValueValidator(90)],
+    )
+    tis_every_weeks_early = models.PositiveSmallIntegerField(
+        "TIS assessment every (weeks) at first", default=4, validators=[MinValueValidator(1), MaxValueValidator(12)]
+    )
+    tis_early_until_week = models.PositiveSmallIntegerField(
+        "... until week", default=16, validators=[MinValueValidator(4), MaxValueValidator(52)]
+    )
+    tis_every_weeks_after = models.PositiveSmallIntegerField(
+        "then a TIS assessment every (weeks)", default=12, validators=[MinValueValidator(4), MaxValueValidator(52)]
+    )
     catalog_revision = models.PositiveIntegerField(
         default=1, help_text="Raised by every change to the catalog or these settings; orders record it."
     )

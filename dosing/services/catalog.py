@@ -27,6 +27,18 @@ SITE_SETTINGS_FIELDS = {
     "adjusted_weight_factor": ("adjusted weight factor", ""),
     "adjusted_weight_bmi_threshold": ("BMI threshold", "kg/m²"),
     "hyperviscosity_triglycerides_mg_dl": ("hyperviscosity triglycerides", "mg/dL"),
+    "daily_dose_ceiling_g": ("daily dose ceiling", "g"),
+    "pump_rate_ceiling_ml_per_h": ("pump rate ceiling", "mL/h"),
+    "pump_rate_minimum_ml_per_h": ("lowest pump rate", "mL/h"),
+    "vial_proposal": ("vial proposal", ""),
+    "first_infusion_first_step_factor": ("first infusion: first step held ×", ""),
+    "first_infusion_gap_weeks": ("gap that makes a first infusion", "weeks"),
+    "review_first_months": ("first review", "months"),
+    "review_every_months": ("review every", "months"),
+    "review_reminder_days": ("review reminder", "days before"),
+    "tis_every_weeks_early": ("TIS every", "weeks at first"),
+    "tis_early_until_week": ("TIS early rhythm until week", ""),
+    "tis_every_weeks_after": ("TIS then every", "weeks"),
 }
 
 
@@ -40,11 +52,13 @@ def _raise_revision(site: SiteSettings, *, by, reason: str) -> None:
     audited_save(site, by=by, reason=f"revision {site.catalog_revision}: {reason}")
 
 
-def _plain(number: Decimal) -> str:
-    return format(number.normalize(), "f")
+def _plain(value: Decimal | int | str) -> str:
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    return str(value)
 
 
-def _change_text(name: str, before: Decimal, after: Decimal) -> str:
+def _change_text(name: str, before, after) -> str:
     words, unit = SITE_SETTINGS_FIELDS[name]
     return f"{words} {_plain(before)} → {_plain(after)}{f' {unit}' if unit else ''}"
 

@@ -186,6 +186,18 @@ GOOD_SETTINGS = {
     "adjusted_weight_factor": "0.4",
     "adjusted_weight_bmi_threshold": "30",
     "hyperviscosity_triglycerides_mg_dl": "1000",
+    "daily_dose_ceiling_g": "140",
+    "pump_rate_ceiling_ml_per_h": "999",
+    "pump_rate_minimum_ml_per_h": "1",
+    "vial_proposal": "nearest",
+    "first_infusion_first_step_factor": "2",
+    "first_infusion_gap_weeks": "8",
+    "review_first_months": "6",
+    "review_every_months": "12",
+    "review_reminder_days": "28",
+    "tis_every_weeks_early": "4",
+    "tis_early_until_week": "16",
+    "tis_every_weeks_after": "12",
 }
 
 
