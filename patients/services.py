@@ -11,7 +11,8 @@ from django.utils import timezone
 from accounts.audit import audited_save, check_version
 from accounts.transactions import service
 
-from .models import BodyMeasurement, ClinicalRecord, LabResult, Medication, Patient, RiskFactor
+from .medicines import GlucocorticoidCourse, PrednisonePoint, prednisone_timeline
+from .models import BodyMeasurement, ClinicalRecord, LabResult, Medication, MedicationCategory, Patient, RiskFactor
 
 OLDEST_AGE_YEARS = 120
 
@@ -120,3 +121,18 @@ def medication_record(*, by, patient: Patient, **fields) -> Medication:
 
 def risk_factor_record(*, by, patient: Patient, **fields) -> RiskFactor:
     return clinical_record_create(by=by, model=RiskFactor, patient=patient, **fields)
+
+
+def prednisone_timeline_for(patient: Patient, *, start: date, end: date) -> list[PrednisonePoint]:
+    """The patient's daily glucocorticoid dose as prednisone from ``start`` to ``end``
+    (``patients.medicines.prednisone_timeline``: a point at ``start`` and at each change).
+
+    Example: prednisone 40 mg/day from 1 January, then prednisolone 10 mg/day from 1 March,
+    read from 1 February to 1 April -> [(1 Feb, 40.0 mg), (1 Mar, 10.0 mg)].
+    """
+    rows = patient.medications.filter(category=MedicationCategory.GLUCOCORTICOID, daily_dose_mg__isnull=False)
+    courses = [
+        GlucocorticoidCourse(row.name, row.daily_dose_mg, row.started_on, row.stopped_on)
+        for row in rows.only("name", "daily_dose_mg", "started_on", "stopped_on")
+    ]
+    return prednisone_timeline(courses, start=start, end=end)
