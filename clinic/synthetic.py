@@ -578,9 +578,9 @@ def _order(chart: _Chart, ctx: _Context, indication: Indication, day: date, days
 
 
 def _visits(chart: _Chart, rng: random.Random, ctx: _Context, first_day: date, lab, untreated: bool) -> None:
-    """A baseline before the first infusion, then a visit at each TIS due date (week 16, then every
-    12 weeks; a few missed) and often one at week 4. Most improve; about 7 % deteriorate at the
-    last two visits (ProDERM confirmed deterioration)."""
+    """A baseline before the first infusion, then a visit at each TIS due date (the default rhythm:
+    every 4 weeks to week 16, then every 12 weeks; a few missed). Most improve; about 7 %
+    deteriorate at the last two visits (ProDERM confirmed deterioration)."""
     today = ctx.today
     patient = chart.patient
     juvenile = patient.diagnosis == Diagnosis.JUVENILE_DM
@@ -589,8 +589,6 @@ def _visits(chart: _Chart, rng: random.Random, ctx: _Context, first_day: date, l
         return  # no visit yet: the sweep reminds about the baseline
     dates = [baseline_day]
     if not untreated:
-        if rng.random() < 0.6:
-            dates.append(first_day + timedelta(days=28 + rng.randint(0, 6)))
         for due in timing.tis_assessment_due_dates(first_day, until=max(today, first_day)).due_dates:
             day = due + timedelta(days=rng.randint(-7, 7))
             if day <= today and rng.random() < 0.9:

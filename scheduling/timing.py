@@ -31,6 +31,7 @@ a unique constraint on it makes creating reminders idempotent.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
@@ -63,8 +64,13 @@ VENOUS_CHECK_TIME = time(9, 0)
 HAEMOLYSIS_CHECK_FROM_HOURS = 36  # label: Hb/Hct about 36-96 h after the infusion in high-risk patients
 HAEMOLYSIS_CHECK_UNTIL_HOURS = 96
 
-TIS_FIRST_WEEK = 16
-TIS_EVERY_WEEKS = 12
+# TIS rhythm (site settings: dosing.SiteSettings.tis_*): at every 4-weekly cycle up to the
+# primary end point at week 16, as in ProDERM, so that "worse at two consecutive visits" can be
+# judged before week 16; then every 12 weeks.
+TIS_EVERY_WEEKS_EARLY = 4
+TIS_EARLY_UNTIL_WEEK = 16
+TIS_EVERY_WEEKS_AFTER = 12
+TIS_WINDOW_DAYS = 14  # a visit within ±2 weeks of a due date counts for it
 STEWARDSHIP_REVIEW_MONTHS = (3, 6)
 
 DEFAULT_OVERDUE_GRACE_DAYS = 7
@@ -577,35 +583,95 @@ def post_infusion_reminders(
 
 
 @dataclass(frozen=True)
+class TisRhythm:
+    """How often the TIS is due: every ``every_weeks_early`` weeks up to ``early_until_week``
+    (always itself an assessment: ProDERM's primary end point), then every ``every_weeks_after``."""
+
+    every_weeks_early: int = TIS_EVERY_WEEKS_EARLY
+    early_until_week: int = TIS_EARLY_UNTIL_WEEK
+    every_weeks_after: int = TIS_EVERY_WEEKS_AFTER
+
+    def __post_init__(self) -> None:
+        _whole(self.every_weeks_early, "tis_every_weeks_early", 1, 12, "weeks")
+        _whole(self.early_until_week, "tis_early_until_week", 4, 52, "weeks")
+        _whole(self.every_weeks_after, "tis_every_weeks_after", 4, 52, "weeks")
+
+    def weeks(self, *, up_to_week: int) -> list[int]:
+        """Weeks after the first infusion at which the TIS is due, up to ``up_to_week``.
+
+        >>> TisRhythm().weeks(up_to_week=52)
+        [4, 8, 12, 16, 28, 40, 52]
+        >>> TisRhythm(every_weeks_early=6, early_until_week=16, every_weeks_after=12).weeks(up_to_week=30)
+        [6, 12, 16, 28]
+        """
+        weeks = list(range(self.every_weeks_early, self.early_until_week, self.every_weeks_early))
+        week = self.early_until_week
+        while week <= up_to_week:
+            weeks.append(week)
+            week += self.every_weeks_after
+        return [w for w in weeks if w <= up_to_week]
+
+    def describe(self) -> str:
+        """The rhythm in words.
+
+        >>> TisRhythm().describe()
+        'every 4 weeks to week 16, then every 12 weeks'
+        """
+        return (
+            f"every {self.every_weeks_early} weeks to week {self.early_until_week}, "
+            f"then every {self.every_weeks_after} weeks"
+        )
+
+
+@dataclass(frozen=True)
 class TisSchedule:
-    """When the Total Improvement Score is due: a baseline before the first infusion, then
-    week 16 and every 12 weeks after it."""
+    """When the Total Improvement Score is due: a baseline before the first infusion, then at
+    the weeks of the site's rhythm (``TisRhythm``)."""
 
     baseline_due_before: date
     due_dates: tuple[date, ...]
 
 
-def tis_assessment_due_dates(first_infusion_on: date, *, until: date) -> TisSchedule:
-    """TIS assessment dates: baseline before ``first_infusion_on``, then weeks 16, 28, 40, …
-    counted from the first infusion, up to and including ``until``.
+def tis_assessment_due_dates(first_infusion_on: date, *, until: date, rhythm: TisRhythm | None = None) -> TisSchedule:
+    """TIS assessment dates: baseline before ``first_infusion_on``, then weeks 4, 8, 12 and 16
+    and every 12 weeks after (the default rhythm) counted from the first infusion, up to and
+    including ``until``.
 
-    Example: first infusion Fri 2 Jan 2026, until 31 Dec 2026 → weeks 16, 28 and 40; week 52
-    would be 1 Jan 2027, after ``until``.
+    Example: first infusion Fri 2 Jan 2026, until 31 Dec 2026 → weeks 4, 8, 12, 16, 28 and 40;
+    week 52 would be 1 Jan 2027, after ``until``.
 
     >>> schedule = tis_assessment_due_dates(date(2026, 1, 2), until=date(2026, 12, 31))
     >>> schedule.baseline_due_before.isoformat(), [day.isoformat() for day in schedule.due_dates]
-    ('2026-01-02', ['2026-04-24', '2026-07-17', '2026-10-09'])
+    ('2026-01-02', ['2026-01-30', '2026-02-27', '2026-03-27', '2026-04-24', '2026-07-17', '2026-10-09'])
     """
     first = _date(first_infusion_on, "first_infusion_on")
     last = _date(until, "until")
     if last < first:
         raise FieldError("until", f"{last.isoformat()} is before first_infusion_on {first.isoformat()}")
-    dates = []
-    week = TIS_FIRST_WEEK
-    while (last - first).days >= week * 7:
-        dates.append(first + timedelta(weeks=week))
-        week += TIS_EVERY_WEEKS
-    return TisSchedule(baseline_due_before=first, due_dates=tuple(dates))
+    weeks = (rhythm or TisRhythm()).weeks(up_to_week=(last - first).days // 7)
+    return TisSchedule(baseline_due_before=first, due_dates=tuple(first + timedelta(weeks=week) for week in weeks))
+
+
+def tis_dates_without_visit(due_dates: Sequence[date], visit_dates: Iterable[date]) -> list[date]:
+    """The due dates no visit answers. A visit answers the due date nearest to it (the later one
+    on a tie) if it lies within ±2 weeks of it, so with 4-weekly assessments one visit never
+    answers two of them.
+
+    Example: due at weeks 12 and 16 (27 Mar, 24 Apr 2026); one visit at week 14 answers week 16
+    only; week 12 is still open.
+
+    >>> tis_dates_without_visit([date(2026, 3, 27), date(2026, 4, 24)], [date(2026, 4, 10)])
+    [datetime.date(2026, 3, 27)]
+    """
+    due = sorted(_date(day, "due_dates") for day in due_dates)
+    answered: set[date] = set()
+    window = timedelta(days=TIS_WINDOW_DAYS)
+    for visit in visit_dates:
+        visit_on = _date(visit, "visit_dates")
+        near = [day for day in due if abs(visit_on - day) <= window]
+        if near:
+            answered.add(min(near, key=lambda day: (abs(visit_on - day), -day.toordinal())))
+    return [day for day in due if day not in answered]
 
 
 def add_months(day: date, months: int) -> date:

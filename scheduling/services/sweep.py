@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db import DataError, IntegrityError, transaction
 from django.db.models import Count, F, Max, Min, OuterRef, Q, QuerySet, Subquery
 
-from dosing.models import DoseOrder
+from dosing.models import DoseOrder, SiteSettings
 from patients.models import LabResult, LabTest, Patient, week_zero
 from risk.models import PUTS_AT_RENAL_RISK, RiskFlag
 from visits.models import Visit
@@ -58,7 +58,7 @@ CATCH_UP = timedelta(days=14)
 MISSED_CYCLE_LOOKBACK = timedelta(weeks=10)
 # A TIS assessment counts when a visit is within ±2 weeks of its due date; a baseline visit is
 # one marked as baseline or one in the 2 weeks up to the first infusion.
-TIS_WINDOW = timedelta(weeks=2)
+TIS_WINDOW = timedelta(days=timing.TIS_WINDOW_DAYS)
 # The baseline reminder comes a week before the first infusion, with the pre-cycle labs.
 BASELINE_LEAD = timedelta(days=timing.LAB_LEAD_DAYS)
 # Sessions read for cycle-level reminders: from before the venous check (day 14) plus its
@@ -412,7 +412,8 @@ def _collect_missed_cycles(collector: _Collector) -> set[int]:
 
 
 def _collect_assessments(collector: _Collector) -> None:
-    """TIS assessments (baseline, week 16, then every 12 weeks) and stewardship reviews, for
+    """TIS assessments (baseline, then the site's rhythm: every 4 weeks to week 16, then every 12
+    weeks by default) and stewardship reviews, for
     patients with an active course. Week 0 is the patient's (`patients.models.week_zero`): the
     recorded first infusion, else the first one given."""
     on_course = Course.objects.filter(status=CourseStatus.ACTIVE).values("patient_id")
@@ -440,14 +441,23 @@ def _collect_assessments(collector: _Collector) -> None:
         .values_list("patient_id", "visit_date", "is_baseline")
     ):
         visits[patient_id].append((visit_date, is_baseline))
+    rhythm = site_tis_rhythm()
     for patient in patients:
         try:
-            _assessments_of(collector, patient, visits.get(patient["id"], []))
+            _assessments_of(collector, patient, visits.get(patient["id"], []), rhythm)
         except (TypeError, ValueError) as error:
             collector.failed(f"patient {patient['id']}", error)
 
 
-def _assessments_of(collector: _Collector, patient: dict, visits: list[tuple[date, bool]]) -> None:
+def site_tis_rhythm() -> timing.TisRhythm:
+    """The site's TIS rhythm (dosing.SiteSettings; default every 4 weeks to week 16, then every 12)."""
+    site = SiteSettings.load()
+    return timing.TisRhythm(site.tis_every_weeks_early, site.tis_early_until_week, site.tis_every_weeks_after)
+
+
+def _assessments_of(
+    collector: _Collector, patient: dict, visits: list[tuple[date, bool]], rhythm: timing.TisRhythm
+) -> None:
     target = f"patient-{patient['id']}"
     week0 = week_zero(patient["ivig_started_on"], patient["first_infusion_on"])
     if week0 is None or week0.on > collector.today:
@@ -455,16 +465,16 @@ def _assessments_of(collector: _Collector, patient: dict, visits: list[tuple[dat
         return
     started_on = week0.on
     started = f"started {started_on.isoformat()}" + (f", {week0.source}" if week0.derived else "")
-    for day in timing.tis_assessment_due_dates(started_on, until=collector.today).due_dates:
-        if any(abs(visit_date - day) <= TIS_WINDOW for visit_date, _ in visits):
-            continue
+    due_dates = timing.tis_assessment_due_dates(started_on, until=collector.today, rhythm=rhythm).due_dates
+    for day in timing.tis_dates_without_visit(due_dates, [visit_date for visit_date, _ in visits]):
         week = (day - started_on).days // 7
         due = timing.reminder_on(
             day,
             kind=ReminderKind.TIS_ASSESSMENT,
             target=target,
             tz=collector.tz,
-            reason=f"TIS assessment at week {week} of IVIG ({started}): no visit within 2 weeks of {day.isoformat()}.",
+            reason=f"TIS assessment at week {week} of IVIG ({started}): no visit within 2 weeks of "
+            f"{day.isoformat()} (site rhythm: {rhythm.describe()}).",
         )
         if collector.due_point(due):
             collector.add(_Wanted(due, patient["id"]))

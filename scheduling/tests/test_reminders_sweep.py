@@ -12,7 +12,7 @@ import pytest
 from django.db import IntegrityError, connection
 from django.test.utils import CaptureQueriesContext
 
-from dosing.models import DoseOrder
+from dosing.models import DoseOrder, SiteSettings
 from patients.models import LabResult, Patient
 from patients.tests.factories import LabResultFactory, RiskFactorFactory, WeighedPatientFactory
 from risk.models import RiskFlag
@@ -321,6 +321,31 @@ def visit(make_user):
         )
 
     return make
+
+
+@pytest.mark.django_db
+def test_tis_falls_due_at_each_cycle_before_week_16(book, sweep, visit):
+    # Started 1 Aug: due at weeks 4 (29 Aug), 8 (26 Sep), 12 (24 Oct) and 16 (21 Nov), so that a
+    # deterioration at two consecutive visits can be confirmed before week 16 (ProDERM).
+    patient = WeighedPatientFactory(ivig_started_on=date(2026, 8, 1))
+    book(date(2026, 12, 10), patient=patient)
+    visit(patient, date(2026, 8, 30))  # answers week 4
+    sweep(local(date(2026, 9, 27), 12))
+    reminder = Reminder.objects.get(kind="tis_assessment")
+    assert reminder.subject_key == f"tis_assessment:patient-{patient.pk}:2026-09-26"
+    assert "week 8 of IVIG" in reminder.message
+    assert "site rhythm: every 4 weeks to week 16, then every 12 weeks" in reminder.message
+
+
+@pytest.mark.django_db
+def test_tis_rhythm_follows_the_site_settings(book, sweep):
+    SiteSettings.objects.update_or_create(pk=1, defaults={"tis_every_weeks_early": 8})
+    patient = WeighedPatientFactory(ivig_started_on=date(2026, 8, 1))
+    book(date(2026, 12, 10), patient=patient)
+    sweep(local(date(2026, 8, 31), 12))  # week 4 has passed: not due under an 8-weekly rhythm
+    assert not Reminder.objects.filter(kind="tis_assessment").exists()
+    sweep(local(date(2026, 9, 27), 12))
+    assert Reminder.objects.get(kind="tis_assessment").subject_key.endswith(":2026-09-26")
 
 
 @pytest.mark.parametrize(

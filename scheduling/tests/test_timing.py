@@ -22,6 +22,7 @@ from scheduling.timing import (
     ReminderKind,
     SessionWindow,
     StewardshipReviews,
+    TisRhythm,
     add_months,
     cycle_days,
     cycle_overdue,
@@ -33,6 +34,7 @@ from scheduling.timing import (
     stewardship_review_dates,
     subject_key,
     tis_assessment_due_dates,
+    tis_dates_without_visit,
     upcoming_infusion_reminder,
 )
 
@@ -539,12 +541,14 @@ def test_post_infusion_refuses(kwargs, error, field):
     ("until", "weeks"),
     [
         (D(2026, 1, 2), []),  # until = first infusion: baseline only
-        (D(2026, 4, 23), []),  # the day before week 16
-        (D(2026, 4, 24), [16]),  # week 16, inclusive
-        (D(2026, 7, 17), [16, 28]),
-        (D(2026, 12, 31), [16, 28, 40]),  # week 52 is 1 Jan 2027
-        (D(2027, 1, 1), [16, 28, 40, 52]),
-        (D(2028, 12, 31), [16, 28, 40, 52, 64, 76, 88, 100, 112, 124, 136, 148]),
+        (D(2026, 1, 29), []),  # the day before week 4
+        (D(2026, 1, 30), [4]),  # week 4, inclusive: the second cycle
+        (D(2026, 4, 23), [4, 8, 12]),  # the day before week 16
+        (D(2026, 4, 24), [4, 8, 12, 16]),  # week 16, inclusive
+        (D(2026, 7, 17), [4, 8, 12, 16, 28]),
+        (D(2026, 12, 31), [4, 8, 12, 16, 28, 40]),  # week 52 is 1 Jan 2027
+        (D(2027, 1, 1), [4, 8, 12, 16, 28, 40, 52]),
+        (D(2028, 12, 31), [4, 8, 12, 16, 28, 40, 52, 64, 76, 88, 100, 112, 124, 136, 148]),
     ],
 )
 def test_tis_assessment_due_dates(until, weeks):
@@ -557,7 +561,52 @@ def test_tis_assessment_due_dates(until, weeks):
 
 def test_tis_week_16_and_28_are_dated():
     schedule = tis_assessment_due_dates(D(2026, 1, 2), until=D(2026, 12, 31))
-    assert schedule.due_dates == (D(2026, 4, 24), D(2026, 7, 17), D(2026, 10, 9))
+    assert schedule.due_dates[3:] == (D(2026, 4, 24), D(2026, 7, 17), D(2026, 10, 9))
+
+
+@pytest.mark.parametrize(
+    ("rhythm", "weeks"),
+    [
+        (TisRhythm(), [4, 8, 12, 16, 28, 40]),
+        (TisRhythm(every_weeks_early=4, early_until_week=16, every_weeks_after=8), [4, 8, 12, 16, 24, 32, 40, 48]),
+        (TisRhythm(every_weeks_early=6, early_until_week=16, every_weeks_after=12), [6, 12, 16, 28, 40]),
+        (TisRhythm(every_weeks_early=12, early_until_week=16, every_weeks_after=12), [12, 16, 28, 40]),
+    ],
+)
+def test_tis_rhythm_is_the_sites(rhythm, weeks):
+    first = D(2026, 1, 2)
+    schedule = tis_assessment_due_dates(first, until=D(2026, 12, 31), rhythm=rhythm)
+    assert [(day - first).days // 7 for day in schedule.due_dates] == weeks
+
+
+@pytest.mark.parametrize(
+    ("visits", "open_weeks"),
+    [
+        ([], [12, 16]),
+        ([D(2026, 4, 10)], [12]),  # week 14, halfway: answers the later one
+        ([D(2026, 4, 3), D(2026, 4, 10)], []),  # weeks 13 and 14: one each
+        ([D(2026, 3, 13)], [16]),  # week 10: within 2 weeks of week 12 only
+        ([D(2026, 5, 8)], [12]),  # 14 days after week 16: still answers it
+        ([D(2026, 5, 9)], [12, 16]),  # 15 days after: answers nothing
+    ],
+)
+def test_one_visit_answers_one_tis_date(visits, open_weeks):
+    first = D(2026, 1, 2)
+    due = [first + timedelta(weeks=12), first + timedelta(weeks=16)]
+    assert [(day - first).days // 7 for day in tis_dates_without_visit(due, visits)] == open_weeks
+
+
+@pytest.mark.parametrize(
+    ("field", "kwargs"),
+    [
+        ("tis_every_weeks_early", {"every_weeks_early": 0}),
+        ("tis_early_until_week", {"early_until_week": 100}),
+        ("tis_every_weeks_after", {"every_weeks_after": 2}),
+    ],
+)
+def test_tis_rhythm_refuses_impossible_settings(field, kwargs):
+    with pytest.raises(ValueError, match=f"^{field}:"):
+        TisRhythm(**kwargs)
 
 
 def test_tis_refuses_until_before_the_first_infusion():
@@ -766,7 +815,7 @@ def test_reminder_on_for_tis_and_stewardship_dates():
         reminder_on(day, kind=ReminderKind.STEWARDSHIP_REVIEW, target="course-7", tz=NY, reason="review")
         for day in reviews
     ]
-    assert [r.due_at.astimezone(NY).time() for r in reminders] == [time(8, 0)] * 5
+    assert [r.due_at.astimezone(NY).time() for r in reminders] == [time(8, 0)] * 8
     assert reminders[-1].subject_key == "stewardship_review:course-7:2026-07-31"
     with pytest.raises(ValueError, match="^reason:"):
         reminder_on(D(2026, 5, 1), kind="tis_assessment", target="c", tz=NY, reason=" ")
