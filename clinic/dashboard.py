@@ -100,7 +100,8 @@ def dashboard(*, severity: str = "", category: str = "", now: datetime | None = 
         .values("patient")[:PATIENTS_SHOWN]
     )
     by_patient: dict[int, list[RiskFlag]] = {}
-    shown = filtered.filter(patient_id__in=top).select_related("patient").only(*FLAG_SHOWN)
+    # The patient's verdict carries the prophylaxis consideration shown beside thrombosis flags.
+    shown = filtered.filter(patient_id__in=top).select_related("patient").only(*FLAG_SHOWN, "patient__risk_verdict")
     for flag in shown.annotate(rank=SEVERITY_RANK):
         by_patient.setdefault(flag.patient_id, []).append(flag)
     patients = sorted(

@@ -81,6 +81,8 @@ class PatientForm(forms.ModelForm):
             "allergies",
             "blood_group",
             "cancer_screen_on",
+            "antiphospholipid_screen",
+            "antiphospholipid_screen_on",
             "ivig_started_on",
             "notes",
         ]
@@ -89,6 +91,7 @@ class PatientForm(forms.ModelForm):
             "diagnosis_date": DateInput(),
             "ivig_started_on": DateInput(),
             "cancer_screen_on": DateInput(),
+            "antiphospholipid_screen_on": DateInput(),
             "allergies": forms.Textarea(attrs={"rows": 2}),
             "notes": forms.Textarea(attrs={"rows": 3}),
         }

@@ -85,6 +85,14 @@ class BloodGroup(models.TextChoices):
     AB = "AB", "AB"
 
 
+class AntiphospholipidScreen(models.TextChoices):
+    # Lupus anticoagulant, anticardiolipin and anti-beta2-glycoprotein I antibodies. Screening DM
+    # patients for pro-thrombotic factors is site policy after the ProDERM editorial, not label text.
+    NEGATIVE = "negative", "Negative"
+    POSITIVE = "positive", "Positive (any of lupus anticoagulant, anticardiolipin, anti-β2-glycoprotein I)"
+    EQUIVOCAL = "equivocal", "Equivocal or low titre (repeat after 12 weeks)"
+
+
 class PatientQuerySet(models.QuerySet):
     def with_current_measurements(self):
         """Annotate the latest weight and height (one query, whatever the number of patients)."""
@@ -201,6 +209,14 @@ class Patient(models.Model):
         blank=True,
         help_text="Anti-TIF1γ dermatomyositis is cancer-associated: date of the last age-appropriate screen.",
     )
+    antiphospholipid_screen = models.CharField(
+        "antiphospholipid antibody screen",
+        max_length=10,
+        choices=AntiphospholipidScreen.choices,
+        blank=True,
+        help_text="Lupus anticoagulant, anticardiolipin and anti-β2-glycoprotein I antibodies, before the first cycle.",
+    )
+    antiphospholipid_screen_on = models.DateField("antiphospholipid screen taken on", null=True, blank=True)
     ivig_started_on = models.DateField(
         "first IVIG infusion",
         null=True,
@@ -256,6 +272,9 @@ class Patient(models.Model):
             raise ValidationError({"diagnosis_date": "The diagnosis date is before the date of birth."})
         if self.ivig_started_on and self.date_of_birth and self.ivig_started_on < self.date_of_birth:
             raise ValidationError({"ivig_started_on": "The first infusion is dated before the date of birth."})
+        if bool(self.antiphospholipid_screen) != bool(self.antiphospholipid_screen_on):
+            missing = "antiphospholipid_screen_on" if self.antiphospholipid_screen else "antiphospholipid_screen"
+            raise ValidationError({missing: "Give both the screen's result and the date it was taken."})
 
     @property
     def ivig_week_zero(self) -> WeekZero | None:

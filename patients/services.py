@@ -72,7 +72,11 @@ def patient_update(
 
 
 def _check_patient_dates(patient: Patient, today: date) -> None:
-    _not_in_future(patient, ("date_of_birth", "diagnosis_date", "ivig_started_on", "cancer_screen_on"), today)
+    _not_in_future(
+        patient,
+        ("date_of_birth", "diagnosis_date", "ivig_started_on", "cancer_screen_on", "antiphospholipid_screen_on"),
+        today,
+    )
     if patient.date_of_birth and today.year - patient.date_of_birth.year > OLDEST_AGE_YEARS:
         raise ValidationError({"date_of_birth": f"This makes the patient older than {OLDEST_AGE_YEARS} years."})
 

@@ -93,6 +93,10 @@ class ChartSnapshot:
     next_cycle_on: date | None = None
     planned_dose_g_per_kg: Decimal | None = None
     confirmed_deterioration_on: date | None = None
+    antiphospholipid_screen: str = ""  # "", "negative", "positive" or "equivocal"
+    antiphospholipid_screen_on: date | None = None
+    # Week 0 of IVIG (recorded or derived); None before the first infusion.
+    first_infusion_on: date | None = None
 
 
 @dataclass(frozen=True)
@@ -174,10 +178,7 @@ def thrombosis_rules(chart: ChartSnapshot, policy: SitePolicy) -> list[Finding]:
         chart, "thrombosis_immobilisation", THROMBOSIS, MODERATE, "Prolonged immobilisation",
         ("immobilisation",), SAFETY_MITIGATION_THROMBOSIS,
     )  # fmt: skip
-    findings += _from_factors(
-        chart, "thrombosis_hypercoagulable", THROMBOSIS, HIGH, "Hypercoagulable state or antiphospholipid antibodies",
-        ("hypercoagulable", "antiphospholipid"), SAFETY_MITIGATION_THROMBOSIS,
-    )  # fmt: skip
+    findings += _hypercoagulable(chart)
     estrogens = [name for category, name in chart.medications if category == "estrogen"]
     if estrogens:
         findings.append(
@@ -202,6 +203,31 @@ def thrombosis_rules(chart: ChartSnapshot, policy: SitePolicy) -> list[Finding]:
         ("active_malignancy",), SAFETY_MITIGATION_THROMBOSIS, "safety.md: malignancy is a further factor",
     )  # fmt: skip
     return findings
+
+
+def _hypercoagulable(chart: ChartSnapshot) -> list[Finding]:
+    """Recorded hypercoagulable conditions or antiphospholipid antibodies, and a positive
+    antiphospholipid screen on the patient's details: one finding dated by the newest."""
+    found = _factors(chart, "hypercoagulable", "antiphospholipid")
+    parts = [f"{label} (noted {noted:%Y-%m-%d})" for _, label, noted in found]
+    dates = [noted for _, _, noted in found]
+    if chart.antiphospholipid_screen == "positive" and chart.antiphospholipid_screen_on is not None:
+        parts.append(f"Antiphospholipid screen positive ({chart.antiphospholipid_screen_on:%Y-%m-%d})")
+        dates.append(chart.antiphospholipid_screen_on)
+    if not parts:
+        return []
+    return [
+        Finding(
+            "thrombosis_hypercoagulable",
+            THROMBOSIS,
+            HIGH,
+            "Hypercoagulable state or antiphospholipid antibodies",
+            "; ".join(parts),
+            SAFETY_MITIGATION_THROMBOSIS,
+            BOXED_WARNING,
+            max(dates),
+        )
+    ]
 
 
 def _hyperviscosity(chart: ChartSnapshot, policy: SitePolicy) -> list[Finding]:
@@ -514,7 +540,97 @@ def informational_rules(chart: ChartSnapshot, policy: SitePolicy) -> list[Findin
     return findings
 
 
-RULE_SETS = (thrombosis_rules, renal_rules, contraindication_rules, informational_rules)
+# --- pro-thrombotic screen and prophylaxis -------------------------------------------------------
+
+DM_DIAGNOSES = ("adult_dm", "juvenile_dm", "amyopathic_dm")
+APS_SCREEN_SOURCE = (
+    "Site policy after the ProDERM editorial (screen dermatomyositis patients for pro-thrombotic factors); "
+    "not label text"
+)
+PROPHYLAXIS_SOURCE = "safety.md: prophylaxis evidence (a clinician's decision, not an automatic rule)"
+PROPHYLAXIS_CONSIDERATION = (
+    "Consider anticoagulant prophylaxis (for example LMWH over the infusion days): a clinician's decision, not a "
+    "rule. Systematic versus risk-based LMWH: 1.1 % versus 1.96 % thrombosis, not significant (n = 334, "
+    "neuromuscular cohort). A slower infusion (e.g. 0.4 g/kg a day over 5 days, each over at least 8 h) is the "
+    "other lever."
+)
+
+
+def prothrombotic_screen_rules(chart: ChartSnapshot, policy: SitePolicy) -> list[Finding]:
+    """The antiphospholipid antibody screen: asked for before a dermatomyositis patient's first
+    cycle, and repeated when equivocal. A positive screen is a hypercoagulable state
+    (``_hypercoagulable``, boxed warning).
+
+    Example: adult DM, no screen recorded, first infusion not yet given ->
+    [Finding("info_antiphospholipid_screen", THROMBOSIS, INFO, ...)].
+
+    >>> chart = ChartSnapshot(today=date(2026, 12, 4), age_years=50, diagnosis="adult_dm")
+    >>> [f.code for f in prothrombotic_screen_rules(chart, SitePolicy())]
+    ['info_antiphospholipid_screen']
+    >>> given = ChartSnapshot(today=date(2026, 12, 4), age_years=50, diagnosis="adult_dm",
+    ...     first_infusion_on=date(2026, 11, 2))
+    >>> prothrombotic_screen_rules(given, SitePolicy())
+    []
+    """
+    screen, taken_on = chart.antiphospholipid_screen, chart.antiphospholipid_screen_on
+    before_first_cycle = chart.first_infusion_on is None or chart.first_infusion_on > chart.today
+    if screen == "equivocal" and taken_on is not None:
+        evidence = f"Screen equivocal or low titre, taken {taken_on:%Y-%m-%d}"
+        advice = "Repeat the screen 12 weeks after the first one and record the result on the patient's details."
+    elif not screen and chart.diagnosis in DM_DIAGNOSES and before_first_cycle:
+        first = f"first cycle {chart.next_cycle_on:%Y-%m-%d}" if chart.next_cycle_on else "first cycle not booked yet"
+        evidence = f"Dermatomyositis; no screen recorded; {first}"
+        advice = (
+            "Screen for antiphospholipid antibodies (lupus anticoagulant, anticardiolipin and "
+            "anti-β2-glycoprotein I) before the first cycle and record the result on the patient's details."
+        )
+    else:
+        return []
+    return [
+        Finding(
+            "info_antiphospholipid_screen",
+            THROMBOSIS,
+            INFO,
+            "Antiphospholipid antibody screen before IVIG",
+            evidence,
+            advice,
+            APS_SCREEN_SOURCE,
+            taken_on,
+        )
+    ]
+
+
+def prophylaxis_consideration(chart: ChartSnapshot, findings: list[Finding]) -> list[Finding]:
+    """Where thrombosis flags stand (any that lowers the rate cap), anticoagulant prophylaxis is
+    shown as a consideration, unless the patient is already on an anticoagulant. Not a flag of its
+    own (nothing to acknowledge or resolve): it is kept in the patient's verdict beside the flags.
+
+    >>> age = Finding("thrombosis_advanced_age", THROMBOSIS, MODERATE, "Advanced age", "Age 70", "m", "s")
+    >>> chart = ChartSnapshot(today=date(2026, 12, 4), age_years=70, diagnosis="adult_dm")
+    >>> [f.evidence for f in prophylaxis_consideration(chart, [age])]
+    ['Thrombosis flags standing: Advanced age; no anticoagulant on the medication list']
+    >>> on_apixaban = ChartSnapshot(today=date(2026, 12, 4), age_years=70, diagnosis="adult_dm",
+    ...     medications=(("anticoagulant", "Apixaban"),))
+    >>> prophylaxis_consideration(on_apixaban, [age])
+    []
+    """
+    standing = [f.title for f in findings if f.category == THROMBOSIS and f.puts_at_risk]
+    if not standing or any(category == "anticoagulant" for category, _ in chart.medications):
+        return []
+    return [
+        Finding(
+            "consider_anticoagulant_prophylaxis",
+            THROMBOSIS,
+            INFO,
+            "Anticoagulant prophylaxis to consider",
+            f"Thrombosis flags standing: {'; '.join(standing)}; no anticoagulant on the medication list",
+            PROPHYLAXIS_CONSIDERATION,
+            PROPHYLAXIS_SOURCE,
+        )
+    ]
+
+
+RULE_SETS = (thrombosis_rules, renal_rules, contraindication_rules, informational_rules, prothrombotic_screen_rules)
 
 
 def evaluate(chart: ChartSnapshot, policy: SitePolicy | None = None) -> list[Finding]:

@@ -94,6 +94,9 @@ def patient_snapshot_fields(patient: Patient, today: date) -> dict:
         "corn_allergy": patient.corn_allergy,
         "blood_group": patient.blood_group,
         "cancer_screen_on": patient.cancer_screen_on,
+        "antiphospholipid_screen": patient.antiphospholipid_screen,
+        "antiphospholipid_screen_on": patient.antiphospholipid_screen_on,
+        "first_infusion_on": week0.on if (week0 := patient.ivig_week_zero) else None,
     }
 
 
@@ -149,7 +152,8 @@ def flags_recompute(*, patient: Patient, now: datetime | None = None) -> dict[st
     Returns the codes opened, resolved and kept. Running it twice changes nothing."""
     now = now or timezone.now()
     Patient.objects.select_for_update().filter(pk=patient.pk).first()  # one recompute per patient at a time
-    findings = {f.code: f for f in rules.evaluate(chart_snapshot(patient, timezone.localdate(now)), site_policy())}
+    chart = chart_snapshot(patient, timezone.localdate(now))
+    findings = {f.code: f for f in rules.evaluate(chart, site_policy())}
     active = {flag.code: flag for flag in patient.risk_flags.active()}
     opened, resolved, kept = [], [], []
     for code, flag in active.items():
@@ -184,6 +188,12 @@ def flags_recompute(*, patient: Patient, now: datetime | None = None) -> dict[st
             flag.save()
         kept.append(code)
     patient.risk_verdict = verdict_of(patient.risk_flags.active())
+    considerations = rules.prophylaxis_consideration(chart, list(findings.values()))
+    if considerations:
+        patient.risk_verdict["considerations"] = [
+            {name: getattr(c, name) for name in ("code", "title", "evidence", "mitigation", "source")}
+            for c in considerations
+        ]
     Patient.objects.filter(pk=patient.pk).update(risk_verdict=patient.risk_verdict)
     # Every open order follows the chart just evaluated: a lower cap reaches the chair at once.
     dose_orders_follow_chart(patient=patient, today=timezone.localdate(now))

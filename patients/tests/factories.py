@@ -36,6 +36,10 @@ class PatientFactory(factory.django.DjangoModelFactory):
     sex_at_birth = "female"
     diagnosis = "adult_dm"
     antibodies = factory.LazyFunction(lambda: ["tif1g"])
+    # Screened before the first cycle, so that a factory patient carries no screening flag unless a
+    # test asks for one (risk.rules.prothrombotic_screen_rules).
+    antiphospholipid_screen = "negative"
+    antiphospholipid_screen_on = date(2026, 1, 5)
 
 
 class MeasurementFactory(factory.django.DjangoModelFactory):

@@ -70,6 +70,15 @@ TRIGGERS = [
     noted("thrombosis_immobilisation", "immobilisation", "Bed-bound", THROMBOSIS, MODERATE),
     noted("thrombosis_hypercoagulable", "hypercoagulable", "Factor V Leiden", THROMBOSIS, HIGH),
     noted("thrombosis_hypercoagulable", "antiphospholipid", "Lupus anticoagulant", THROMBOSIS, HIGH),
+    ("antiphospholipid-screen-positive", "thrombosis_hypercoagulable",
+     {"antiphospholipid_screen": "positive", "antiphospholipid_screen_on": LAB_DAY},
+     THROMBOSIS, HIGH, ["Antiphospholipid screen positive (2026-11-08)"], LAB_DAY),
+    ("dm-unscreened-before-first-cycle", "info_antiphospholipid_screen",
+     {"diagnosis": "juvenile_dm", "next_cycle_on": NEXT_CYCLE}, THROMBOSIS, INFO,
+     ["no screen recorded", "first cycle 2026-11-29"], None),
+    ("screen-equivocal", "info_antiphospholipid_screen",
+     {"antiphospholipid_screen": "equivocal", "antiphospholipid_screen_on": LAB_DAY, "first_infusion_on": NOTED},
+     THROMBOSIS, INFO, ["equivocal", "2026-11-08"], LAB_DAY),
     ("estrogen", "thrombosis_estrogen", {"medications": (("estrogen", "Estradiol"), ("other", "Omeprazole"))},
      THROMBOSIS, MODERATE, ["Estradiol"], None),
     noted("thrombosis_central_catheter", "central_catheter", "PICC line", THROMBOSIS, MODERATE),
@@ -203,6 +212,13 @@ NEAR_MISSES = [
     ("group-A-1.9g", "info_haemolysis_risk", {"blood_group": "A", "planned_dose_g_per_kg": Decimal("1.9")}),
     ("group-AB-no-order", "info_haemolysis_risk", {"blood_group": "AB"}),
     ("no-deterioration", "response_confirmed_deterioration", {"confirmed_deterioration_on": None}),
+    ("screen-negative", "thrombosis_hypercoagulable",
+     {"antiphospholipid_screen": "negative", "antiphospholipid_screen_on": LAB_DAY}),
+    ("dm-first-infusion-given-today", "info_antiphospholipid_screen",
+     {"diagnosis": "adult_dm", "first_infusion_on": TODAY}),
+    ("dm-screened-negative", "info_antiphospholipid_screen",
+     {"diagnosis": "adult_dm", "antiphospholipid_screen": "negative", "antiphospholipid_screen_on": LAB_DAY}),
+    ("polymyositis-unscreened", "info_antiphospholipid_screen", {"diagnosis": "polymyositis"}),
 ]  # fmt: skip
 
 
@@ -324,6 +340,24 @@ def _everything() -> ChartSnapshot:
         planned_dose_g_per_kg=Decimal("2"),
         confirmed_deterioration_on=date(2026, 11, 1),
     )
+
+
+@pytest.mark.parametrize(
+    ("fields", "considered"),
+    [
+        pytest.param({"age_years": 70}, True, id="thrombosis-flag-standing"),
+        pytest.param({"age_years": 70, "medications": (("anticoagulant", "Enoxaparin"),)}, False, id="on-lmwh"),
+        pytest.param({"diagnosis": "adult_dm"}, False, id="only-informational-thrombosis-findings"),
+        pytest.param({"age_years": 64}, False, id="no-thrombosis-flag"),
+    ],
+)
+def test_anticoagulant_prophylaxis_is_a_consideration_where_thrombosis_flags_stand(fields, considered):
+    snapshot = chart(**fields)
+    shown = rules.prophylaxis_consideration(snapshot, rules.evaluate(snapshot))
+    assert bool(shown) is considered
+    if considered:
+        assert "Advanced age" in shown[0].evidence and "not a rule" in shown[0].mitigation
+        assert "consider_anticoagulant_prophylaxis" not in codes(rules.evaluate(snapshot))  # never a flag
 
 
 def test_every_rule_at_once_gives_each_code_once_most_severe_first():
