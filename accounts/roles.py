@@ -30,6 +30,8 @@ _VIEW_REGISTRY = [
     "scheduling.view_infusionrecord",
     "scheduling.view_unitsettings",
     "scheduling.view_reminder",
+    "dosing.view_treatmentcourse",
+    "pathway.view_review",
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
@@ -52,6 +54,10 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "patients.delete_riskfactor",
         "dosing.add_doseorder",
         "dosing.change_doseorder",  # cancel an order
+        "dosing.add_treatmentcourse",  # started with the first order for an indication
+        "dosing.change_treatmentcourse",  # edit or renew the authorisation
+        "pathway.add_review",  # record a stewardship review's decision
+        "pathway.change_review",  # void a review recorded in error
         "visits.add_visit",
         "visits.change_visit",
         "risk.acknowledge_riskflag",

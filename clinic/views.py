@@ -64,6 +64,7 @@ def patient_detail(request, patient_uuid):
         "medications": list(patient.medications.all()),
         "risk_factors": list(patient.risk_factors.all()),
         "dose_orders": list(patient.dose_orders.select_related("product", "indication")[:20]),
+        "treatment_courses": list(patient.treatment_courses.all()),
         "response": response,
         "active_flags": active_flags,
         "at_risk_flags": [flag for flag in active_flags if flag.puts_at_risk],

@@ -450,6 +450,124 @@ def _hydration_constraints(phase: str) -> list[models.CheckConstraint]:
     return [models.CheckConstraint(condition=none | given, name=f"order_{phase}_complete")]
 
 
+class ObjectiveMeasure(models.TextChoices):
+    """The TIS core set's six measures (visits.tis.MEASURES, same codes; dosing may not import
+    visits, so pathway's tests hold the two equal): the objective measures a course names at its start."""
+
+    PHYSICIAN_GLOBAL = "physician_global", "Physician global activity"
+    PATIENT_GLOBAL = "patient_global", "Patient global activity"
+    MMT = "mmt", "Manual muscle testing (MMT-8)"
+    HAQ = "haq", "Health Assessment Questionnaire (HAQ)"
+    ENZYME = "enzyme", "Muscle enzyme"
+    EXTRAMUSCULAR_GLOBAL = "extramuscular_global", "Extramuscular global activity"
+
+
+def all_objective_measures() -> list[str]:
+    return list(ObjectiveMeasure.values)
+
+
+class TreatmentCourseStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    TRIAL_OFF = "trial_off", "Trial off IVIG"
+    STOPPED = "stopped", "Stopped"
+
+
+class TreatmentCourse(models.Model):
+    """A course of IVIG for one indication (across products) and its authorisation window: what
+    was authorised at the start (objective measures, maximum dose, interval), until when, the dose
+    and interval the next orders default to, and when the stewardship review falls due. Orders
+    link to it; a review (pathway.Review) renews or changes it. Dates: dosing.authorisation."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="treatment_courses")
+    indication_slug = models.SlugField("indication (catalog slug)")
+    indication_name = models.CharField("indication", max_length=100)
+    started_on = models.DateField("started on")
+    objective_measures = models.JSONField(
+        default=all_objective_measures, help_text="The TIS core set measures named at the start, by code."
+    )
+    authorised_until = models.DateField("authorised until")
+    max_dose_g_per_kg = models.DecimalField(
+        "authorised maximum dose (g/kg per cycle)",
+        max_digits=4,
+        decimal_places=2,
+        validators=[MinValueValidator(Decimal("0.01")), MaxValueValidator(Decimal("3"))],
+    )
+    interval_weeks = models.PositiveSmallIntegerField(
+        "authorised interval (weeks)", validators=[MinValueValidator(1), MaxValueValidator(52)]
+    )
+    current_dose_g_per_kg = models.DecimalField(
+        "dose the next orders default to (g/kg per cycle)",
+        max_digits=4,
+        decimal_places=2,
+        validators=[MinValueValidator(Decimal("0.01")), MaxValueValidator(Decimal("3"))],
+    )
+    current_interval_weeks = models.PositiveSmallIntegerField(
+        "interval the next cycles follow (weeks)", validators=[MinValueValidator(1), MaxValueValidator(52)]
+    )
+    next_review_due = models.DateField("next review due")
+    status = models.CharField(
+        max_length=10, choices=TreatmentCourseStatus.choices, default=TreatmentCourseStatus.ACTIVE
+    )
+    status_reason = models.CharField(max_length=300, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Raised by every change; the edit and review pages post the version they showed.
+    version = models.PositiveIntegerField(default=1)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-started_on", "-pk"]
+        constraints = [
+            # One course in force per patient and indication; a stopped one stays on file.
+            models.UniqueConstraint(
+                fields=["patient", "indication_slug"],
+                condition=~Q(status="stopped"),
+                name="treatment_course_one_in_force_per_indication",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_dose_g_per_kg__gt=0)
+                & Q(max_dose_g_per_kg__lte=3)
+                & Q(current_dose_g_per_kg__gt=0)
+                & Q(current_dose_g_per_kg__lte=3),
+                name="treatment_course_doses_in_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(authorised_until__gte=F("started_on")), name="treatment_course_window_after_start"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["active", "trial_off", "stopped"]), name="treatment_course_status_known"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.indication_name} from {self.started_on:%Y-%m-%d} ({self.patient.mrn})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("pathway:course_detail", kwargs={"course_uuid": self.uuid})
+
+    @property
+    def objective_measure_labels(self) -> list[str]:
+        labels = dict(ObjectiveMeasure.choices)
+        return [labels.get(code, code) for code in self.objective_measures]
+
+    def clean(self):
+        errors = {}
+        measures = self.objective_measures
+        if not isinstance(measures, list) or not measures:
+            errors["objective_measures"] = "Name at least one objective measure of the TIS core set."
+        elif set(measures) - set(ObjectiveMeasure.values) or len(set(measures)) != len(measures):
+            errors["objective_measures"] = "Objective measures are the TIS core set's, each named once."
+        if self.started_on and self.authorised_until and self.authorised_until < self.started_on:
+            errors["authorised_until"] = (
+                f"The window cannot end before the course started ({self.started_on:%Y-%m-%d})."
+            )
+        if self.status != TreatmentCourseStatus.ACTIVE and not self.status_reason.strip():
+            errors["status_reason"] = "Say why the course is in trial off or stopped."
+        if errors:
+            raise ValidationError(errors)
+
+
 class DoseOrderQuerySet(models.QuerySet):
     def awaiting_verification(self):
         return self.filter(status__in=PENDING_STATUSES)
@@ -538,6 +656,13 @@ class DoseOrder(models.Model):
     # was given in full.
     last_cycle_note = models.CharField(max_length=500, blank=True)
     last_cycle_note_on = models.DateField(null=True, blank=True)
+    # The treatment course (authorisation window) the order was placed on, and the prescriber's
+    # reason for ordering outside it (after the window, above its maximum, or in trial off or
+    # stopped); empty when the order was inside it. Shown with the order.
+    treatment_course = models.ForeignKey(
+        TreatmentCourse, on_delete=models.PROTECT, related_name="orders", null=True, blank=True
+    )
+    authorisation_reason = models.CharField("reason to order outside the authorisation", max_length=300, blank=True)
     # Raised by every change of state; the verify and cancel pages post the version they showed,
     # so a pharmacist verifying and a physician cancelling at the same time cannot both win.
     version = models.PositiveIntegerField(default=1)
@@ -591,6 +716,19 @@ class DoseOrder(models.Model):
     def status_sentence(self) -> str:
         """E.g. "The dose order needs verification again"."""
         return f"The dose order {STATUS_SENTENCES[self.status]}"
+
+    @property
+    def course_dose_change(self) -> str:
+        """A review changed the dose the course's next orders take: the sentence asking the
+        prescriber for a new order at that dose ("" when none). The verified order itself is never
+        rewritten; the chair gives it until the new order replaces it."""
+        course = self.treatment_course
+        if course is None or self.status not in OPEN_STATUSES or course.current_dose_g_per_kg == self.dose_g_per_kg:
+            return ""
+        return (
+            f"The stewardship review set this course's dose to {course.current_dose_g_per_kg.normalize():f} g/kg "
+            f"(this order: {self.dose_g_per_kg.normalize():f} g/kg): place the next order at that dose."
+        )
 
     @property
     def administration_plan(self) -> dict:

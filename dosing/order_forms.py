@@ -107,6 +107,14 @@ class DoseOrderForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Only when a contraindication flag is shown above. Kept with the order and in its history.",
     )
+    authorisation_reason = forms.CharField(
+        label="Reason to order outside the treatment course's authorisation",
+        required=False,
+        max_length=300,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Only when the order is after the authorised-until date, above the authorised maximum dose, "
+        "or on a course in trial off or stopped, and no review has renewed it. Kept with the order.",
+    )
     # The fingerprint of the plan Calculate showed; Place order places only that plan.
     plan_digest = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
 

@@ -78,6 +78,8 @@ def clinic(physician_user, pharmacist_user) -> Clinic:
         "visits": reverse("visits:patient_visits", args=[patient.uuid]),
         "cohort": reverse("visits:cohort"),
         "api-tokens": reverse("accounts:tokens"),
+        "treatment-course": order.treatment_course.get_absolute_url(),
+        "stewardship-review": reverse("pathway:review", args=[order.treatment_course.uuid]),
     }
     return Clinic(pages=pages, sheet_url=sheet)
 

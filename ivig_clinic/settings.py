@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "visits",
     "risk",
     "scheduling",
+    "pathway",
     "clinic",
 ]
 

@@ -8,6 +8,7 @@ from ninja.security import django_auth
 from accounts.auth import ApiTokenAuth
 from clinic import urls as clinic_urls
 from dosing.api import router as dosing_router
+from pathway.api import router as pathway_router
 from patients import urls as patients_urls
 from patients.api import router as patients_router
 from patients.api_common import DecimalJsonParser, invalid_input_body
@@ -37,6 +38,7 @@ api.add_router("", patients_router)
 api.add_router("", dosing_router)
 api.add_router("", visits_router)
 api.add_router("", scheduling_router)
+api.add_router("", pathway_router)
 
 urlpatterns = [
     *clinic_urls.home,
@@ -52,6 +54,7 @@ urlpatterns = [
     path("visits/", include((visits_urls.urlpatterns + clinic_urls.visit_pages, "visits"))),
     path("risk/", include("risk.urls")),
     path("scheduling/", include("scheduling.urls")),
+    path("pathway/", include("pathway.urls")),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),

@@ -38,6 +38,7 @@ from ..models import (
 )
 from ..planning import LABELLED_FOR_DIAGNOSES, facts_snapshot, label_info, plan_for
 from ..signals import order_closed, order_plan_changed
+from .treatment_courses import course_for, needs_for_order, new_course, treatment_course_start
 
 # Fields of the order form that a calculation error can be shown next to.
 FORM_FIELDS = {"dose_g_per_kg", "days", "weight_basis", "indication"}
@@ -147,6 +148,7 @@ def dose_order_create(
     post_hydration_rate_ml_per_h=None,
     observation_minutes: int = 0,
     bedside_instructions: str = "",
+    authorisation_reason: str = "",
 ) -> DoseOrder:
     """Place an order. Contraindication flags stop it unless `override_reason` says why the
     physician gives IVIG anyway; the override is kept with the order and in its history.
@@ -158,7 +160,13 @@ def dose_order_create(
     refuses the whole order; its error is keyed ``premedications-<index>-<field>``, as the
     order form's formset names its fields.
     Example: ``premedications=[{"drug": "paracetamol", "dose": Decimal("1"), "dose_unit": "g",
-    "route": "oral", "minutes_before_start": 30}]``."""
+    "route": "oral", "minutes_before_start": 30}]``.
+
+    The order is placed on the patient's treatment course for the indication (its authorisation
+    window), or starts one with the site's defaults (``order.treatment_course_started`` is then
+    True). An order outside the window (after ``authorised_until``, above its maximum dose, or on a
+    course in trial off or stopped) is refused at ``authorisation_reason`` unless that says why;
+    the reason is kept with the order."""
     today = today or timezone.localdate()
     # The chart as the risk rules last judged it: on every change they read, and nightly.
     inputs, plan = plan_order(
@@ -217,8 +225,22 @@ def dose_order_create(
     )
     # Every refusal at once, the order's and the premedications', before anything is written.
     errors = {}
+    course = course_for(patient, indication.slug)
+    started = course is None
+    if started:
+        course = new_course(
+            by=by, patient=patient, indication=indication, dose_g_per_kg=plan.dose_g_per_kg, today=today
+        )
+        order.authorisation_reason = ""
+    else:
+        needs = needs_for_order(course, dose_g_per_kg=plan.dose_g_per_kg, ordered_on=today)
+        order.authorisation_reason = authorisation_reason.strip()[:300] if needs else ""
+        if needs and not order.authorisation_reason:
+            errors["authorisation_reason"] = [
+                " ".join(needs) + " Record a stewardship review (renewal), or give the reason to order anyway."
+            ]
     try:
-        order.full_clean()
+        order.full_clean(exclude=["treatment_course"])
     except ValidationError as exc:
         errors.update(exc.update_error_dict({}))
     try:
@@ -227,7 +249,13 @@ def dose_order_create(
         errors.update(exc.update_error_dict({}))
     if errors:
         raise ValidationError(errors)
+    if started:
+        treatment_course_start(by=by, course=course)
+    order.treatment_course = course
+    order.treatment_course_started = started
     reason = "prescribed" if not override else f"prescribed, contraindication overridden: {override['reason']}"
+    if order.authorisation_reason:
+        reason += f"; outside the authorisation: {order.authorisation_reason}"
     audited_save(order, by=by, reason=reason[:100])
     for premed in premeds:
         premed.order = order

@@ -17,7 +17,7 @@ from accounts.roles import roles_of
 from patients.models import Patient
 
 from ..chart_limits import bedside_times, ladder_times, plan_digest
-from ..models import DoseOrder
+from ..models import DoseOrder, SiteSettings, TreatmentCourseStatus
 from ..order_forms import (
     ALL,
     ORDER_LIST_FILTERS,
@@ -35,6 +35,7 @@ from ..order_forms import (
 )
 from ..planning import label_info
 from ..services import orders as services
+from ..services.treatment_courses import course_for
 
 ORDERS_PER_PAGE = 25
 DEFAULT_SHEET_START = time(9, 0)
@@ -70,7 +71,7 @@ def order_create(request, patient_uuid):
     after Calculate (an input, or the chart), Place order shows the new plan instead."""
     patient = get_object_or_404(Patient, uuid=patient_uuid)
     today = timezone.localdate()
-    form = DoseOrderForm(request.POST or None)
+    form = DoseOrderForm(request.POST or None, initial=_course_proposal(patient))
     premedications = premedication_formset(request.POST or None)
     preview = None
     if form.is_bound and form.is_valid():
@@ -98,6 +99,15 @@ def order_create(request, patient_uuid):
                         **data,
                     )
                     messages.success(request, "Order placed. It now waits for a pharmacist to verify it.")
+                    if order.treatment_course_started:
+                        course = order.treatment_course
+                        messages.info(
+                            request,
+                            f"A treatment course for {course.indication_name} was started today: authorised until "
+                            f"{course.authorised_until:%Y-%m-%d} at most {course.max_dose_g_per_kg.normalize():f} g/kg "
+                            f"every {course.interval_weeks} weeks (site policy); review due "
+                            f"{course.next_review_due:%Y-%m-%d}.",
+                        )
                     return redirect(order)
                 messages.warning(
                     request,
@@ -112,6 +122,8 @@ def order_create(request, patient_uuid):
             carry_version(form, plan_digest(preview["plan"]), "plan_digest")
     chosen = form.cleaned_data.get("indication") if form.is_bound and hasattr(form, "cleaned_data") else None
     context = {
+        "course": _course_shown(patient, chosen),
+        "site": SiteSettings.load(),
         "patient": patient,
         "form": form,
         "premedications": premedications,
@@ -123,6 +135,24 @@ def order_create(request, patient_uuid):
         "label": _label(form),
     }
     return render(request, "dosing/order_form.html", context)
+
+
+def _course_shown(patient, indication):
+    """The treatment course the order would be placed on: the chosen indication's, else the
+    patient's latest one in force."""
+    if indication is not None:
+        return course_for(patient, indication.slug)
+    return patient.treatment_courses.exclude(status=TreatmentCourseStatus.STOPPED).first()
+
+
+def _course_proposal(patient) -> dict:
+    """The form's proposal from the patient's course in force: its indication (as last ordered)
+    and the dose a stewardship review set; empty without a course (the form's own default)."""
+    course = patient.treatment_courses.exclude(status=TreatmentCourseStatus.STOPPED).first()
+    last = course and course.orders.order_by("-prescribed_at").first()
+    if not last:
+        return {}
+    return {"indication": last.indication_id, "dose_g_per_kg": course.current_dose_g_per_kg, "days": last.days}
 
 
 def _add_order_errors(form, premedications, exc: ValidationError) -> None:

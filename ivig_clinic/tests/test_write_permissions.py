@@ -20,6 +20,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from accounts.services import api_token_create
 from dosing.models import OrderStatus, ProductPresentation
 from dosing.services.orders import dose_order_verify
+from pathway.services import review_record
 from patients.tests.factories import LabResultFactory, MedicationFactory, RiskFactorFactory
 from patients.views import RECORD_KINDS
 from risk.models import RiskFlag
@@ -115,6 +116,7 @@ class World:
     viewer_secret: str
     others_token: object
     lot: object
+    review: object = None
 
 
 @pytest.fixture
@@ -159,9 +161,12 @@ def world(make_user, make_order, dm_patient, frozen_today) -> World:
     )
     viewer_token, viewer_secret = api_token_create(by=viewer, name="viewer's script")
     others_token, _ = api_token_create(by=nurse, name="nurse's script")
+    review = review_record(
+        by=physician, course=pending.treatment_course, expected_version=None, decision="continue", reason="improving"
+    )
     return World(
         physician, pharmacist, nurse, viewer, dm_patient, records, pending, verified, session, visit, flag,
-        reminder, viewer_token, viewer_secret, others_token, lot,
+        reminder, viewer_token, viewer_secret, others_token, lot, review,
     )  # fmt: skip
 
 
@@ -208,6 +213,7 @@ def _write_cases(w: World) -> dict[str, list[tuple[str, str, dict]]]:
     The data would be accepted from someone allowed, so a missing permission check would
     write, and the snapshot would show it."""
     patient, order, session = w.patient.uuid, w.pending_order.uuid, w.session.uuid
+    course = w.review.course.uuid
     kinds = {
         "measurements": {"measured_on": "2026-11-22", "weight_kg": "71", "height_cm": "170"},
         "labs": {"test": "creatinine", "collected_on": "2026-11-21", "value": "0.9", "upper_limit_normal": ""},
@@ -336,6 +342,32 @@ def _write_cases(w: World) -> dict[str, list[tuple[str, str, dict]]]:
         "api-v1:void_entry": [
             ("", _url("api-v1:void_entry", session_id=session, entry_id=w.lot.uuid), {"reason": "wrong lot scanned"})
         ],
+        "pathway:course_edit": [
+            (
+                "",
+                _url("pathway:course_edit", course_uuid=course),
+                {
+                    "authorised_until": "2027-12-01",
+                    "next_review_due": "2027-12-01",
+                    "max_dose_g_per_kg": "2",
+                    "interval_weeks": "4",
+                    "objective_measures": ["mmt", "haq"],
+                    "reason": "renewed by the board",
+                    "version": str(w.review.course.version),
+                },
+            )
+        ],
+        "pathway:review": [
+            (
+                "",
+                _url("pathway:review", course_uuid=course),
+                {"decision": "continue", "reason": "stable", "version": str(w.review.course.version)},
+            )
+        ],
+        "pathway:review_void": [("", _url("pathway:review_void", review_uuid=w.review.uuid), {"reason": "wrong"})],
+        "api-v1:review_create": [
+            ("", _url("api-v1:review_create", course_id=course), {"decision": "continue", "reason": "stable"})
+        ],
         # Refused to everyone but a nurse; a nurse's would need the whole record first (test_chair_api).
         "api-v1:complete_infusion": [
             (
@@ -370,6 +402,10 @@ NURSE_REFUSED = {
     ("visits:create", ""),
     ("visits:edit", ""),
     ("visits:set_baseline", ""),
+    ("pathway:course_edit", ""),
+    ("pathway:review", ""),
+    ("pathway:review_void", ""),
+    ("api-v1:review_create", ""),
 }
 
 

@@ -14,7 +14,7 @@ their e-mail (scheduling/services/delivery.py) once the sweep's writes have comm
 
 import logging
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
@@ -23,7 +23,8 @@ from django.conf import settings
 from django.db import DataError, IntegrityError, transaction
 from django.db.models import Count, F, Max, Min, OuterRef, Q, QuerySet, Subquery
 
-from dosing.models import DoseOrder, SiteSettings
+from dosing.authorisation import review_reminder_date
+from dosing.models import DoseOrder, SiteSettings, TreatmentCourse, TreatmentCourseStatus
 from patients.models import LabResult, LabTest, Patient, week_zero
 from risk.models import PUTS_AT_RENAL_RISK, RiskFlag
 from visits.models import Visit
@@ -173,6 +174,7 @@ def reminders_sweep(*, now: datetime) -> dict:
     _collect_cycle_reminders(collector)
     _collect_overdue(collector)
     _collect_assessments(collector)
+    _collect_course_reviews(collector)
 
     existing = _existing_rows(list(collector.wanted))
     missing = [item for key, item in collector.wanted.items() if key not in existing]
@@ -478,17 +480,52 @@ def _assessments_of(
         )
         if collector.due_point(due):
             collector.add(_Wanted(due, patient["id"]))
-    reviews = timing.stewardship_review_dates(started_on)
-    for months, day in zip(timing.STEWARDSHIP_REVIEW_MONTHS, reviews, strict=True):
-        due = timing.reminder_on(
-            day,
+
+
+def _collect_course_reviews(collector: _Collector) -> None:
+    """Stewardship reviews from each treatment course in force (dosing.TreatmentCourse), to the
+    physician: from ``review_reminder_days`` (site settings) before the review falls due until
+    that day, and likewise before the authorisation lapses when that is another day. A course in
+    trial off is reminded of its reassessment; a stopped one of nothing. A review that renews the
+    course moves the dates, so the next sweep makes the new reminders.
+
+    Example: a course started 2026-01-05, site policy 6 months and 28 days -> "Stewardship review
+    due 2026-07-05 ..." due from 2026-06-07 08:00 local until 2026-07-05 08:00."""
+    days = SiteSettings.load().review_reminder_days
+    for course in TreatmentCourse.objects.exclude(status=TreatmentCourseStatus.STOPPED).values(
+        "id", "patient_id", "indication_name", "started_on", "next_review_due", "authorised_until", "status"
+    ):
+        try:
+            _course_reviews_of(collector, course, days)
+        except (TypeError, ValueError) as error:
+            collector.failed(f"treatment course {course['id']}", error)
+
+
+def _course_reviews_of(collector: _Collector, course: dict, days: int) -> None:
+    what = (
+        "Reassessment after a trial off IVIG"
+        if course["status"] == TreatmentCourseStatus.TRIAL_OFF
+        else "Stewardship review"
+    )
+    started = f"{course['indication_name']}, course started {course['started_on'].isoformat()}"
+    due_dates = {course["next_review_due"]: f"{what} due {course['next_review_due'].isoformat()} ({started})."}
+    if course["status"] == TreatmentCourseStatus.ACTIVE:
+        lapse = course["authorised_until"]
+        due_dates.setdefault(lapse, f"IVIG authorisation lapses {lapse.isoformat()} ({started}): review or renew.")
+    for day, reason in due_dates.items():
+        start = timing.reminder_on(
+            review_reminder_date(day, days),
             kind=ReminderKind.STEWARDSHIP_REVIEW,
-            target=target,
+            target=f"treatment-course-{course['id']}",
             tz=collector.tz,
-            reason=f"Stewardship review at {months} months of IVIG ({started}).",
+            reason=reason,
         )
+        end = timing.reminder_on(
+            day, kind=ReminderKind.STEWARDSHIP_REVIEW, target="end", tz=collector.tz, reason=reason
+        )
+        due = replace(start, window_end=end.due_at)
         if collector.due_point(due):
-            collector.add(_Wanted(due, patient["id"], message=due.reason, review_from=started_on))
+            collector.add(_Wanted(due, course["patient_id"], message=reason, review_from=course["started_on"]))
 
 
 def _baseline(collector: _Collector, patient: dict, visits: list[tuple[date, bool]], target: str) -> None:

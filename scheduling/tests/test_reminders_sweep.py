@@ -12,7 +12,7 @@ import pytest
 from django.db import IntegrityError, connection
 from django.test.utils import CaptureQueriesContext
 
-from dosing.models import DoseOrder, SiteSettings
+from dosing.models import DoseOrder, SiteSettings, TreatmentCourse
 from patients.models import LabResult, Patient
 from patients.tests.factories import LabResultFactory, RiskFactorFactory, WeighedPatientFactory
 from risk.models import RiskFlag
@@ -398,10 +398,20 @@ def test_baseline_tis_a_week_before_the_first_infusion_unless_recorded(book, swe
     assert "Baseline" in reminder.message
 
 
+def _course_dates(patient, started_on, due, *, until=None, status="active", reason=""):
+    """Set the patient's treatment course (started by its first order) to these dates."""
+    TreatmentCourse.objects.filter(patient=patient).update(
+        started_on=started_on, next_review_due=due, authorised_until=until or due, status=status, status_reason=reason
+    )
+    return TreatmentCourse.objects.get(patient=patient)
+
+
 @pytest.mark.django_db
-def test_stewardship_review_at_3_months_shows_latest_tis_and_grams(book, sweep, visit):
-    patient = WeighedPatientFactory(ivig_started_on=date(2026, 8, 22))  # 3 months: Sun 22 Nov
+def test_stewardship_review_from_the_treatment_course_shows_latest_tis_and_grams(book, sweep, visit):
+    patient = WeighedPatientFactory(ivig_started_on=date(2026, 8, 22))
     course = book(date(2026, 8, 22), patient=patient, cycles=4)  # 70 g a day (70 kg, 2 g/kg, 2 days)
+    # Review due Sun 20 Dec: 28 days' notice (site settings) -> from Sun 22 Nov.
+    treatment = _course_dates(patient, date(2026, 8, 22), date(2026, 12, 20))
     for session in sessions_of(course)[:6]:
         give(session, stopped_at=session.planned_start + timedelta(hours=5))
     visit(patient, date(2026, 8, 20), **BASELINE)
@@ -409,16 +419,50 @@ def test_stewardship_review_at_3_months_shows_latest_tis_and_grams(book, sweep, 
 
     sweep()
     review = Reminder.objects.get(kind="stewardship_review")
-    assert review.subject_key == f"stewardship_review:patient-{patient.pk}:2026-11-22"
+    assert review.subject_key == f"stewardship_review:treatment-course-{treatment.pk}:2026-11-22"
     assert review.role == "physician" and review.due_at == local(TODAY, 8)
+    assert review.window_end == local(date(2026, 12, 20), 8)
+    assert "Stewardship review due 2026-12-20" in review.message
     assert "Latest TIS 35.0 (minimal) on 2026-11-12" in review.message
     assert "420 g given in 6 infusion days" in review.message
 
 
 @pytest.mark.django_db
-def test_stewardship_review_without_visits_says_so(book, sweep):
-    patient = WeighedPatientFactory(ivig_started_on=date(2026, 5, 22))  # 6 months: Sun 22 Nov
+def test_worked_example_dm_started_5_january_reminded_from_7_june(book, sweep):
+    patient = WeighedPatientFactory(ivig_started_on=date(2026, 1, 5))
     book(date(2026, 12, 10), patient=patient)
+    # As the first order would have set it on 5 Jan 2026: 6 months -> 5 Jul 2026.
+    _course_dates(patient, date(2026, 1, 5), date(2026, 7, 5))
+    assert sweep(local(date(2026, 6, 6), 9))["created_by_kind"].get("stewardship_review") is None
+    sweep(local(date(2026, 6, 7), 9))
+    reminder = Reminder.objects.get(kind="stewardship_review")
+    assert reminder.due_at == local(date(2026, 6, 7), 8) and reminder.window_end == local(date(2026, 7, 5), 8)
+
+
+@pytest.mark.django_db
+def test_lapsing_authorisation_and_trial_off_reassessment_and_nothing_once_stopped(book, sweep):
+    lapsing = WeighedPatientFactory()
+    book(date(2026, 12, 10), patient=lapsing)
+    # Review due later than the window: both remind, each 28 days ahead.
+    _course_dates(lapsing, date(2026, 6, 1), date(2027, 1, 20), until=date(2026, 12, 1))
+    paused = WeighedPatientFactory()
+    book(date(2026, 12, 10), patient=paused)
+    _course_dates(paused, date(2026, 1, 5), date(2026, 12, 5), status="trial_off", reason="stable 12 months")
+    stopped = WeighedPatientFactory()
+    book(date(2026, 12, 10), patient=stopped)
+    _course_dates(stopped, date(2026, 1, 5), date(2026, 12, 5), status="stopped", reason="no benefit")
+    sweep()
+    messages = {r.patient_id: r.message for r in Reminder.objects.filter(kind="stewardship_review")}
+    assert set(messages) == {lapsing.pk, paused.pk}
+    assert messages[lapsing.pk].startswith("IVIG authorisation lapses 2026-12-01")
+    assert messages[paused.pk].startswith("Reassessment after a trial off IVIG due 2026-12-05")
+
+
+@pytest.mark.django_db
+def test_stewardship_review_without_visits_says_so(book, sweep):
+    patient = WeighedPatientFactory(ivig_started_on=date(2026, 5, 22))
+    book(date(2026, 12, 10), patient=patient)
+    _course_dates(patient, date(2026, 5, 22), date(2026, 12, 20))
     sweep()
     assert "No TIS yet; 0 g given in 0 infusion days." in Reminder.objects.get(kind="stewardship_review").message
 
@@ -490,10 +534,11 @@ def _rich_clinic(book):
     for session in sessions_of(book(date(2026, 11, 19), patient=treated)):
         give(session, stopped_at=session.planned_start + timedelta(hours=5))
     book(date(2026, 11, 26), patient=treated)
-    # Last cycle 1 Oct, nothing booked (overdue); started 22 Aug (3-month review on 22 Nov).
+    # Last cycle 1 Oct, nothing booked (overdue); review due 20 Dec, reminded from 22 Nov (treatment course).
     overdue = WeighedPatientFactory(**name, ivig_started_on=date(2026, 8, 22))
     for session in sessions_of(book(date(2026, 10, 1), patient=overdue)):
         give(session, stopped_at=session.planned_start + timedelta(hours=5))
+    _course_dates(overdue, date(2026, 8, 22), date(2026, 12, 20))
     # First infusion 27 Nov, no baseline visit.
     book(date(2026, 11, 27), patient=WeighedPatientFactory(**name))
 
