@@ -34,7 +34,7 @@ from django.utils import timezone
 
 from accounts.roles import NURSE, PHARMACIST, PHYSICIAN
 from dosing.models import DoseOrder, Indication, OrderStatus, SiteSettings, WeightBasis
-from dosing.planning import LABELLED_FOR_DIAGNOSES, facts_snapshot, label_info, plan_for
+from dosing.planning import LABELLED_FOR_DIAGNOSES, facts_snapshot, juvenile_dermatomyositis, label_info, plan_for
 from patients.labs import LAB_CATALOG
 from patients.models import (
     BloodGroup,
@@ -534,6 +534,8 @@ def _order(chart: _Chart, ctx: _Context, indication: Indication, day: date, days
         "iga_deficient_with_anti_iga": patient.iga_status == IgAStatus.DEFICIENT_ANTI_IGA,
         "hypersensitivity_to_immunoglobulin": patient.hypersensitivity_to_immunoglobulin,
         "corn_allergy": patient.corn_allergy,
+        "hyperprolinaemia": patient.hyperprolinaemia,
+        "juvenile_dermatomyositis": juvenile_dermatomyositis(patient.diagnosis, patient.age_on(day)),
         "at_risk": bool(reasons),
         "renal_risk": any(f.category == rules.RENAL for f in reasons),
         "at_risk_reasons": [
@@ -553,6 +555,8 @@ def _order(chart: _Chart, ctx: _Context, indication: Indication, day: date, days
         age_years=inputs["age_years"],
         corn_allergy=inputs["corn_allergy"],
         renal_risk=inputs["renal_risk"],
+        hyperprolinaemia=inputs["hyperprolinaemia"],
+        juvenile_dermatomyositis=inputs["juvenile_dermatomyositis"],
     )
     prescribed_at = _at(day, time(10, rng.randint(0, 59)), ctx.tz)
     order = DoseOrder(

@@ -82,10 +82,23 @@ class DosePlanRequest(JsonObjectBody):
         json_schema_extra=whole_text_schema,
     )
     weight_basis: Literal[WEIGHT_BASES] = Field(
-        "auto", description="auto: adjusted body weight from the site's BMI threshold, otherwise actual."
+        "auto",
+        description="auto: adjusted body weight from the site's BMI threshold, otherwise actual. Below "
+        "152.4 cm (60 in) auto keeps actual body weight (warning short_stature) rather than extend the "
+        "Devine formula; an explicit ideal or adjusted is extrapolated, with the same warning.",
     )
     at_risk: StrictBool = Field(
         False, description="At risk of thrombosis or renal dysfunction: the at-risk rate cap applies."
+    )
+    juvenile_dermatomyositis: StrictBool = Field(
+        False,
+        description="Juvenile dermatomyositis: with weight_basis auto the adult BMI rule does not choose the "
+        "weight; actual body weight is used.",
+    )
+    hyperprolinaemia: StrictBool = Field(
+        False,
+        description="Hyperprolinaemia (type I or II): a product stabilised with proline (Privigen) is "
+        "contraindicated (blocking warning hyperprolinaemia_proline).",
     )
 
     @model_validator(mode="before")

@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields, is_dataclass
-from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_UP, ROUND_UP, Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any, NamedTuple
 
@@ -37,6 +37,8 @@ CM_PER_INCH = Decimal("2.54")
 DEVINE_BASE_INCHES = Decimal("60")
 DEVINE_KG_PER_INCH = Decimal("2.3")
 DEVINE_BASE_KG = {"female": Decimal("45.5"), "male": Decimal("50")}
+# Devine's line starts at 60 in; below it the formula is extrapolated (short stature).
+DEVINE_MIN_HEIGHT_CM = DEVINE_BASE_INCHES * CM_PER_INCH
 
 SEXES = ("female", "male")
 WEIGHT_BASES = ("actual", "ideal", "adjusted", "auto")
@@ -55,6 +57,11 @@ DEFAULT_ADJUSTED_WEIGHT_FACTOR = Decimal("0.4")
 DEFAULT_BMI_THRESHOLD = Decimal("30")
 DEFAULT_TOLERANCE_PERCENT = Decimal("10")
 DEFAULT_SITE_AT_RISK_CAP_MG_PER_KG_MIN = Decimal("3.3")
+# Pharmacy limits: site policy (no label gives them), the defaults of dosing.SiteSettings.
+DEFAULT_DAILY_DOSE_CEILING_G = Decimal("140")
+DEFAULT_PUMP_RATE_CEILING_ML_PER_H = Decimal("999")
+DEFAULT_PUMP_RATE_MINIMUM_ML_PER_H = Decimal("1")
+VIAL_PROPOSALS = ("nearest", "fewest")
 
 TENTH = Decimal("0.1")
 HUNDREDTH = Decimal("0.01")
@@ -70,6 +77,12 @@ class WarningCode(StrEnum):
     CORN_ALLERGY_MALTOSE = "corn_allergy_maltose"
     RENAL_RISK = "renal_risk"
     ROUNDING_OUTSIDE_TOLERANCE = "rounding_outside_tolerance"
+    HYPERPROLINAEMIA_PROLINE = "hyperprolinaemia_proline"
+    SHORT_STATURE = "short_stature"
+    DAILY_DOSE_CEILING = "daily_dose_ceiling"
+    PUMP_RATE_CEILING = "pump_rate_ceiling"
+    PUMP_RATE_BELOW_MINIMUM = "pump_rate_below_minimum"
+    FEWER_VIALS_AVAILABLE = "fewer_vials_available"
 
 
 # --------------------------------------------------------------------------- input checks
@@ -240,6 +253,9 @@ class DosingWeight:
     adjusted_body_weight_kg: Decimal | None
     bmi: Decimal
     reason: str
+    # Below 60 in (152.4 cm): "extrapolated" when an ideal or adjusted weight from the extended
+    # Devine line is used, "not extended" when "auto" kept actual weight instead; else None.
+    short_stature: str | None = None
 
 
 def dosing_weight(
@@ -250,17 +266,29 @@ def dosing_weight(
     basis: str,
     bmi_threshold: Decimal | int | str = DEFAULT_BMI_THRESHOLD,
     adjusted_weight_factor: Decimal | int | str = DEFAULT_ADJUSTED_WEIGHT_FACTOR,
+    juvenile_dermatomyositis: bool = False,
 ) -> DosingWeight:
     """The weight the dose and the rates are calculated on.
 
     ``basis``: ``actual``; ``ideal`` or ``adjusted`` (never above actual); ``auto`` = adjusted
     when the shown BMI is at least ``bmi_threshold``, otherwise actual.
 
+    ``auto`` never extends the Devine line silently: below 152.4 cm (60 in) it keeps actual
+    body weight and says so (``short_stature="not extended"``); an explicit ``ideal`` or
+    ``adjusted`` there is computed on the extrapolated line (``short_stature="extrapolated"``)
+    for the prescriber to confirm. With ``juvenile_dermatomyositis`` the adult BMI rule does
+    not choose: ``auto`` is actual body weight, and the reason says why.
+
     Example: 95 kg, 165.7 cm, female: BMI 95 / 1.657² = 34.6 >= 30; IBW 45.5 + 2.3 x 5.24 = 57.5 kg;
     adjusted 57.5 + 0.4 x 37.5 = 72.5 kg.
 
     >>> dosing_weight(weight_kg=Decimal("95"), height_cm=Decimal("165.7"), sex="female", basis="auto").reason
     'BMI 34.6 ≥ 30.0: adjusted body weight 72.5 kg used (actual 95.0 kg, ideal 57.5 kg)'
+
+    Example: 80 kg, 150 cm (59.1 in), female, auto: BMI 35.6 >= 30, but below 60 in -> actual 80 kg.
+
+    >>> dosing_weight(weight_kg="80", height_cm="150", sex="female", basis="auto").short_stature
+    'not extended'
     """
     weight = _weight(weight_kg)
     height = _height(height_cm)
@@ -269,6 +297,7 @@ def dosing_weight(
         raise FieldError("weight_basis", f"must be one of {', '.join(WEIGHT_BASES)}, not {basis!r}")
     threshold = _positive(bmi_threshold, "bmi_threshold", "kg/m²")
     factor = _factor(adjusted_weight_factor)
+    juvenile = _flag(juvenile_dermatomyositis, "juvenile_dermatomyositis")
 
     bmi = body_mass_index(weight_kg=weight, height_cm=height)
     ideal_kg: Decimal | None = _devine_kg(height, patient_sex)
@@ -277,14 +306,30 @@ def dosing_weight(
         adjusted_kg = adjusted_body_weight_kg(weight_kg=weight, ideal_body_weight_kg=ideal_kg, factor=factor)
     else:
         ideal_kg = None
+    short = height < DEVINE_MIN_HEIGHT_CM
 
-    def result(basis_used: str, used_kg: Decimal, reason: str) -> DosingWeight:
-        return DosingWeight(basis, basis_used, used_kg, ideal_kg, adjusted_kg, bmi, reason)
+    def result(basis_used: str, used_kg: Decimal, reason: str, short_stature: str | None = None) -> DosingWeight:
+        return DosingWeight(basis, basis_used, used_kg, ideal_kg, adjusted_kg, bmi, reason, short_stature)
 
     if basis == "actual":
         return result("actual", weight, f"actual body weight {_kg(weight)} kg requested")
+    if basis == "auto" and juvenile:
+        return result(
+            "actual",
+            weight,
+            f"juvenile dermatomyositis: the adult BMI rule does not choose the weight (BMI {bmi}); "
+            f"actual body weight {_kg(weight)} kg used",
+        )
     if basis == "auto" and bmi < threshold:
         return result("actual", weight, f"BMI {bmi} < {_kg(threshold)}: actual body weight used")
+    if basis == "auto" and short:
+        return result(
+            "actual",
+            weight,
+            f"BMI {bmi} ≥ {_kg(threshold)}, but height {_kg(height)} cm is below {_plain(DEVINE_MIN_HEIGHT_CM)} cm "
+            f"(60 in), where the Devine formula is not extended: actual body weight {_kg(weight)} kg used",
+            "not extended",
+        )
 
     wanted = "ideal" if basis == "ideal" else "adjusted"
     prefix = f"BMI {bmi} ≥ {_kg(threshold)}: " if basis == "auto" else ""
@@ -302,7 +347,14 @@ def dosing_weight(
             f"{prefix}{wanted} body weight {candidate_kg} kg exceeds actual {_kg(weight)} kg: actual used",
         )
     detail = f"actual {_kg(weight)} kg" + (f", ideal {ideal_kg} kg" if wanted == "adjusted" else "")
-    return result(wanted, candidate_kg, f"{prefix}{wanted} body weight {candidate_kg} kg used ({detail})")
+    if short:
+        detail += f"; Devine extrapolated below {_plain(DEVINE_MIN_HEIGHT_CM)} cm"
+    return result(
+        wanted,
+        candidate_kg,
+        f"{prefix}{wanted} body weight {candidate_kg} kg used ({detail})",
+        "extrapolated" if short else None,
+    )
 
 
 # ----------------------------------------------------------------------- vials
@@ -322,10 +374,19 @@ class VialRounding:
     # Largest vials first. When not rounded, these cover dose_g and the rest of the last vial is discarded.
     vials: tuple[VialCount, ...]
     vials_total_g: Decimal
-    # The whole-vial amount closest to the prescription, and how far off it is (signed).
+    # The whole-vial amount closest to the prescription, and how far off it is (signed, against
+    # the exact dose; rounded away from zero when outside tolerance, so it never reads as inside).
     nearest_whole_vial_g: Decimal
     difference_percent: Decimal
     tolerance_percent: Decimal
+    # The dose the tolerance is measured against: dose x weight / days, not rounded.
+    exact_dose_g: Decimal | None = None
+    # "nearest" or "fewest": which whole-vial amount within tolerance is proposed.
+    proposal: str = "nearest"
+    # The other amount within tolerance (fewest vials when the nearest is proposed, and the
+    # nearest when the fewest is), where the two differ; None otherwise.
+    alternative_g: Decimal | None = None
+    alternative_vials: tuple[VialCount, ...] = ()
 
 
 def _vial_grid(sizes_g: Sequence[Decimal]) -> tuple[Decimal, dict[int, Decimal]]:
@@ -370,34 +431,55 @@ def round_to_vials(
     dose_g: Decimal | int | str,
     vial_sizes_g: Sequence[Decimal | int | str],
     tolerance_percent: Decimal | int | str = DEFAULT_TOLERANCE_PERCENT,
+    exact_dose_g: Decimal | int | str | None = None,
+    proposal: str = "nearest",
 ) -> VialRounding:
     """Round a daily dose to the nearest amount made of whole vials, if within tolerance.
 
     The nearest amount (ties go to the lower one; zero vials is never an answer) is made with
-    the fewest vials. If it lies outside ±``tolerance_percent`` the dose is NOT rounded and the
-    vials listed are the fewest whole vials covering it (least overage among those).
+    the fewest vials. The tolerance is measured against ``exact_dose_g`` (dose x weight / days
+    before rounding to 0.01 g; ``dose_g`` itself when not given). If the nearest amount lies
+    outside ±``tolerance_percent`` the dose is NOT rounded and the vials listed are the fewest
+    whole vials covering it (least overage among those).
+
+    Within tolerance, the amount needing the fewest vials (then the closest, then the lower)
+    may differ from the nearest one; ``proposal`` ("nearest" or "fewest") says which is given,
+    and ``alternative_g``/``alternative_vials`` hold the other.
     Exact and fast: a coin-change table over the vials' common gram step (e.g. 0.5 g for
-    2.5 g vials), at most about 2,200 amounts for 1,050 g.
+    2.5 g vials), at most about 4,400 amounts for 1,050 g.
 
     Example: 70 g from 2/5/10/20/30 g vials -> 70 g exactly, as 2 x 30 g + 1 x 10 g.
 
     >>> plan = round_to_vials(dose_g=Decimal("70"), vial_sizes_g=[Decimal(s) for s in (2, 5, 10, 20, 30)])
     >>> plan.dose_g, plan.rounded, [(str(size), count) for size, count in plan.vials]
     (Decimal('70.00'), True, [('30', 2), ('10', 1)])
+
+    Example: 73 g from the same vials is 7 vials (2 x 30 + 5 + 4 x 2); 70 g (-4.1 %) is 3 vials.
+
+    >>> plan = round_to_vials(dose_g=Decimal("73"), vial_sizes_g=[Decimal(s) for s in (2, 5, 10, 20, 30)])
+    >>> sum(count for _, count in plan.vials), plan.alternative_g, sum(c for _, c in plan.alternative_vials)
+    (7, Decimal('70.00'), 3)
     """
     prescribed = _decimal(dose_g, "dose_g")
     if not 0 < prescribed <= DAILY_DOSE_MAX_G:
         raise FieldError("dose_g", f"must be above 0 and at most {DAILY_DOSE_MAX_G} g, not {prescribed}")
+    exact = prescribed if exact_dose_g is None else _positive(exact_dose_g, "exact_dose_g", "g")
     sizes = _vial_sizes(vial_sizes_g)
     tolerance = _tolerance(tolerance_percent)
+    if proposal not in VIAL_PROPOSALS:
+        raise FieldError("vial_proposal", f"must be one of {', '.join(VIAL_PROPOSALS)}, not {proposal!r}")
 
     step_g, size_of = _vial_grid(sizes)
     target_steps = prescribed / step_g
     below = int(target_steps.to_integral_value(ROUND_FLOOR))
     above = int(target_steps.to_integral_value(ROUND_CEILING))
+    # The amounts within tolerance of the exact dose, in grid steps.
+    tolerance_low = int((exact * (100 - tolerance) / 100 / step_g).to_integral_value(ROUND_CEILING))
+    tolerance_high = int((exact * (100 + tolerance) / 100 / step_g).to_integral_value(ROUND_FLOOR))
     # Some amount in [target, target + largest vial] is always reachable: the best amount
-    # below the target plus one largest vial. So the table never needs to go further.
-    limit = above + max(size_of)
+    # below the target plus one largest vial. So the table never needs to go further than
+    # that, or than the top of the tolerance band.
+    limit = max(above + max(size_of), tolerance_high)
     fewest, last_vial = _fewest_vials_table(size_of, limit)
 
     def reachable(amount: int) -> bool:
@@ -409,12 +491,19 @@ def round_to_vials(
     if lower is not None and prescribed - lower * step_g <= upper * step_g - prescribed:
         nearest = lower
     nearest_g = nearest * step_g
-    difference = nearest_g - prescribed
-    within = abs(difference) * 100 <= tolerance * prescribed
+    difference = nearest_g - exact
+    within = abs(difference) * 100 <= tolerance * exact
 
+    alternative = None
     if within:
-        chosen = nearest
-        dose_to_give = nearest_g.quantize(HUNDREDTH)
+        fewest_amount = min(
+            (a for a in range(max(tolerance_low, 1), tolerance_high + 1) if reachable(a)),
+            key=lambda a: (fewest[a], abs(a * step_g - exact), a),
+        )
+        chosen = nearest if proposal == "nearest" else fewest_amount
+        if fewest[fewest_amount] < fewest[nearest]:
+            alternative = fewest_amount if proposal == "nearest" else nearest
+        dose_to_give = (chosen * step_g).quantize(HUNDREDTH)
     else:
         # Fewest vials first (the specification), then the least left over in the last vial.
         chosen = min((a for a in range(above, limit + 1) if reachable(a)), key=lambda a: (fewest[a], a))
@@ -426,8 +515,12 @@ def round_to_vials(
         vials=_vials_for(chosen, last_vial, size_of),
         vials_total_g=chosen * step_g,
         nearest_whole_vial_g=nearest_g,
-        difference_percent=(difference * 100 / prescribed).quantize(TENTH, ROUND_HALF_UP),
+        difference_percent=(difference * 100 / exact).quantize(TENTH, ROUND_HALF_UP if within else ROUND_UP),
         tolerance_percent=tolerance,
+        exact_dose_g=exact,
+        proposal=proposal,
+        alternative_g=None if alternative is None else (alternative * step_g).quantize(HUNDREDTH),
+        alternative_vials=() if alternative is None else _vials_for(alternative, last_vial, size_of),
     )
 
 
@@ -522,13 +615,20 @@ def max_rate_cap(
 ) -> RateCap:
     """The fastest rate allowed: the indication maximum, lowered to the at-risk cap when at risk.
 
-    The at-risk cap is the product label's figure; where the label gives none, the site's.
+    The at-risk cap is the stricter of the product label's figure and the site's; where the
+    label gives none, the site's.
 
     Example: dermatomyositis maximum 4, at risk, label cap 3.3 -> 3.3 mg/kg/min.
 
     >>> max_rate_cap(indication_max_rate_mg_per_kg_min=Decimal("4"), at_risk=True,
     ...              product_at_risk_cap_mg_per_kg_min=Decimal("3.3")).reason
     'at-risk cap 3.3 mg/kg/min (label)'
+
+    Example: the same with a site cap of 2.0 -> 2 mg/kg/min, the site's.
+
+    >>> max_rate_cap(indication_max_rate_mg_per_kg_min=Decimal("4"), at_risk=True,
+    ...              product_at_risk_cap_mg_per_kg_min=Decimal("3.3"), site_at_risk_cap_mg_per_kg_min="2.0").reason
+    "at-risk cap 2 mg/kg/min (site policy, stricter than the label's 3.3 mg/kg/min)"
     """
     indication_max = _positive(indication_max_rate_mg_per_kg_min, "max_rate_mg_per_kg_min", "mg/kg/min")
     patient_at_risk = _flag(at_risk, "at_risk")
@@ -539,8 +639,11 @@ def max_rate_cap(
     if product_at_risk_cap_mg_per_kg_min is None:
         cap, source = site_cap, "site policy: the label gives no number"
     else:
-        cap = _positive(product_at_risk_cap_mg_per_kg_min, "at_risk_cap_mg_per_kg_min", "mg/kg/min")
-        source = "label"
+        label_cap = _positive(product_at_risk_cap_mg_per_kg_min, "at_risk_cap_mg_per_kg_min", "mg/kg/min")
+        if site_cap < label_cap:
+            cap, source = site_cap, f"site policy, stricter than the label's {_plain(label_cap)} mg/kg/min"
+        else:
+            cap, source = label_cap, "label"
     cap_reason = f"at-risk cap {_plain(cap)} mg/kg/min ({source})"
     if indication_max <= cap:
         return RateCap(indication_max, f"{indication_reason}, at or below the {cap_reason}")
@@ -561,16 +664,82 @@ def cap_steps(*, steps: Sequence[RateStep], max_rate_mg_per_kg_min: Decimal | in
     """
     ladder = _ladder(steps)
     cap = _positive(max_rate_mg_per_kg_min, "max_rate_mg_per_kg_min", "mg/kg/min")
-    capped: list[RateStep] = []
-    for step in ladder:
-        rate = min(step.rate_mg_per_kg_min, cap)
-        if capped and capped[-1].rate_mg_per_kg_min == rate:
-            previous = capped.pop()
+    return _merge_equal_neighbours(RateStep(min(step.rate_mg_per_kg_min, cap), step.minutes) for step in ladder)
+
+
+def _merge_equal_neighbours(steps: Iterable[RateStep]) -> tuple[RateStep, ...]:
+    merged: list[RateStep] = []
+    for step in steps:
+        if merged and merged[-1].rate_mg_per_kg_min == step.rate_mg_per_kg_min:
+            previous = merged.pop()
             minutes = None if step.minutes is None else previous.minutes + step.minutes
-            capped.append(RateStep(previous.rate_mg_per_kg_min, minutes))
+            merged.append(RateStep(previous.rate_mg_per_kg_min, minutes))
         else:
-            capped.append(RateStep(rate, step.minutes))
-    return tuple(capped)
+            merged.append(step)
+    return tuple(merged)
+
+
+def pump_ceiling_rate_mg_per_kg_min(
+    *,
+    pump_rate_ceiling_ml_per_h: Decimal | int | str,
+    dosing_weight_kg: Decimal | int | str,
+    concentration_mg_per_ml: Decimal | int | str,
+) -> Decimal:
+    """The fastest rate, to 0.01 mg/kg/min rounded down, whose pump rate is at or under the ceiling.
+
+    Example: 999 mL/h, 250 kg, 10 % -> 999 x 100 / (250 x 60) = 6.66 mg/kg/min (999.0 mL/h).
+
+    >>> pump_ceiling_rate_mg_per_kg_min(pump_rate_ceiling_ml_per_h="999", dosing_weight_kg="250",
+    ...                                 concentration_mg_per_ml="100")
+    Decimal('6.66')
+    """
+    ceiling = _positive(pump_rate_ceiling_ml_per_h, "pump_rate_ceiling_ml_per_h", "mL/h")
+    weight = _positive(dosing_weight_kg, "dosing_weight_kg", "kg")
+    concentration = _positive(concentration_mg_per_ml, "concentration_mg_per_ml", "mg/mL")
+    rate = (ceiling * concentration / (weight * MINUTES_PER_HOUR)).quantize(HUNDREDTH, ROUND_DOWN)
+    if rate <= 0:
+        raise FieldError(
+            "pump_rate_ceiling_ml_per_h",
+            f"{_plain(ceiling)} mL/h at {_kg(weight)} kg is below 0.01 mg/kg/min",
+        )
+    return rate
+
+
+def hold_to_pump_ceiling(
+    *,
+    steps: Sequence[RateStep],
+    pump_rate_ceiling_ml_per_h: Decimal | int | str,
+    dosing_weight_kg: Decimal | int | str,
+    concentration_mg_per_ml: Decimal | int | str,
+) -> tuple[RateStep, ...]:
+    """Every step whose pump rate is above the ceiling runs at the ceiling's rate
+    (``pump_ceiling_rate_mg_per_kg_min``); equal neighbours merge as in ``cap_steps``. Steps
+    at or under the ceiling are left as they are.
+
+    Example: 250 kg, 10 %: 1, 2, 4, 8 (30 min each), 12 until done; 8 and 12 mg/kg/min are
+    1,200 and 1,800 mL/h -> 1, 2, 4 (600 mL/h), then 6.66 (999 mL/h) until done.
+
+    >>> ladder = [RateStep(Decimal(r), 30) for r in ("1", "2", "4", "8")] + [RateStep(Decimal("12"), None)]
+    >>> [(str(s.rate_mg_per_kg_min), s.minutes) for s in hold_to_pump_ceiling(steps=ladder,
+    ...     pump_rate_ceiling_ml_per_h="999", dosing_weight_kg="250", concentration_mg_per_ml="100")]
+    [('1', 30), ('2', 30), ('4', 30), ('6.66', None)]
+    """
+    ladder = _ladder(steps)
+    ceiling = _positive(pump_rate_ceiling_ml_per_h, "pump_rate_ceiling_ml_per_h", "mL/h")
+    ceiling_rate = pump_ceiling_rate_mg_per_kg_min(
+        pump_rate_ceiling_ml_per_h=ceiling,
+        dosing_weight_kg=dosing_weight_kg,
+        concentration_mg_per_ml=concentration_mg_per_ml,
+    )
+    held = []
+    for step in ladder:
+        ml_per_h = rate_ml_per_h(
+            rate_mg_per_kg_min=step.rate_mg_per_kg_min,
+            dosing_weight_kg=dosing_weight_kg,
+            concentration_mg_per_ml=concentration_mg_per_ml,
+        )
+        held.append(RateStep(ceiling_rate, step.minutes) if ml_per_h > ceiling else step)
+    return _merge_equal_neighbours(held)
 
 
 def rate_ml_per_h(
@@ -697,6 +866,8 @@ class ProductFacts:
     # None where the label gives no number; the site's cap then applies to at-risk patients.
     at_risk_cap_mg_per_kg_min: Decimal | None
     contains_maltose: bool
+    # L-proline as a stabiliser (Privigen): contraindicated in hyperprolinaemia.
+    contains_proline: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(
@@ -710,6 +881,7 @@ class ProductFacts:
                 _positive(self.at_risk_cap_mg_per_kg_min, "at_risk_cap_mg_per_kg_min", "mg/kg/min"),
             )
         _flag(self.contains_maltose, "contains_maltose")
+        _flag(self.contains_proline, "contains_proline")
 
 
 @dataclass(frozen=True)
@@ -860,11 +1032,24 @@ def plan_dose(
     site_at_risk_cap_mg_per_kg_min: Decimal | int | str = DEFAULT_SITE_AT_RISK_CAP_MG_PER_KG_MIN,
     adjusted_weight_factor: Decimal | int | str = DEFAULT_ADJUSTED_WEIGHT_FACTOR,
     bmi_threshold: Decimal | int | str = DEFAULT_BMI_THRESHOLD,
+    hyperprolinaemia: bool = False,
+    juvenile_dermatomyositis: bool = False,
+    daily_dose_ceiling_g: Decimal | int | str = DEFAULT_DAILY_DOSE_CEILING_G,
+    pump_rate_ceiling_ml_per_h: Decimal | int | str = DEFAULT_PUMP_RATE_CEILING_ML_PER_H,
+    pump_rate_minimum_ml_per_h: Decimal | int | str = DEFAULT_PUMP_RATE_MINIMUM_ML_PER_H,
+    vial_proposal: str = "nearest",
 ) -> DosePlan:
     """Everything the order screen shows for one course: weight, dose, vials, volume, ladder, warnings.
 
     ``renal_risk`` also counts as at risk for the rate cap: the labels' at-risk ceiling is for
     patients at risk of thrombosis *or* renal dysfunction.
+
+    Pharmacy limits (site policy, each named in a warning where it bites): a day above
+    ``daily_dose_ceiling_g`` is flagged for the prescriber (``daily_dose_ceiling``); no step runs
+    above ``pump_rate_ceiling_ml_per_h`` (``pump_rate_ceiling``, the ladder and its time
+    recomputed); a step below ``pump_rate_minimum_ml_per_h`` is flagged
+    (``pump_rate_below_minimum``); ``vial_proposal`` gives the nearest whole-vial amount or the
+    one with the fewest vials within tolerance (``fewer_vials_available`` names the other).
 
     Example: 70 kg, 170 cm, female, Octagam 10 %, dermatomyositis, 2 g/kg over 2 days ->
     70 g/day (2 x 30 g + 10 g), 700 mL, 42 -> 84 -> 168 mL/h, 288 min.
@@ -897,9 +1082,13 @@ def plan_dose(
             ("iga_deficient_with_anti_iga", iga_deficient_with_anti_iga),
             ("corn_allergy", corn_allergy),
             ("renal_risk", renal_risk),
+            ("hyperprolinaemia", hyperprolinaemia),
         )
     }
     age = _age(age_years)
+    daily_ceiling_g = _positive(daily_dose_ceiling_g, "daily_dose_ceiling_g", "g")
+    pump_ceiling = _positive(pump_rate_ceiling_ml_per_h, "pump_rate_ceiling_ml_per_h", "mL/h")
+    pump_minimum = _positive(pump_rate_minimum_ml_per_h, "pump_rate_minimum_ml_per_h", "mL/h")
 
     weight = dosing_weight(
         weight_kg=weight_kg,
@@ -908,14 +1097,20 @@ def plan_dose(
         basis=weight_basis,
         bmi_threshold=bmi_threshold,
         adjusted_weight_factor=adjusted_weight_factor,
+        juvenile_dermatomyositis=juvenile_dermatomyositis,
     )
-    prescribed_daily_g = (dose * weight.dosing_weight_kg / day_count).quantize(HUNDREDTH, ROUND_HALF_UP)
+    exact_daily_g = dose * weight.dosing_weight_kg / day_count
+    prescribed_daily_g = exact_daily_g.quantize(HUNDREDTH, ROUND_HALF_UP)
     if prescribed_daily_g <= 0:
         raise FieldError(
             "dose_g_per_kg", f"{_plain(dose)} g/kg at {_kg(weight.dosing_weight_kg)} kg is below 0.01 g a day"
         )
     vials = round_to_vials(
-        dose_g=prescribed_daily_g, vial_sizes_g=product.vial_sizes_g, tolerance_percent=tolerance_percent
+        dose_g=prescribed_daily_g,
+        vial_sizes_g=product.vial_sizes_g,
+        tolerance_percent=tolerance_percent,
+        exact_dose_g=exact_daily_g,
+        proposal=vial_proposal,
     )
     daily_volume_ml = (vials.dose_g * MG_PER_G / product.concentration_mg_per_ml).quantize(TENTH, ROUND_HALF_UP)
 
@@ -945,6 +1140,20 @@ def plan_dose(
         concentration_mg_per_ml=product.concentration_mg_per_ml,
         daily_volume_ml=daily_volume_ml,
     )
+    # The pump ceiling only where it bites: a step of the ladder above it.
+    before_ceiling = timeline
+    if any(step.rate_ml_per_h > pump_ceiling for step in timeline):
+        timeline = infusion_timeline(
+            steps=hold_to_pump_ceiling(
+                steps=ladder,
+                pump_rate_ceiling_ml_per_h=pump_ceiling,
+                dosing_weight_kg=weight.dosing_weight_kg,
+                concentration_mg_per_ml=product.concentration_mg_per_ml,
+            ),
+            dosing_weight_kg=weight.dosing_weight_kg,
+            concentration_mg_per_ml=product.concentration_mg_per_ml,
+            daily_volume_ml=daily_volume_ml,
+        )
     max_ml_per_h = rate_ml_per_h(
         rate_mg_per_kg_min=cap.max_rate_mg_per_kg_min,
         dosing_weight_kg=weight.dosing_weight_kg,
@@ -961,6 +1170,14 @@ def plan_dose(
         daily_volume_ml=daily_volume_ml,
         cap=cap,
         max_rate_ml_per_h=max_ml_per_h,
+        weight=weight,
+        height_cm=_height(height_cm),
+        days=day_count,
+        daily_dose_ceiling_g=daily_ceiling_g,
+        pump_rate_ceiling_ml_per_h=pump_ceiling,
+        pump_rate_minimum_ml_per_h=pump_minimum,
+        timeline=timeline,
+        timeline_before_ceiling=before_ceiling,
     )
     return DosePlan(
         product_slug=product.slug,
@@ -1003,6 +1220,14 @@ def _warnings(
     daily_volume_ml: Decimal,
     cap: RateCap,
     max_rate_ml_per_h: Decimal,
+    weight: DosingWeight,
+    height_cm: Decimal,
+    days: int,
+    daily_dose_ceiling_g: Decimal,
+    pump_rate_ceiling_ml_per_h: Decimal,
+    pump_rate_minimum_ml_per_h: Decimal,
+    timeline: tuple[InfusionStep, ...],
+    timeline_before_ceiling: tuple[InfusionStep, ...],
 ) -> tuple[DoseWarning, ...]:
     # Order: what stops the infusion first, then what needs a prescriber's word, then nursing notes.
     found: list[DoseWarning] = []
@@ -1012,6 +1237,15 @@ def _warnings(
                 WarningCode.IGA_DEFICIENCY_ANTI_IGA,
                 f"IgA deficiency with antibodies against IgA: {product.name} is contraindicated (risk of severe "
                 "allergic reaction, anaphylaxis). Do not give; discuss an alternative with the prescriber.",
+                blocking=True,
+            )
+        )
+    if flags["hyperprolinaemia"] and product.contains_proline:
+        found.append(
+            DoseWarning(
+                WarningCode.HYPERPROLINAEMIA_PROLINE,
+                f"Hyperprolinaemia: {product.name} is stabilised with L-proline and is contraindicated in "
+                "hyperprolinaemia (type I or II) (label). Do not give; choose a product without proline.",
                 blocking=True,
             )
         )
@@ -1039,6 +1273,9 @@ def _warnings(
                 "use under 18 is off-label, the prescriber must confirm it.",
             )
         )
+    found.extend(_short_stature_warnings(weight, height_cm))
+    if vials.dose_g > daily_dose_ceiling_g:
+        found.append(_daily_ceiling_warning(indication, dose_g_per_kg, weight, days, vials, daily_dose_ceiling_g))
     if flags["corn_allergy"] and product.contains_maltose:
         found.append(
             DoseWarning(
@@ -1064,8 +1301,128 @@ def _warnings(
                 WarningCode.ROUNDING_OUTSIDE_TOLERANCE,
                 f"The daily dose {vials.prescribed_dose_g} g cannot be made from whole vials within "
                 f"±{_plain(vials.tolerance_percent)} % (nearest: {_plain(vials.nearest_whole_vial_g)} g, "
-                f"{vials.difference_percent:+} %). Dose not rounded: give {vials.dose_g} g ({daily_volume_ml} mL) "
-                f"drawn from {vial_list} vials ({_plain(vials.vials_total_g)} g in all); discard what is left.",
+                f"{vials.difference_percent:+} % of the exact {_plain(_exact_text(vials))} g). Dose not rounded: "
+                f"give {vials.dose_g} g ({daily_volume_ml} mL) drawn from {vial_list} vials "
+                f"({_plain(vials.vials_total_g)} g in all); discard what is left.",
+            )
+        )
+    if vials.alternative_g is not None:
+        found.append(_fewer_vials_warning(vials))
+    if timeline != timeline_before_ceiling:
+        found.append(_pump_ceiling_warning(timeline, timeline_before_ceiling, pump_rate_ceiling_ml_per_h))
+    minimum = pump_rate_minimum_ml_per_h
+    slow = [(number, step) for number, step in enumerate(timeline, 1) if step.rate_ml_per_h < minimum]
+    if slow:
+        steps_text = "; ".join(f"step {number} at {step.rate_ml_per_h} mL/h" for number, step in slow)
+        found.append(
+            DoseWarning(
+                WarningCode.PUMP_RATE_BELOW_MINIMUM,
+                f"{steps_text}: below {_plain(pump_rate_minimum_ml_per_h)} mL/h, the lowest rate the unit's pumps "
+                "deliver (site policy). The pump cannot run this as planned: use a pump that delivers it "
+                "(e.g. a syringe driver) or ask the prescriber to adjust the ladder.",
             )
         )
     return tuple(found)
+
+
+def _exact_text(vials: VialRounding) -> Decimal:
+    # The exact dose to 0.001 g (half up) for a sentence; the arithmetic used it unrounded.
+    exact = vials.exact_dose_g if vials.exact_dose_g is not None else vials.prescribed_dose_g
+    return exact.quantize(Decimal("0.001"), ROUND_HALF_UP)
+
+
+def _vial_text(vials: tuple[VialCount, ...]) -> str:
+    count = sum(vial.count for vial in vials)
+    listed = " + ".join(f"{vial.count} × {_plain(vial.size_g)} g" for vial in vials)
+    return f"{count} vial{'s' if count != 1 else ''}: {listed}"
+
+
+def _short_stature_warnings(weight: DosingWeight, height_cm: Decimal) -> list[DoseWarning]:
+    below = f"Height {_kg(height_cm)} cm is below {_plain(DEVINE_MIN_HEIGHT_CM)} cm (60 in)"
+    if weight.short_stature == "not extended":
+        return [
+            DoseWarning(
+                WarningCode.SHORT_STATURE,
+                f"{below}: the Devine ideal body weight is not extended below 60 in, so with BMI {weight.bmi} "
+                f"the automatic basis used actual body weight {_kg(weight.dosing_weight_kg)} kg, not an adjusted "
+                "weight. The prescriber must confirm the dosing weight, or choose ideal or adjusted explicitly.",
+            )
+        ]
+    if weight.short_stature == "extrapolated":
+        return [
+            DoseWarning(
+                WarningCode.SHORT_STATURE,
+                f"{below}: the Devine formula is extrapolated below 60 in (ideal {weight.ideal_body_weight_kg} kg, "
+                f"adjusted {weight.adjusted_body_weight_kg} kg). The prescriber must confirm the dosing weight "
+                f"{_kg(weight.dosing_weight_kg)} kg ({weight.basis_used} body weight).",
+            )
+        ]
+    return []
+
+
+def _daily_ceiling_warning(
+    indication: IndicationFacts,
+    dose_g_per_kg: Decimal,
+    weight: DosingWeight,
+    days: int,
+    vials: VialRounding,
+    ceiling_g: Decimal,
+) -> DoseWarning:
+    course_g = dose_g_per_kg * weight.dosing_weight_kg
+    fewest_days = next(
+        (count for count in range(indication.days_min, indication.days_max + 1) if course_g / count <= ceiling_g),
+        None,
+    )
+    day_range = (
+        f"{indication.days_min} day{'s' if indication.days_min != 1 else ''}"
+        if indication.days_min == indication.days_max
+        else f"{indication.days_min}–{indication.days_max} days"
+    )
+    if fewest_days is None:
+        split = (
+            f"No number of days within the range for {indication.slug} ({day_range}) brings each day under it: "
+            "the prescriber must confirm this dose or lower it."
+        )
+    else:
+        per_day_g = (course_g / fewest_days).quantize(HUNDREDTH, ROUND_HALF_UP)
+        split = (
+            f"Over {fewest_days} days (the fewest within {day_range} for {indication.slug}) each day is "
+            f"{per_day_g} g before vial rounding; the prescriber must confirm {days} day{'s' if days != 1 else ''} "
+            "or split the course."
+        )
+    return DoseWarning(
+        WarningCode.DAILY_DOSE_CEILING,
+        f"The daily dose {vials.dose_g} g is above the ceiling of {_plain(ceiling_g)} g per infusion day "
+        f"(site policy; no label gives one). {split}",
+    )
+
+
+def _fewer_vials_warning(vials: VialRounding) -> DoseWarning:
+    exact = vials.exact_dose_g if vials.exact_dose_g is not None else vials.prescribed_dose_g
+    other_percent = ((vials.alternative_g - exact) * 100 / exact).quantize(TENTH, ROUND_HALF_UP)
+    given = f"{_plain(vials.dose_g)} g ({_vial_text(vials.vials)})"
+    other = f"{_plain(vials.alternative_g)} g ({_vial_text(vials.alternative_vials)}, {other_percent:+} %)"
+    within = f"within ±{_plain(vials.tolerance_percent)} % of the exact {_plain(_exact_text(vials))} g"
+    if vials.proposal == "nearest":
+        message = (
+            f"Fewer vials: {other} is also {within}. The plan proposes the nearest amount, {given} "
+            "(site policy); the prescriber may choose the fewer vials."
+        )
+    else:
+        message = f"The plan proposes the fewest vials {within}: {given} (site policy). The nearest amount is {other}."
+    return DoseWarning(WarningCode.FEWER_VIALS_AVAILABLE, message)
+
+
+def _pump_ceiling_warning(
+    timeline: tuple[InfusionStep, ...], before: tuple[InfusionStep, ...], ceiling_ml_per_h: Decimal
+) -> DoseWarning:
+    replaced = max(step.rate_ml_per_h for step in before)
+    fastest = max(timeline, key=lambda step: step.rate_ml_per_h)
+    minutes_before = before[-1].start_min + before[-1].minutes
+    minutes_now = timeline[-1].start_min + timeline[-1].minutes
+    return DoseWarning(
+        WarningCode.PUMP_RATE_CEILING,
+        f"Pump ceiling {_plain(ceiling_ml_per_h)} mL/h (site policy): the ladder's {replaced} mL/h "
+        f"runs at {fastest.rate_ml_per_h} mL/h ({_plain(fastest.rate_mg_per_kg_min)} mg/kg/min) instead; "
+        f"infusion time {minutes_now} min (was {minutes_before} min).",
+    )

@@ -99,6 +99,7 @@ def read_catalog(path: Path = CATALOG_PATH) -> dict:
                 "contraindications": product.get("contraindications", []),
                 "excipient_notes": excipients,
                 "contains_maltose": any("maltose" in note.lower() for note in excipients),
+                "contains_proline": any("proline" in note.lower() for note in excipients),
                 "sources": product.get("sources", []),
                 "indications": indications,
             }
@@ -126,8 +127,11 @@ def load_catalog(apps, schema_editor=None, path: Path = CATALOG_PATH) -> None:
     catalog = read_catalog(path)
     site, site_created = settings_model.objects.get_or_create(pk=1, defaults=catalog["site_defaults"])
     before = _fingerprint(product_model, indication_model)
+    # An early migration runs with the models as they were then: only the fields they have
+    # (a later migration adds a field and loads the catalog again to fill it).
+    known = {field.name for field in product_model._meta.concrete_fields}
     for row in catalog["products"]:
-        fields = {key: value for key, value in row.items() if key not in ("slug", "indications")}
+        fields = {key: value for key, value in row.items() if key not in ("slug", "indications") and key in known}
         product, created = product_model.objects.update_or_create(slug=row["slug"], defaults=fields)
         if created:
             product.vial_sizes_in_stock_g = list(row["label_vial_sizes_g"])
@@ -158,6 +162,7 @@ def product_facts(product) -> ProductFacts:
         vial_sizes_g=tuple(Decimal(size) for size in product.vial_sizes_in_stock_g),
         at_risk_cap_mg_per_kg_min=product.at_risk_cap_mg_per_kg_min,
         contains_maltose=product.contains_maltose,
+        contains_proline=product.contains_proline,
     )
 
 

@@ -58,6 +58,9 @@ class Product(models.Model):
     contraindications = models.JSONField(default=list, blank=True)
     excipient_notes = models.JSONField(default=list, blank=True)
     contains_maltose = models.BooleanField(default=False)
+    contains_proline = models.BooleanField(
+        default=False, help_text="L-proline as a stabiliser (Privigen): contraindicated in hyperprolinaemia."
+    )
     sources = models.JSONField(default=list, blank=True)
     history = HistoricalRecords()
 
@@ -245,7 +248,8 @@ class SiteSettings(models.Model):
         decimal_places=2,
         default=Decimal("3.3"),
         validators=[MinValueValidator(Decimal("0.5")), MaxValueValidator(Decimal("8"))],
-        help_text="Site policy for at-risk patients where the product's label gives no number.",
+        help_text="Site policy for at-risk patients: applies where the product's label gives no number, "
+        "and where it is stricter than the label's figure (the stricter of the two always applies).",
     )
     adjusted_weight_factor = models.DecimalField(
         max_digits=3,

@@ -5,7 +5,7 @@ compute the same numbers from the same facts."""
 
 from decimal import Decimal
 
-from .calculations import DosePlan, plan_dose
+from .calculations import ADULT_AGE_YEARS, DosePlan, plan_dose
 from .catalog import indication_facts, product_facts
 from .models import Indication, LabelStatus, Product, SiteSettings
 
@@ -14,14 +14,37 @@ LABELLED_FOR_DIAGNOSES = {
     "dermatomyositis": {"adult_dm", "juvenile_dm", "amyopathic_dm"},
 }
 OFF_LABEL_STATUSES = {LabelStatus.EU, LabelStatus.SECONDARY, LabelStatus.UNCONFIRMED}
+DERMATOMYOSITIS_DIAGNOSES = {"adult_dm", "juvenile_dm", "amyopathic_dm"}
+
+
+def juvenile_dermatomyositis(diagnosis: str, age_years: int | None) -> bool:
+    """Whether plan_dose's ``juvenile_dermatomyositis`` applies (the adult BMI rule does not
+    choose the dosing weight): a diagnosis of juvenile dermatomyositis, at any age (the course
+    goes on as it began), or any dermatomyositis under 18 (a child recorded as adult or
+    amyopathic DM is a juvenile one; the BMI threshold of 30 is an adult definition).
+
+    Example: juvenile_dm at 25 -> True; adult_dm at 16 -> True; adult_dm at 40 -> False;
+    polymyositis at 12 -> False (not dermatomyositis: the order shows the age warning instead).
+
+    >>> [juvenile_dermatomyositis(d, a) for d, a in (("juvenile_dm", 25), ("adult_dm", 16), ("adult_dm", 40))]
+    [True, True, False]
+    """
+    if diagnosis == "juvenile_dm":
+        return True
+    return diagnosis in DERMATOMYOSITIS_DIAGNOSES and age_years is not None and age_years < ADULT_AGE_YEARS
 
 
 def site_parameters(site: SiteSettings) -> dict:
+    """The site's dosing policy as plan_dose's keyword arguments (Decimals, and the vial proposal)."""
     return {
         "tolerance_percent": Decimal(site.rounding_tolerance_percent),
         "site_at_risk_cap_mg_per_kg_min": Decimal(site.site_at_risk_cap_mg_per_kg_min),
         "adjusted_weight_factor": Decimal(site.adjusted_weight_factor),
         "bmi_threshold": Decimal(site.adjusted_weight_bmi_threshold),
+        "daily_dose_ceiling_g": Decimal(site.daily_dose_ceiling_g),
+        "pump_rate_ceiling_ml_per_h": Decimal(site.pump_rate_ceiling_ml_per_h),
+        "pump_rate_minimum_ml_per_h": Decimal(site.pump_rate_minimum_ml_per_h),
+        "vial_proposal": site.vial_proposal,
     }
 
 
@@ -71,6 +94,7 @@ def facts_snapshot(product: Product, indication: Indication, site: SiteSettings)
             if product.at_risk_cap_mg_per_kg_min is None
             else format(product.at_risk_cap_mg_per_kg_min, "f"),
             "contains_maltose": product.contains_maltose,
+            "contains_proline": product.contains_proline,
             "sources": list(product.sources),
         },
         "indication": {
@@ -88,5 +112,8 @@ def facts_snapshot(product: Product, indication: Indication, site: SiteSettings)
             "max_rate_mg_per_kg_min": format(indication.max_rate_mg_per_kg_min, "f"),
             "site_protocol": indication.site_protocol,
         },
-        "site": {key: format(value, "f") for key, value in site_parameters(site).items()},
+        "site": {
+            key: format(value, "f") if isinstance(value, Decimal) else value
+            for key, value in site_parameters(site).items()
+        },
     }

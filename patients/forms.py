@@ -78,6 +78,7 @@ class PatientForm(forms.ModelForm):
             "iga_status",
             "hypersensitivity_to_immunoglobulin",
             "corn_allergy",
+            "hyperprolinaemia",
             "allergies",
             "blood_group",
             "cancer_screen_on",

@@ -195,6 +195,11 @@ class Patient(models.Model):
     corn_allergy = models.BooleanField(
         default=False, help_text="Octagam contains maltose from corn; also falsely raises GDH-PQQ glucose readings."
     )
+    hyperprolinaemia = models.BooleanField(
+        "hyperprolinaemia (type I or II)",
+        default=False,
+        help_text="Privigen is stabilised with L-proline and is contraindicated in hyperprolinaemia.",
+    )
     allergies = models.TextField("other allergies", blank=True)
     blood_group = models.CharField(
         max_length=7,

@@ -29,6 +29,7 @@ CONFIRMED_DETERIORATION = "response_confirmed_deterioration"
 
 BOXED_WARNING = "IVIG class boxed warning (all US IVIG labels)"
 OCTAGAM_LABEL = "Octagam 10% prescribing information"
+PRIVIGEN_LABEL = "Privigen prescribing information"
 SAFETY_MITIGATION_THROMBOSIS = (
     "Lowest practicable dose and infusion rate (the at-risk rate cap applies); hydrate before the infusion; "
     "watch for signs of thrombosis."
@@ -80,6 +81,7 @@ class ChartSnapshot:
     iga_status: str = "unknown"
     hypersensitivity_to_immunoglobulin: bool = False
     corn_allergy: bool = False
+    hyperprolinaemia: bool = False
     blood_group: str = "unknown"
     cancer_screen_on: date | None = None
     bmi: Decimal | None = None
@@ -435,6 +437,19 @@ def contraindication_rules(chart: ChartSnapshot, policy: SitePolicy) -> list[Fin
                 "Corn allergy recorded",
                 "Octagam contains maltose from corn: choose a product without it, or a physician overrides.",
                 OCTAGAM_LABEL + ": excipients",
+            )
+        )
+    if chart.hyperprolinaemia:
+        findings.append(
+            Finding(
+                "contra_hyperprolinaemia",
+                CONTRAINDICATION,
+                HIGH,
+                "Hyperprolinaemia (proline)",
+                "Hyperprolinaemia (type I or II) recorded",
+                "Privigen is stabilised with L-proline and contraindicated: choose a product without proline, "
+                "or a physician overrides.",
+                PRIVIGEN_LABEL + ": contraindications",
             )
         )
     return findings

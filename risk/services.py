@@ -92,6 +92,7 @@ def patient_snapshot_fields(patient: Patient, today: date) -> dict:
         "iga_status": patient.iga_status,
         "hypersensitivity_to_immunoglobulin": patient.hypersensitivity_to_immunoglobulin,
         "corn_allergy": patient.corn_allergy,
+        "hyperprolinaemia": patient.hyperprolinaemia,
         "blood_group": patient.blood_group,
         "cancer_screen_on": patient.cancer_screen_on,
         "antiphospholipid_screen": patient.antiphospholipid_screen,

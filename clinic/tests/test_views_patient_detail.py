@@ -111,10 +111,12 @@ def test_shows_identity_age_diagnosis_and_immunology(role_client):
 ANTI_IGA = "IgA deficient with anti-IgA antibodies"
 HYPERSENSITIVITY = "History of severe hypersensitivity to human immunoglobulin"
 CORN = "Corn allergy: Octagam contains maltose from corn"
+PROLINE = "Hyperprolinaemia: Privigen contains L-proline and is contraindicated"
 BANNER = [
     ({"iga_status": "deficient_anti_iga"}, {ANTI_IGA}),
     ({"hypersensitivity_to_immunoglobulin": True}, {HYPERSENSITIVITY}),
     ({"corn_allergy": True}, {CORN}),
+    ({"hyperprolinaemia": True}, {PROLINE}),
     (
         {"iga_status": "deficient_anti_iga", "hypersensitivity_to_immunoglobulin": True, "corn_allergy": True},
         {ANTI_IGA, HYPERSENSITIVITY, CORN},
@@ -133,7 +135,9 @@ def test_contraindication_banner(role_client, facts, shown):
         assert banner is None
         return
     assert "Immunoglobulin safety" in banner.group(1)
-    assert {message for message in (ANTI_IGA, HYPERSENSITIVITY, CORN) if message in banner.group(1)} == shown
+    assert {message for message in (ANTI_IGA, HYPERSENSITIVITY, CORN, PROLINE) if message in banner.group(1)} == shown
+    proline_row = re.search(r"<dt[^>]*>Hyperprolinaemia</dt><dd[^>]*>(yes|no)</dd>", response.content.decode())
+    assert proline_row.group(1) == ("yes" if facts.get("hyperprolinaemia") else "no")
 
 
 @pytest.mark.django_db

@@ -36,7 +36,7 @@ from ..models import (
     Premedication,
     SiteSettings,
 )
-from ..planning import LABELLED_FOR_DIAGNOSES, facts_snapshot, label_info, plan_for
+from ..planning import LABELLED_FOR_DIAGNOSES, facts_snapshot, juvenile_dermatomyositis, label_info, plan_for
 from ..signals import order_closed, order_plan_changed
 from .treatment_courses import course_for, needs_for_order, new_course, treatment_course_start
 
@@ -71,6 +71,8 @@ def order_inputs(patient: Patient, today: date) -> dict:
         "iga_deficient_with_anti_iga": patient.iga_status == IgAStatus.DEFICIENT_ANTI_IGA,
         "hypersensitivity_to_immunoglobulin": patient.hypersensitivity_to_immunoglobulin,
         "corn_allergy": patient.corn_allergy,
+        "hyperprolinaemia": patient.hyperprolinaemia,
+        "juvenile_dermatomyositis": juvenile_dermatomyositis(patient.diagnosis, patient.age_on(today)),
         "at_risk": bool(reasons),
         # Renal risk: an at-risk flag of the renal category (risk.models.PUTS_AT_RENAL_RISK).
         "renal_risk": any(flag.category == "renal" for flag in reasons),
@@ -107,6 +109,8 @@ def plan_order(*, patient: Patient, indication: Indication, dose_g_per_kg, days,
             iga_deficient_with_anti_iga=inputs["iga_deficient_with_anti_iga"],
             corn_allergy=inputs["corn_allergy"],
             renal_risk=inputs["renal_risk"],
+            hyperprolinaemia=inputs["hyperprolinaemia"],
+            juvenile_dermatomyositis=inputs["juvenile_dermatomyositis"],
         )
     except FieldError as exc:
         if exc.field in FORM_FIELDS:
@@ -123,6 +127,9 @@ def blocking_flags(patient: Patient, indication: Indication) -> list[VerdictFlag
     if not indication.product.contains_maltose:
         # Corn allergy matters only for products made with maltose from corn.
         flags = [flag for flag in flags if flag.code != "contra_corn_allergy"]
+    if not indication.product.contains_proline:
+        # Hyperprolinaemia matters only for products stabilised with proline.
+        flags = [flag for flag in flags if flag.code != "contra_hyperprolinaemia"]
     return flags
 
 

@@ -10,6 +10,7 @@ from django.test import Client
 from django.utils.crypto import get_random_string
 
 from accounts.services import api_token_create
+from dosing.models import SiteSettings
 
 URL = "/api/v1/dose-plans/calculate"
 OCTAGAM_DM = {
@@ -279,3 +280,140 @@ def test_openapi_describes_request_response_and_errors(nurse_client):
 
     assert {"daily_dose_g", "rate_steps", "vials_per_day", "warnings", "label"} <= set(component("200")["properties"])
     assert set(component("422")["properties"]) == {"detail", "errors"}
+
+
+# ------------------------------------------------------- pharmacy-grade limits (issue 15)
+
+ITP_250_KG = {"indication": "chronic-itp", "weight_kg": 250, "height_cm": 180, "weight_basis": "actual"}
+
+
+def codes(data: dict) -> list[str]:
+    return [warning["code"] for warning in data["warnings"]]
+
+
+def warning(data: dict, code: str) -> dict:
+    (found,) = [item for item in data["warnings"] if item["code"] == code]
+    return found
+
+
+def set_site(**values) -> None:
+    SiteSettings.objects.filter(pk=SiteSettings.load().pk).update(**values)
+
+
+def test_a_site_at_risk_cap_stricter_than_the_label_is_honoured(nurse_client):
+    set_site(site_at_risk_cap_mg_per_kg_min=Decimal("2.0"))
+    data = plan(nurse_client, at_risk=True)
+    assert Decimal(data["max_rate_mg_per_kg_min"]) == 2
+    assert ml_per_h(data) == ["42.0", "84.0"]
+    assert data["cap_reason"] == "at-risk cap 2 mg/kg/min (site policy, stricter than the label's 3.3 mg/kg/min)"
+
+
+def test_250_kg_chronic_itp_meets_the_daily_and_pump_ceilings(nurse_client):
+    data = plan(nurse_client, **ITP_250_KG)
+    assert Decimal(data["daily_dose_g"]) == 250
+    assert ml_per_h(data) == ["150.0", "300.0", "600.0", "999.0"]
+    assert data["rate_steps"][-1]["rate_mg_per_kg_min"] == "6.66"
+    assert data["infusion_minutes"] == 209
+    ceiling = warning(data, "daily_dose_ceiling")
+    assert ceiling["blocking"] is False
+    assert "above the ceiling of 140 g per infusion day (site policy" in ceiling["message"]
+    assert "No number of days within the range for chronic-itp (2 days)" in ceiling["message"]
+    assert warning(data, "pump_rate_ceiling")["message"] == (
+        "Pump ceiling 999 mL/h (site policy): the ladder's 1800.0 mL/h runs at 999.0 mL/h (6.66 mg/kg/min) "
+        "instead; infusion time 209 min (was 166 min)."
+    )
+    assert data["blocked"] is False
+
+
+def test_the_site_ceilings_are_read_from_the_site_settings(nurse_client):
+    set_site(daily_dose_ceiling_g=Decimal("250"), pump_rate_ceiling_ml_per_h=Decimal("1200"))
+    data = plan(nurse_client, **ITP_250_KG)
+    assert "daily_dose_ceiling" not in codes(data)
+    # 8 mg/kg/min = 1,200.0 mL/h is at the ceiling; 12 (1,800 mL/h) is held to 8.00 = 1,200.0 mL/h.
+    assert ml_per_h(data) == ["150.0", "300.0", "600.0", "1200.0"]
+
+
+def test_the_vial_tolerance_is_measured_against_the_exact_dose(nurse_client):
+    # 0.5 g/kg x 10.9 kg / 3 days = 1.8167 g; 2 g is +9.9 % of 1.82 g but +10.1 % of the exact dose.
+    data = plan(
+        nurse_client,
+        product="gammagard-liquid",
+        indication="mmn",
+        weight_kg="10.9",
+        height_cm=80,
+        dose_g_per_kg="0.5",
+        days=3,
+    )
+    assert data["rounded"] is False
+    assert data["daily_dose_g"] == "1.82"
+    assert "(nearest: 2 g, +10.1 % of the exact 1.817 g)" in warning(data, "rounding_outside_tolerance")["message"]
+
+
+def test_short_stature_on_auto_keeps_actual_weight(nurse_client):
+    data = plan(nurse_client, weight_kg=80, height_cm=150)
+    assert (data["weight_basis"], data["dosing_weight_kg"]) == ("actual", "80")
+    assert "below 152.4 cm (60 in), where the Devine formula is not extended" in data["weight_reason"]
+    assert "short_stature" in codes(data)
+
+
+def test_short_stature_with_an_explicit_adjusted_weight_is_extrapolated(nurse_client):
+    data = plan(nurse_client, weight_kg=80, height_cm=150, weight_basis="adjusted")
+    assert (data["weight_basis"], data["dosing_weight_kg"]) == ("adjusted", "58.0")
+    assert "the Devine formula is extrapolated below 60 in" in warning(data, "short_stature")["message"]
+
+
+def test_juvenile_dermatomyositis_on_auto_uses_actual_weight(nurse_client):
+    assert plan(nurse_client, weight_kg=80, height_cm=160)["dosing_weight_kg"] == "63.4"  # without the field
+    data = plan(nurse_client, weight_kg=80, height_cm=160, juvenile_dermatomyositis=True)
+    assert (data["weight_basis"], data["dosing_weight_kg"]) == ("actual", "80")
+    assert data["weight_reason"].startswith("juvenile dermatomyositis: the adult BMI rule does not choose")
+
+
+def test_a_pump_rate_below_the_minimum_is_flagged(nurse_client):
+    data = plan(
+        nurse_client,
+        product="privigen",
+        indication="primary-immunodeficiency",
+        weight_kg=3,
+        height_cm=50,
+        weight_basis="actual",
+        dose_g_per_kg="0.3",
+        days=1,
+    )
+    assert data["rate_steps"][0]["rate_ml_per_h"] == "0.9"
+    assert warning(data, "pump_rate_below_minimum")["message"].startswith("step 1 at 0.9 mL/h: below 1 mL/h")
+
+
+def test_fewer_vials_and_the_site_vial_proposal(nurse_client):
+    nearest = plan(nurse_client, weight_kg=73)
+    assert nearest["daily_dose_g"] == "73.00"
+    assert sum(vial["count"] for vial in nearest["vials_per_day"]) == 7
+    assert (
+        "Fewer vials: 70 g (3 vials: 2 × 30 g + 1 × 10 g, -4.1 %)"
+        in warning(nearest, "fewer_vials_available")["message"]
+    )
+    set_site(vial_proposal="fewest")
+    fewest = plan(nurse_client, weight_kg=73)
+    assert fewest["daily_dose_g"] == "70.00"
+    assert fewest["vials_per_day"] == [{"size_g": "30", "count": 2}, {"size_g": "10", "count": 1}]
+    assert "The nearest amount is 73 g (7 vials" in warning(fewest, "fewer_vials_available")["message"]
+
+
+def test_hyperprolinaemia_blocks_privigen_only(nurse_client):
+    data = plan(nurse_client, product="privigen", indication="chronic-itp", hyperprolinaemia=True)
+    blocking = warning(data, "hyperprolinaemia_proline")
+    assert blocking["blocking"] is True
+    assert data["blocked"] is True
+    assert "hyperprolinaemia_proline" not in codes(plan(nurse_client, hyperprolinaemia=True))  # Octagam
+
+
+@pytest.mark.parametrize("field", ["hyperprolinaemia", "juvenile_dermatomyositis"])
+def test_the_new_flags_must_be_booleans(nurse_client, field):
+    assert_invalid(post_json(nurse_client, {**OCTAGAM_DM, field: "yes"}), {field})
+
+
+def test_without_the_new_fields_todays_answer_stands(nurse_client):
+    data = plan(nurse_client)
+    assert ml_per_h(data) == ["42.0", "84.0", "168.0"]
+    assert data["infusion_minutes"] == 288
+    assert data["warnings"] == []

@@ -60,6 +60,7 @@ def _build_facts():
             vial_sizes_g=tuple(_dec(size) for size in raw_product["vial_sizes_g"]),
             at_risk_cap_mg_per_kg_min=None if cap is None else _dec(cap),
             contains_maltose="maltose" in excipients,
+            contains_proline="proline" in excipients,
         )
         for indication_slug, raw in raw_product["indications"].items():
             dose = raw["dose_g_per_kg"]
@@ -364,11 +365,16 @@ def test_short_patient_on_actual_weight_has_no_ideal_weight_and_does_not_raise()
     assert result.adjusted_body_weight_kg is None
 
 
-@pytest.mark.parametrize("basis", ["ideal", "adjusted", "auto"])
+@pytest.mark.parametrize("basis", ["ideal", "adjusted"])
 def test_short_patient_needing_ideal_weight_raises_on_height(basis):
-    # 30 kg at 90 cm: BMI 37.0, so auto also wants the adjusted weight.
     with pytest.raises(ValueError, match=r"^height_cm: .*choose weight basis 'actual'"):
         dosing_weight(weight_kg=D("30"), height_cm=D("90"), sex="female", basis=basis)
+
+
+def test_short_patient_on_auto_keeps_actual_weight_instead_of_raising():
+    # 30 kg at 90 cm: BMI 37.0, but auto does not extend Devine below 60 in: actual weight.
+    result = dosing_weight(weight_kg=D("30"), height_cm=D("90"), sex="female", basis="auto")
+    assert (result.basis_used, result.dosing_weight_kg, result.short_stature) == ("actual", D("30"), "not extended")
 
 
 # --------------------------------------------------------------------------- vials
@@ -528,8 +534,10 @@ def test_site_protocol_steps_rejects_initial_rate_above_maximum():
         ("4", True, "3.3", "3.3", "3.3", "at-risk cap 3.3 mg/kg/min (label)"),
         ("8", True, None, "3.3", "3.3", "at-risk cap 3.3 mg/kg/min (site policy: the label gives no number)"),
         ("8", True, None, "2.5", "2.5", "at-risk cap 2.5 mg/kg/min (site policy: the label gives no number)"),
-        # the label's cap wins over the site's when both exist
-        ("8", True, "3.3", "2.5", "3.3", "at-risk cap 3.3 mg/kg/min (label)"),
+        # the stricter of the label's cap and the site's
+        ("8", True, "3.3", "2.5", "2.5",
+         "at-risk cap 2.5 mg/kg/min (site policy, stricter than the label's 3.3 mg/kg/min)"),
+        ("8", True, "3.3", "4", "3.3", "at-risk cap 3.3 mg/kg/min (label)"),
         ("3.33", True, "3.3", "3.3", "3.3", "at-risk cap 3.3 mg/kg/min (label)"),
         ("3", True, "3.3", "3.3", "3",
          "indication maximum 3 mg/kg/min, at or below the at-risk cap 3.3 mg/kg/min (label)"),
@@ -693,7 +701,8 @@ def test_rounding_outside_tolerance_keeps_the_prescribed_dose():
         dose_g_per_kg=D("0.3"),
         days=1,
     )
-    assert _codes(plan) == [WarningCode.ROUNDING_OUTSIDE_TOLERANCE]
+    # 0.5 mg/kg/min x 3 kg = 0.9 mL/h: below the 1 mL/h a pump delivers.
+    assert _codes(plan) == [WarningCode.ROUNDING_OUTSIDE_TOLERANCE, WarningCode.PUMP_RATE_BELOW_MINIMUM]
     assert plan.rounded is False
     assert plan.daily_dose_g == plan.prescribed_daily_dose_g == D("0.9")
     assert plan.daily_volume_ml == D("9")
@@ -992,7 +1001,9 @@ def test_plan_invariants(data, pair, weight_kg, height_cm, sex, basis, dose_g_pe
     tolerance = DEFAULT_TOLERANCE_PERCENT
     if plan.rounded:
         assert vials_total_g == plan.daily_dose_g
-        assert abs(plan.daily_dose_g - plan.prescribed_daily_dose_g) * 100 <= tolerance * plan.prescribed_daily_dose_g
+        # Measured against the exact dose, as the engine does (not the 0.01 g figure shown).
+        exact = dose_g_per_kg * plan.dosing_weight_kg / days
+        assert abs(plan.daily_dose_g - exact) * 100 <= tolerance * exact
         assert WarningCode.ROUNDING_OUTSIDE_TOLERANCE not in _codes(plan)
     else:
         assert plan.daily_dose_g == plan.prescribed_daily_dose_g
@@ -1026,3 +1037,325 @@ def test_actual_weight_plans_never_refuse_in_range(pair, weight_kg, height_cm, s
         days=indication.days_max,
     )
     assert plan.dosing_weight_kg == weight_kg
+
+
+# --------------------------------------------------------------------------- pharmacy-grade limits (issue 15)
+
+ITP_250_KG = {"weight_kg": D("250"), "height_cm": D("180"), "weight_basis": "actual"}
+
+
+def _warning(plan, code):
+    (warning,) = [warning for warning in plan.warnings if warning.code == code]
+    return warning
+
+
+def test_site_at_risk_cap_stricter_than_the_label_is_honoured():
+    # Octagam 10 %, dermatomyositis, at risk: the label's 3.3 gave way to the site's 2.0.
+    plan = _plan(at_risk=True, site_at_risk_cap_mg_per_kg_min=D("2.0"))
+    assert plan.max_rate_mg_per_kg_min == D("2.0")
+    assert plan.max_rate_ml_per_h == D("84.0")  # 2 x 70 x 60 / 100
+    assert plan.cap_reason == "at-risk cap 2 mg/kg/min (site policy, stricter than the label's 3.3 mg/kg/min)"
+    # 21 mL at 42 mL/h, then 679 mL at 84 mL/h = 485 min.
+    assert [(step.rate_ml_per_h, step.minutes) for step in plan.rate_steps] == [(D("42"), 30), (D("84"), 485)]
+    # A site cap above the label's leaves the label's.
+    assert _plan(at_risk=True, site_at_risk_cap_mg_per_kg_min=D("4")).cap_reason == "at-risk cap 3.3 mg/kg/min (label)"
+
+
+def test_daily_dose_above_the_ceiling_with_no_split_in_the_indication_range():
+    # 250 kg, chronic ITP (Octagam 10 %), 2 g/kg over 2 days: 250 g a day, the label allows 2 days only.
+    plan = _plan(("octagam-10", "chronic-itp"), **ITP_250_KG)
+    assert plan.daily_dose_g == D("250")
+    warning = _warning(plan, WarningCode.DAILY_DOSE_CEILING)
+    assert warning.blocking is False
+    assert warning.message == (
+        "The daily dose 250.00 g is above the ceiling of 140 g per infusion day (site policy; no label gives one). "
+        "No number of days within the range for chronic-itp (2 days) brings each day under it: "
+        "the prescriber must confirm this dose or lower it."
+    )
+
+
+def test_daily_dose_ceiling_names_the_fewest_days_that_bring_each_day_under_it():
+    # 250 kg, dermatomyositis (2-5 days), over 2 days: 250 g a day; 3 days = 166.67 g, 4 days = 125 g.
+    plan = _plan(**ITP_250_KG)
+    message = _warning(plan, WarningCode.DAILY_DOSE_CEILING).message
+    assert "Over 4 days (the fewest within 2–5 days for dermatomyositis) each day is 125.00 g" in message
+    assert "confirm 2 days or split the course" in message
+    # Over 4 days the day is 125 g: under the ceiling, no warning.
+    assert WarningCode.DAILY_DOSE_CEILING not in _codes(_plan(**ITP_250_KG, days=4))
+    # The ceiling is the site's: at 260 g a 250 g day passes.
+    assert WarningCode.DAILY_DOSE_CEILING not in _codes(_plan(**ITP_250_KG, daily_dose_ceiling_g=D("260")))
+
+
+@pytest.mark.parametrize(("ceiling", "flagged"), [("250", False), ("249.99", True)])
+def test_daily_dose_ceiling_boundary_is_above_not_at(ceiling, flagged):
+    plan = _plan(("octagam-10", "chronic-itp"), **ITP_250_KG, daily_dose_ceiling_g=D(ceiling))
+    assert (WarningCode.DAILY_DOSE_CEILING in _codes(plan)) is flagged
+
+
+def test_pump_rate_ceiling_holds_the_ladder_and_recomputes_the_time():
+    # 250 kg chronic ITP: 1, 2, 4, 8, 12 mg/kg/min = 150, 300, 600, 1,200, 1,800 mL/h.
+    # At the 999 mL/h ceiling: 8 and 12 merge into 6.66 mg/kg/min = 999.0 mL/h; 2,500 mL:
+    # 75 + 150 + 300 mL in 90 min, then 1,975 mL at 999 mL/h = 118.6 -> 119 min: 209 min (was 166).
+    plan = _plan(("octagam-10", "chronic-itp"), **ITP_250_KG)
+    assert [
+        (step.rate_mg_per_kg_min, step.rate_ml_per_h, step.start_min, step.minutes) for step in plan.rate_steps
+    ] == [
+        (D("1"), D("150"), 0, 30),
+        (D("2"), D("300"), 30, 30),
+        (D("4"), D("600"), 60, 30),
+        (D("6.66"), D("999.0"), 90, 119),
+    ]
+    assert plan.infusion_minutes == 209
+    assert sum(step.volume_ml for step in plan.rate_steps) == plan.daily_volume_ml == D("2500")
+    # The clinical cap is unchanged; the pump ceiling is named where it bites.
+    assert plan.max_rate_mg_per_kg_min == D("12")
+    warning = _warning(plan, WarningCode.PUMP_RATE_CEILING)
+    assert warning.message == (
+        "Pump ceiling 999 mL/h (site policy): the ladder's 1800.0 mL/h runs at 999.0 mL/h (6.66 mg/kg/min) "
+        "instead; infusion time 209 min (was 166 min)."
+    )
+    # Today's answer, with a ceiling that does not bite: 1,800 mL/h in 166 min.
+    unbounded = _plan(("octagam-10", "chronic-itp"), **ITP_250_KG, pump_rate_ceiling_ml_per_h=D("1800"))
+    assert unbounded.rate_steps[-1].rate_ml_per_h == D("1800")
+    assert unbounded.infusion_minutes == 166
+    assert WarningCode.PUMP_RATE_CEILING not in _codes(unbounded)
+
+
+def test_pump_rate_ceiling_leaves_the_worked_plan_alone():
+    assert _plan().warnings == ()
+    assert _plan(pump_rate_ceiling_ml_per_h=D("168")).infusion_minutes == 288
+    lowered = _plan(pump_rate_ceiling_ml_per_h=D("100"))
+    # 100 x 100 / (70 x 60) = 2.38 mg/kg/min -> 99.9 mL/h, rounded down to stay under the ceiling.
+    assert [step.rate_ml_per_h for step in lowered.rate_steps] == [D("42"), D("84"), D("99.9")]
+
+
+def test_exact_dose_measures_the_vial_tolerance():
+    # Gammagard Liquid, MMN, 0.5 g/kg over 3 days at 10.9 kg: exact 1.81667 g a day, shown 1.82 g.
+    # 2 g of whole vials is +9.9 % of 1.82 g (accepted before) but +10.09 % of the exact dose: refused.
+    plan = _plan(("gammagard-liquid", "mmn"), weight_kg=D("10.9"), height_cm=D("80"), dose_g_per_kg=D("0.5"), days=3)
+    assert plan.prescribed_daily_dose_g == D("1.82")
+    assert plan.rounded is False
+    assert plan.daily_dose_g == D("1.82")
+    message = _warning(plan, WarningCode.ROUNDING_OUTSIDE_TOLERANCE).message
+    assert "(nearest: 2 g, +10.1 % of the exact 1.817 g)" in message
+    # What the old rule did: measured against the rounded 1.82 g it passes.
+    assert round_to_vials(dose_g=D("1.82"), vial_sizes_g=GAMMAGARD_VIALS).rounded is True
+    exact = D("0.5") * D("10.9") / 3
+    assert round_to_vials(dose_g=D("1.82"), vial_sizes_g=GAMMAGARD_VIALS, exact_dose_g=exact).rounded is False
+
+
+GAMMAGARD_VIALS = tuple(D(size) for size in ("1", "2.5", "5", "10", "20", "30"))
+
+
+def test_short_stature_on_auto_keeps_actual_weight_and_warns():
+    # 80 kg, 150 cm (59.1 in), female: BMI 35.6. Before, auto gave adjusted 58.0 kg from an
+    # extrapolated ideal 43.3 kg; now actual 80 kg, with the reason and a warning.
+    plan = _plan(weight_kg=D("80"), height_cm=D("150"))
+    assert (plan.weight_basis, plan.dosing_weight_kg, plan.daily_dose_g) == ("actual", D("80"), D("80"))
+    assert plan.weight_reason == (
+        "BMI 35.6 ≥ 30.0, but height 150.0 cm is below 152.4 cm (60 in), where the Devine formula is not "
+        "extended: actual body weight 80.0 kg used"
+    )
+    warning = _warning(plan, WarningCode.SHORT_STATURE)
+    assert warning.message.startswith("Height 150.0 cm is below 152.4 cm (60 in): the Devine ideal body weight")
+    assert "The prescriber must confirm the dosing weight" in warning.message
+
+
+@pytest.mark.parametrize(("basis", "used_kg"), [("adjusted", "58.0"), ("ideal", "43.3")])
+def test_short_stature_explicit_basis_is_extrapolated_and_warned(basis, used_kg):
+    # 45.5 + 2.3 x (59.06 - 60) = 43.3 kg; adjusted 43.3 + 0.4 x 36.7 = 58.0 kg.
+    plan = _plan(weight_kg=D("80"), height_cm=D("150"), weight_basis=basis)
+    assert (plan.weight_basis, plan.dosing_weight_kg) == (basis, D(used_kg))
+    message = _warning(plan, WarningCode.SHORT_STATURE).message
+    assert "the Devine formula is extrapolated below 60 in (ideal 43.3 kg, adjusted 58.0 kg)" in message
+    assert f"The prescriber must confirm the dosing weight {used_kg} kg ({basis} body weight)." in message
+
+
+@pytest.mark.parametrize(
+    ("height_cm", "basis", "warned"),
+    [
+        ("152.4", "auto", False),  # exactly 60 in: Devine's own line
+        ("152.3", "auto", True),
+        ("150", "actual", False),  # Devine not used
+        ("150", "ideal", True),
+    ],
+)
+def test_short_stature_boundary(height_cm, basis, warned):
+    plan = _plan(weight_kg=D("80"), height_cm=D(height_cm), weight_basis=basis)
+    assert (WarningCode.SHORT_STATURE in _codes(plan)) is warned
+
+
+def test_short_stature_not_warned_when_bmi_keeps_actual_weight():
+    # 45 kg at 150 cm: BMI 20.0, auto uses actual weight without Devine.
+    assert WarningCode.SHORT_STATURE not in _codes(_plan(weight_kg=D("45"), height_cm=D("150")))
+
+
+def test_juvenile_dermatomyositis_auto_uses_actual_weight_and_says_why():
+    # 80 kg, 160 cm: BMI 31.3; the adult rule would dose on adjusted 63.4 kg (63 g a day).
+    adult = _plan(weight_kg=D("80"), height_cm=D("160"))
+    assert (adult.weight_basis, adult.dosing_weight_kg) == ("adjusted", D("63.4"))
+    plan = _plan(weight_kg=D("80"), height_cm=D("160"), juvenile_dermatomyositis=True)
+    assert (plan.weight_basis, plan.dosing_weight_kg, plan.daily_dose_g) == ("actual", D("80"), D("80"))
+    assert plan.weight_reason == (
+        "juvenile dermatomyositis: the adult BMI rule does not choose the weight (BMI 31.3); "
+        "actual body weight 80.0 kg used"
+    )
+    # An explicit basis is the prescriber's, juvenile or not.
+    explicit = _plan(weight_kg=D("80"), height_cm=D("160"), weight_basis="adjusted", juvenile_dermatomyositis=True)
+    assert explicit.dosing_weight_kg == D("63.4")
+
+
+def test_juvenile_dermatomyositis_short_child_on_auto_has_no_short_stature_warning():
+    # 40 kg at 140 cm (BMI 20.4): actual weight, Devine not used.
+    plan = _plan(weight_kg=D("40"), height_cm=D("140"), juvenile_dermatomyositis=True)
+    assert plan.dosing_weight_kg == D("40")
+    assert WarningCode.SHORT_STATURE not in _codes(plan)
+
+
+def test_pump_rate_below_minimum_is_flagged():
+    # Privigen, PID, 3 kg: 0.5 mg/kg/min x 3 kg x 60 / 100 = 0.9 mL/h, under 1 mL/h.
+    plan = _plan(
+        ("privigen", "primary-immunodeficiency"),
+        weight_kg=D("3"),
+        height_cm=D("50"),
+        weight_basis="actual",
+        dose_g_per_kg=D("0.3"),
+        days=1,
+    )
+    warning = _warning(plan, WarningCode.PUMP_RATE_BELOW_MINIMUM)
+    assert warning.message.startswith(
+        "step 1 at 0.9 mL/h: below 1 mL/h, the lowest rate the unit's pumps deliver (site policy)."
+    )
+    # 1 mL/h exactly is deliverable; a site whose pumps go down to 0.5 mL/h has no warning.
+    assert WarningCode.PUMP_RATE_BELOW_MINIMUM not in _codes(
+        _plan(("privigen", "primary-immunodeficiency"), weight_kg=D("3"), height_cm=D("50"),
+              weight_basis="actual", dose_g_per_kg=D("0.3"), days=1, pump_rate_minimum_ml_per_h=D("0.9"))
+    )  # fmt: skip
+
+
+def test_fewer_vials_available_names_the_alternative():
+    # 73 kg dermatomyositis: 73 g a day. Nearest 73 g = 2 x 30 + 5 + 4 x 2 (7 vials);
+    # 70 g = 2 x 30 + 10 (3 vials) is -4.1 %, within ±10 %.
+    plan = _plan(weight_kg=D("73"))
+    assert plan.daily_dose_g == D("73")
+    assert sum(count for _, count in plan.vials_per_day) == 7
+    assert _warning(plan, WarningCode.FEWER_VIALS_AVAILABLE).message == (
+        "Fewer vials: 70 g (3 vials: 2 × 30 g + 1 × 10 g, -4.1 %) is also within ±10 % of the exact 73 g. "
+        "The plan proposes the nearest amount, 73 g (7 vials: 2 × 30 g + 1 × 5 g + 4 × 2 g) (site policy); "
+        "the prescriber may choose the fewer vials."
+    )
+
+
+def test_vial_proposal_fewest_gives_the_fewest_and_names_the_nearest():
+    plan = _plan(weight_kg=D("73"), vial_proposal="fewest")
+    assert plan.daily_dose_g == D("70")
+    assert plan.prescribed_daily_dose_g == D("73")
+    assert _vials(plan) == ((D("30"), 2), (D("10"), 1))
+    assert plan.daily_volume_ml == D("700")
+    assert "The nearest amount is 73 g (7 vials" in _warning(plan, WarningCode.FEWER_VIALS_AVAILABLE).message
+
+
+def test_vial_proposal_is_checked():
+    with pytest.raises(ValueError, match=r"^vial_proposal: must be one of nearest, fewest"):
+        _plan(vial_proposal="cheapest")
+
+
+def test_hyperprolinaemia_blocks_only_products_with_proline():
+    plan = _plan(("privigen", "chronic-itp"), hyperprolinaemia=True)
+    warning = _warning(plan, WarningCode.HYPERPROLINAEMIA_PROLINE)
+    assert warning.blocking is True
+    assert plan.blocked is True
+    assert "stabilised with L-proline" in warning.message
+    assert _plan(("privigen", "chronic-itp")).blocked is False
+    assert WarningCode.HYPERPROLINAEMIA_PROLINE not in _codes(_plan(hyperprolinaemia=True))  # Octagam: no proline
+
+
+def test_privigen_is_the_catalog_product_with_proline():
+    assert {slug for (slug, _), (product, _) in FACTS.items() if product.contains_proline} == {"privigen"}
+
+
+def test_warning_codes_are_the_issue_15_names():
+    assert {code.value for code in WarningCode} >= {
+        "daily_dose_ceiling",
+        "pump_rate_ceiling",
+        "short_stature",
+        "pump_rate_below_minimum",
+        "fewer_vials_available",
+        "hyperprolinaemia_proline",
+    }
+
+
+# --------------------------------------------------------------------------- pharmacy-limit invariants
+
+
+def replace_ceiling(plan_dose, product, indication, plan, days, at_risk, proposal):
+    """The same plan with a pump ceiling no ladder reaches (1,000,000 mL/h)."""
+    return plan_dose(
+        product=product,
+        indication=indication,
+        weight_kg=plan.dosing_weight_kg,
+        height_cm=D("170"),
+        sex="female",
+        dose_g_per_kg=plan.dose_g_per_kg,
+        days=days,
+        weight_basis="actual",
+        at_risk=at_risk,
+        pump_rate_ceiling_ml_per_h=D("1000000"),
+        vial_proposal=proposal,
+    )
+
+
+PUMP_CEILINGS_ML_PER_H = st.sampled_from([D("50"), D("150"), D("300"), D("600"), D("999"), D("1200")])
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(
+    data=st.data(),
+    pair=st.sampled_from(PAIRS),
+    weight_kg=WEIGHTS_KG,
+    height_cm=HEIGHTS_CM,
+    sex=st.sampled_from(["female", "male"]),
+    dose_g_per_kg=DOSES_G_PER_KG,
+    at_risk=st.booleans(),
+    ceiling=PUMP_CEILINGS_ML_PER_H,
+    proposal=st.sampled_from(["nearest", "fewest"]),
+)
+def test_no_step_above_its_cap_or_the_pump_ceiling(
+    data, pair, weight_kg, height_cm, sex, dose_g_per_kg, at_risk, ceiling, proposal
+):
+    product, indication = FACTS[pair]
+    days = data.draw(st.integers(min_value=indication.days_min, max_value=indication.days_max), label="days")
+    plan = plan_dose(
+        product=product,
+        indication=indication,
+        weight_kg=weight_kg,
+        height_cm=height_cm,
+        sex=sex,
+        dose_g_per_kg=dose_g_per_kg,
+        days=days,
+        weight_basis="actual",
+        at_risk=at_risk,
+        pump_rate_ceiling_ml_per_h=ceiling,
+        vial_proposal=proposal,
+    )
+    cap = _expected_cap(product, indication, at_risk)
+    for step in plan.rate_steps:
+        assert step.rate_mg_per_kg_min <= cap
+        assert step.rate_ml_per_h <= ceiling
+        assert step.rate_ml_per_h <= plan.max_rate_ml_per_h
+        assert step.volume_ml * 60 <= step.rate_ml_per_h * step.minutes
+    for earlier, later in zip(plan.rate_steps, plan.rate_steps[1:], strict=False):
+        assert later.start_min == earlier.start_min + earlier.minutes
+        assert later.rate_mg_per_kg_min != earlier.rate_mg_per_kg_min
+    assert sum(step.volume_ml for step in plan.rate_steps) == plan.daily_volume_ml
+    assert plan.infusion_minutes == plan.rate_steps[-1].start_min + plan.rate_steps[-1].minutes
+    # The ceiling changes the plan exactly when the unbounded ladder had a step above it.
+    unbounded = replace_ceiling(plan_dose, product, indication, plan, days, at_risk, proposal)
+    ceiling_warned = WarningCode.PUMP_RATE_CEILING in _codes(plan)
+    assert ceiling_warned is any(step.rate_ml_per_h > ceiling for step in unbounded.rate_steps)
+    assert (plan.rate_steps == unbounded.rate_steps) is not ceiling_warned
+    if ceiling_warned:
+        assert plan.infusion_minutes >= unbounded.infusion_minutes
+    exact = dose_g_per_kg * plan.dosing_weight_kg / days
+    if plan.rounded:
+        assert abs(plan.daily_dose_g - exact) * 100 <= DEFAULT_TOLERANCE_PERCENT * exact

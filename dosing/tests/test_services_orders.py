@@ -5,7 +5,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from accounts.audit import CHANGE_REASON_MAX_CHARS
-from dosing.models import OrderStatus, SiteSettings
+from dosing.models import Indication, OrderStatus, SiteSettings
 from dosing.services.orders import (
     dose_order_cancel,
     dose_order_create,
@@ -17,7 +17,7 @@ from dosing.services.orders import (
 )
 from dosing.tests.factories import TODAY
 from patients import services as patient_services
-from patients.tests.factories import MedicationFactory, PatientFactory, RiskFactorFactory
+from patients.tests.factories import MeasurementFactory, MedicationFactory, PatientFactory, RiskFactorFactory
 
 
 @pytest.mark.django_db
@@ -370,3 +370,71 @@ def test_a_long_reason_fits_the_history_column(make_order, make_user):
     assert len(saved) == CHANGE_REASON_MAX_CHARS and saved.endswith("…")
     order.refresh_from_db()
     assert order.status_reason == reason[:300].strip()  # the order itself keeps the whole reason
+
+
+# ------------------------------------------------------- pharmacy-grade limits (issue 15)
+
+
+def _privigen_itp():
+    return Indication.objects.get(product__slug="privigen", slug="chronic-itp")
+
+
+@pytest.mark.django_db
+def test_hyperprolinaemia_blocks_privigen_until_a_physician_overrides(dm_patient, make_user, make_order):
+    dm_patient.hyperprolinaemia = True
+    dm_patient.save()
+    physician = make_user("physician")
+    order_privigen = {
+        "by": physician,
+        "patient": dm_patient,
+        "indication": _privigen_itp(),
+        "dose_g_per_kg": Decimal("2"),
+        "days": 2,
+        "weight_basis": "auto",
+        "today": TODAY,
+    }
+    with pytest.raises(ValidationError, match=r"Contraindicated: Hyperprolinaemia \(proline\)"):
+        dose_order_create(**order_privigen)
+    order = dose_order_create(**order_privigen, override_reason="no other product available; metabolic team agrees")
+    assert order.inputs["hyperprolinaemia"] is True
+    assert [flag["code"] for flag in order.contraindication_override["flags"]] == ["contra_hyperprolinaemia"]
+    (blocking,) = [warning for warning in order.plan["warnings"] if warning["blocking"]]
+    assert blocking["code"] == "hyperprolinaemia_proline"
+    assert order.plan["blocked"] is True
+    # Octagam contains no proline: no flag, no warning, no override needed.
+    octagam = make_order()
+    assert octagam.contraindication_override == {}
+    assert octagam.plan["blocked"] is False
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("diagnosis", "born", "juvenile", "dosing_weight_kg"),
+    [
+        ("juvenile_dm", date(2012, 5, 1), True, "80.0"),  # 14: actual weight
+        ("adult_dm", date(2010, 5, 1), True, "80.0"),  # 16 with DM recorded as adult: a juvenile DM
+        ("juvenile_dm", date(2000, 5, 1), True, "80.0"),  # juvenile DM, now 26: the course goes on as it began
+        ("adult_dm", date(1974, 2, 3), False, "63.4"),  # the adult rule: BMI 31.3, adjusted weight
+    ],
+)
+def test_orders_pass_juvenile_dermatomyositis_from_the_patient(make_order, dm_patient, diagnosis, born, juvenile,
+                                                                 dosing_weight_kg):  # fmt: skip
+    dm_patient.diagnosis, dm_patient.date_of_birth = diagnosis, born
+    dm_patient.save()
+    MeasurementFactory(patient=dm_patient, measured_on=date(2026, 11, 21), weight_kg=Decimal("80"),
+                       height_cm=Decimal("160"))  # fmt: skip
+    assert order_inputs(dm_patient, TODAY)["juvenile_dermatomyositis"] is juvenile
+    order = make_order()
+    assert Decimal(order.plan["dosing_weight_kg"]) == Decimal(dosing_weight_kg)
+    if juvenile:
+        assert order.plan["weight_reason"].startswith("juvenile dermatomyositis: the adult BMI rule does not choose")
+
+
+@pytest.mark.django_db
+def test_an_order_keeps_the_site_limits_it_was_planned_with(make_order):
+    site = SiteSettings.load()
+    SiteSettings.objects.filter(pk=site.pk).update(daily_dose_ceiling_g=Decimal("60"), vial_proposal="fewest")
+    order = make_order()
+    assert order.facts["site"]["daily_dose_ceiling_g"] == "60.0"
+    assert order.facts["site"]["vial_proposal"] == "fewest"
+    assert "daily_dose_ceiling" in {warning["code"] for warning in order.plan["warnings"]}

@@ -355,3 +355,54 @@ def test_hours_minutes(minutes, shown):
 def test_filters_refuse_floats(value):
     with pytest.raises(TypeError):
         plain(value)
+
+
+# ------------------------------------------------------- pharmacy-grade limits (issue 15)
+
+
+def _warnings_shown(response) -> dict[str, str]:
+    """The warnings on the page, by their data-warning-code, as visible text."""
+    page = response.content.decode()
+    found = re.findall(r'data-warning-code="([a-z_0-9]+)">(.*?)</div>', page, flags=re.S)
+    return {code: _text(body) for code, body in found}
+
+
+@pytest.mark.django_db
+def test_250_kg_chronic_itp_shows_the_daily_and_pump_ceilings(nurse):
+    response = nurse.get(
+        URL,
+        {**WORKED, "indication": "octagam-10/chronic-itp", "weight_kg": "250", "height_cm": "180",
+         "weight_basis": "actual"},
+    )  # fmt: skip
+    shown = _warnings_shown(response)
+    assert (
+        "above the ceiling of 140 g per infusion day (site policy; no label gives one)" in shown["daily_dose_ceiling"]
+    )
+    assert shown["pump_rate_ceiling"] == (
+        "Pump ceiling 999 mL/h (site policy): the ladder's 1800.0 mL/h runs at 999.0 mL/h (6.66 mg/kg/min) "
+        "instead; infusion time 209 min (was 166 min)."
+    )
+    assert "4 minute 90 6.66 mg/kg/min 999.0 mL/h until done (about 119 min) 1975 mL" in _text(response)
+
+
+@pytest.mark.django_db
+def test_short_stature_fewer_vials_and_slow_pump_warnings_are_shown(nurse):
+    short = _warnings_shown(nurse.get(URL, {**WORKED, "weight_kg": "80", "height_cm": "150"}))
+    assert short["short_stature"].startswith("Height 150.0 cm is below 152.4 cm (60 in)")
+    vials = _warnings_shown(nurse.get(URL, {**WORKED, "weight_kg": "73"}))
+    assert vials["fewer_vials_available"].startswith("Fewer vials: 70 g (3 vials: 2 × 30 g + 1 × 10 g, -4.1 %)")
+    neonate = nurse.get(
+        URL,
+        {**WORKED, "indication": "privigen/primary-immunodeficiency", "weight_kg": "3", "height_cm": "50",
+         "weight_basis": "actual", "dose_g_per_kg": "0.3", "days": "1"},
+    )  # fmt: skip
+    assert _warnings_shown(neonate)["pump_rate_below_minimum"].startswith("step 1 at 0.9 mL/h: below 1 mL/h")
+
+
+@pytest.mark.django_db
+def test_the_site_vial_proposal_reaches_the_page(nurse):
+    SiteSettings.objects.filter(pk=1).update(vial_proposal="fewest")
+    response = nurse.get(URL, {**WORKED, "weight_kg": "73"})
+    assert response.context["plan"]["daily_dose_g"] == "70.00"
+    assert "Vials per day 2 × 30 g + 1 × 10 g" in _text(response)
+    assert "The nearest amount is 73 g (7 vials" in _warnings_shown(response)["fewer_vials_available"]

@@ -1,11 +1,13 @@
 from datetime import date
+from decimal import Decimal
 
 import pytest
 from django.test import Client
 from django.urls import reverse
 
-from dosing.models import DoseOrder, OrderStatus
-from dosing.services.orders import dose_order_verify
+from dosing.models import DoseOrder, Indication, OrderStatus
+from dosing.services.orders import dose_order_create, dose_order_verify
+from dosing.tests.factories import TODAY
 from patients.tests.factories import RiskFactorFactory
 
 
@@ -427,3 +429,22 @@ class TestOrderListWorklists:
     def test_my_prescriptions_is_offered_to_prescribers(self, role_client, orders):
         assert "My prescriptions" in role_client("physician").get(self.url).content.decode()
         assert "My prescriptions" not in role_client("nurse").get(self.url).content.decode()
+
+
+@pytest.mark.django_db
+def test_the_order_page_shows_a_hyperprolinaemia_block(role_client, dm_patient, make_user):
+    dm_patient.hyperprolinaemia = True
+    dm_patient.save()
+    order = dose_order_create(
+        by=make_user("physician"),
+        patient=dm_patient,
+        indication=Indication.objects.get(product__slug="privigen", slug="chronic-itp"),
+        dose_g_per_kg=Decimal("2"),
+        days=2,
+        weight_basis="auto",
+        today=TODAY,
+        override_reason="no other product available",
+    )
+    page = role_client("viewer").get(order.get_absolute_url()).content.decode()
+    assert "Do not give as planned" in page
+    assert "Hyperprolinaemia: Privigen 10% is stabilised with L-proline" in page

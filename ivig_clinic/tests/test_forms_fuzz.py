@@ -286,6 +286,7 @@ def _patient_fields(world: World) -> dict:
         "iga_status": choice(IgAStatus.values),
         "hypersensitivity_to_immunoglobulin": checkbox(),
         "corn_allergy": checkbox(),
+        "hyperprolinaemia": checkbox(),
         "allergies": text(200, min_size=0),
         "blood_group": st.just(""),
         "cancer_screen_on": day(),

@@ -84,18 +84,23 @@ def test_physician_edits_and_the_change_is_in_the_history(client, physician, pat
     response = client.post(
         _url(patient),
         _form(
-            family_name="Doe-Smith", iga_status="deficient_anti_iga", antibodies=["tif1g", "nxp2"], corn_allergy="on"
+            family_name="Doe-Smith",
+            iga_status="deficient_anti_iga",
+            antibodies=["tif1g", "nxp2"],
+            corn_allergy="on",
+            hyperprolinaemia="on",
         ),
     )
     assert response.status_code == 302
     assert response.url == patient.get_absolute_url()
     patient.refresh_from_db()
-    assert (patient.family_name, patient.iga_status, patient.antibodies, patient.corn_allergy) == (
-        "Doe-Smith",
-        "deficient_anti_iga",
-        ["tif1g", "nxp2"],
-        True,
-    )
+    assert (
+        patient.family_name,
+        patient.iga_status,
+        patient.antibodies,
+        patient.corn_allergy,
+        patient.hyperprolinaemia,
+    ) == ("Doe-Smith", "deficient_anti_iga", ["tif1g", "nxp2"], True, True)
     registered, edited = patient.history.order_by("history_id")
     assert (edited.history_type, edited.history_user, edited.history_change_reason) == ("~", physician, "edited")
     assert {change.field for change in edited.diff_against(registered).changes} == {
@@ -103,6 +108,7 @@ def test_physician_edits_and_the_change_is_in_the_history(client, physician, pat
         "iga_status",
         "antibodies",
         "corn_allergy",
+        "hyperprolinaemia",
         "version",  # bookkeeping: the audit trail page leaves it out
     }
 

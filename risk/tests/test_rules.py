@@ -116,6 +116,8 @@ TRIGGERS = [
     ("hypersensitivity", "contra_hypersensitivity", {"hypersensitivity_to_immunoglobulin": True}, CONTRAINDICATION,
      HIGH, ["hypersensitivity"], None),
     ("corn", "contra_corn_allergy", {"corn_allergy": True}, CONTRAINDICATION, MODERATE, ["Corn"], None),
+    ("proline", "contra_hyperprolinaemia", {"hyperprolinaemia": True}, CONTRAINDICATION, HIGH,
+     ["Hyperprolinaemia"], None),
     *[
         (f"{diagnosis}-365-days", "info_dm_recent", {"diagnosis": diagnosis, "diagnosis_date": TODAY - 365 * DAY},
          THROMBOSIS, INFO, ["2025-11-22"], TODAY - 365 * DAY)
@@ -186,6 +188,7 @@ NEAR_MISSES = [
     ("iga-deficient-only", "contra_iga_anti_iga", {"iga_status": "deficient"}),
     ("no-hypersensitivity", "contra_hypersensitivity", {"hypersensitivity_to_immunoglobulin": False}),
     ("no-corn-allergy", "contra_corn_allergy", {"corn_allergy": False}),
+    ("no-hyperprolinaemia", "contra_hyperprolinaemia", {"hyperprolinaemia": False}),
     ("dm-366-days", "info_dm_recent", {"diagnosis": "adult_dm", "diagnosis_date": TODAY - 366 * DAY}),
     ("dm-no-date", "info_dm_recent", {"diagnosis": "adult_dm"}),
     ("polymyositis-recent", "info_dm_recent", {"diagnosis": "polymyositis", "diagnosis_date": TODAY - 30 * DAY}),
@@ -326,6 +329,7 @@ def _everything() -> ChartSnapshot:
         iga_status="deficient_anti_iga",
         hypersensitivity_to_immunoglobulin=True,
         corn_allergy=True,
+        hyperprolinaemia=True,
         blood_group="AB",
         bmi=Decimal("35"),
         bmi_on=LAB_DAY,
@@ -412,6 +416,7 @@ def charts(draw) -> ChartSnapshot:
         iga_status=draw(st.sampled_from(["unknown", "normal", "deficient", "deficient_anti_iga"])),
         hypersensitivity_to_immunoglobulin=draw(st.booleans()),
         corn_allergy=draw(st.booleans()),
+        hyperprolinaemia=draw(st.booleans()),
         blood_group=draw(st.sampled_from(["unknown", "O", "A", "B", "AB"])),
         cancer_screen_on=draw(st.none() | DAYS),
         bmi=bmi,
