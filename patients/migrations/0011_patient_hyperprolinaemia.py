@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('patients', '0009_patient_first_infusion_on'),
+        ('patients', '0010_antiphospholipid_screen'),
     ]
 
     operations = [

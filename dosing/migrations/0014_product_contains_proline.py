@@ -10,7 +10,7 @@ from dosing.catalog import load_catalog
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('dosing', '0012_site_policy_pathway'),
+        ('dosing', '0013_treatment_course'),
     ]
 
     operations = [
