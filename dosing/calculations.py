@@ -313,6 +313,9 @@ def dosing_weight(
 
     if basis == "actual":
         return result("actual", weight, f"actual body weight {_kg(weight)} kg requested")
+    # "auto" below 60 in says the formula was not extended even where the BMI keeps actual weight
+    # (the prescriber is asked to confirm the basis); a child's weight is never chosen by it.
+    not_extended = "not extended" if short else None
     if basis == "auto" and juvenile:
         return result(
             "actual",
@@ -321,7 +324,7 @@ def dosing_weight(
             f"actual body weight {_kg(weight)} kg used",
         )
     if basis == "auto" and bmi < threshold:
-        return result("actual", weight, f"BMI {bmi} < {_kg(threshold)}: actual body weight used")
+        return result("actual", weight, f"BMI {bmi} < {_kg(threshold)}: actual body weight used", not_extended)
     if basis == "auto" and short:
         return result(
             "actual",

@@ -1185,9 +1185,13 @@ def test_short_stature_boundary(height_cm, basis, warned):
     assert (WarningCode.SHORT_STATURE in _codes(plan)) is warned
 
 
-def test_short_stature_not_warned_when_bmi_keeps_actual_weight():
-    # 45 kg at 150 cm: BMI 20.0, auto uses actual weight without Devine.
-    assert WarningCode.SHORT_STATURE not in _codes(_plan(weight_kg=D("45"), height_cm=D("150")))
+def test_short_stature_warned_on_auto_even_when_bmi_keeps_actual_weight():
+    # 45 kg at 150 cm: BMI 20.0, auto uses actual weight; the plan still says Devine was not
+    # extended and asks the prescriber to confirm the basis.
+    plan = _plan(weight_kg=D("45"), height_cm=D("150"))
+    assert (plan.weight_basis, plan.dosing_weight_kg) == ("actual", D("45"))
+    assert WarningCode.SHORT_STATURE in _codes(plan)
+    assert not any(w.blocking for w in plan.warnings if w.code == WarningCode.SHORT_STATURE)
 
 
 def test_juvenile_dermatomyositis_auto_uses_actual_weight_and_says_why():
