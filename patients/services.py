@@ -11,7 +11,7 @@ from django.utils import timezone
 from accounts.audit import audited_save, check_version
 from accounts.transactions import service
 
-from .medicines import GlucocorticoidCourse, PrednisonePoint, prednisone_timeline
+from .medicines import GlucocorticoidCourse, PrednisonePoint, prednisone_timeline, recognised_elsewhere
 from .models import BodyMeasurement, ClinicalRecord, LabResult, Medication, MedicationCategory, Patient, RiskFactor
 
 OLDEST_AGE_YEARS = 120
@@ -77,24 +77,91 @@ def _check_patient_dates(patient: Patient, today: date) -> None:
         raise ValidationError({"date_of_birth": f"This makes the patient older than {OLDEST_AGE_YEARS} years."})
 
 
+# What choosing the recognised category does, for the proposal's sentence.
+_CATEGORY_COUNTS_FOR = {
+    MedicationCategory.ESTROGEN: "so the thrombosis flag counts it",
+    MedicationCategory.NEPHROTOXIC: "so the renal flag counts it",
+    MedicationCategory.GLUCOCORTICOID: "so its prednisone equivalent is followed (steroid sparing)",
+    MedicationCategory.ANTICOAGULANT: "so it is listed with the anticoagulants",
+    MedicationCategory.IMMUNOSUPPRESSANT: "so it is listed with the immunosuppressants",
+}
+KEEP_CATEGORY_LABEL = "Keep the category as entered"
+
+
+def medication_category_proposal(name: str, category: str) -> str | None:
+    """The sentence proposing the recognised category when ``name`` is filed under another one,
+    else None.
+
+    Example: "Estradiol" under "Other" -> "Estradiol is one of the estrogens and estrogen-containing
+    contraceptives (ATC G03A, G03C, G03F): choose 'Estrogen-containing (boxed-warning thrombosis
+    risk)' so the thrombosis flag counts it, or tick 'Keep the category as entered' and say why."
+    """
+    recognised = recognised_elsewhere(name, category)
+    if recognised is None:
+        return None
+    proposed = MedicationCategory(recognised.category)
+    return (
+        f"{recognised.drug.capitalize()} is one of the {recognised.drug_class.name} (ATC {recognised.drug_class.atc}): "
+        f"choose '{proposed.label}' {_CATEGORY_COUNTS_FOR[proposed]}, or tick '{KEEP_CATEGORY_LABEL}' and say why."
+    )
+
+
+def _medication_category_reason(record: Medication, kept_because: str, *, before: Medication | None) -> str:
+    """A medication the table recognises under another category is saved only with a reason
+    for keeping the category; the reason goes into the history. A record already saved that way
+    keeps its category through edits that change neither the name nor the category."""
+    proposal = medication_category_proposal(record.name, record.category)
+    if proposal is None:
+        return ""
+    if before is not None and (before.name, before.category) == (record.name, record.category):
+        return ""
+    if not kept_because.strip():
+        raise ValidationError({"category": proposal})
+    recognised = recognised_elsewhere(record.name, record.category)
+    # The person's words first: the history column is short.
+    return f"category kept ({kept_because.strip()}); {recognised.drug} is ATC {recognised.drug_class.atc}"
+
+
 @service
 def clinical_record_create(
-    *, by, model: type[ClinicalRecord], patient: Patient, today: date | None = None, **fields
+    *,
+    by,
+    model: type[ClinicalRecord],
+    patient: Patient,
+    today: date | None = None,
+    category_kept_because: str = "",
+    **fields,
 ) -> ClinicalRecord:
-    """Add a dated record (measurement, lab, medication, risk factor) to a patient's chart."""
+    """Add a dated record (measurement, lab, medication, risk factor) to a patient's chart.
+
+    A medication whose name the table recognises under another category (Estradiol under Other)
+    is refused at ``category`` with the proposal, unless ``category_kept_because`` says why."""
     record = model(patient=patient, recorded_by=by, **fields)
     _not_in_future(record, model.past_date_fields, today or timezone.localdate())
-    audited_save(record, by=by)
+    reason = _category_reason(record, category_kept_because, before=None)
+    audited_save(record, by=by, reason=reason)
     return record
 
 
 @service
-def clinical_record_update(*, by, record: ClinicalRecord, today: date | None = None, **fields) -> ClinicalRecord:
+def clinical_record_update(
+    *, by, record: ClinicalRecord, today: date | None = None, category_kept_because: str = "", **fields
+) -> ClinicalRecord:
+    before = type(record).objects.filter(pk=record.pk).first()
     for name, value in fields.items():
         setattr(record, name, value)
     _not_in_future(record, record.past_date_fields, today or timezone.localdate())
-    audited_save(record, by=by, reason="edited")
+    kept = _category_reason(record, category_kept_because, before=before)
+    audited_save(record, by=by, reason=f"edited; {kept}" if kept else "edited")
     return record
+
+
+def _category_reason(record: ClinicalRecord, kept_because: str, *, before) -> str:
+    if isinstance(record, Medication):
+        return _medication_category_reason(record, kept_because, before=before)
+    if kept_because:
+        raise TypeError("category_kept_because: only a medication has a category to keep")
+    return ""
 
 
 @service
