@@ -12,6 +12,7 @@ from patients.forms import LabResultForm, MeasurementForm
 from patients.labs import LAB_CATALOG
 from patients.medicines import GLUCOCORTICOID_EQUIVALENCE_SOURCE
 from patients.models import MedicationCategory, Patient
+from patients.services import glucocorticoid_courses_for
 from risk.models import SEVERITY_RANK
 from scheduling.models import Cycle, SessionStatus
 from visits import charts
@@ -90,6 +91,7 @@ def trend_chart(request, patient_uuid):
         patient_label=f"{patient.full_name} (MRN {patient.mrn})",
         infusion_dates=_infusion_dates(patient),
         infusion_label=INFUSION_LABEL,
+        glucocorticoids=glucocorticoid_courses_for(patient),
     )
     return HttpResponse(svg, content_type="image/svg+xml; charset=utf-8")
 

@@ -190,6 +190,16 @@ def risk_factor_record(*, by, patient: Patient, **fields) -> RiskFactor:
     return clinical_record_create(by=by, model=RiskFactor, patient=patient, **fields)
 
 
+def glucocorticoid_courses_for(patient: Patient) -> list[GlucocorticoidCourse]:
+    """The patient's glucocorticoids as entered (name, mg/day, start and stop), oldest first,
+    for ``patients.medicines.prednisone_timeline`` (the trend chart, the cohort report)."""
+    rows = patient.medications.filter(category=MedicationCategory.GLUCOCORTICOID, daily_dose_mg__isnull=False)
+    return [
+        GlucocorticoidCourse(row.name, row.daily_dose_mg, row.started_on, row.stopped_on)
+        for row in rows.only("name", "daily_dose_mg", "started_on", "stopped_on").order_by("started_on", "pk")
+    ]
+
+
 def prednisone_timeline_for(patient: Patient, *, start: date, end: date) -> list[PrednisonePoint]:
     """The patient's daily glucocorticoid dose as prednisone from ``start`` to ``end``
     (``patients.medicines.prednisone_timeline``: a point at ``start`` and at each change).
@@ -197,9 +207,4 @@ def prednisone_timeline_for(patient: Patient, *, start: date, end: date) -> list
     Example: prednisone 40 mg/day from 1 January, then prednisolone 10 mg/day from 1 March,
     read from 1 February to 1 April -> [(1 Feb, 40.0 mg), (1 Mar, 10.0 mg)].
     """
-    rows = patient.medications.filter(category=MedicationCategory.GLUCOCORTICOID, daily_dose_mg__isnull=False)
-    courses = [
-        GlucocorticoidCourse(row.name, row.daily_dose_mg, row.started_on, row.stopped_on)
-        for row in rows.only("name", "daily_dose_mg", "started_on", "stopped_on")
-    ]
-    return prednisone_timeline(courses, start=start, end=end)
+    return prednisone_timeline(glucocorticoid_courses_for(patient), start=start, end=end)
