@@ -24,7 +24,7 @@ from .models import (
     validate_height_cm,
     validate_weight_kg,
 )
-from .services import KEEP_CATEGORY_LABEL
+from .services import CATEGORY_KEPT_BECAUSE_MAX_CHARS, KEEP_CATEGORY_LABEL
 
 
 class DateInput(forms.DateInput):
@@ -156,7 +156,7 @@ class MedicationForm(forms.ModelForm):
     keep_category = forms.BooleanField(label=KEEP_CATEGORY_LABEL, required=False)
     category_kept_because = forms.CharField(
         label="Why the category is kept",
-        max_length=200,
+        max_length=CATEGORY_KEPT_BECAUSE_MAX_CHARS,
         required=False,
         help_text="Kept in the medication's history, e.g. 'vaginal estriol cream, no systemic effect'.",
     )

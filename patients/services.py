@@ -86,6 +86,8 @@ _CATEGORY_COUNTS_FOR = {
     MedicationCategory.IMMUNOSUPPRESSANT: "so it is listed with the immunosuppressants",
 }
 KEEP_CATEGORY_LABEL = "Keep the category as entered"
+# What fits in the history's reason column (accounts.audit) after "edited; category kept: ".
+CATEGORY_KEPT_BECAUSE_MAX_CHARS = 75
 
 
 def medication_category_proposal(name: str, category: str) -> str | None:
@@ -115,11 +117,15 @@ def _medication_category_reason(record: Medication, kept_because: str, *, before
         return ""
     if before is not None and (before.name, before.category) == (record.name, record.category):
         return ""
-    if not kept_because.strip():
+    because = kept_because.strip()
+    if not because:
         raise ValidationError({"category": proposal})
-    recognised = recognised_elsewhere(record.name, record.category)
-    # The person's words first: the history column is short.
-    return f"category kept ({kept_because.strip()}); {recognised.drug} is ATC {recognised.drug_class.atc}"
+    if len(because) > CATEGORY_KEPT_BECAUSE_MAX_CHARS:
+        # Refused, not cut: the history column must hold the whole reason.
+        raise ValidationError(
+            {"category_kept_because": f"Say it in {CATEGORY_KEPT_BECAUSE_MAX_CHARS} characters or fewer."}
+        )
+    return f"category kept: {because}"
 
 
 @service

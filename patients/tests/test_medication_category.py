@@ -92,10 +92,7 @@ class TestAddForm:
         medication = Medication.objects.get()
         assert medication.category == "other"
         history = medication.history.get()
-        assert (
-            history.history_change_reason
-            == "category kept (vaginal cream, local only); estradiol is ATC G03A, G03C, G03F"
-        )
+        assert history.history_change_reason == "category kept: vaginal cream, local only"
         assert history.history_user == physician
         # Kept as Other, so the thrombosis rule does not count it (the person chose so, with a reason).
         assert not patient.risk_flags.active().filter(code="thrombosis_estrogen").exists()
@@ -157,7 +154,24 @@ class TestServices:
             daily_dose_mg=Decimal("5"),
             category_kept_because="test entry",
         )
-        assert medication.history.get().history_change_reason.startswith("category kept (test entry)")
+        assert medication.history.get().history_change_reason == "category kept: test entry"
+
+    def test_a_reason_too_long_for_the_history_is_refused_not_cut(self, patient, make_user):
+        with pytest.raises(ValidationError) as caught:
+            medication_record(
+                by=make_user("physician"),
+                patient=patient,
+                category="other",
+                name="Estradiol",
+                category_kept_because="x" * 76,
+            )
+        assert caught.value.message_dict == {"category_kept_because": ["Say it in 75 characters or fewer."]}
+
+    def test_an_edit_keeping_a_category_has_the_whole_reason_in_the_history(self, patient, make_user):
+        record = MedicationFactory(patient=patient, category="other", name="Vitamin D", daily_dose_mg=None)
+        reason = "y" * 75
+        clinical_record_update(by=make_user("physician"), record=record, name="Estriol", category_kept_because=reason)
+        assert record.history.first().history_change_reason == f"edited; category kept: {reason}"
 
     def test_an_update_into_a_mismatch_needs_the_reason(self, patient, make_user):
         record = MedicationFactory(patient=patient)  # prednisone, glucocorticoid
