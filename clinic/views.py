@@ -10,7 +10,9 @@ from django.views.decorators.http import require_GET
 
 from patients.forms import LabResultForm, MeasurementForm
 from patients.labs import LAB_CATALOG
-from patients.models import Patient
+from patients.medicines import GLUCOCORTICOID_EQUIVALENCE_SOURCE
+from patients.models import MedicationCategory, Patient
+from patients.services import glucocorticoid_courses_for
 from risk.models import SEVERITY_RANK
 from scheduling.models import Cycle, SessionStatus
 from visits import charts
@@ -52,6 +54,7 @@ def patient_detail(request, patient_uuid):
     latest_labs = {}
     for result in labs:  # newest first, so the first seen per test is the latest
         latest_labs.setdefault(result.test, result)
+    medications = list(patient.medications.all())
     response = patient_response(patient)  # week 0 as visits counts it: recorded, else derived
     context = {
         "patient": patient,
@@ -61,7 +64,9 @@ def patient_detail(request, patient_uuid):
         "measurements": measurements,
         "labs": labs,
         "latest_labs": [latest_labs[code] for code in LAB_CATALOG if code in latest_labs],
-        "medications": list(patient.medications.all()),
+        "medications": medications,
+        "has_glucocorticoid": any(m.category == MedicationCategory.GLUCOCORTICOID for m in medications),
+        "glucocorticoid_source": GLUCOCORTICOID_EQUIVALENCE_SOURCE,
         "risk_factors": list(patient.risk_factors.all()),
         "dose_orders": list(patient.dose_orders.select_related("product", "indication")[:20]),
         "treatment_courses": list(patient.treatment_courses.all()),
@@ -87,6 +92,7 @@ def trend_chart(request, patient_uuid):
         patient_label=f"{patient.full_name} (MRN {patient.mrn})",
         infusion_dates=_infusion_dates(patient),
         infusion_label=INFUSION_LABEL,
+        glucocorticoids=glucocorticoid_courses_for(patient),
     )
     return HttpResponse(svg, content_type="image/svg+xml; charset=utf-8")
 

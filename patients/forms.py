@@ -9,6 +9,7 @@ from django import forms
 from accounts.form_errors import PageVersionMixin, page_version_field
 
 from .labs import LAB_CATALOG
+from .medicines import recognised_elsewhere
 from .models import (
     MAX_HEIGHT_CM,
     MAX_WEIGHT_KG,
@@ -23,6 +24,7 @@ from .models import (
     validate_height_cm,
     validate_weight_kg,
 )
+from .services import CATEGORY_KEPT_BECAUSE_MAX_CHARS, KEEP_CATEGORY_LABEL
 
 
 class DateInput(forms.DateInput):
@@ -151,6 +153,18 @@ def _lab_choice_label(code: str, label: str) -> str:
 
 
 class MedicationForm(forms.ModelForm):
+    """The category is checked against the drug's name by the service (patients.medicines): when
+    the name is recognised under another category, the form shows a checkbox to keep the
+    category as entered, with the reason that goes into the history."""
+
+    keep_category = forms.BooleanField(label=KEEP_CATEGORY_LABEL, required=False)
+    category_kept_because = forms.CharField(
+        label="Why the category is kept",
+        max_length=CATEGORY_KEPT_BECAUSE_MAX_CHARS,
+        required=False,
+        help_text="Kept in the medication's history, e.g. 'vaginal estriol cream, no systemic effect'.",
+    )
+
     class Meta:
         model = Medication
         fields = ["category", "name", "daily_dose_mg", "started_on", "stopped_on"]
@@ -159,6 +173,25 @@ class MedicationForm(forms.ModelForm):
             "stopped_on": DateInput(),
             "daily_dose_mg": forms.NumberInput(attrs={"step": "any", "min": "0"}),
         }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        data = self.data if self.is_bound else {}
+        if recognised_elsewhere(data.get(self.add_prefix("name"), ""), data.get(self.add_prefix("category"), "")):
+            self.order_fields(["category", "keep_category", "category_kept_because"])
+        else:
+            # Nothing to keep: the name fits its category (or is not recognised).
+            del self.fields["keep_category"], self.fields["category_kept_because"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if "keep_category" in self.fields:
+            keep = cleaned.pop("keep_category", False)
+            because = cleaned.get("category_kept_because", "").strip()
+            if keep and not because:
+                self.add_error("category_kept_because", "Say why the category is kept as entered.")
+            cleaned["category_kept_because"] = because if keep else ""
+        return cleaned
 
 
 class RiskFactorForm(forms.ModelForm):

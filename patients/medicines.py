@@ -206,6 +206,24 @@ def recognise(name: str) -> Recognition | None:
     return None
 
 
+def recognised_elsewhere(name: str, category: str) -> Recognition | None:
+    """The table's recognition of ``name`` when it files the drug under another category than
+    ``category`` (so the entry would escape the checks of its real class), else None.
+
+    Example: "Estradiol" entered under "other" is an estrogen, which the thrombosis flag counts;
+    under "estrogen", or a name the table does not know, there is nothing to say.
+
+    >>> recognised_elsewhere("Estradiol", "other").category
+    'estrogen'
+    >>> recognised_elsewhere("Estradiol 2 mg", "estrogen") is None, recognised_elsewhere("Vitamin D", "other") is None
+    (True, True)
+    """
+    recognised = recognise(name)
+    if recognised is None or recognised.category == category:
+        return None
+    return recognised
+
+
 TENTH = Decimal("0.1")
 
 

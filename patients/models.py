@@ -17,6 +17,8 @@ from django.db.models import Q
 from django.urls import reverse
 from simple_history.models import HistoricalRecords
 
+from . import medicines
+
 MAX_WEIGHT_KG = Decimal("350")
 MIN_HEIGHT_CM = Decimal("40")
 MAX_HEIGHT_CM = Decimal("250")
@@ -531,6 +533,21 @@ class Medication(ClinicalRecord):
     def __str__(self):
         dose = f" {self.daily_dose_mg.normalize():f} mg/day" if self.daily_dose_mg is not None else ""
         return f"{self.name}{dose}"
+
+    @property
+    def recognition(self) -> medicines.Recognition | None:
+        """The drug class the name is recognised as (patients.medicines), whatever the category."""
+        return medicines.recognise(self.name)
+
+    @property
+    def prednisone_equivalent_mg(self) -> Decimal | None:
+        """A glucocorticoid's daily dose as prednisone (mg), None where the table cannot convert it.
+
+        Example: methylprednisolone 16 mg/day -> Decimal('20.0').
+        """
+        if self.category != MedicationCategory.GLUCOCORTICOID or self.daily_dose_mg is None:
+            return None
+        return medicines.prednisone_equivalent_mg(self.name, self.daily_dose_mg)
 
     def clean(self):
         if self.category == MedicationCategory.GLUCOCORTICOID and self.daily_dose_mg is None:

@@ -11,7 +11,7 @@ from django.utils import timezone
 from accounts.audit import audited_save, check_version
 from accounts.transactions import service
 
-from .medicines import GlucocorticoidCourse, PrednisonePoint, prednisone_timeline
+from .medicines import GlucocorticoidCourse, PrednisonePoint, prednisone_timeline, recognised_elsewhere
 from .models import BodyMeasurement, ClinicalRecord, LabResult, Medication, MedicationCategory, Patient, RiskFactor
 
 OLDEST_AGE_YEARS = 120
@@ -81,24 +81,97 @@ def _check_patient_dates(patient: Patient, today: date) -> None:
         raise ValidationError({"date_of_birth": f"This makes the patient older than {OLDEST_AGE_YEARS} years."})
 
 
+# What choosing the recognised category does, for the proposal's sentence.
+_CATEGORY_COUNTS_FOR = {
+    MedicationCategory.ESTROGEN: "so the thrombosis flag counts it",
+    MedicationCategory.NEPHROTOXIC: "so the renal flag counts it",
+    MedicationCategory.GLUCOCORTICOID: "so its prednisone equivalent is followed (steroid sparing)",
+    MedicationCategory.ANTICOAGULANT: "so it is listed with the anticoagulants",
+    MedicationCategory.IMMUNOSUPPRESSANT: "so it is listed with the immunosuppressants",
+}
+KEEP_CATEGORY_LABEL = "Keep the category as entered"
+# What fits in the history's reason column (accounts.audit) after "edited; category kept: ".
+CATEGORY_KEPT_BECAUSE_MAX_CHARS = 75
+
+
+def medication_category_proposal(name: str, category: str) -> str | None:
+    """The sentence proposing the recognised category when ``name`` is filed under another one,
+    else None.
+
+    Example: "Estradiol" under "Other" -> "Estradiol is one of the estrogens and estrogen-containing
+    contraceptives (ATC G03A, G03C, G03F): choose 'Estrogen-containing (boxed-warning thrombosis
+    risk)' so the thrombosis flag counts it, or tick 'Keep the category as entered' and say why."
+    """
+    recognised = recognised_elsewhere(name, category)
+    if recognised is None:
+        return None
+    proposed = MedicationCategory(recognised.category)
+    return (
+        f"{recognised.drug.capitalize()} is one of the {recognised.drug_class.name} (ATC {recognised.drug_class.atc}): "
+        f"choose '{proposed.label}' {_CATEGORY_COUNTS_FOR[proposed]}, or tick '{KEEP_CATEGORY_LABEL}' and say why."
+    )
+
+
+def _medication_category_reason(record: Medication, kept_because: str, *, before: Medication | None) -> str:
+    """A medication the table recognises under another category is saved only with a reason
+    for keeping the category; the reason goes into the history. A record already saved that way
+    keeps its category through edits that change neither the name nor the category."""
+    proposal = medication_category_proposal(record.name, record.category)
+    if proposal is None:
+        return ""
+    if before is not None and (before.name, before.category) == (record.name, record.category):
+        return ""
+    because = kept_because.strip()
+    if not because:
+        raise ValidationError({"category": proposal})
+    if len(because) > CATEGORY_KEPT_BECAUSE_MAX_CHARS:
+        # Refused, not cut: the history column must hold the whole reason.
+        raise ValidationError(
+            {"category_kept_because": f"Say it in {CATEGORY_KEPT_BECAUSE_MAX_CHARS} characters or fewer."}
+        )
+    return f"category kept: {because}"
+
+
 @service
 def clinical_record_create(
-    *, by, model: type[ClinicalRecord], patient: Patient, today: date | None = None, **fields
+    *,
+    by,
+    model: type[ClinicalRecord],
+    patient: Patient,
+    today: date | None = None,
+    category_kept_because: str = "",
+    **fields,
 ) -> ClinicalRecord:
-    """Add a dated record (measurement, lab, medication, risk factor) to a patient's chart."""
+    """Add a dated record (measurement, lab, medication, risk factor) to a patient's chart.
+
+    A medication whose name the table recognises under another category (Estradiol under Other)
+    is refused at ``category`` with the proposal, unless ``category_kept_because`` says why."""
     record = model(patient=patient, recorded_by=by, **fields)
     _not_in_future(record, model.past_date_fields, today or timezone.localdate())
-    audited_save(record, by=by)
+    reason = _category_reason(record, category_kept_because, before=None)
+    audited_save(record, by=by, reason=reason)
     return record
 
 
 @service
-def clinical_record_update(*, by, record: ClinicalRecord, today: date | None = None, **fields) -> ClinicalRecord:
+def clinical_record_update(
+    *, by, record: ClinicalRecord, today: date | None = None, category_kept_because: str = "", **fields
+) -> ClinicalRecord:
+    before = type(record).objects.filter(pk=record.pk).first()
     for name, value in fields.items():
         setattr(record, name, value)
     _not_in_future(record, record.past_date_fields, today or timezone.localdate())
-    audited_save(record, by=by, reason="edited")
+    kept = _category_reason(record, category_kept_because, before=before)
+    audited_save(record, by=by, reason=f"edited; {kept}" if kept else "edited")
     return record
+
+
+def _category_reason(record: ClinicalRecord, kept_because: str, *, before) -> str:
+    if isinstance(record, Medication):
+        return _medication_category_reason(record, kept_because, before=before)
+    if kept_because:
+        raise TypeError("category_kept_because: only a medication has a category to keep")
+    return ""
 
 
 @service
@@ -127,6 +200,16 @@ def risk_factor_record(*, by, patient: Patient, **fields) -> RiskFactor:
     return clinical_record_create(by=by, model=RiskFactor, patient=patient, **fields)
 
 
+def glucocorticoid_courses_for(patient: Patient) -> list[GlucocorticoidCourse]:
+    """The patient's glucocorticoids as entered (name, mg/day, start and stop), oldest first,
+    for ``patients.medicines.prednisone_timeline`` (the trend chart, the cohort report)."""
+    rows = patient.medications.filter(category=MedicationCategory.GLUCOCORTICOID, daily_dose_mg__isnull=False)
+    return [
+        GlucocorticoidCourse(row.name, row.daily_dose_mg, row.started_on, row.stopped_on)
+        for row in rows.only("name", "daily_dose_mg", "started_on", "stopped_on").order_by("started_on", "pk")
+    ]
+
+
 def prednisone_timeline_for(patient: Patient, *, start: date, end: date) -> list[PrednisonePoint]:
     """The patient's daily glucocorticoid dose as prednisone from ``start`` to ``end``
     (``patients.medicines.prednisone_timeline``: a point at ``start`` and at each change).
@@ -134,9 +217,4 @@ def prednisone_timeline_for(patient: Patient, *, start: date, end: date) -> list
     Example: prednisone 40 mg/day from 1 January, then prednisolone 10 mg/day from 1 March,
     read from 1 February to 1 April -> [(1 Feb, 40.0 mg), (1 Mar, 10.0 mg)].
     """
-    rows = patient.medications.filter(category=MedicationCategory.GLUCOCORTICOID, daily_dose_mg__isnull=False)
-    courses = [
-        GlucocorticoidCourse(row.name, row.daily_dose_mg, row.started_on, row.stopped_on)
-        for row in rows.only("name", "daily_dose_mg", "started_on", "stopped_on")
-    ]
-    return prednisone_timeline(courses, start=start, end=end)
+    return prednisone_timeline(glucocorticoid_courses_for(patient), start=start, end=end)

@@ -538,6 +538,25 @@ def informational_rules(chart: ChartSnapshot, policy: SitePolicy) -> list[Findin
                 "IVIG labels: haemolysis (high doses, non-O blood groups)",
             )
         )
+    if (
+        chart.blood_group == "unknown"
+        and chart.planned_dose_g_per_kg is not None
+        and chart.planned_dose_g_per_kg >= HAEMOLYSIS_DOSE_G_PER_KG_FROM
+    ):
+        # Without a blood group the haemolysis check above cannot tell O from non-O: ask for it
+        # rather than stay silent.
+        findings.append(
+            Finding(
+                "info_blood_group_unknown",
+                OTHER,
+                INFO,
+                "Blood group not known at a high dose",
+                f"Blood group not recorded with {_fmt(chart.planned_dose_g_per_kg)} g/kg per cycle",
+                "Record the blood group: at 2 g/kg or more a non-O group needs haemoglobin/haematocrit at "
+                "baseline and about 36–96 h after the infusion.",
+                "IVIG labels: haemolysis (high doses, non-O blood groups)",
+            )
+        )
     if chart.confirmed_deterioration_on is not None:
         findings.append(
             Finding(

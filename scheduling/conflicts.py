@@ -6,8 +6,9 @@ them into ``Slot`` and ``CycleStart`` values and ask these functions.
 
 Two outcomes. Refusals (a chair booked twice, a chair the unit does not have, two sessions for
 one patient on one local day) are keyed ``chair`` or ``day`` for the caller to put at a form
-field. Warnings (outside opening hours, a cycle sooner than its interval) are sentences a
-person reads and accepts; ``warnings_digest`` fingerprints the set they accepted.
+field. Warnings (outside opening hours, a cycle sooner than its interval, a cycle's days no
+longer consecutive) are sentences a person reads and accepts; ``warnings_digest``
+fingerprints the set they accepted.
 
 Comparisons happen in UTC: two datetimes sharing a zone compare by wall clock in Python, which
 is wrong across a daylight-saving change. Days and clock times are judged in the clinic's zone.
@@ -170,6 +171,44 @@ def interval_warnings(starts: Iterable[CycleStart]) -> list[str]:
                 f"({previous.day:%a %Y-%m-%d}); the interval is {previous.interval_weeks} weeks "
                 f"({previous.interval_weeks * 7} days)."
             )
+    return warnings
+
+
+@dataclass(frozen=True)
+class CycleDays:
+    """A cycle's days as a write would leave them: (day number, local date) of each session
+    that counts (given or still to come)."""
+
+    label: str
+    days: tuple[tuple[int, date], ...]
+
+
+CONSECUTIVE_DAYS_SOURCE = "IVIG labels: a cycle's dose divided over 2–5 consecutive days"
+
+
+def consecutive_day_warnings(cycles: Iterable[CycleDays]) -> list[str]:
+    """Warn where a cycle of two or more days would no longer run on consecutive days, day 1
+    first (the labels divide a cycle's dose over 2–5 consecutive days).
+
+    Example: day 2 of a 2-day cycle moved from Tue 22 Dec to Thu 24 Dec; a 1-day cycle and a
+    cycle moved as a whole say nothing.
+
+    >>> [warning] = consecutive_day_warnings(
+    ...     [CycleDays("cycle 2", ((1, date(2026, 12, 21)), (2, date(2026, 12, 24))))])
+    >>> warning.split("; ")[0]
+    'cycle 2 would no longer run on consecutive days (day 1 Mon 2026-12-21, day 2 Thu 2026-12-24)'
+    >>> consecutive_day_warnings([CycleDays("cycle 3", ((1, date(2027, 1, 20)), (2, date(2027, 1, 21)))),
+    ...                           CycleDays("cycle 4", ((1, date(2027, 2, 17)),))])
+    []
+    """
+    warnings = []
+    for cycle in cycles:
+        ordered = sorted(cycle.days)
+        dates = [day for _, day in ordered]
+        if all((later - earlier).days == 1 for earlier, later in zip(dates, dates[1:], strict=False)):
+            continue
+        listed = ", ".join(f"day {number} {day:%a %Y-%m-%d}" for number, day in ordered)
+        warnings.append(f"{cycle.label} would no longer run on consecutive days ({listed}); {CONSECUTIVE_DAYS_SOURCE}.")
     return warnings
 
 

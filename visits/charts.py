@@ -21,6 +21,8 @@ from decimal import Decimal
 from fractions import Fraction
 from html import escape
 
+from patients.medicines import GLUCOCORTICOID_EQUIVALENCE_SOURCE, GlucocorticoidCourse, prednisone_timeline
+
 from . import tis
 from .scoring import PatientResponse
 
@@ -37,9 +39,13 @@ TEXT_PX = 12
 SMALL_PX = 11
 TINY_PX = 10  # nothing smaller: the brief for print is 10 px at least
 
-# The TIS panel and the grid of six small multiples below it.
+# The TIS panel, the prednisone-equivalent panel under it (same time axis, when the caller
+# passes the glucocorticoids) and the grid of six small multiples below them.
 TIS_LEFT, TIS_TOP, TIS_WIDTH, TIS_HEIGHT = 70, 96, 720, 220
 GRID_TOP = TIS_TOP + TIS_HEIGHT + 112
+PREDNISONE_TOP, PREDNISONE_HEIGHT = GRID_TOP + 34, 90
+PREDNISONE_BLOCK = 34 + PREDNISONE_HEIGHT + 66  # heading above, axis, "not converted" and source below
+PREDNISONE_MIN_TOP_MG = Decimal(10)  # the y axis reaches at least 10 mg, so 5 mg never fills the panel
 CELL_WIDTH, CELL_HEIGHT, GRID_LEFT, GRID_COLUMNS = 310, 190, 20, 3
 CELL_PLOT_LEFT, CELL_PLOT_TOP, CELL_PLOT_WIDTH, CELL_PLOT_HEIGHT = 48, 42, 240, 100
 HEIGHT = GRID_TOP + 2 * CELL_HEIGHT + 10
@@ -245,6 +251,7 @@ def trend_chart_svg(
     patient_label: str,
     infusion_dates: Iterable[date] = (),
     infusion_label: str = "IVIG infusion",
+    glucocorticoids: Sequence[GlucocorticoidCourse] | None = None,
 ) -> str:
     """The SVG document (text) of one patient's course.
 
@@ -253,6 +260,9 @@ def trend_chart_svg(
     dates dose orders were verified; later, the scheduled cycle dates). The first infusion
     (``course.first_infusion_on``) is always marked and, when known, is week 0 of the x axis.
     ``infusion_label`` says in the legend and description what the markers stand for.
+    ``glucocorticoids`` (``patients.services.glucocorticoid_courses_for``), when given, add a
+    panel under the TIS on the same time axis: the daily prednisone-equivalent dose
+    (``patients.medicines.prednisone_timeline``), with the names it cannot convert listed.
 
     Example: a baseline on 2026-01-05 and a visit at week 16 with a TIS of 35 give one TIS point
     at 35 between the dashed lines for minimal (20) and moderate (40), six small multiples each
@@ -295,11 +305,18 @@ def trend_chart_svg(
     tis_frame = _Frame(TIS_LEFT, TIS_TOP, TIS_WIDTH, TIS_HEIGHT, day_from, day_to)
     panel, tis_desc = _tis_panel(tis_frame, course, markers, x_caption, infusion_label)
     body.append(panel)
+    grid_top, height = GRID_TOP, HEIGHT
+    prednisone_desc = []
+    if glucocorticoids is not None:
+        prednisone_frame = _Frame(TIS_LEFT, PREDNISONE_TOP, TIS_WIDTH, PREDNISONE_HEIGHT, day_from, day_to)
+        svg, prednisone_desc = _prednisone_panel(prednisone_frame, glucocorticoids, week0, markers)
+        body.append(svg)
+        grid_top, height = GRID_TOP + PREDNISONE_BLOCK, HEIGHT + PREDNISONE_BLOCK
     measure_desc = []
     for index, measure in enumerate(MEASURE_PANELS):
         row, column = divmod(index, GRID_COLUMNS)
         left = GRID_LEFT + column * CELL_WIDTH
-        top = GRID_TOP + row * CELL_HEIGHT
+        top = grid_top + row * CELL_HEIGHT
         svg, line = _measure_panel(measure, left, top, day_from, day_to, course, markers)
         body.append(svg)
         measure_desc.append(line)
@@ -308,8 +325,9 @@ def trend_chart_svg(
     desc.append(
         f"Marked ({infusion_label}): " + (", ".join(day.isoformat() for day in markers) if markers else "none") + "."
     )
+    desc += prednisone_desc
     desc += measure_desc
-    return _document(title, desc, HEIGHT, body)
+    return _document(title, desc, height, body)
 
 
 def _document(title: str, desc_lines: Sequence[str], height: int, body: Sequence[str]) -> str:
@@ -459,6 +477,67 @@ def _week16_band(frame: _Frame, week0: date) -> str:
     return _el(
         "rect", class_="week16-window", x=_px(x0), y=frame.top, width=_px(x1 - x0), height=frame.height, fill=BAND_GREY
     ) + _label((x0 + x1) / 2, frame.bottom - 6, "week 16 ± 2", size=TINY_PX, text_anchor="middle", fill=GREY)
+
+
+# --- Glucocorticoid sparing -------------------------------------------------------------------
+
+
+def _prednisone_panel(
+    frame: _Frame, glucocorticoids: Sequence[GlucocorticoidCourse], week0: date | None, markers: Sequence[date]
+) -> tuple[str, list[str]]:
+    """The daily prednisone-equivalent dose as steps over the TIS panel's dates.
+
+    Example: prednisone 40 mg/day until 1 March, then methylprednisolone 8 mg/day (10.0 mg
+    prednisone) -> a step from 40 down to 10, each labelled, on a 0-50 mg axis.
+    """
+    points = prednisone_timeline(glucocorticoids, start=frame.day_from, end=frame.day_to)
+    high = _nice_ceiling(max([point.prednisone_mg for point in points] + [PREDNISONE_MIN_TOP_MG]))
+    frame = _Frame(frame.left, frame.top, frame.width, frame.height, frame.day_from, frame.day_to, Decimal(0), high)
+    parts = [
+        _label(
+            20, frame.top - 12, "Glucocorticoid as prednisone equivalent (mg/day)", size=TEXT_PX, font_weight="bold"
+        ),
+        _frame_axes(frame, [Decimal(0), high / 2, high], _x_ticks(frame, week0, 14), SMALL_PX),
+        _infusion_markers(frame, markers),
+    ]
+    shown_unconverted = {name for point in points for name in point.unconverted}
+    unconverted = [course for course in glucocorticoids if course.name in shown_unconverted]
+    if not glucocorticoids:
+        parts.append(
+            _label(
+                frame.left + frame.width // 2,
+                frame.top + frame.height // 2,
+                "No glucocorticoid recorded.",
+                size=TEXT_PX,
+                text_anchor="middle",
+            )
+        )
+        desc = ["Glucocorticoids: none recorded."]
+    else:
+        path = [f"M{_px(frame.x(points[0].on))} {_px(frame.y(points[0].prednisone_mg))}"]
+        for index, point in enumerate(points):
+            x_from, y = frame.x(point.on), frame.y(point.prednisone_mg)
+            if index:
+                path.append(f"V{_px(y)}")
+            path.append(f"H{_px(frame.x(points[index + 1].on) if index + 1 < len(points) else frame.right)}")
+            tooltip = _el("title", _text(f"from {point.on.isoformat()}: {point.prednisone_mg} mg prednisone a day"))
+            parts.append(_el("circle", tooltip, class_="prednisone-step", cx=_px(x_from), cy=_px(y), r=3, fill=INK))
+            parts.append(_value_label(x_from + 14, y - 6, f"{point.prednisone_mg}"))
+        parts.append(_el("path", d=" ".join(path), class_="prednisone-line", fill="none", stroke=INK, stroke_width=2))
+        steps = "; ".join(f"from {point.on.isoformat()} {point.prednisone_mg} mg/day" for point in points)
+        desc = [f"Glucocorticoids as prednisone equivalent: {steps}."]
+    if unconverted:
+        listed = "; ".join(
+            f"{course.name} {_number(course.daily_dose_mg)} mg/day "
+            f"({course.started_on.isoformat() if course.started_on else 'start not recorded'} to "
+            f"{course.stopped_on.isoformat() if course.stopped_on else 'current'})"
+            for course in unconverted
+        )
+        text = f"Not converted (no equivalence in the table), not counted above: {listed}"
+        parts.append(_label(frame.left, frame.bottom + 36, text, size=SMALL_PX))
+        desc.append(text + ".")
+    parts.append(_label(20, frame.bottom + 54, f"Source: {GLUCOCORTICOID_EQUIVALENCE_SOURCE}", size=TINY_PX, fill=GREY))
+    return "".join(parts), desc
 
 
 # --- Small multiples -------------------------------------------------------------------------

@@ -7,6 +7,10 @@ are counted by category and as ProDERM responders; the others are counted apart,
 reason, never dropped. Adult DM/PM and juvenile DM are summarised separately because their
 category thresholds differ (20/40/60 vs 30/45/70).
 
+Glucocorticoid sparing sits beside the TIS: each complete week-16 result carries the daily
+glucocorticoid dose as prednisone at the baseline and the week-16 visit (patients.medicines),
+and each population the medians and how many were lowered.
+
 ``build_cohort`` and ``percent_of`` are pure; ``load_cohort`` is the one function that reads
 the database, in a fixed number of queries whatever the number of patients.
 """
@@ -14,7 +18,7 @@ the database, in a fixed number of queries whatever the number of patients.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -23,7 +27,13 @@ from typing import IO
 
 from django.db.models import Prefetch
 
-from patients.models import WEEK_ZERO_DERIVED, WEEK_ZERO_RECORDED, Patient
+from patients.medicines import (
+    GLUCOCORTICOID_EQUIVALENCE_SOURCE,
+    GlucocorticoidCourse,
+    PrednisonePoint,
+    prednisone_on,
+)
+from patients.models import WEEK_ZERO_DERIVED, WEEK_ZERO_RECORDED, Medication, MedicationCategory, Patient
 
 from . import tis
 from .models import Visit
@@ -85,6 +95,20 @@ def percent_of(count: int, total: int) -> Decimal | None:
     return Decimal(rounded).scaleb(-1)
 
 
+def median_mg(values: Sequence[Decimal]) -> Decimal | None:
+    """The median of doses in mg, exactly (the mean of the middle two for an even count).
+
+    Example: 40.0, 10.0 and 20.0 give 20.0; 10.0 and 15.5 give 12.75; none gives None.
+    """
+    ordered = sorted(values)
+    if not ordered:
+        return None
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2
+
+
 @dataclass(frozen=True)
 class Share:
     label: str
@@ -94,6 +118,35 @@ class Share:
     @property
     def percent(self) -> Decimal | None:
         return percent_of(self.count, self.of)
+
+
+@dataclass(frozen=True)
+class PrednisoneAt:
+    """The daily glucocorticoid dose as prednisone at the baseline visit and at the week-16 visit
+    (patients.medicines, GLUCOCORTICOID_EQUIVALENCE_SOURCE)."""
+
+    baseline: PrednisonePoint
+    week16: PrednisonePoint
+
+    @property
+    def not_converted(self) -> tuple[str, ...]:
+        """Glucocorticoids taken at either visit that the table cannot convert (not in the totals)."""
+        return tuple(dict.fromkeys(self.baseline.unconverted + self.week16.unconverted))
+
+    @property
+    def lowered(self) -> bool:
+        return self.week16.prednisone_mg < self.baseline.prednisone_mg
+
+
+@dataclass(frozen=True)
+class PrednisoneSummary:
+    """Glucocorticoid sparing among the patients with a complete week-16 TIS."""
+
+    counted: int  # every glucocorticoid converted at both visits
+    not_converted: int  # left out: a glucocorticoid the table cannot convert
+    median_baseline_mg: Decimal | None
+    median_week16_mg: Decimal | None
+    lowered: Share  # of those on a glucocorticoid at baseline
 
 
 @dataclass(frozen=True)
@@ -109,6 +162,7 @@ class Week16Result:
     deterioration_on: date | None  # confirmed deterioration on or before the week-16 visit
     responder: bool
     first_infusion_derived: bool = False  # week 0 taken from the first infusion given
+    prednisone: PrednisoneAt | None = None  # None: the caller gave no glucocorticoids to read
 
 
 @dataclass(frozen=True)
@@ -178,6 +232,29 @@ class PopulationSummary:
         )
         return Share(label, sum(r.responder for r in self.results), len(self.results))
 
+    @property
+    def prednisone(self) -> PrednisoneSummary:
+        """Median prednisone-equivalent at baseline and week 16 and how many were lowered, over the
+        patients with a complete week-16 TIS whose glucocorticoids all convert.
+
+        Example: 40 -> 10 mg, 20 -> 20 mg and 0 -> 0 mg: medians 20.0 and 10.0, lowered in 1 of
+        the 2 on a glucocorticoid at baseline.
+        """
+        known = [r.prednisone for r in self.results if r.prednisone is not None]
+        converted = [p for p in known if not p.not_converted]
+        on_steroid = [p for p in converted if p.baseline.prednisone_mg > 0]
+        return PrednisoneSummary(
+            counted=len(converted),
+            not_converted=len(known) - len(converted),
+            median_baseline_mg=median_mg([p.baseline.prednisone_mg for p in converted]),
+            median_week16_mg=median_mg([p.week16.prednisone_mg for p in converted]),
+            lowered=Share(
+                "Glucocorticoid lowered by week 16 (prednisone-equivalent below baseline), of those on one at baseline",
+                sum(p.lowered for p in on_steroid),
+                len(on_steroid),
+            ),
+        )
+
 
 @dataclass(frozen=True)
 class CohortReport:
@@ -202,7 +279,9 @@ def _deterioration_by(course: PatientResponse, day: date) -> date | None:
     return min((later for _, later in course.deterioration.confirmed_pairs if later <= day), default=None)
 
 
-def _classify(patient: Patient, course: PatientResponse, today: date):
+def _classify(
+    patient: Patient, course: PatientResponse, today: date, glucocorticoids: Sequence[GlucocorticoidCourse] | None
+):
     first = course.first_infusion_on
     derived = course.first_infusion_derived
     week16 = course.week16_visit
@@ -231,15 +310,26 @@ def _classify(patient: Patient, course: PatientResponse, today: date):
         deterioration_on=_deterioration_by(course, visit_date),
         responder=bool(course.week16_responder),
         first_infusion_derived=derived,
+        prednisone=None
+        if glucocorticoids is None
+        else PrednisoneAt(
+            prednisone_on(glucocorticoids, course.baseline.visit_date), prednisone_on(glucocorticoids, visit_date)
+        ),
     )
 
 
 def build_cohort(
-    courses: Iterable[tuple[Patient, PatientResponse]], *, today: date, without_first_infusion: int
+    courses: Iterable[tuple[Patient, PatientResponse]],
+    *,
+    today: date,
+    without_first_infusion: int,
+    glucocorticoids: Mapping[int, Sequence[GlucocorticoidCourse]] | None = None,
 ) -> CohortReport:
     """Group patients on IVIG by population and by what their week-16 visit shows.
 
-    ``courses`` are patients with a first infusion and their ``patient_response``.
+    ``courses`` are patients with a first infusion and their ``patient_response``;
+    ``glucocorticoids`` (by patient id; a patient missing from it has none) add each complete
+    week-16 result's prednisone-equivalent at baseline and week 16 (None: not read).
 
     Example: four adults whose week-16 TIS are 20, 35, 45 and 10 give TIS ≥ 20 in 3 of 4
     (75.0 %), ≥ 40 in 1 of 4 (25.0 %), ≥ 60 in 0 of 4 (0.0 %).
@@ -249,7 +339,8 @@ def build_cohort(
         if course.first_infusion_on is None:
             raise ValueError(f"courses: patient {patient.mrn} has no first infusion date")
         summary = summaries[course.population]
-        entry = _classify(patient, course, today)
+        steroids = None if glucocorticoids is None else glucocorticoids.get(patient.pk, ())
+        entry = _classify(patient, course, today, steroids)
         if isinstance(entry, Week16Result):
             summary.results.append(entry)
         elif isinstance(entry, Week16Incomplete):
@@ -265,16 +356,26 @@ def build_cohort(
 
 
 def load_cohort(*, today: date) -> CohortReport:
-    """Every patient with a first infusion (recorded or derived), scored; three queries whatever
-    the cohort's size."""
+    """Every patient with a first infusion (recorded or derived), scored, with their
+    glucocorticoids; four queries whatever the cohort's size."""
+    steroids = Medication.objects.filter(category=MedicationCategory.GLUCOCORTICOID, daily_dose_mg__isnull=False)
     patients = (
         Patient.objects.with_week_zero()
         .order_by("mrn")
-        .prefetch_related(Prefetch("visits", queryset=Visit.objects.chronological()))
+        .prefetch_related(
+            Prefetch("visits", queryset=Visit.objects.chronological()),
+            Prefetch("medications", queryset=steroids.order_by("started_on", "pk"), to_attr="glucocorticoid_rows"),
+        )
     )
-    courses = [(patient, patient_response(patient, visits=list(patient.visits.all()))) for patient in patients]
+    courses, glucocorticoids = [], {}
+    for patient in patients:
+        courses.append((patient, patient_response(patient, visits=list(patient.visits.all()))))
+        glucocorticoids[patient.pk] = [
+            GlucocorticoidCourse(row.name, row.daily_dose_mg, row.started_on, row.stopped_on)
+            for row in patient.glucocorticoid_rows
+        ]
     without = Patient.objects.without_week_zero().count()
-    return build_cohort(courses, today=today, without_first_infusion=without)
+    return build_cohort(courses, today=today, without_first_infusion=without, glucocorticoids=glucocorticoids)
 
 
 # --- CSV ---------------------------------------------------------------------------------------
@@ -296,6 +397,10 @@ CSV_COLUMNS: tuple[str, ...] = (
     "count",
     "of",
     "percent",
+    # Glucocorticoid as prednisone (mg/day): a patient's dose, or in the summary the median.
+    "prednisone_mg_baseline",
+    "prednisone_mg_week16",
+    "prednisone_not_converted",
 )
 
 
@@ -336,6 +441,7 @@ def csv_rows(report: CohortReport) -> list[dict[str, object]]:
                     "category": r.category,
                     "deterioration_confirmed_on": _iso(r.deterioration_on),
                     "responder": "yes" if r.responder else "no",
+                    **_prednisone_cells(r.prednisone),
                 }
             )
         for r in summary.incomplete:
@@ -372,6 +478,8 @@ def csv_rows(report: CohortReport) -> list[dict[str, object]]:
         for share, (threshold, _) in zip(summary.shares, summary.thresholds, strict=True):
             counts.append((f"tis_ge_{threshold}", share.count, share.of))
         counts.append(("responders", summary.responders.count, summary.responders.of))
+        sparing = summary.prednisone
+        counts.append(("prednisone_lowered_by_week16", sparing.lowered.count, sparing.lowered.of))
         for measure, count, of in counts:
             rows.append(
                 {
@@ -383,6 +491,22 @@ def csv_rows(report: CohortReport) -> list[dict[str, object]]:
                     "percent": percent_of(count, of) if of else "",
                 }
             )
+    for summary in report.populations:
+        sparing = summary.prednisone
+        rows.append(
+            {
+                "row_type": "summary",
+                "population": summary.population,
+                "measure": "prednisone_mg_median",
+                "count": sparing.counted,
+                "of": len(summary.results),
+                "prednisone_mg_baseline": sparing.median_baseline_mg,
+                "prednisone_mg_week16": sparing.median_week16_mg,
+                "prednisone_not_converted": sparing.not_converted or "",
+                "note": f"patients with a complete week-16 TIS whose glucocorticoids all convert; "
+                f"{GLUCOCORTICOID_EQUIVALENCE_SOURCE}",
+            }
+        )
     rows.append(
         {
             "row_type": "summary",
@@ -403,6 +527,16 @@ def csv_rows(report: CohortReport) -> list[dict[str, object]]:
             }
         )
     return rows
+
+
+def _prednisone_cells(prednisone: PrednisoneAt | None) -> dict[str, object]:
+    if prednisone is None:
+        return {}
+    return {
+        "prednisone_mg_baseline": prednisone.baseline.prednisone_mg,
+        "prednisone_mg_week16": prednisone.week16.prednisone_mg,
+        "prednisone_not_converted": "; ".join(prednisone.not_converted),
+    }
 
 
 def write_csv(report: CohortReport, out: IO[str]) -> None:

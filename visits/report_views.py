@@ -25,6 +25,7 @@ def cohort_report(request):
         "proderm_results": cohort.PRODERM_RESULTS,
         "proderm_source": cohort.PRODERM_SOURCE,
         "known_limits": cohort.KNOWN_LIMITS,
+        "prednisone_source": cohort.GLUCOCORTICOID_EQUIVALENCE_SOURCE,
         "enzyme_rule_note": tis.ENZYME_RANGE_RULE_NOTE,
     }
     return render(request, "visits/cohort.html", context)

@@ -48,11 +48,16 @@ class PatientResponse:
         return self.deterioration is not None and self.deterioration.confirmed
 
     @property
+    def responder_min_tis(self) -> int:
+        """The week-16 TIS a responder reaches: 20 for adult DM/PM, 30 for juvenile DM."""
+        return RESPONDER_TIS[self.population]
+
+    @property
     def week16_responder(self) -> bool | None:
         """True/False once a complete week-16 TIS exists; None before (or when it is incomplete)."""
         if self.week16_visit is None or self.week16_visit.result is None or self.week16_visit.result.total is None:
             return None
-        return self.week16_visit.result.total >= RESPONDER_TIS[self.population] and not self._deteriorated_by(
+        return self.week16_visit.result.total >= self.responder_min_tis and not self._deteriorated_by(
             self.week16_visit.visit.visit_date
         )
 

@@ -347,18 +347,15 @@ def _week16_text(response: scoring.PatientResponse) -> dict:
             "text": f"Week-16 visit {day}: TIS incomplete, missing {_missing_text(scored)}; response cannot be judged.",
         }
     responder = response.week16_responder
+    minimum = response.responder_min_tis
     reason = ""
     if not responder:
-        reason = (
-            f" (TIS below {scoring.RESPONDER_TIS[response.population]})"
-            if scored.result.total < scoring.RESPONDER_TIS[response.population]
-            else " (confirmed deterioration by then)"
-        )
+        reason = f" (TIS below {minimum})" if scored.result.total < minimum else " (confirmed deterioration by then)"
     return {
         "known": True,
         "responder": responder,
         "text": f"Week-16 visit {day}: TIS {_num(scored.result.total)}, "
-        f"{CATEGORY_LABELS[scored.result.category]}. Responder (TIS ≥ 20, no confirmed deterioration): "
+        f"{CATEGORY_LABELS[scored.result.category]}. Responder (TIS ≥ {minimum}, no confirmed deterioration): "
         f"{'yes' if responder else 'no'}{reason}.",
     }
 

@@ -199,7 +199,7 @@ def test_medications_current_and_stopped(role_client, patient):
     rows = _table(role_client("viewer").get(_url(patient)), "Category")
     shown = {cells[1]: (cells[2], cells[3], cells[4], "text-secondary" in classes) for classes, cells in rows}
     assert shown == {
-        "Prednisone": ("20 mg/day", "2026-01-05", "current", False),
+        "Prednisone": ("20 mg/day = 20.0 mg prednisone", "2026-01-05", "current", False),
         "Ethinylestradiol": ("—", "2026-01-01", "2026-12-31", False),  # planned stop still ahead
         "Methotrexate": ("—", "2025-01-01", "2026-06-01", True),
     }

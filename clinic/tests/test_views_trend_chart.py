@@ -12,7 +12,7 @@ from django.urls import reverse
 from clinic.views import INFUSION_LABEL
 from dosing.models import Indication
 from dosing.services.orders import dose_order_create, dose_order_verify
-from patients.tests.factories import MeasurementFactory, PatientFactory
+from patients.tests.factories import MeasurementFactory, MedicationFactory, PatientFactory
 from visits.tests.factories import treated_patient
 
 TODAY = date(2026, 11, 22)
@@ -96,6 +96,28 @@ class TestTrendChart:
 
         desc = root.find(f"{SVG}desc").text
         assert f"Marked ({INFUSION_LABEL}): 2026-01-12, 2026-02-09, 2026-03-09." in desc
+
+    def test_the_recorded_glucocorticoids_are_drawn_as_prednisone_under_the_tis(self, role_client, treated):
+        patient = treated()
+        MedicationFactory(
+            patient=patient, name="Methylprednisolone", daily_dose_mg=Decimal("16"), started_on=date(2025, 12, 1)
+        )
+        MedicationFactory(patient=patient, name="Deflazacort", daily_dose_mg=Decimal("6"), started_on=date(2026, 2, 1))
+        MedicationFactory(patient=patient, category="other", name="Vitamin D", daily_dose_mg=Decimal("0.02"))
+        root = ET.fromstring(role_client("viewer").get(trend_url(patient)).content)
+        desc = root.find(f"{SVG}desc").text
+        # Visits from 5 Jan 2026: the chart's dates start a week before.
+        assert (
+            "Glucocorticoids as prednisone equivalent: from 2025-12-29 20.0 mg/day; from 2026-02-01 20.0 mg/day."
+            in desc
+        )
+        assert "not counted above: Deflazacort 6 mg/day (2026-02-01 to current)." in desc
+        assert "Vitamin D" not in desc
+        assert len([e for e in root.iter() if e.get("class") == "prednisone-line"]) == 1
+
+    def test_without_a_glucocorticoid_the_panel_says_none_recorded(self, role_client, treated):
+        root = ET.fromstring(role_client("viewer").get(trend_url(treated())).content)
+        assert "Glucocorticoids: none recorded." in root.find(f"{SVG}desc").text
 
     def test_a_patient_without_visits_still_gets_a_chart(self, role_client):
         response = role_client("physician").get(trend_url(PatientFactory()))

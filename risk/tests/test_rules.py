@@ -138,6 +138,10 @@ TRIGGERS = [
          OTHER, INFO, [f"Blood group {group} ", "2 g/kg"], None)
         for group in ("A", "B", "AB")
     ],
+    ("group-unknown-2g", "info_blood_group_unknown", {"blood_group": "unknown", "planned_dose_g_per_kg": Decimal("2")},
+     OTHER, INFO, ["Blood group not recorded", "2 g/kg"], None),
+    ("group-unknown-2.5g", "info_blood_group_unknown",
+     {"blood_group": "unknown", "planned_dose_g_per_kg": Decimal("2.5")}, OTHER, INFO, ["2.5 g/kg"], None),
     ("deterioration", "response_confirmed_deterioration", {"confirmed_deterioration_on": date(2026, 11, 1)}, OTHER,
      HIGH, ["2026-11-01"], date(2026, 11, 1)),
 ]  # fmt: skip
@@ -214,6 +218,11 @@ NEAR_MISSES = [
     ("group-unknown-2g", "info_haemolysis_risk", {"blood_group": "unknown", "planned_dose_g_per_kg": Decimal("2")}),
     ("group-A-1.9g", "info_haemolysis_risk", {"blood_group": "A", "planned_dose_g_per_kg": Decimal("1.9")}),
     ("group-AB-no-order", "info_haemolysis_risk", {"blood_group": "AB"}),
+    ("group-unknown-1.9g", "info_blood_group_unknown",
+     {"blood_group": "unknown", "planned_dose_g_per_kg": Decimal("1.9")}),
+    ("group-O-2g", "info_blood_group_unknown", {"blood_group": "O", "planned_dose_g_per_kg": Decimal("2")}),
+    ("group-A-2g", "info_blood_group_unknown", {"blood_group": "A", "planned_dose_g_per_kg": Decimal("2")}),
+    ("group-unknown-no-order", "info_blood_group_unknown", {"blood_group": "unknown"}),
     ("no-deterioration", "response_confirmed_deterioration", {"confirmed_deterioration_on": None}),
     ("screen-negative", "thrombosis_hypercoagulable",
      {"antiphospholipid_screen": "negative", "antiphospholipid_screen_on": LAB_DAY}),
@@ -366,7 +375,10 @@ def test_anticoagulant_prophylaxis_is_a_consideration_where_thrombosis_flags_sta
 
 def test_every_rule_at_once_gives_each_code_once_most_severe_first():
     findings = rules.evaluate(_everything())
-    assert sorted(codes(findings)) == sorted(_rule_codes_in_source())
+    # A known blood group (AB, for the haemolysis flag) cannot also be unknown.
+    assert sorted(codes(findings)) == sorted(_rule_codes_in_source() - {"info_blood_group_unknown"})
+    unknown_group = {finding.code for finding in rules.evaluate(replace(_everything(), blood_group="unknown"))}
+    assert "info_blood_group_unknown" in unknown_group and "info_haemolysis_risk" not in unknown_group
     ranks = [rules.SEVERITIES.index(finding.severity) for finding in findings]
     assert ranks == sorted(ranks)
     assert findings[0].severity == HIGH and findings[-1].severity == INFO

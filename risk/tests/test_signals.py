@@ -145,6 +145,23 @@ def test_a_2_g_per_kg_order_for_a_non_o_patient_raises_haemolysis_and_cancelling
     assert "info_haemolysis_risk" not in active(patient)
 
 
+def test_a_2_g_per_kg_order_without_a_blood_group_asks_for_it_until_it_is_recorded(patient, make_user):
+    # Before: an unknown group switched the haemolysis check off without a word.
+    assert patient.blood_group == "unknown"
+    physician = make_user("physician")
+    dose_order_create(
+        by=physician, patient=patient, today=TODAY, dose_g_per_kg=Decimal("2"), days=2, weight_basis="auto",
+        indication=Indication.objects.get(product__slug="octagam-10", slug="dermatomyositis"),
+    )  # fmt: skip
+    flag = active(patient)["info_blood_group_unknown"]
+    assert (flag.severity, flag.puts_at_risk) == ("info", False)
+    assert "2 g/kg" in flag.evidence
+    assert "info_haemolysis_risk" not in active(patient)
+    patient_update(by=make_user(), patient=patient, blood_group="B", today=TODAY)
+    assert "info_blood_group_unknown" not in active(patient)
+    assert "info_haemolysis_risk" in active(patient)
+
+
 def test_the_flag_is_rolled_back_with_the_write_that_raised_it(patient, nurse):
     with pytest.raises(RuntimeError), transaction.atomic():
         risk_factor_record(by=nurse, patient=patient, kind=RiskFactorKind.SEPSIS, noted_on=TODAY, today=TODAY)

@@ -21,7 +21,7 @@ from accounts.audit import audited_save, check_version
 from accounts.transactions import service
 
 from .. import timing
-from ..conflicts import Slot, interval_warnings
+from ..conflicts import CycleDays, Slot, consecutive_day_warnings, interval_warnings
 from ..models import InfusionSession, SessionStatus
 from .booking import (
     COUNTED_STATUSES,
@@ -91,18 +91,17 @@ def _moves(
     return moves
 
 
-def _cycle_starts_after(moves: Sequence[_Move], tz: ZoneInfo) -> dict[int, date]:
-    """Each touched cycle's first day once the moves are applied (from its counted sessions)."""
+def _cycle_days_after(moves: Sequence[_Move], tz: ZoneInfo) -> dict[int, list[tuple[int, date]]]:
+    """Each touched cycle's (day number, local date) of its counted sessions once the moves are applied."""
     moved = {move.session.pk: move.slot.start for move in moves}
-    starts = {}
-    for cycle_id in {move.session.cycle_id for move in moves}:
-        days = [
-            moved.get(session.pk, session.planned_start).astimezone(tz).date()
-            for session in InfusionSession.objects.filter(cycle_id=cycle_id, status__in=COUNTED_STATUSES)
-        ]
-        if days:
-            starts[cycle_id] = min(days)
-    return starts
+    sessions = InfusionSession.objects.filter(
+        cycle_id__in={move.session.cycle_id for move in moves}, status__in=COUNTED_STATUSES
+    )
+    days: dict[int, list[tuple[int, date]]] = {}
+    for session in sessions:
+        day = moved.get(session.pk, session.planned_start).astimezone(tz).date()
+        days.setdefault(session.cycle_id, []).append((session.day_number, day))
+    return days
 
 
 @service
@@ -145,10 +144,14 @@ def session_move(
         raise ValidationError("The session is already on this day, at this time, in this chair.")
     warnings = check_slots([move.slot for move in moves], unit=unit, tz=tz, fields=MOVE_FIELDS)
     cycles = {move.session.cycle_id: move.session.cycle for move in moves}
-    changed = {
-        cycle_id: day for cycle_id, day in _cycle_starts_after(moves, tz).items() if day != cycles[cycle_id].start_date
-    }
+    days_after = _cycle_days_after(moves, tz)
+    starts_after = {cycle_id: min(day for _, day in days) for cycle_id, days in days_after.items()}
+    changed = {cycle_id: day for cycle_id, day in starts_after.items() if day != cycles[cycle_id].start_date}
     warnings += interval_warnings(patient_cycle_starts(session.patient_id, changed=changed))
+    warnings += consecutive_day_warnings(
+        CycleDays(f"{session.patient.mrn} cycle {cycles[cycle_id].number}", tuple(days))
+        for cycle_id, days in sorted(days_after.items(), key=lambda item: cycles[item[0]].number)
+    )
     require_accepted(warnings, accept_warnings)
     for move in moves:
         item = move.session

@@ -462,6 +462,47 @@ class TestSessionMove:
         )
         assert Cycle.objects.get(course=course, number=2).start_date == date(2026, 12, 18)
 
+    def test_a_day_moved_apart_from_its_cycle_warns_until_accepted(self, plan, nurse):
+        # 2 g/kg over 2 days: cycle 1 is Mon 23 and Tue 24 Nov. Day 2 moved to Thu 26 Nov.
+        course = plan()
+        day2 = sessions_of(course)[1]
+        with pytest.raises(WarningsNotAccepted) as caught:
+            session_move(
+                by=nurse, session=day2, new_date=date(2026, 11, 26), new_start=NINE, expected_version=1, today=TODAY
+            )
+        assert caught.value.warnings == (
+            f"{course.patient.mrn} cycle 1 would no longer run on consecutive days (day 1 Mon 2026-11-23, "
+            "day 2 Thu 2026-11-26); IVIG labels: a cycle's dose divided over 2–5 consecutive days.",
+        )
+        day2.refresh_from_db()
+        assert (local(day2).date(), day2.version) == (date(2026, 11, 24), 1)  # nothing written
+        session_move(
+            by=nurse,
+            session=day2,
+            new_date=date(2026, 11, 26),
+            new_start=NINE,
+            expected_version=1,
+            today=TODAY,
+            accept_warnings=True,
+        )
+        day2.refresh_from_db()
+        assert local(day2).date() == date(2026, 11, 26)
+        # The history column is short: the accepted warning is kept as far as it fits.
+        assert f"; accepted: {course.patient.mrn} cycle 1 would" in day2.history.first().history_change_reason
+
+    def test_day_1_moved_before_day_2_warns_and_a_day_moved_back_next_to_it_does_not(self, plan, nurse):
+        course = plan()
+        day1, day2 = sessions_of(course)[:2]
+        with pytest.raises(WarningsNotAccepted, match="day 1 Wed 2026-11-25, day 2 Tue 2026-11-24"):
+            session_move(
+                by=nurse, session=day1, new_date=date(2026, 11, 25), new_start=NINE, expected_version=1, today=TODAY
+            )
+        # Day 2 moved to another hour of the day after day 1 is still consecutive: no warning.
+        session_move(by=nurse, session=day2, new_date=date(2026, 11, 24), new_start=time(11), expected_version=1,
+                     today=TODAY)  # fmt: skip
+        day2.refresh_from_db()
+        assert local(day2).time() == time(11)
+
     def test_into_the_past_is_refused(self, plan, nurse):
         first = sessions_of(plan())[0]
         with pytest.raises(ValidationError) as caught:

@@ -434,6 +434,19 @@ class TestSessionMove:
         session.refresh_from_db()
         assert local(session).time() == time(15)
 
+    def test_a_day_moved_apart_from_its_cycle_is_warned_then_accepted(self, role_client, book):
+        day2 = InfusionSession.objects.filter(cycle__course=book()).order_by("planned_start")[1]
+        client = role_client("nurse")
+        apart = self.form(day2, new_date="2026-11-26", new_start="09:00")
+        response = client.post(self.url(day2), apart)
+        form = response.context["form"]
+        assert any("no longer run on consecutive days" in warning for warning in form.warnings)
+        assert "divided over 2–5 consecutive days" in response.content.decode()
+        accepted = apart | {"accept_warnings": "on", "warnings_shown": warnings_digest(form.warnings)}
+        assert client.post(self.url(day2), accepted).status_code == 302
+        day2.refresh_from_db()
+        assert local(day2).date() == date(2026, 11, 26)
+
     def test_a_completed_session_has_no_form(self, role_client, book):
         session = first_session(book())
         session.status = SessionStatus.COMPLETED

@@ -9,6 +9,7 @@ from fractions import Fraction
 
 import pytest
 
+from patients.medicines import GlucocorticoidCourse
 from patients.tests.factories import PatientFactory
 from visits import charts
 from visits.scoring import patient_response
@@ -256,3 +257,78 @@ def test_pixels_are_rounded_to_a_tenth_without_floats(value, expected):
 )
 def test_nice_ceiling(value, expected):
     assert charts._nice_ceiling(Decimal(value)) == Decimal(expected)
+
+
+# --- Glucocorticoid sparing: the prednisone-equivalent panel under the TIS
+
+
+STEROIDS = [
+    GlucocorticoidCourse("Prednisone", Decimal("40"), date(2025, 12, 1), date(2026, 3, 1)),
+    GlucocorticoidCourse("Methylprednisolone", Decimal("8"), date(2026, 3, 1), None),  # = 10.0 mg prednisone
+    GlucocorticoidCourse("Budesonide", Decimal("9"), date(2026, 4, 1), None),  # no equivalence in the table
+]
+
+
+def steroid_chart(patient, glucocorticoids=STEROIDS) -> str:
+    return charts.trend_chart_svg(
+        patient_response(patient),
+        patient_label=patient.mrn,
+        infusion_dates=[date(2026, 3, 9)],
+        glucocorticoids=glucocorticoids,
+    )
+
+
+def test_the_prednisone_equivalent_is_drawn_as_steps_on_the_tis_time_axis(treated):
+    root = parse(steroid_chart(treated))
+    # Visits 5 Jan to 4 May 2026 padded by a week: the panel starts on 29 Dec 2025, like the TIS panel.
+    desc = root.find(f"{SVG}desc").text
+    assert (
+        "Glucocorticoids as prednisone equivalent: from 2025-12-29 40.0 mg/day; from 2026-03-01 10.0 mg/day; "
+        "from 2026-04-01 10.0 mg/day." in desc
+    )
+    assert (
+        "Not converted (no equivalence in the table), not counted above: Budesonide 9 mg/day (2026-04-01 to current)"
+        in texts(root)
+    )
+    [line] = with_class(root, "prednisone-line")
+    # 0-50 mg over y 552 (0) to 462 (50): 40 mg at 480, 10 mg at 534. Across 720 px from x 70 for the
+    # 133 days: 1 March is day 62 (405.6), 1 April day 93 (573.5), where budesonide adds nothing counted.
+    assert line.get("d") == "M70 480 H405.6 V534 H573.5 V534 H790"
+    assert len(with_class(root, "prednisone-step")) == 3
+    assert {"40.0", "10.0", "50", "25", "0"} <= set(texts(root))
+    assert "Glucocorticoid as prednisone equivalent (mg/day)" in texts(root)
+    assert any(text.startswith("Source: BNF, 'Glucocorticoid therapy'") for text in texts(root))
+
+
+def test_the_panel_shares_the_tis_x_axis_and_pushes_the_grid_down(treated):
+    without = parse(chart(treated, infusion_dates=[date(2026, 3, 9)]))
+    with_panel = parse(steroid_chart(treated))
+    assert int(with_panel.get("height")) == int(without.get("height")) + charts.PREDNISONE_BLOCK
+
+    def tick_x(root, label_y):
+        return [t.get("x") for t in root.iter(f"{SVG}text") if t.get("y") == label_y]
+
+    tis_ticks = tick_x(with_panel, str(charts.TIS_TOP + charts.TIS_HEIGHT + 16))
+    prednisone_ticks = tick_x(with_panel, str(charts.PREDNISONE_TOP + charts.PREDNISONE_HEIGHT + 16))
+    assert tis_ticks and prednisone_ticks == tis_ticks
+    # The two infusions (first, 9 March) are marked in the prednisone panel too, on the same x.
+    assert len(with_class(with_panel, "ivig-marker")) == len(with_class(without, "ivig-marker")) + 2
+    in_panel = [m.get("x1") for m in with_class(with_panel, "ivig-marker") if m.get("y1") == str(charts.PREDNISONE_TOP)]
+    in_tis = [m.get("x1") for m in with_class(without, "ivig-marker") if m.get("y1") == str(charts.TIS_TOP)]
+    assert in_panel == in_tis == ["145.8", "448.9"]
+
+
+def test_no_glucocorticoid_recorded_says_so(treated):
+    root = parse(steroid_chart(treated, glucocorticoids=[]))
+    assert "No glucocorticoid recorded." in texts(root)
+    assert "Glucocorticoids: none recorded." in root.find(f"{SVG}desc").text
+    assert not with_class(root, "prednisone-line")
+
+
+def test_the_panel_is_print_safe_and_has_no_inline_style(treated):
+    svg = steroid_chart(treated)
+    root = parse(svg)
+    assert all("style" not in element.attrib for element in root.iter())
+    assert min(Fraction(element.get("font-size")) for element in root.iter(f"{SVG}text")) >= 10
+    numbers = re.findall(r'(?:x|y|x1|x2|y1|y2|cx|cy|width|height)="(-?[0-9.]+)"', svg)
+    assert all(re.fullmatch(r"-?[0-9]+(\.[0-9])?", number) for number in numbers)

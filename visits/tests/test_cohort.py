@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from patients.tests.factories import PatientFactory
+from patients.tests.factories import MedicationFactory, PatientFactory
 from visits import cohort
 from visits.services import visit_record
 from visits.tests.factories import WORKED_BASELINE as BASELINE
@@ -297,4 +297,84 @@ def test_query_count_does_not_grow_with_the_cohort(on_ivig):
     on_ivig()
     large = count_queries()
 
-    assert small == large == 3
+    assert small == large == 4  # patients, their visits, their glucocorticoids, those without week 0
+
+
+# ------------------------------------------------------------- glucocorticoid sparing
+
+
+@pytest.mark.parametrize(
+    "values, expected",
+    [
+        (["40.0", "10.0", "20.0"], Decimal("20.0")),
+        (["10.0", "15.5"], Decimal("12.75")),
+        (["0.0"], Decimal("0.0")),
+        ([], None),
+    ],
+)
+def test_median_mg_is_exact(values, expected):
+    assert cohort.median_mg([Decimal(v) for v in values]) == expected
+
+
+def steroid(patient, name, mg, started_on, stopped_on=None):
+    MedicationFactory(
+        patient=patient, name=name, daily_dose_mg=Decimal(mg), started_on=started_on, stopped_on=stopped_on
+    )
+
+
+@pytest.fixture
+def sparing(on_ivig):
+    """Four adults with a week-16 TIS of 35 (baseline 5 Jan, week 16 4 May 2026) and their glucocorticoids."""
+    tapered = on_ivig(35, mrn="MRN-A")  # 40 mg prednisone, then methylprednisolone 8 mg = 10.0 mg prednisone
+    steroid(tapered, "Prednisone", "40", date(2025, 12, 1), date(2026, 3, 1))
+    steroid(tapered, "Methylprednisolone", "8", date(2026, 3, 1))
+    steady = on_ivig(35, mrn="MRN-B")
+    steroid(steady, "Prednisolone", "20", date(2025, 11, 1))
+    on_ivig(35, mrn="MRN-C")  # no glucocorticoid: 0 at both visits
+    budesonide = on_ivig(35, mrn="MRN-D")  # one the table cannot convert: left out of the summary
+    steroid(budesonide, "Prednisone", "10", date(2025, 11, 1))
+    steroid(budesonide, "Budesonide", "9", date(2026, 2, 1))
+
+
+@pytest.mark.django_db
+def test_each_week16_result_carries_the_prednisone_equivalent_at_baseline_and_week_16(sparing):
+    rows = {r.patient.mrn: r.prednisone for r in adults(report()).results}
+    assert {mrn: (p.baseline.prednisone_mg, p.week16.prednisone_mg, p.not_converted) for mrn, p in rows.items()} == {
+        "MRN-A": (Decimal("40.0"), Decimal("10.0"), ()),
+        "MRN-B": (Decimal("20.0"), Decimal("20.0"), ()),
+        "MRN-C": (Decimal("0.0"), Decimal("0.0"), ()),
+        "MRN-D": (Decimal("10.0"), Decimal("10.0"), ("Budesonide",)),
+    }
+
+
+@pytest.mark.django_db
+def test_the_summary_gives_medians_and_how_many_were_lowered(sparing):
+    summary = adults(report()).prednisone
+    assert (summary.counted, summary.not_converted) == (3, 1)
+    # Baseline 0, 20, 40 -> 20.0; week 16 0, 10, 20 -> 10.0; lowered in A of A and B (C took none).
+    assert (summary.median_baseline_mg, summary.median_week16_mg) == (Decimal("20.0"), Decimal("10.0"))
+    assert (summary.lowered.count, summary.lowered.of, summary.lowered.percent) == (1, 2, Decimal("50.0"))
+
+
+@pytest.mark.django_db
+def test_the_csv_carries_the_prednisone_equivalents(sparing):
+    rows = csv_table(report())
+    by_mrn = {r["mrn"]: r for r in rows if r["row_type"] == "week16"}
+    assert [by_mrn["MRN-A"][k] for k in ("prednisone_mg_baseline", "prednisone_mg_week16")] == ["40.0", "10.0"]
+    assert by_mrn["MRN-D"]["prednisone_not_converted"] == "Budesonide"
+    summary = {(r["population"], r["measure"]): r for r in rows if r["row_type"] == "summary"}
+    lowered = summary[("adult", "prednisone_lowered_by_week16")]
+    assert (lowered["count"], lowered["of"], lowered["percent"]) == ("1", "2", "50.0")
+    median = summary[("adult", "prednisone_mg_median")]
+    assert (median["count"], median["of"], median["prednisone_mg_baseline"], median["prednisone_mg_week16"]) == (
+        "3",
+        "4",
+        "20.0",
+        "10.0",
+    )
+    assert median["prednisone_not_converted"] == "1" and "BNF" in median["note"]
+
+
+def test_without_glucocorticoids_given_the_results_carry_none():
+    built = cohort.build_cohort([], today=TODAY, without_first_infusion=0)
+    assert adults(built).prednisone.counted == 0 and adults(built).prednisone.median_baseline_mg is None

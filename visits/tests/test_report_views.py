@@ -4,6 +4,7 @@ patient 404, no role 403, wrong method 405, and nothing cached."""
 import csv
 import io
 from datetime import date
+from decimal import Decimal
 from functools import partial
 
 import pytest
@@ -11,7 +12,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from patients.tests.factories import PatientFactory
+from patients.tests.factories import MedicationFactory, PatientFactory
 from visits.tests.factories import FIRST_INFUSION, treated_patient
 
 TODAY = date(2026, 11, 22)
@@ -59,6 +60,14 @@ class TestCohortReport:
         summary = response.context["populations"][0]
         assert (summary.responders.count, summary.responders.of) == (1, 1)
         assert_not_cached(response)
+
+    def test_the_prednisone_equivalent_at_baseline_and_week_16_is_shown(self, role_client, treated):
+        patient = treated()
+        MedicationFactory(patient=patient, name="Methylprednisolone", daily_dose_mg=Decimal("16"))
+        html = role_client("viewer").get(reverse("visits:cohort")).content.decode()
+        assert html.count('20.0 <span class="unit">mg/day</span>') == 4  # the patient twice, both medians
+        assert "lowered by week 16 in <strong>0</strong> of 1 on a glucocorticoid at baseline (0.0 %)" in html
+        assert "Equivalence: BNF" in html
 
     def test_juvenile_patients_get_their_own_table(self, role_client, treated):
         treated()

@@ -91,6 +91,17 @@ class TestPatientVisits:
         assert [row.role for row in rows] == ["baseline", "follow-up"]
         assert [row.weeks for row in rows] == [-1, 16]  # 4 days before the first infusion is week -1
 
+    def test_a_juvenile_responder_is_judged_and_explained_at_tis_30(self, role_client, make_visit):
+        # The same TIS of 35 at week 16: a juvenile responder reaches 30 (tis.md, juvenile DM), not 20.
+        patient = PatientFactory(diagnosis="juvenile_dm", ivig_started_on=date(2026, 6, 1))
+        make_visit(patient, date(2026, 5, 28), **BASELINE)
+        make_visit(patient, date(2026, 9, 21), **FOLLOWUP)
+        html = role_client("physician").get(self.url(patient)).content.decode()
+        assert "Responder (TIS ≥ 30, no confirmed deterioration): yes" in html
+        assert "Responder (TIS ≥ 20" not in html
+        chart = role_client("physician").get(patient.get_absolute_url())
+        assert "(TIS ≥ 30 and no confirmed deterioration)" in chart.content.decode()
+
     def test_incomplete_tis_names_what_is_missing(self, role_client, patient, baseline, make_visit):
         make_visit(patient, date(2026, 7, 1), **(FOLLOWUP | {"haq_score": None, "mmt_scale": "mmt8_150"}))
         html = role_client("viewer").get(self.url(patient)).content.decode()
