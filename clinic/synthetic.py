@@ -33,10 +33,13 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 
 from accounts.roles import NURSE, PHARMACIST, PHYSICIAN
-from dosing.models import DoseOrder, Indication, OrderStatus, SiteSettings, WeightBasis
+from dosing.authorisation import first_window, renewed_window
+from dosing.models import DoseOrder, Indication, OrderStatus, SiteSettings, TreatmentCourse, WeightBasis
 from dosing.planning import LABELLED_FOR_DIAGNOSES, facts_snapshot, juvenile_dermatomyositis, label_info, plan_for
+from pathway.models import Decision, Review
 from patients.labs import LAB_CATALOG
 from patients.models import (
+    AntiphospholipidScreen,
     BloodGroup,
     BodyMeasurement,
     Diagnosis,
@@ -140,6 +143,7 @@ RISK_FACTOR_CHANCES = [
     (RiskFactorKind.ACTIVE_MALIGNANCY, 0.01),
 ]
 SESSION_CHANCES = {"missed": 0.01, "cancelled": 0.01}
+REVIEW_AHEAD = timedelta(days=7)  # stewardship reviews are held a week before they fall due
 ACKNOWLEDGEMENT = "Reviewed with the team; hydration and the at-risk rate in the plan."
 EXPECTED_COUNTS = (
     Patient,
@@ -148,6 +152,8 @@ EXPECTED_COUNTS = (
     Medication,
     RiskFactor,
     Visit,
+    TreatmentCourse,
+    Review,
     DoseOrder,
     Course,
     Cycle,
@@ -251,6 +257,9 @@ class _Chart:
     orders: list[DoseOrder] = field(default_factory=list)
     courses: list[_CoursePlan] = field(default_factory=list)
     haemolysis_risk: bool = False
+    treatment_course: TreatmentCourse | None = None
+    reviews: list[Review] = field(default_factory=list)
+    considerations: list = field(default_factory=list)  # rules.prophylaxis_consideration, for the verdict
 
 
 def _d(value: float, places: str = "0.1") -> Decimal:
@@ -322,6 +331,10 @@ def _generate(index: int, seed: int, ctx: _Context) -> _Chart:
         if "tif1g" in antibodies and rng.random() < 0.85
         else None,
         ivig_started_on=None if untreated or first_day > today else first_day,
+        # Screened before the first cycle (site policy after the ProDERM editorial), one in ten not
+        # yet: deterministic by index so the other draws stay as they were.
+        antiphospholipid_screen="" if index % 10 == 0 else AntiphospholipidScreen.NEGATIVE,
+        antiphospholipid_screen_on=None if index % 10 == 0 else order_day - timedelta(days=14),
         notes="Synthetic benchmark patient.",
         created_at=_at(order_day - timedelta(days=14), time(10, 0), ctx.tz),
         updated_at=_at(order_day - timedelta(days=14), time(10, 0), ctx.tz),
@@ -426,6 +439,7 @@ def _generate(index: int, seed: int, ctx: _Context) -> _Chart:
     if not untreated:
         _courses(chart, rng, ctx, indication, first_day, order_day, days, weight_on, measure, kidney_labs)
     _visits(chart, rng, ctx, first_day, lab, untreated)
+    _treatment_course(chart, ctx)
     return chart
 
 
@@ -512,6 +526,52 @@ def _courses(chart, rng, ctx, indication, first_day, order_day, days, weight_on,
         chart.orders.append(order)
     # The haemolysis rule reads the planned dose; Hb is then drawn before every cycle.
     chart.haemolysis_risk = chart.patient.blood_group in ("A", "B", "AB") and indication.dose_g_per_kg_min >= 2
+
+
+def _treatment_course(chart: _Chart, ctx: _Context) -> None:
+    """The treatment course the first order started (dosing.services.treatment_courses.new_course),
+    with a stewardship review a week before each due date already passed, each deciding to
+    continue and renewing the window (pathway.services.review_record), as a well-run service does.
+    The patients' orders all belong to it. No randomness: the other draws stay as they were."""
+    if not chart.orders:
+        return
+    first = min(chart.orders, key=lambda order: order.prescribed_at)
+    physician = ctx.users[PHYSICIAN]
+    started = first.prescribed_at.astimezone(ctx.tz).date()
+    until = first_window(started, ctx.site.review_first_months)
+    course = TreatmentCourse(
+        patient=chart.patient,
+        indication_slug=first.indication.slug,
+        indication_name=first.indication.name,
+        started_on=started,
+        max_dose_g_per_kg=first.dose_g_per_kg,
+        interval_weeks=INTERVAL_WEEKS,
+        current_dose_g_per_kg=first.dose_g_per_kg,
+        current_interval_weeks=INTERVAL_WEEKS,
+        created_by=physician,
+        created_at=first.prescribed_at,
+    )
+    while until - REVIEW_AHEAD <= ctx.today:
+        reviewed_on = until - REVIEW_AHEAD
+        until = renewed_window(reviewed_on, ctx.site.review_every_months)
+        chart.reviews.append(
+            Review(
+                course=course,
+                reviewed_on=reviewed_on,
+                by=physician,
+                decision=Decision.CONTINUE,
+                reason="Responding on the TIS with no confirmed deterioration: continue at the same dose and interval.",
+                # The review page's snapshot is built from the whole chart; the seeder keeps its date.
+                evidence={"as_of": reviewed_on.isoformat(), "source": "synthetic benchmark clinic"},
+                authorised_until=until,
+                next_review_due=until,
+                recorded_at=_at(reviewed_on, time(15, 0), ctx.tz),
+            )
+        )
+    course.authorised_until = course.next_review_due = until
+    chart.treatment_course = course
+    for order in chart.orders:
+        order.treatment_course = course
 
 
 def _order(chart: _Chart, ctx: _Context, indication: Indication, day: date, days: int, rng, verified: bool):
@@ -837,6 +897,8 @@ def _write_chunk(writer: _RowWriter, charts: list[_Chart], ctx: _Context, counts
     _write(writer, Medication, [m for c in charts for m in c.medications], counts)
     _write(writer, RiskFactor, [f for c in charts for f in c.risk_factors], counts)
     _write(writer, Visit, [v for c in charts for v in c.visits], counts)
+    _write(writer, TreatmentCourse, [c.treatment_course for c in charts if c.treatment_course], counts)
+    _write(writer, Review, [r for c in charts for r in c.reviews], counts)
     _write(writer, DoseOrder, [o for c in charts for o in c.orders], counts)
 
     courses: list[tuple[_Chart, _CoursePlan, Course]] = []
@@ -941,7 +1003,7 @@ def _write_chunk(writer: _RowWriter, charts: list[_Chart], ctx: _Context, counts
         patient = record.session.patient
         first_started[patient.pk] = min(record.started_at, first_started.get(patient.pk, record.started_at))
     for chart in charts:
-        chart.patient.risk_verdict = verdict_of(flags[chart.index])
+        chart.patient.risk_verdict = verdict_of(flags[chart.index], chart.considerations)
         started = first_started.get(chart.patient.pk)
         chart.patient.first_infusion_on = started.astimezone(ctx.tz).date() if started else None
     Patient.objects.bulk_update(
@@ -1027,7 +1089,9 @@ def _flags(chart: _Chart, next_cycle_on: date | None, ctx: _Context) -> list[Ris
     rng = random.Random(f"flags:{chart.index}")
     first_order_day = min((o.prescribed_at for o in chart.orders), default=chart.patient.created_at)
     flags = []
-    for finding in rules.evaluate(snapshot, ctx.policy):
+    findings = rules.evaluate(snapshot, ctx.policy)
+    chart.considerations = rules.prophylaxis_consideration(snapshot, findings)
+    for finding in findings:
         seen = max(_at(finding.evidence_on, time(12, 0), ctx.tz), first_order_day) if finding.evidence_on else None
         seen = min(seen or first_order_day, ctx.now)
         acknowledged = finding.severity != rules.INFO and seen < ctx.now - timedelta(days=2) and rng.random() < 0.5

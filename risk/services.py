@@ -129,21 +129,26 @@ def _confirmed_deterioration_on(patient: Patient) -> date | None:
     return response.deterioration.confirmed_on if response.confirmed_deterioration else None
 
 
-def verdict_of(active_flags) -> dict:
+def verdict_of(active_flags, considerations=()) -> dict:
     """The verdict kept on the patient (Patient.risk_verdict) from its active flags: those that
-    put the patient at risk (by category, code) and the contraindications (by code)."""
+    put the patient at risk (by category, code) and the contraindications (by code); and, when
+    there are any, the considerations shown beside them (rules.prophylaxis_consideration)."""
 
     def entry(flag) -> dict:
         fields = ("code", "category", "severity", "title", "evidence", "mitigation")
         return {name: getattr(flag, name) for name in fields}
 
     flags = list(active_flags)
-    return {
+    verdict = {
         "at_risk": [entry(f) for f in sorted(flags, key=lambda f: (f.category, f.code)) if f.puts_at_risk],
         "contraindications": [
             entry(f) for f in sorted(flags, key=lambda f: f.code) if f.category == rules.CONTRAINDICATION
         ],
     }
+    if considerations:
+        fields = ("code", "title", "evidence", "mitigation", "source")
+        verdict["considerations"] = [{name: getattr(c, name) for name in fields} for c in considerations]
+    return verdict
 
 
 @transaction.atomic
@@ -188,13 +193,8 @@ def flags_recompute(*, patient: Patient, now: datetime | None = None) -> dict[st
             flag._change_reason = "evidence updated"
             flag.save()
         kept.append(code)
-    patient.risk_verdict = verdict_of(patient.risk_flags.active())
     considerations = rules.prophylaxis_consideration(chart, list(findings.values()))
-    if considerations:
-        patient.risk_verdict["considerations"] = [
-            {name: getattr(c, name) for name in ("code", "title", "evidence", "mitigation", "source")}
-            for c in considerations
-        ]
+    patient.risk_verdict = verdict_of(patient.risk_flags.active(), considerations)
     Patient.objects.filter(pk=patient.pk).update(risk_verdict=patient.risk_verdict)
     # Every open order follows the chart just evaluated: a lower cap reaches the chair at once.
     dose_orders_follow_chart(patient=patient, today=timezone.localdate(now))

@@ -9,7 +9,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from clinic.synthetic import EXPECTED_COUNTS, bench_mrn, seed_synthetic_clinic
-from dosing.models import DoseOrder, OrderStatus
+from dosing.models import DoseOrder, OrderStatus, TreatmentCourse
+from pathway.models import Review
 from patients.models import BodyMeasurement, LabResult, Patient
 from risk.models import RiskFlag
 from risk.services import flags_recompute
@@ -112,6 +113,29 @@ def test_records_pass_the_models_validation(clinic):
     assert Visit.objects.filter(is_baseline=True).count() <= PATIENTS
     for record in [*BodyMeasurement.objects.all()[:40], *LabResult.objects.all()[:80]]:
         record.full_clean()
+
+
+def test_every_order_belongs_to_its_patients_treatment_course_reviewed_on_time(clinic, frozen_today):
+    orders = DoseOrder.objects.select_related("treatment_course")
+    assert orders.exists()
+    for order in orders:
+        course = order.treatment_course
+        assert course is not None and course.patient_id == order.patient_id, order.pk
+        course.full_clean()
+        # Reviews held a week before each due date: the authorisation still covers today.
+        assert course.authorised_until >= frozen_today and course.next_review_due == course.authorised_until
+        for review in course.reviews.all():
+            review.full_clean()
+            assert review.decision == "continue" and review.reviewed_on < course.authorised_until
+    started = TreatmentCourse.objects.filter(started_on__lte=frozen_today - timedelta(days=200))
+    assert not started.exists() or Review.objects.filter(course__in=started).exists()
+
+
+def test_the_verdict_is_the_one_flags_recompute_keeps(clinic):
+    before = {p.pk: p.risk_verdict for p in Patient.objects.all()}
+    for patient in Patient.objects.all():
+        flags_recompute(patient=patient)
+    assert {p.pk: p.risk_verdict for p in Patient.objects.all()} == before
 
 
 def test_first_infusion_kept_as_the_services_keep_it(clinic):

@@ -38,6 +38,7 @@ class PatientFactory(factory.django.DjangoModelFactory):
     antibodies = factory.LazyFunction(lambda: ["tif1g"])
     # Screened before the first cycle, so that a factory patient carries no screening flag unless a
     # test asks for one (risk.rules.prothrombotic_screen_rules).
+    blood_group = "O"  # recorded, so a 2 g/kg order raises no blood-group or haemolysis flag unless asked
     antiphospholipid_screen = "negative"
     antiphospholipid_screen_on = date(2026, 1, 5)
 

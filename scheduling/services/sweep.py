@@ -68,6 +68,9 @@ CYCLE_LOOKBACK = timedelta(days=timing.TEE_WATCH_DAYS_VENOUS + 1) + CATCH_UP + t
 CYCLE_LOOKAHEAD = timedelta(days=timing.LAB_LEAD_DAYS + 2)
 
 KEY_BATCH = 500  # subject keys per existence query
+# Flags that call for the Hb/Hct checks: a non-O blood group at 2 g/kg or more, and an unknown
+# blood group at that dose (it may be non-O: the checks stay on until it is recorded).
+HAEMOLYSIS_CHECK_CODES = ("info_haemolysis_risk", "info_blood_group_unknown")
 
 GIVEN_STATUSES = (SessionStatus.COMPLETED, SessionStatus.IN_PROGRESS)
 BOOKED_STATUSES = (SessionStatus.PLANNED, SessionStatus.CONFIRMED)
@@ -258,12 +261,12 @@ def _flags_of(patients: QuerySet) -> tuple[set[int], set[int]]:
     rows = (
         RiskFlag.objects.active()
         .filter(patient__in=patients)
-        .filter(PUTS_AT_RENAL_RISK | Q(code="info_haemolysis_risk"))
+        .filter(PUTS_AT_RENAL_RISK | Q(code__in=HAEMOLYSIS_CHECK_CODES))
         .values_list("patient_id", "code")
     )
     renal, haemolysis = set(), set()
     for patient_id, code in rows:
-        (haemolysis if code == "info_haemolysis_risk" else renal).add(patient_id)
+        (haemolysis if code in HAEMOLYSIS_CHECK_CODES else renal).add(patient_id)
     return renal, haemolysis
 
 
