@@ -87,6 +87,11 @@ class DosePlanRequest(JsonObjectBody):
     at_risk: StrictBool = Field(
         False, description="At risk of thrombosis or renal dysfunction: the at-risk rate cap applies."
     )
+    first_infusion: StrictBool = Field(
+        False,
+        description="A first infusion (IVIG-naive, a product switch, or a long gap without IVIG): the first "
+        "rate step is held longer, by the site's first-infusion factor (site policy).",
+    )
 
     @model_validator(mode="before")
     @classmethod

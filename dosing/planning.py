@@ -36,7 +36,8 @@ def plan_for(
     """The dose plan for these inputs under the catalog and site settings as they are now.
 
     Example: Octagam 10%, dermatomyositis, 70 kg, 170 cm, female, 2 g/kg over 2 days,
-    weight basis auto, not at risk → 70 g a day in 700 mL, 42 → 84 → 168 mL/h, 288 minutes.
+    weight basis auto, not at risk → 70 g a day in 700 mL, 42 → 84 → 168 mL/h, 288 minutes;
+    with ``first_infusion=True`` and the site's factor 2, 42 mL/h for 60 minutes, 310 minutes.
     """
     if indication.product_id != product.pk:
         raise ValueError(f"indication: {indication.slug} is not an indication of {product.slug}")
@@ -45,6 +46,7 @@ def plan_for(
         indication=indication_facts(indication),
         off_label_indication=off_label_indication or indication.label_status in OFF_LABEL_STATUSES,
         **site_parameters(site),
+        first_step_factor=site.first_infusion_first_step_factor,
         **inputs,
     )
 
