@@ -55,6 +55,32 @@ class FirstInfusion:
         return {"kind": self.kind.value, "reason": self.reason}
 
 
+def given_from_rows(rows: Any) -> tuple[InfusionGiven, ...]:
+    """The infusions given as kept on the patient (``Patient.infusions_given``: dicts of ISO date,
+    product slug and name), oldest first.
+
+    >>> given_from_rows([{"on": "2026-08-01", "product_slug": "gamunex-c", "product_name": "Gamunex-C"}])
+    (InfusionGiven(on=datetime.date(2026, 8, 1), product_slug='gamunex-c', product_name='Gamunex-C'),)
+    """
+    if not isinstance(rows, list | tuple):
+        raise TypeError("infusions_given: must be a list")
+    given = (InfusionGiven(date.fromisoformat(row["on"]), row["product_slug"], row["product_name"]) for row in rows)
+    return tuple(sorted(given, key=lambda infusion: infusion.on))
+
+
+def last_given_before(given: Any, day: date) -> InfusionGiven | None:
+    """The last infusion given on a day before ``day``; None when there is none.
+
+    >>> given = given_from_rows([{"on": "2026-08-01", "product_slug": "a", "product_name": "A"},
+    ...     {"on": "2026-08-29", "product_slug": "b", "product_name": "B"}])
+    >>> last_given_before(given, date(2026, 8, 29)).product_name, last_given_before(given, date(2026, 8, 1))
+    ('A', None)
+    """
+    before = _date(day, "on")
+    earlier = [infusion for infusion in given if infusion.on < before]
+    return max(earlier, key=lambda infusion: infusion.on) if earlier else None
+
+
 def _date(value: Any, field_name: str) -> date:
     # datetime is a date subclass; a moment is never meant here.
     if not isinstance(value, date) or hasattr(value, "hour"):

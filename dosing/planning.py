@@ -3,10 +3,13 @@
 One place builds a plan, so the calculator page, the API and dose orders all
 compute the same numbers from the same facts."""
 
+from datetime import date
 from decimal import Decimal
 
 from .calculations import DosePlan, plan_dose
 from .catalog import indication_facts, product_facts
+from .chart_limits import first_infusion_plan
+from .first_infusion import FirstInfusion, first_infusion, given_from_rows, last_given_before
 from .models import Indication, LabelStatus, Product, SiteSettings
 
 # Patient diagnoses for which each catalog indication is labelled.
@@ -92,3 +95,32 @@ def facts_snapshot(product: Product, indication: Indication, site: SiteSettings)
         },
         "site": {key: format(value, "f") for key, value in site_parameters(site).items()},
     }
+
+
+def first_infusion_of(patient, product: Product, on: date, site: SiteSettings) -> FirstInfusion | None:
+    """Whether an infusion of ``product`` for ``patient`` on ``on`` is a first infusion, and why:
+    ``dosing.first_infusion`` over the infusions given as scheduling keeps them on the patient
+    (``Patient.infusions_given``), the start recorded on the patient (``ivig_started_on``) and the
+    site's gap (``first_infusion_gap_weeks``). The order, its infusion sheet and the session all
+    ask here, so they agree.
+
+    Example: Gamunex-C given on 2026-08-01, Octagam 10 % on 2026-08-29 -> product switch.
+    """
+    last = last_given_before(given_from_rows(patient.infusions_given), on)
+    return first_infusion(
+        on=on,
+        product_slug=product.slug,
+        last_given=last,
+        ivig_started_on=patient.ivig_started_on,
+        gap_weeks=site.first_infusion_gap_weeks,
+    )
+
+
+def as_first_infusion(plan: dict, mark: FirstInfusion | None, site: SiteSettings) -> dict:
+    """``plan`` as a first infusion runs it (``chart_limits.first_infusion_plan``, the site's
+    factor) when ``mark`` says it is one; otherwise ``plan`` itself."""
+    if mark is None:
+        return plan
+    return first_infusion_plan(
+        plan, factor=site.first_infusion_first_step_factor, reason=mark.reason, kind=mark.kind.value
+    )
