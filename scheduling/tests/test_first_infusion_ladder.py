@@ -276,3 +276,20 @@ def test_an_order_after_a_switch_is_marked_and_one_on_the_same_product_is_not(dm
     # Verifying derives it again, as of the day of verifying.
     assert verified(switched).first_infusion["reason"] == "product switch from Gamunex-C 10% (last given 2026-10-25)"
     assert DoseOrder.objects.get(pk=same.pk).first_infusion == {}
+
+
+def test_the_migration_fills_the_infusions_given_from_the_starts_on_record(dm_patient, order, nurse):
+    import importlib
+
+    from django.apps import apps
+
+    from patients.models import Patient
+
+    given(verified(DoseOrderFactory(patient=dm_patient, indication=gamunex_itp())), nurse, SWITCH_FROM)
+    given(order, nurse, DAY - timedelta(days=1))
+    kept = Patient.objects.get(pk=dm_patient.pk).infusions_given
+    Patient.objects.update(infusions_given=[])
+    migration = importlib.import_module("scheduling.migrations.0010_fill_infusions_given")
+    migration.fill_infusions_given(apps, None)
+    assert Patient.objects.get(pk=dm_patient.pk).infusions_given == kept
+    assert [row["on"] for row in kept] == ["2026-10-25", "2026-11-21"]
