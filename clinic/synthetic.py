@@ -998,16 +998,27 @@ def _write_chunk(writer: _RowWriter, charts: list[_Chart], ctx: _Context, counts
     _write(writer, RiskFlag, [flag for chart in charts for flag in flags[chart.index]], counts)
     # The verdict risk.services.flags_recompute keeps on the patient, which dosing reads.
     # And, as scheduling.services.records.first_infusion_keep, the local day of the first start.
+    # And the infusions given, as infusions_given_rows keeps them: one row per local day and product.
     first_started: dict[int, datetime] = {}
-    for record in records:
+    given: dict[int, list[dict]] = {}
+    for record in sorted(records, key=lambda record: record.started_at):
         patient = record.session.patient
         first_started[patient.pk] = min(record.started_at, first_started.get(patient.pk, record.started_at))
+        product = record.session.cycle.course.order.product
+        row = {
+            "on": record.started_at.astimezone(ctx.tz).date().isoformat(),
+            "product_slug": product.slug,
+            "product_name": product.name,
+        }
+        if row not in given.setdefault(patient.pk, []):
+            given[patient.pk].append(row)
     for chart in charts:
         chart.patient.risk_verdict = verdict_of(flags[chart.index], chart.considerations)
         started = first_started.get(chart.patient.pk)
         chart.patient.first_infusion_on = started.astimezone(ctx.tz).date() if started else None
+        chart.patient.infusions_given = given.get(chart.patient.pk, [])
     Patient.objects.bulk_update(
-        [chart.patient for chart in charts], ["risk_verdict", "first_infusion_on"], batch_size=500
+        [chart.patient for chart in charts], ["risk_verdict", "first_infusion_on", "infusions_given"], batch_size=500
     )
 
 

@@ -100,6 +100,11 @@ class DosePlanRequest(JsonObjectBody):
         description="Hyperprolinaemia (type I or II): a product stabilised with proline (Privigen) is "
         "contraindicated (blocking warning hyperprolinaemia_proline).",
     )
+    first_infusion: StrictBool = Field(
+        False,
+        description="A first infusion (IVIG-naive, a product switch, or a long gap without IVIG): the first "
+        "rate step is held longer, by the site's first-infusion factor (site policy).",
+    )
 
     @model_validator(mode="before")
     @classmethod

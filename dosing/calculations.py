@@ -62,6 +62,10 @@ DEFAULT_DAILY_DOSE_CEILING_G = Decimal("140")
 DEFAULT_PUMP_RATE_CEILING_ML_PER_H = Decimal("999")
 DEFAULT_PUMP_RATE_MINIMUM_ML_PER_H = Decimal("1")
 VIAL_PROPOSALS = ("nearest", "fewest")
+# Site policy for a first infusion (IVIG-naive, product switch, long gap): the first step is held
+# this many times its minutes. SiteSettings.first_infusion_first_step_factor holds the site's figure.
+DEFAULT_FIRST_STEP_FACTOR = 2
+FIRST_STEP_FACTOR_MAX = 4
 
 TENTH = Decimal("0.1")
 HUNDREDTH = Decimal("0.01")
@@ -83,6 +87,7 @@ class WarningCode(StrEnum):
     PUMP_RATE_CEILING = "pump_rate_ceiling"
     PUMP_RATE_BELOW_MINIMUM = "pump_rate_below_minimum"
     FEWER_VIALS_AVAILABLE = "fewer_vials_available"
+    FIRST_INFUSION_SLOW_START = "first_infusion_slow_start"
 
 
 # --------------------------------------------------------------------------- input checks
@@ -1041,6 +1046,8 @@ def plan_dose(
     pump_rate_ceiling_ml_per_h: Decimal | int | str = DEFAULT_PUMP_RATE_CEILING_ML_PER_H,
     pump_rate_minimum_ml_per_h: Decimal | int | str = DEFAULT_PUMP_RATE_MINIMUM_ML_PER_H,
     vial_proposal: str = "nearest",
+    first_infusion: bool = False,
+    first_step_factor: int = DEFAULT_FIRST_STEP_FACTOR,
 ) -> DosePlan:
     """Everything the order screen shows for one course: weight, dose, vials, volume, ladder, warnings.
 
@@ -1053,6 +1060,10 @@ def plan_dose(
     recomputed); a step below ``pump_rate_minimum_ml_per_h`` is flagged
     (``pump_rate_below_minimum``); ``vial_proposal`` gives the nearest whole-vial amount or the
     one with the fewest vials within tolerance (``fewer_vials_available`` names the other).
+    ``first_infusion`` (an IVIG-naive patient, a product switch or a long gap) holds the first
+    step of the ladder as run (after the cap) ``first_step_factor`` times its minutes
+    (``slow_first_step``) and adds the ``first_infusion_slow_start`` warning; the factor is site
+    policy (``SiteSettings.first_infusion_first_step_factor``).
 
     Example: 70 kg, 170 cm, female, Octagam 10 %, dermatomyositis, 2 g/kg over 2 days ->
     70 g/day (2 x 30 g + 10 g), 700 mL, 42 -> 84 -> 168 mL/h, 288 min.
@@ -1070,6 +1081,16 @@ def plan_dose(
     ('70.00', '700.0', ['42.0', '84.0', '168.0'])
     >>> plan.infusion_minutes
     288
+
+    The same day as a first infusion: 42 mL/h for 60 min instead of 30 (42 mL), then 84 mL/h for
+    30 min, and the last 616 mL at 168 mL/h in 220 min: 310 min in all.
+
+    >>> first = plan_dose(product=octagam, indication=dm, weight_kg="70", height_cm="170", sex="female",
+    ...     dose_g_per_kg="2", days=2, weight_basis="auto", at_risk=False, first_infusion=True)
+    >>> [(str(s.rate_ml_per_h), s.start_min, s.minutes) for s in first.rate_steps], first.infusion_minutes
+    ([('42.0', 0, 60), ('84.0', 60, 30), ('168.0', 90, 220)], 310)
+    >>> str(first.warnings[-1].code)
+    'first_infusion_slow_start'
     """
     if not isinstance(product, ProductFacts):
         raise TypeError("product: must be a ProductFacts")
@@ -1092,6 +1113,8 @@ def plan_dose(
     daily_ceiling_g = _positive(daily_dose_ceiling_g, "daily_dose_ceiling_g", "g")
     pump_ceiling = _positive(pump_rate_ceiling_ml_per_h, "pump_rate_ceiling_ml_per_h", "mL/h")
     pump_minimum = _positive(pump_rate_minimum_ml_per_h, "pump_rate_minimum_ml_per_h", "mL/h")
+    first = _flag(first_infusion, "first_infusion")
+    factor = _first_step_factor(first_step_factor)
 
     weight = dosing_weight(
         weight_kg=weight_kg,
@@ -1125,6 +1148,9 @@ def plan_dose(
         site_at_risk_cap_mg_per_kg_min=site_at_risk_cap_mg_per_kg_min,
     )
     ladder = cap_steps(steps=indication.steps, max_rate_mg_per_kg_min=cap.max_rate_mg_per_kg_min)
+    as_labelled = ladder
+    if first:
+        ladder = slow_first_step(steps=ladder, factor=factor)
     slowest = min(step.rate_mg_per_kg_min for step in ladder)
     slowest_ml_per_h = rate_ml_per_h(
         rate_mg_per_kg_min=slowest,
@@ -1182,6 +1208,10 @@ def plan_dose(
         timeline=timeline,
         timeline_before_ceiling=before_ceiling,
     )
+    if first:
+        warnings += (
+            first_infusion_warning(first_step=timeline[0], usual_minutes=as_labelled[0].minutes, factor=factor),
+        )
     return DosePlan(
         product_slug=product.slug,
         indication_slug=indication.slug,
@@ -1428,4 +1458,66 @@ def _pump_ceiling_warning(
         f"Pump ceiling {_plain(ceiling_ml_per_h)} mL/h (site policy): the ladder's {replaced} mL/h "
         f"runs at {fastest.rate_ml_per_h} mL/h ({_plain(fastest.rate_mg_per_kg_min)} mg/kg/min) instead; "
         f"infusion time {minutes_now} min (was {minutes_before} min).",
+    )
+
+
+# ----------------------------------------------------------------------- first infusion
+
+
+def _first_step_factor(value: Any) -> int:
+    factor = _whole(value, "first_step_factor")
+    if not 1 <= factor <= FIRST_STEP_FACTOR_MAX:
+        raise FieldError("first_step_factor", f"must be between 1 and {FIRST_STEP_FACTOR_MAX}, not {factor}")
+    return factor
+
+
+def slow_first_step(*, steps: Sequence[RateStep], factor: int) -> tuple[RateStep, ...]:
+    """The ladder of a first infusion: the first step held ``factor`` times its minutes, the rest
+    unchanged. A first step that runs until done (a one-step ladder) has nothing to hold longer.
+
+    Applied to the ladder as run (after ``cap_steps``), so a stored plan's steps give the same
+    answer (``dosing.chart_limits.first_infusion_plan``).
+
+    Example: 1 mg/kg/min for 30 min, 2 for 30, then 4 until done, factor 2 -> 60, 30, until done.
+
+    >>> ladder = (RateStep(Decimal("1"), 30), RateStep(Decimal("2"), 30), RateStep(Decimal("4"), None))
+    >>> [(str(s.rate_mg_per_kg_min), s.minutes) for s in slow_first_step(steps=ladder, factor=2)]
+    [('1', 60), ('2', 30), ('4', None)]
+    """
+    ladder = _ladder(steps)
+    times = _first_step_factor(factor)
+    first = ladder[0]
+    if first.minutes is None:
+        return ladder
+    return (RateStep(first.rate_mg_per_kg_min, first.minutes * times), *ladder[1:])
+
+
+def first_infusion_warning(*, first_step: InfusionStep, usual_minutes: int | None, factor: int) -> DoseWarning:
+    """The ``first_infusion_slow_start`` warning: why the first step is slower, and that the factor
+    is site policy. ``first_step`` is the first step as it will run; ``usual_minutes`` its minutes
+    on the usual ladder (None: it runs until done).
+
+    Example: 42 mL/h held 2 x 30 min.
+
+    >>> step = InfusionStep(Decimal("1"), Decimal("42.0"), 0, 60, Decimal("42.0"))
+    >>> print(first_infusion_warning(first_step=step, usual_minutes=30, factor=2).message)
+    ... # doctest: +NORMALIZE_WHITESPACE
+    First infusion (IVIG-naive, a product switch or a long gap without IVIG): the first step,
+    42.0 mL/h (1 mg/kg/min), is held 2 × 30 min = 60 min instead of 30 min (site policy:
+    first-infusion first-step factor 2). Watch closely for a reaction before going faster.
+    """
+    times = _first_step_factor(factor)
+    why = "First infusion (IVIG-naive, a product switch or a long gap without IVIG)"
+    rate = f"{first_step.rate_ml_per_h} mL/h ({_plain(first_step.rate_mg_per_kg_min)} mg/kg/min)"
+    if usual_minutes is None:
+        held = f"the ladder is a single step, {rate} until done: there is no first step to hold longer"
+    elif times == 1:
+        held = f"the first step, {rate}, runs its usual {usual_minutes} min (site policy: factor 1, no slower start)"
+    else:
+        held = (
+            f"the first step, {rate}, is held {times} × {usual_minutes} min = {usual_minutes * times} min instead of "
+            f"{usual_minutes} min (site policy: first-infusion first-step factor {times})"
+        )
+    return DoseWarning(
+        WarningCode.FIRST_INFUSION_SLOW_START, f"{why}: {held}. Watch closely for a reaction before going faster."
     )

@@ -22,7 +22,7 @@ from typing import Any
 
 from accounts.errors import FieldError
 
-from .calculations import PumpStep, pump_timeline, rate_ml_per_h
+from .calculations import InfusionStep, PumpStep, first_infusion_warning, pump_timeline, rate_ml_per_h
 
 # A weight (or dosing weight) this far from the one an order was dosed on changes the dose: the
 # order goes back to verification, and the pre-infusion check calls the weight stale.
@@ -131,6 +131,86 @@ def lower_plan(verified: Mapping[str, Any], chart: Mapping[str, Any] | None, *, 
         "verified_infusion_minutes": verified["infusion_minutes"],
     }
     return plan
+
+
+def first_infusion_plan(plan: Mapping[str, Any], *, factor: int, reason: str, kind: str) -> dict:
+    """The plan of a first infusion (``dosing.first_infusion``): ``plan`` (an order's plan, or its
+    administration plan held to today's chart) with its first step held ``factor`` times its
+    minutes, the timeline run again over the same volume, the ``first_infusion_slow_start`` warning
+    added, and ``first_infusion`` saying why: {"kind", "reason", "factor", "usual_minutes",
+    "held_minutes", "usual_infusion_minutes", "text"}. The same ladder as ``plan_dose(...,
+    first_infusion=True)`` gives. A one-step ladder has nothing to hold longer; it is still marked.
+
+    Example: the 70 kg plan (42 mL/h 30 min, 84 mL/h 30 min, 168 mL/h 228 min), factor 2, after
+    Gamunex-C -> 42 mL/h for 60 min, 84 for 30, 168 for 220: 310 min.
+
+    >>> usual = {"daily_volume_ml": "700.0", "infusion_minutes": 288, "warnings": [], "rate_steps": [
+    ...     {"rate_mg_per_kg_min": "1", "rate_ml_per_h": "42.0", "start_min": 0, "minutes": 30, "volume_ml": "21.0"},
+    ...     {"rate_mg_per_kg_min": "2", "rate_ml_per_h": "84.0", "start_min": 30, "minutes": 30, "volume_ml": "42.0"},
+    ...     {"rate_mg_per_kg_min": "4", "rate_ml_per_h": "168.0", "start_min": 60, "minutes": 228,
+    ...      "volume_ml": "637.0"}]}
+    >>> plan = first_infusion_plan(usual, factor=2, kind="product_switch",
+    ...     reason="product switch from Gamunex-C (last given 2026-08-01)")
+    >>> [(step["start_min"], step["minutes"]) for step in plan["rate_steps"]], plan["infusion_minutes"]
+    ([(0, 60), (60, 30), (90, 220)], 310)
+    >>> plan["first_infusion"]["text"]
+    'First infusion: product switch from Gamunex-C (last given 2026-08-01) — first step held 2 × 30 min, site policy'
+    """
+    if plan.get("first_infusion"):
+        raise FieldError("plan", "this plan already is a first infusion's")
+    steps = plan["rate_steps"]
+    if not steps:
+        raise FieldError("rate_steps", "the plan has no rate steps")
+    usual_minutes = steps[0]["minutes"] if len(steps) > 1 else None
+    rungs = [
+        PumpStep(
+            Decimal(step["rate_mg_per_kg_min"]),
+            Decimal(step["rate_ml_per_h"]),
+            None if number == len(steps) else step["minutes"],
+        )
+        for number, step in enumerate(steps, start=1)
+    ]
+    warning = None
+    if usual_minutes is not None:
+        # The factor is checked (whole, 1 to 4) by the warning, before the timeline uses it.
+        probe = InfusionStep(rungs[0].rate_mg_per_kg_min, rungs[0].rate_ml_per_h, 0, usual_minutes, Decimal(0))
+        warning = first_infusion_warning(first_step=probe, usual_minutes=usual_minutes, factor=factor)
+        rungs[0] = rungs[0]._replace(minutes=usual_minutes * factor)
+    timeline = pump_timeline(steps=rungs, daily_volume_ml=plan["daily_volume_ml"])
+    if warning is None:
+        warning = first_infusion_warning(first_step=timeline[0], usual_minutes=None, factor=factor)
+
+    held = copy.deepcopy(dict(plan))
+    held["rate_steps"] = [
+        {
+            **step,
+            "start_min": run.start_min,
+            "minutes": run.minutes,
+            "volume_ml": format(run.volume_ml, "f"),
+        }
+        for step, run in zip(steps, timeline, strict=False)
+    ]
+    held["infusion_minutes"] = timeline[-1].start_min + timeline[-1].minutes
+    held["warnings"] = [
+        *plan.get("warnings", []),
+        {"code": warning.code.value, "message": warning.message, "blocking": warning.blocking},
+    ]
+    if usual_minutes is None:
+        how = "a single-step ladder, nothing to hold longer"
+    elif factor == 1:
+        how = f"first step {usual_minutes} min as usual (site policy: factor 1)"
+    else:
+        how = f"first step held {factor} × {usual_minutes} min, site policy"
+    held["first_infusion"] = {
+        "kind": kind,
+        "reason": reason,
+        "factor": factor,
+        "usual_minutes": usual_minutes,
+        "held_minutes": None if usual_minutes is None else usual_minutes * factor,
+        "usual_infusion_minutes": plan["infusion_minutes"],
+        "text": f"First infusion: {reason} — {how}",
+    }
+    return held
 
 
 def ladder_times(plan: Mapping[str, Any], start: datetime) -> list[dict]:

@@ -22,7 +22,7 @@ from simple_history.models import HistoricalRecords
 from accounts.errors import FieldError
 
 from .barcodes import gtin14, ndc_digits, ndc_mismatch
-from .chart_limits import lower_plan
+from .chart_limits import first_infusion_plan, lower_plan
 
 
 class LabelStatus(models.TextChoices):
@@ -667,6 +667,11 @@ class DoseOrder(models.Model):
         TreatmentCourse, on_delete=models.PROTECT, related_name="orders", null=True, blank=True
     )
     authorisation_reason = models.CharField("reason to order outside the authorisation", max_length=300, blank=True)
+    # Whether the order's first infusion is a first one (dosing.first_infusion: IVIG-naive, product
+    # switch, a long gap), derived from the infusions scheduling keeps on the patient when the order
+    # is prescribed and again when it is verified: {"kind", "reason", "derived_on"}; empty when not.
+    # The session (and its sheet) derives it again for its own date: that one rules at the chair.
+    first_infusion = models.JSONField(default=dict, blank=True)
     # Raised by every change of state; the verify and cancel pages post the version they showed,
     # so a pharmacist verifying and a physician cancelling at the same time cannot both win.
     version = models.PositiveIntegerField(default=1)
@@ -740,6 +745,19 @@ class DoseOrder(models.Model):
         (``chart_limits.lower_plan``); ``chart_limit`` in it says why, or is None."""
         chart = self.chart_replan or {}
         return lower_plan(self.plan, chart.get("plan"), reason=chart.get("reason", ""))
+
+    @property
+    def first_infusion_plan(self) -> dict | None:
+        """The administration plan of a first infusion (the first step held the site's factor times
+        its minutes, ``chart_limits.first_infusion_plan``) when the order is marked; else None."""
+        if not self.first_infusion:
+            return None
+        return first_infusion_plan(
+            self.administration_plan,
+            factor=SiteSettings.load().first_infusion_first_step_factor,
+            reason=self.first_infusion["reason"],
+            kind=self.first_infusion["kind"],
+        )
 
     def clean(self):
         """Each hydration complete or absent, the message at the field that is wrong."""

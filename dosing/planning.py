@@ -3,10 +3,13 @@
 One place builds a plan, so the calculator page, the API and dose orders all
 compute the same numbers from the same facts."""
 
+from datetime import date
 from decimal import Decimal
 
 from .calculations import ADULT_AGE_YEARS, DosePlan, plan_dose
 from .catalog import indication_facts, product_facts
+from .chart_limits import first_infusion_plan
+from .first_infusion import FirstInfusion, first_infusion, given_from_rows, last_given_before
 from .models import Indication, LabelStatus, Product, SiteSettings
 
 # Patient diagnoses for which each catalog indication is labelled.
@@ -59,7 +62,8 @@ def plan_for(
     """The dose plan for these inputs under the catalog and site settings as they are now.
 
     Example: Octagam 10%, dermatomyositis, 70 kg, 170 cm, female, 2 g/kg over 2 days,
-    weight basis auto, not at risk → 70 g a day in 700 mL, 42 → 84 → 168 mL/h, 288 minutes.
+    weight basis auto, not at risk → 70 g a day in 700 mL, 42 → 84 → 168 mL/h, 288 minutes;
+    with ``first_infusion=True`` and the site's factor 2, 42 mL/h for 60 minutes, 310 minutes.
     """
     if indication.product_id != product.pk:
         raise ValueError(f"indication: {indication.slug} is not an indication of {product.slug}")
@@ -68,6 +72,7 @@ def plan_for(
         indication=indication_facts(indication),
         off_label_indication=off_label_indication or indication.label_status in OFF_LABEL_STATUSES,
         **site_parameters(site),
+        first_step_factor=site.first_infusion_first_step_factor,
         **inputs,
     )
 
@@ -117,3 +122,32 @@ def facts_snapshot(product: Product, indication: Indication, site: SiteSettings)
             for key, value in site_parameters(site).items()
         },
     }
+
+
+def first_infusion_of(patient, product: Product, on: date, site: SiteSettings) -> FirstInfusion | None:
+    """Whether an infusion of ``product`` for ``patient`` on ``on`` is a first infusion, and why:
+    ``dosing.first_infusion`` over the infusions given as scheduling keeps them on the patient
+    (``Patient.infusions_given``), the start recorded on the patient (``ivig_started_on``) and the
+    site's gap (``first_infusion_gap_weeks``). The order, its infusion sheet and the session all
+    ask here, so they agree.
+
+    Example: Gamunex-C given on 2026-08-01, Octagam 10 % on 2026-08-29 -> product switch.
+    """
+    last = last_given_before(given_from_rows(patient.infusions_given), on)
+    return first_infusion(
+        on=on,
+        product_slug=product.slug,
+        last_given=last,
+        ivig_started_on=patient.ivig_started_on,
+        gap_weeks=site.first_infusion_gap_weeks,
+    )
+
+
+def as_first_infusion(plan: dict, mark: FirstInfusion | None, site: SiteSettings) -> dict:
+    """``plan`` as a first infusion runs it (``chart_limits.first_infusion_plan``, the site's
+    factor) when ``mark`` says it is one; otherwise ``plan`` itself."""
+    if mark is None:
+        return plan
+    return first_infusion_plan(
+        plan, factor=site.first_infusion_first_step_factor, reason=mark.reason, kind=mark.kind.value
+    )

@@ -26,6 +26,7 @@ from scheduling.models import (
     SessionStatus,
     UnitSettings,
 )
+from scheduling.services import records
 from scheduling.services.courses import course_plan
 
 pytestmark = pytest.mark.e2e
@@ -36,9 +37,9 @@ MRN = "E2E-0001"
 OCTAGAM_30 = "09520000000301"
 STEP_1 = "Step 1: up to 42.0 mL/h (1 mg/kg/min)"
 STEP_2 = "Step 2: up to 84.0 mL/h (2 mg/kg/min)"
-# Minutes after the first entry (vital signs before). Step 2 may begin 25 min after the start
-# (30 min of step 1, less the unit's 5 min), so 84 mL/h 10 min after it is too early, and stays
-# too early when the timeline is squeezed early in the day.
+# Minutes after the first entry (vital signs before). Step 2 may begin 55 min after the start
+# (a first infusion: 2 × 30 min of step 1, less the unit's 5 min), so 84 mL/h 10 min after it is
+# too early, and stays too early when the timeline is squeezed early in the day.
 TIMELINE = {
     "vitals_before": 0,
     "start": 10,
@@ -188,7 +189,8 @@ def test_scan_correct_refuse_complete_partial_and_review(
     rate_changes = RateChange.objects.count()
     tolerance = UnitSettings.load().ladder_tolerance_minutes
     step_2_from = at["start"] + timedelta(
-        minutes=ladder_may_begin(verified_order.plan["rate_steps"], tolerance_minutes=tolerance)[1]
+        # The session's ladder: Alice Martin is IVIG-naive, so a first infusion's slower first step.
+        minutes=ladder_may_begin(records.plan_of(todays_session)["rate_steps"], tolerance_minutes=tolerance)[1]
     )
     basis = f"counted from the start at {at['start']:%H:%M}, up to {tolerance} min early"
     page.get_by_role("link", name="Pump rate").click()

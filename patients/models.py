@@ -247,7 +247,12 @@ class Patient(models.Model):
     # or corrected, so that visits reads week 0 without importing scheduling. Derived data, like
     # the verdict: not in the patient's history, never edited by hand. See `ivig_week_zero`.
     first_infusion_on = models.DateField(null=True, blank=True, editable=False)
-    history = HistoricalRecords(excluded_fields=["risk_verdict", "first_infusion_on"])
+    # Every infusion started for this patient, one per local day, oldest first: [{"on": ISO date,
+    # "product_slug", "product_name"}], kept by scheduling with first_infusion_on, so that dosing
+    # (the order, the infusion sheet) tells a first infusion (dosing.first_infusion) without
+    # importing scheduling. Derived data, like the verdict: not in the history, never edited.
+    infusions_given = models.JSONField(default=list, blank=True, editable=False)
+    history = HistoricalRecords(excluded_fields=["risk_verdict", "first_infusion_on", "infusions_given"])
 
     objects = PatientQuerySet.as_manager()
 

@@ -31,11 +31,13 @@ CSRF) or the browser session (with CSRF). Decisions:
   body before the route runs: a malformed body is answered 422 whoever sends it. Nothing is
   written either way.
 - The ladder. ``steps`` is the administration plan's (``plan_of``: the verified plan held to
-  today's chart). ``limit_ml_h`` is ``step_limit``'s (each step also held to the plan's
-  maximum); ``from_minute`` is ``dosing.chart_limits.ladder_may_begin`` with the unit's
-  tolerance, counted from the actual start; ``minutes`` is null for the last step, which runs
-  until the day's volume is in. Worked: 70 kg dermatomyositis, Octagam 10 %, 5 min tolerance ->
-  42.0, 84.0, 168.0 mL/h from minutes 0, 25, 55.
+  today's chart, run as a first infusion when the session is one: ``first_infusion`` then says
+  why, and step 1 runs the site's factor times its minutes). ``limit_ml_h`` is ``step_limit``'s
+  (each step also held to the plan's maximum); ``from_minute`` is
+  ``dosing.chart_limits.ladder_may_begin`` with the unit's tolerance, counted from the actual
+  start; ``minutes`` is null for the last step, which runs until the day's volume is in. Worked:
+  70 kg dermatomyositis, Octagam 10 %, 5 min tolerance -> 42.0, 84.0, 168.0 mL/h from minutes 0,
+  25, 55 (a first infusion, factor 2: 0, 55, 85).
 - A rate comes without its step. ``rate_step`` (records.py) gives it the lowest step whose limit
   covers it among those that may have begun at ``at`` (``ladder_clock``); a pause stays at the
   step running. A rate too early or too fast is therefore refused at ``rate_ml_h`` by the
@@ -76,6 +78,7 @@ from ninja.errors import AuthorizationError, HttpError
 from pydantic import AfterValidator, StrictBool
 
 from dosing.chart_limits import ladder_may_begin
+from dosing.models import SiteSettings
 from patients.api_common import (
     DECIMAL_TEXT_PATTERN,
     WHOLE_TEXT,
@@ -237,6 +240,10 @@ class SessionOut(Schema):
     planned_start: datetime
     started_at: datetime | None = Field(description="The actual start; null before the infusion starts.")
     steps: list[StepOut] = Field(description="The rate ladder the chair follows.")
+    first_infusion: str | None = Field(
+        description="Why this is a first infusion (IVIG-naive, product switch, a gap without IVIG), with the "
+        "slower first step the site's policy holds it to; null when it is not one."
+    )
 
 
 def _steps(plan: dict, *, tolerance_minutes: int) -> list[dict]:
@@ -253,7 +260,10 @@ def _steps(plan: dict, *, tolerance_minutes: int) -> list[dict]:
     ]
 
 
-def _session_out(session: InfusionSession, record: InfusionRecord | None, *, tolerance_minutes: int) -> dict:
+def _session_out(
+    session: InfusionSession, record: InfusionRecord | None, *, tolerance_minutes: int, site: SiteSettings | None = None
+) -> dict:
+    plan = services.plan_of(session, record=record, site=site)
     return {
         "id": session.uuid,
         "patient": {"id": session.patient.uuid, "mrn": session.patient.mrn},
@@ -263,7 +273,8 @@ def _session_out(session: InfusionSession, record: InfusionRecord | None, *, tol
         "status": session.status,
         "planned_start": _local(session.planned_start),
         "started_at": _local(record.started_at if record else None),
-        "steps": _steps(services.plan_of(session), tolerance_minutes=tolerance_minutes),
+        "steps": _steps(plan, tolerance_minutes=tolerance_minutes),
+        "first_infusion": plan["first_infusion"]["text"] if plan.get("first_infusion") else None,
     }
 
 
@@ -288,12 +299,14 @@ def list_sessions(
     end = timezone.make_aware(datetime.combine(day + timedelta(days=1), time.min))
     sessions = (
         InfusionSession.objects.between(start, end)
-        .select_related("patient", "cycle__course__order", "record")
+        .select_related("patient", "cycle__course__order__product", "record")
         .order_by("planned_start", "chair")
     )
     tolerance = UnitSettings.load().ladder_tolerance_minutes
+    site = SiteSettings.load()
     return [
-        _session_out(session, getattr(session, "record", None), tolerance_minutes=tolerance) for session in sessions
+        _session_out(session, getattr(session, "record", None), tolerance_minutes=tolerance, site=site)
+        for session in sessions
     ]
 
 

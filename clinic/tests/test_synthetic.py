@@ -140,9 +140,11 @@ def test_the_verdict_is_the_one_flags_recompute_keeps(clinic):
 
 def test_first_infusion_kept_as_the_services_keep_it(clinic):
     for patient in Patient.objects.all():
-        expected = patient.first_infusion_on
+        expected, given = patient.first_infusion_on, patient.infusions_given
         assert first_infusion_keep(patient=patient) == expected, patient.mrn
+        assert patient.infusions_given == given, patient.mrn
     assert Patient.objects.filter(first_infusion_on__isnull=False).exists()
+    assert Patient.objects.exclude(infusions_given=[]).exists()
 
 
 def test_flags_are_what_the_rules_give_for_the_chart(clinic, frozen_today):

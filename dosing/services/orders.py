@@ -36,7 +36,14 @@ from ..models import (
     Premedication,
     SiteSettings,
 )
-from ..planning import LABELLED_FOR_DIAGNOSES, facts_snapshot, juvenile_dermatomyositis, label_info, plan_for
+from ..planning import (
+    LABELLED_FOR_DIAGNOSES,
+    facts_snapshot,
+    first_infusion_of,
+    juvenile_dermatomyositis,
+    label_info,
+    plan_for,
+)
 from ..signals import order_closed, order_plan_changed
 from .treatment_courses import course_for, needs_for_order, new_course, treatment_course_start
 
@@ -133,6 +140,24 @@ def blocking_flags(patient: Patient, indication: Indication) -> list[VerdictFlag
     return flags
 
 
+def first_infusion_mark(patient: Patient, product, today: date, site: SiteSettings) -> dict:
+    """The order's first-infusion mark (``DoseOrder.first_infusion``): is an infusion of ``product``
+    given ``today`` a first one (``planning.first_infusion_of``), and why.
+
+    Dosing may not read scheduling's sessions (the layer above); scheduling keeps the infusions
+    given on the patient (``Patient.infusions_given``, as it keeps ``first_infusion_on``) and the
+    order reads them there. The mark is derived, not asked: the prescriber sees it, with the slower
+    first step, on the order page. It is as of the day of ordering (and of verifying); each session
+    derives it again for its own day, and the chair follows the session's.
+
+    Example: Gamunex-C given on 2026-08-01, Octagam 10 % ordered on 2026-08-20 -> {"kind":
+    "product_switch", "reason": "product switch from Gamunex-C (last given 2026-08-01)",
+    "derived_on": "2026-08-20"}.
+    """
+    mark = first_infusion_of(patient, product, today, site)
+    return {} if mark is None else {**mark.to_dict(), "derived_on": today.isoformat()}
+
+
 @service
 def dose_order_create(
     *,
@@ -206,6 +231,7 @@ def dose_order_create(
     facts = facts_snapshot(indication.product, indication, site)
     facts["label"] = label_info(indication.product, indication)
     order = DoseOrder(
+        first_infusion=first_infusion_mark(patient, indication.product, today, site),
         patient=patient,
         product=indication.product,
         indication=indication,
@@ -384,6 +410,7 @@ def dose_order_verify(
     facts = facts_snapshot(order.product, order.indication, site)
     facts["label"] = label_info(order.product, order.indication)
     order.inputs, order.plan, order.facts = inputs, plan, facts
+    order.first_infusion = first_infusion_mark(order.patient, order.product, timezone.localdate(now), site)
     order.at_risk = plan["at_risk"]
     order.at_risk_reasons = inputs["at_risk_reasons"]
     order.catalog_revision = site.catalog_revision

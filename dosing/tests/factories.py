@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import factory
 
-from dosing.models import DoseOrder, Indication
+from dosing.models import DoseOrder, Indication, SiteSettings
 from dosing.services.orders import dose_order_create, dose_order_verify
 from patients.tests.factories import UserFactory, WeighedPatientFactory
 
@@ -49,3 +49,11 @@ class DoseOrderFactory(factory.django.DjangoModelFactory):
     def _create(cls, model_class, *, prescribed_by, verified_by, **fields):
         order = dose_order_create(by=prescribed_by, **fields)
         return verified(order, by=verified_by) if verified_by else order
+
+
+def site_first_step_factor(factor: int) -> None:
+    """Set the site's first-infusion first-step factor (``SiteSettings.first_infusion_first_step_factor``,
+    default 2). Tests about the label's ladder whose fixture patient is IVIG-naive (every session a
+    first infusion) set 1: a site with no slower start, where the ladder is the label's."""
+    SiteSettings.load()
+    SiteSettings.objects.filter(pk=1).update(first_infusion_first_step_factor=factor)

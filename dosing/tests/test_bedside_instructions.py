@@ -14,6 +14,16 @@ from django.urls import reverse
 
 from dosing.models import DoseOrder, Premedication
 from dosing.services.orders import dose_order_verify
+from dosing.tests.factories import site_first_step_factor
+
+
+@pytest.fixture(autouse=True)
+def usual_first_step(db):
+    # The fixture patients are IVIG-naive, so each session here is a first infusion. These tests are
+    # about the label's ladder: a site with no slower first step (factor 1). The slower first step
+    # is tested in scheduling/tests/test_first_infusion_ladder.py.
+    site_first_step_factor(1)
+
 
 PARACETAMOL = {
     "drug": "paracetamol",

@@ -33,7 +33,7 @@ from ..order_forms import (
     premedication_formset,
     premedications_of,
 )
-from ..planning import label_info
+from ..planning import as_first_infusion, first_infusion_of, label_info
 from ..services import orders as services
 from ..services.treatment_courses import course_for
 
@@ -283,11 +283,16 @@ def order_sheet(request, order_uuid, day):
     if options.is_bound and options.is_valid():
         start = options.cleaned_data["start"] or DEFAULT_SHEET_START
         infusion_date = options.cleaned_data["date"]
-    # The plan held to today's chart: a flag raised since verification lowers the sheet's limits.
-    plan = order.administration_plan
+    # The plan held to today's chart: a flag raised since verification lowers the sheet's limits;
+    # a first infusion on the sheet's day (the same rule as the session's) holds its first step longer.
+    site = SiteSettings.load()
+    sheet_date = infusion_date or timezone.localdate()
+    plan = as_first_infusion(
+        order.administration_plan, first_infusion_of(order.patient, order.product, sheet_date, site), site
+    )
     chart_inputs = (order.chart_replan or {}).get("inputs") or order.inputs
     # Aware clock times from the same function the session page uses: right across a DST change.
-    begin = datetime.combine(infusion_date or timezone.localdate(), start, tzinfo=timezone.get_current_timezone())
+    begin = datetime.combine(sheet_date, start, tzinfo=timezone.get_current_timezone())
     steps = ladder_times(plan, begin)
     context = {
         "order": order,

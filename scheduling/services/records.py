@@ -43,7 +43,9 @@ from accounts.errors import FieldError
 from accounts.transactions import service
 from dosing.barcodes import VialScan, parse_vial_scan
 from dosing.chart_limits import ladder_may_begin, ladder_step_begun
-from dosing.models import ProductPresentation
+from dosing.first_infusion import FirstInfusion
+from dosing.models import ProductPresentation, SiteSettings
+from dosing.planning import as_first_infusion, first_infusion_of
 from dosing.services.orders import dose_order_note_last_cycle
 from patients.labs import LAB_CATALOG
 from patients.models import BloodGroup, IgAStatus, LabTest, Patient
@@ -343,9 +345,34 @@ def order_of(session: InfusionSession):
     return session.cycle.course.order
 
 
-def plan_of(session: InfusionSession) -> dict:
-    """The plan this session is given by: the order's verified plan, held to today's chart."""
-    return order_of(session).administration_plan
+# "Look the record up": a caller that has the session's record (or knows there is none) passes it.
+_LOOKUP = object()
+
+
+def plan_of(session: InfusionSession, *, record=_LOOKUP, site: SiteSettings | None = None) -> dict:
+    """The plan this session is given by: the order's verified plan, held to today's chart, and run
+    as a first infusion (the first step held the site's factor times its minutes, with
+    ``first_infusion`` saying why) when the session is one (``session_first_infusion``). The ladder
+    clock, the step refusals, the session page, the sheet and the chair API all read it here.
+    A list passes each session's ``record`` and the ``site`` once, for no query per session."""
+    site = site or SiteSettings.load()
+    mark = session_first_infusion(session, record=record, site=site)
+    return as_first_infusion(order_of(session).administration_plan, mark, site)
+
+
+def session_first_infusion(
+    session: InfusionSession, *, record=_LOOKUP, site: SiteSettings | None = None
+) -> FirstInfusion | None:
+    """Whether this session is a first infusion, and why: ``dosing.planning.first_infusion_of`` for
+    its order's product on its day (the day it started, else the day planned), over the infusions
+    given before that day (kept on the patient by ``first_infusion_keep``).
+
+    Example: Gamunex-C given on 2026-10-25; an Octagam 10 % session on 2026-11-22 -> product switch
+    from Gamunex-C; its day 2, on 2026-11-23, once day 1 was started -> None.
+    """
+    site = site or SiteSettings.load()
+    day = infusion_date(session, record_of(session) if record is _LOOKUP else record)
+    return first_infusion_of(session.patient, order_of(session).product, day, site)
 
 
 def record_of(session: InfusionSession) -> InfusionRecord | None:
@@ -744,6 +771,8 @@ def _open_record(session: InfusionSession, record: InfusionRecord | None, *, by)
 def first_infusion_keep(*, patient: Patient) -> date | None:
     """Keep ``Patient.first_infusion_on`` (week 0 when none is recorded: ``Patient.ivig_week_zero``)
     as the local date of the earliest infusion start recorded for the patient; None before any.
+    Keeps ``Patient.infusions_given`` with it (``infusions_given_rows``): a first infusion, a
+    product switch or a gap (``dosing.first_infusion``) is read from there.
     Called inside the services that record or correct a start, so it commits with them.
 
     Example: starts recorded at 09:05 on 2026-11-22 and 2026-12-20 -> 2026-11-22; the first
@@ -753,9 +782,35 @@ def first_infusion_keep(*, patient: Patient) -> date | None:
         at=Min("started_at")
     )["at"]
     patient.first_infusion_on = timezone.localdate(earliest) if earliest else None
+    patient.infusions_given = infusions_given_rows(patient)
     # An update, not a save: derived data, outside the patient's history and version.
-    Patient.objects.filter(pk=patient.pk).update(first_infusion_on=patient.first_infusion_on)
+    Patient.objects.filter(pk=patient.pk).update(
+        first_infusion_on=patient.first_infusion_on, infusions_given=patient.infusions_given
+    )
     return patient.first_infusion_on
+
+
+def infusions_given_rows(patient: Patient) -> list[dict]:
+    """What ``first_infusion_keep`` keeps as ``Patient.infusions_given``: every infusion started
+    (given: in progress or completed), one row per local day and product, oldest first, for
+    ``dosing.first_infusion``.
+
+    Example: Gamunex-C started 2026-08-01 and 2026-08-02, Octagam 10 % 2026-10-24 -> three rows
+    [{"on": "2026-08-01", "product_slug": "gamunex-c", "product_name": "Gamunex-C"}, ...].
+    """
+    started = (
+        InfusionRecord.objects.filter(session__patient=patient, started_at__isnull=False)
+        .order_by("started_at")
+        .values_list(
+            "started_at", "session__cycle__course__order__product__slug", "session__cycle__course__order__product__name"
+        )
+    )
+    rows = []
+    for at, slug, name in started:
+        row = {"on": timezone.localdate(at).isoformat(), "product_slug": slug, "product_name": name}
+        if row not in rows:
+            rows.append(row)
+    return rows
 
 
 def review_findings(session: InfusionSession, record: InfusionRecord, *, completed: bool) -> tuple[Finding, ...]:

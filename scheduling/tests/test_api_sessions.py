@@ -18,7 +18,7 @@ from django.test import Client
 from django.utils.crypto import get_random_string
 
 from accounts.services import api_token_create
-from dosing.tests.factories import verified
+from dosing.tests.factories import site_first_step_factor, verified
 from patients.tests.factories import RiskFactorFactory
 from scheduling.models import (
     InfusionRecord,
@@ -32,6 +32,15 @@ from scheduling.models import (
 )
 from scheduling.services import records as services
 from scheduling.tests.factories import CHECK_ACCEPTED, DAY, fresh_chart, local, make_session
+
+
+@pytest.fixture(autouse=True)
+def usual_first_step(db):
+    # The fixture patients are IVIG-naive, so each session here is a first infusion. These tests are
+    # about the label's ladder: a site with no slower first step (factor 1). The slower first step
+    # is tested in scheduling/tests/test_first_infusion_ladder.py.
+    site_first_step_factor(1)
+
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_today")]
 
@@ -135,6 +144,8 @@ def test_the_days_sessions_with_their_ladder(tablet, session, order):
             "planned_start": "2026-11-22T09:00:00-05:00",
             "started_at": None,
             "steps": STEPS_70_KG,
+            "first_infusion": "First infusion: IVIG-naive: no infusion given before — first step 30 min as usual "
+            "(site policy: factor 1)",
         }
     ]
 

@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 
+from dosing.tests.factories import site_first_step_factor
 from patients.models import Patient
 from scheduling.models import InfusionRecord, LotUsage, RecordValue, Reminder, SessionStatus
 from scheduling.services import records as services
@@ -25,6 +26,15 @@ from scheduling.tests.test_services_records import (  # noqa: F401 (fixtures)
     session,
     started,
 )
+
+
+@pytest.fixture(autouse=True)
+def usual_first_step(db):
+    # The fixture patients are IVIG-naive, so each session here is a first infusion. These tests are
+    # about the label's ladder: a site with no slower first step (factor 1). The slower first step
+    # is tested in scheduling/tests/test_first_infusion_ladder.py.
+    site_first_step_factor(1)
+
 
 pytestmark = pytest.mark.django_db
 

@@ -16,6 +16,7 @@ from django.urls import reverse
 
 from dosing.models import DoseOrder, OrderStatus
 from dosing.services.orders import dose_order_cancel, dose_order_verify
+from dosing.tests.factories import site_first_step_factor
 from patients import services as patient_services
 from risk.models import RiskFlag
 from scheduling.models import CourseStatus, InfusionSession, Reminder, ReminderStatus, SessionStatus, UnitSettings
@@ -30,6 +31,15 @@ from scheduling.services.records import (
 )
 from scheduling.services.sweep import reminders_sweep
 from scheduling.tests.factories import CHECK_ACCEPTED
+
+
+@pytest.fixture(autouse=True)
+def usual_first_step(db):
+    # The fixture patients are IVIG-naive, so each session here is a first infusion. These tests are
+    # about the label's ladder: a site with no slower first step (factor 1). The slower first step
+    # is tested in scheduling/tests/test_first_infusion_ladder.py.
+    site_first_step_factor(1)
+
 
 NY = ZoneInfo("America/New_York")
 ORDERED = date(2026, 12, 7)  # Monday: ordered, verified and booked

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from dosing.chart_limits import ladder_times
 from dosing.models import Product
 from dosing.services.catalog import presentation_gtin_add
-from dosing.tests.factories import verified
+from dosing.tests.factories import site_first_step_factor, verified
 from patients.tests.factories import LabResultFactory, RiskFactorFactory
 from scheduling.models import (
     InfusionRecord,
@@ -23,6 +23,15 @@ from scheduling.models import (
 )
 from scheduling.services import records as services
 from scheduling.tests.factories import CHECK_ACCEPTED, DAY, NY, fresh_chart, local, make_session, vitals
+
+
+@pytest.fixture(autouse=True)
+def usual_first_step(db):
+    # The fixture patients are IVIG-naive, so each session here is a first infusion. These tests are
+    # about the label's ladder: a site with no slower first step (factor 1). The slower first step
+    # is tested in scheduling/tests/test_first_infusion_ladder.py.
+    site_first_step_factor(1)
+
 
 NOW = local(14)
 

@@ -10,11 +10,20 @@ from django.urls import reverse
 
 from dosing.models import Product
 from dosing.services.catalog import presentation_gtin_add
-from dosing.tests.factories import verified
+from dosing.tests.factories import site_first_step_factor, verified
 from patients.tests.factories import RiskFactorFactory
 from scheduling.models import InfusionRecord, LotUsage, RateChange, Reaction, SessionStatus, VitalSigns
 from scheduling.services import records as services
 from scheduling.tests.factories import CHECK_ACCEPTED, CHECK_ACCEPTED_POST, NY, fresh_chart, local, make_session, vitals
+
+
+@pytest.fixture(autouse=True)
+def usual_first_step(db):
+    # The fixture patients are IVIG-naive, so each session here is a first infusion. These tests are
+    # about the label's ladder: a site with no slower first step (factor 1). The slower first step
+    # is tested in scheduling/tests/test_first_infusion_ladder.py.
+    site_first_step_factor(1)
+
 
 UNKNOWN = "00000000-0000-0000-0000-000000000000"
 WRITERS_REFUSED = ["viewer", "pharmacist", "physician"]

@@ -99,7 +99,7 @@ def _history(session: InfusionSession, record) -> list:
 
 def _detail_context(session: InfusionSession, complete_form: CompleteForm | None = None) -> dict:
     order = services.order_of(session)
-    plan = order.administration_plan
+    plan = services.plan_of(session)
     record = services.record_of(session)
     active_flags = list(
         session.patient.risk_flags.active()
