@@ -30,8 +30,9 @@ from .services import review_record
 
 router = Router(tags=["pathway"])
 
-READ_ERRORS = {401: MessageOut, 403: MessageOut, 404: MessageOut}
-WRITE_ERRORS = {**READ_ERRORS, 422: InvalidInputOut}
+# 422: a path id that is not a UUID (the shared 422 shape, as for any invalid input).
+READ_ERRORS = {401: MessageOut, 403: MessageOut, 404: MessageOut, 422: InvalidInputOut}
+WRITE_ERRORS = READ_ERRORS
 REVIEW_FIELDS = {
     "decision": "decision",
     "reason": "reason",

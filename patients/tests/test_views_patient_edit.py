@@ -50,6 +50,7 @@ def _form(**overrides) -> dict:
         "diagnosis_date": "2026-05-01",
         "antibodies": ["tif1g"],
         "iga_status": "normal",
+        "blood_group": "O",
         "antiphospholipid_screen": "negative",
         "antiphospholipid_screen_on": "2026-01-05",
         "expected_version": "1",

@@ -150,7 +150,9 @@ def test_snapshot_reads_the_dose_of_the_latest_order_still_in_play(patient, make
     assert chart_snapshot(patient, TODAY).planned_dose_g_per_kg is None
     dose_order_create(dose_g_per_kg=Decimal("1"), today=TODAY, **fields)
     with time_machine.travel(NOW + HOUR, tick=False):
-        later = dose_order_create(dose_g_per_kg=Decimal("2"), today=TODAY, **fields)
+        later = dose_order_create(
+            dose_g_per_kg=Decimal("2"), today=TODAY, authorisation_reason="Back to the labelled dose", **fields
+        )
     assert chart_snapshot(patient, TODAY).planned_dose_g_per_kg == Decimal("2")
     dose_order_cancel(by=physician, order=later, reason="Entered twice")
     assert DoseOrder.objects.filter(patient=patient).count() == 2

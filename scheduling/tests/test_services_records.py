@@ -1123,6 +1123,8 @@ class TestPreInfusionCheck:
 
     def test_the_acceptance_and_the_items_are_recorded_with_who(self, session, nurse):
         # The fixture's patient has a recent weight only: labs, blood group and IgA status are missing.
+        session.patient.blood_group = "unknown"
+        session.patient.save()
         services.record_start(
             by=nurse,
             session=session,
