@@ -10,7 +10,7 @@ A course that replaces another closes it (scheduling/services/lifecycle.py).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -20,7 +20,8 @@ from simple_history.utils import bulk_create_with_history
 
 from accounts.audit import audited_save
 from accounts.transactions import service
-from dosing.models import DoseOrder
+from dosing.models import DoseOrder, SiteSettings
+from dosing.planning import first_infusion_of
 from risk.services import flags_recompute, flags_recompute_later
 
 from .. import timing
@@ -137,6 +138,7 @@ def course_preview(
         )
     except ValueError as exc:
         raise _timing_error(exc, COURSE_TIMING_FIELDS) from None
+    planned = _first_session_as_first_infusion(planned, order=order, first_day=first_day, unit=unit, tz=tz)
     warnings = []
     if label_weeks and weeks < label_weeks:
         warnings.append(
@@ -160,6 +162,28 @@ def course_preview(
             f"{ahead.count()} cycle(s) still booked from today are cancelled."
         )
     return CoursePreview(tuple(planned), tuple(warnings), minutes, weeks, until)
+
+
+def _first_session_as_first_infusion(
+    planned: list[PlannedCycle], *, order: DoseOrder, first_day: date, unit: UnitSettings, tz: ZoneInfo
+) -> list[PlannedCycle]:
+    """The course's first session is booked at the length the chair will run it: as a first
+    infusion (IVIG-naive, a product switch, a long gap: ``dosing.planning.first_infusion_of``) its
+    first step is held longer, so its window is longer and the chair checks see it. Later sessions
+    follow an infusion already given and keep the usual length.
+
+    Example: an IVIG-naive patient, 2 g/kg over 2 days at 70 kg: day 1 of cycle 1 is booked
+    340 minutes (310 + 30 set-up), day 2 and later cycles 318."""
+    mark = first_infusion_of(order.patient, order.product, first_day, SiteSettings.load())
+    if mark is None or not planned:
+        return planned
+    minutes = session_minutes(order, unit, first_infusion=mark)
+    first = planned[0]
+    slot = first.slots[0]
+    local = slot.start.astimezone(tz)
+    window = timing.session_window(local.date(), local.time(), minutes, tz)
+    longer = replace(slot, start=window.start, end=window.end)
+    return [PlannedCycle(first.number, first.start_date, (longer, *first.slots[1:])), *planned[1:]]
 
 
 @service
@@ -225,7 +249,8 @@ def _create_cycles(course: Course, planned: Iterable[PlannedCycle], *, minutes: 
             day_number=day_number,
             chair=slot.chair,
             planned_start=slot.start,
-            expected_minutes=minutes,
+            # Each slot's own length: a first infusion's session is longer (see course_preview).
+            expected_minutes=int((slot.end_utc - slot.start_utc).total_seconds()) // 60,
         )
         for cycle, item in zip(cycles, planned, strict=True)
         for day_number, slot in enumerate(item.slots, start=1)

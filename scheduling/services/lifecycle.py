@@ -13,7 +13,9 @@ from django.utils import timezone
 
 from accounts.audit import audited_save
 from accounts.transactions import service
-from dosing.models import DoseOrder
+from dosing.first_infusion import FirstInfusion
+from dosing.models import DoseOrder, SiteSettings
+from dosing.planning import as_first_infusion, first_infusion_of
 
 from .. import timing
 from ..models import Course, CourseStatus, Cycle, InfusionSession, Reminder, ReminderStatus, SessionStatus, UnitSettings
@@ -30,13 +32,28 @@ FORWARD_KINDS = (
 LIVE = (ReminderStatus.PENDING, ReminderStatus.SENT)
 
 
-def session_minutes(order: DoseOrder, unit: UnitSettings) -> int:
+def session_minutes(
+    order: DoseOrder, unit: UnitSettings, *, first_infusion: FirstInfusion | None = None, site=None
+) -> int:
     """A session's booked length: the infusion time of the plan the chair follows (the verified
-    plan, held to today's chart) plus the unit's set-up time.
+    plan, held to today's chart; run as a first infusion, its first step held longer, when
+    ``first_infusion`` says the session is one) plus the unit's set-up time.
 
-    Example: 288 min (42 -> 84 -> 168 mL/h) + 30 set-up = 318; at the at-risk cap 336 + 30 = 366.
+    Example: 288 min (42 -> 84 -> 168 mL/h) + 30 set-up = 318; at the at-risk cap 336 + 30 = 366;
+    as a first infusion (first step 2 x 30 min) 310 + 30 = 340.
     """
-    return int(order.administration_plan["infusion_minutes"]) + unit.setup_minutes
+    plan = order.administration_plan
+    if first_infusion is not None:
+        plan = as_first_infusion(plan, first_infusion, site or SiteSettings.load())
+    return int(plan["infusion_minutes"]) + unit.setup_minutes
+
+
+def booked_session_minutes(session: InfusionSession, order: DoseOrder, unit: UnitSettings, site) -> int:
+    """``session_minutes`` for one booked session, judged as a first infusion for its own day
+    (``dosing.planning.first_infusion_of``), as the chair will run it."""
+    day = timezone.localtime(session.planned_start).date()
+    mark = first_infusion_of(session.patient, order.product, day, site)
+    return session_minutes(order, unit, first_infusion=mark, site=site)
 
 
 def sessions_follow_order(*, order: DoseOrder, by=None, now: datetime | None = None) -> int:
@@ -44,12 +61,15 @@ def sessions_follow_order(*, order: DoseOrder, by=None, now: datetime | None = N
     length of the order's plan as it is now; a verification or a lower cap reaches them without
     re-booking. Returns how many changed."""
     now = now or timezone.now()
-    minutes = session_minutes(order, UnitSettings.load())
+    unit, site = UnitSettings.load(), SiteSettings.load()
     changed = 0
     sessions = InfusionSession.objects.select_for_update().filter(
         cycle__course__order=order, status__in=BOOKED, planned_start__gt=now
     )
-    for session in sessions.exclude(expected_minutes=minutes):
+    for session in sessions.select_related("patient"):
+        minutes = booked_session_minutes(session, order, unit, site)
+        if session.expected_minutes == minutes:
+            continue
         before = session.expected_minutes
         session.expected_minutes = minutes
         session.version += 1

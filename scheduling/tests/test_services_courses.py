@@ -114,11 +114,22 @@ class TestCoursePlan:
     def test_expected_minutes_are_plan_plus_setup(self, plan, verified_order):
         assert verified_order.plan["infusion_minutes"] == PLAN_MINUTES
         course = plan()
-        assert {s.expected_minutes for s in sessions_of(course)} == {PLAN_MINUTES + SETUP_MINUTES}
+        first, *rest = sorted(sessions_of(course), key=lambda s: s.planned_start)
+        # The patient is IVIG-naive: the first session runs the first step 2 x 30 min (site policy),
+        # 42 mL/h for 60 min then 84 and 168 mL/h: 310 min, booked 340 with the set-up.
+        assert first.expected_minutes == 310 + SETUP_MINUTES
+        assert {s.expected_minutes for s in rest} == {PLAN_MINUTES + SETUP_MINUTES}
+
+    def test_a_patient_given_ivig_before_has_no_longer_first_session(self, plan, verified_order):
+        patient = verified_order.patient
+        patient.infusions_given = [{"on": "2026-10-26", "product_slug": "octagam-10", "product_name": "Octagam 10%"}]
+        patient.save()
+        assert {s.expected_minutes for s in sessions_of(plan())} == {PLAN_MINUTES + SETUP_MINUTES}
 
     def test_setup_minutes_come_from_the_unit(self, plan, nurse):
         unit_settings_update(by=nurse, setup_minutes=45)
-        assert {s.expected_minutes for s in sessions_of(plan())} == {PLAN_MINUTES + 45}
+        minutes = sorted(s.expected_minutes for s in sessions_of(plan()))
+        assert minutes == [PLAN_MINUTES + 45] * 5 + [310 + 45]  # the first: an IVIG-naive first infusion
 
     def test_interval_defaults_to_the_indication(self, plan, dm_indication):
         assert dm_indication.interval_weeks_min == 4
@@ -203,7 +214,7 @@ class TestCourseConflicts:
         mrn = verified_order.patient.mrn
         assert caught.value.warnings == (
             f"6 sessions would end after closing time (18:00): the first {mrn} cycle 1 day 1 "
-            f"(Mon 2026-11-23 14:00–19:18), the last {mrn} cycle 3 day 2 (Tue 2027-01-19 14:00–19:18).",
+            f"(Mon 2026-11-23 14:00–19:40), the last {mrn} cycle 3 day 2 (Tue 2027-01-19 14:00–19:18).",
         )
         assert not Course.objects.exists()
         course = plan(start_time=time(14), accept_warnings=True)
