@@ -53,7 +53,7 @@ def test_physician_prescribes_and_pharmacist_verifies(page, physician_user, phar
     expect(place).to_be_enabled()
     place.click()
 
-    expect(page.get_by_role("status")).to_contain_text("Order placed")
+    expect(page.get_by_role("status").filter(has_text="Order placed")).to_be_visible()
     expect(page.get_by_text("Awaiting pharmacist verification", exact=True).first).to_be_visible()
     order = DoseOrder.objects.get(patient__mrn="E2E-0100")
     assert order.status == "awaiting_verification"
@@ -73,7 +73,7 @@ def test_physician_prescribes_and_pharmacist_verifies(page, physician_user, phar
     screenshot(page, JOURNEY, "04-verify")
     page.get_by_role("button", name="Verify order").click()
 
-    expect(page.get_by_role("status")).to_contain_text("Order verified.")
+    expect(page.get_by_role("status").filter(has_text="Order verified.")).to_be_visible()
     expect(page.get_by_text("Verified", exact=True).first).to_be_visible()
     order.refresh_from_db()
     assert order.status == "verified"

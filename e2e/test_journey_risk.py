@@ -61,7 +61,7 @@ def test_new_dvt_caps_the_rate_and_a_nurse_acknowledges_the_flag(page, physician
     expect(top_rate).to_have_text(re.compile(r"^138\.6\s*mL/h$"))
     screenshot(page, JOURNEY, "03-order-at-risk")
     page.get_by_role("button", name="Place order").click()
-    expect(page.get_by_role("status")).to_contain_text("Order placed")
+    expect(page.get_by_role("status").filter(has_text="Order placed")).to_be_visible()
     expect(page.get_by_text("at-risk cap", exact=True).first).to_be_visible()
     order = DoseOrder.objects.get(patient=alice_martin)
     assert order.at_risk
