@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 
+from dosing.calculations import MG_PER_G
 from dosing.models import TreatmentCourse
 from patients.services import prednisone_timeline_for
 from risk.models import RiskFlag
@@ -49,24 +50,47 @@ def tis_trend(course: TreatmentCourse) -> dict:
 
 
 def grams_per_cycle(course: TreatmentCourse) -> list[dict]:
-    """Grams given per cycle: the order's daily dose (its verified plan) for each infusion day
-    completed, with the cycle's first day and the days given."""
+    """Grams given per cycle, from what the nurse recorded: each completed infusion day's volume
+    given times the product's concentration (1 mL of a 10 % product = 0.1 g). A day completed
+    without a recorded volume counts its order's planned daily dose and the row says so.
+
+    Example: two days of 700.0 mL of Octagam 10 % (100 mg/mL) -> 140 g, "recorded"; one of them
+    without a volume -> 70 g recorded + 70 g planned, "recorded and planned"."""
     given = (
         InfusionSession.objects.filter(cycle__course__in=scheduling_courses(course), status=SessionStatus.COMPLETED)
-        .select_related("cycle__course__order")
+        .select_related("cycle__course__order__product", "record")
         .order_by("cycle__start_date", "day_number")
     )
     cycles: dict[int, dict] = {}
     for session in given:
         cycle = session.cycle
-        daily = Decimal(str(cycle.course.order.plan.get("daily_dose_g", "0")))
+        order = cycle.course.order
         row = cycles.setdefault(
             cycle.pk,
-            {"start": cycle.start_date.isoformat(), "number": cycle.number, "days_given": 0, "grams": Decimal(0)},
+            {
+                "start": cycle.start_date.isoformat(),
+                "number": cycle.number,
+                "days_given": 0,
+                "grams": Decimal(0),
+                "bases": set(),
+            },
         )
         row["days_given"] += 1
-        row["grams"] += daily
-    return [{**row, "grams": _g(row["grams"])} for row in cycles.values()]
+        record = getattr(session, "record", None)
+        if record is not None and record.volume_given_ml is not None:
+            row["grams"] += record.volume_given_ml * order.product.concentration_mg_per_ml / MG_PER_G
+            row["bases"].add("recorded")
+        else:
+            row["grams"] += Decimal(str(order.plan.get("daily_dose_g", "0")))
+            row["bases"].add("planned")
+    return [
+        {**{k: v for k, v in row.items() if k != "bases"}, "grams": _g(row["grams"]), "basis": _basis(row["bases"])}
+        for row in cycles.values()
+    ]
+
+
+def _basis(bases: set[str]) -> str:
+    return " and ".join(sorted(bases)) or "recorded"
 
 
 def reactions(course: TreatmentCourse) -> list[dict]:

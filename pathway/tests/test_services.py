@@ -184,3 +184,23 @@ class TestReview:
         review.refresh_from_db()
         assert review.is_voided and review.void_reason == "Entered on the wrong patient"
         assert review.history.count() == 2
+
+
+@pytest.mark.django_db
+def test_grams_per_cycle_come_from_the_volumes_recorded(order, course, make_user):
+    from pathway.evidence import grams_per_cycle
+    from scheduling.models import InfusionRecord
+
+    nurse = make_user("nurse")
+    booked = book_course(order, nurse, date(2026, 11, 2), cycles=2)
+    day1, day2 = InfusionSession.objects.filter(cycle__course=booked, cycle__number=1).order_by("day_number")
+    InfusionSession.objects.filter(pk__in=[day1.pk, day2.pk]).update(status=SessionStatus.COMPLETED)
+    # Day 1: 650.0 mL of Octagam 10 % (100 mg/mL) given = 65 g; day 2 completed without a volume:
+    # the order's planned 70 g a day counts, and the row says so.
+    InfusionRecord.objects.create(session=day1, volume_given_ml=Decimal("650.0"))
+    assert grams_per_cycle(course) == [
+        {"start": "2026-11-02", "number": 1, "days_given": 2, "grams": "135", "basis": "planned and recorded"}
+    ]
+    InfusionRecord.objects.create(session=day2, volume_given_ml=Decimal("690.0"))
+    assert grams_per_cycle(course)[0]["grams"] == "134"  # 65 + 69
+    assert grams_per_cycle(course)[0]["basis"] == "recorded"
