@@ -191,7 +191,8 @@ class TestCalendarFeed:
         assert len(events) == 2 * 4 * 2
         assert all(re.fullmatch(r"\d{8}T\d{6}Z", event["DTSTART"]) for event in events)
         first = min(events, key=lambda event: (event["DTSTART"], event["SUMMARY"]))
-        assert first["DTSTART"] == "20261123T140000Z" and first["DTEND"] == "20261123T191800Z"
+        # An IVIG-naive patient: the first session holds its first step twice as long (340 min).
+        assert first["DTSTART"] == "20261123T140000Z" and first["DTEND"] == "20261123T194000Z"
         assert first["SUMMARY"].startswith("Chair 1: IVIG MRN")
         assert first["STATUS"] == "TENTATIVE"
         assert "day 1 of 2" in first["DESCRIPTION"] and "\\," in first["DESCRIPTION"]

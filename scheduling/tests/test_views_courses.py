@@ -323,7 +323,8 @@ class TestCourseDetail:
         assert response.status_code == 200
         html = response.content.decode()
         assert "Cycle 3 · from Mon 2027-01-18" in html
-        assert "Mon 2026-11-23 09:00–14:18" in html
+        assert "Mon 2026-11-23 09:00–14:40" in html  # first infusion: the first step held twice as long
+        assert "Tue 2026-11-24 09:00–14:18" in html
         assert first_session(course).get_absolute_url() in html
         assert reverse("scheduling:session_move", args=[first_session(course).uuid]) not in html  # viewer
 
