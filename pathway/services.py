@@ -111,24 +111,26 @@ def _reschedule(course: TreatmentCourse, *, by, today: date, accept_warnings: bo
             continue
         earlier = [cycle for cycle in cycles if cycle.number < future[0].number]
         anchor = earlier[-1].start_date if earlier else future[0].start_date
+        # Moving a cycle takes the later ones with it: each change names the day booked before the review.
+        booked_on = {cycle.pk: cycle.start_date for cycle in future}
         for offset, cycle in enumerate(future, start=1 if earlier else 0):
             cycle.refresh_from_db()
             wanted = anchor + timedelta(weeks=weeks * offset)
-            if cycle.start_date == wanted:
-                continue
-            first = cycle.sessions.filter(status__in=MOVABLE_STATUSES).order_by("planned_start").first()
-            day, clock = local_clock(first.planned_start, tz)
-            session_move(
-                by=by,
-                session=first,
-                new_date=day + (wanted - cycle.start_date),
-                new_start=clock,
-                following=True,
-                expected_version=None,
-                accept_warnings=accept_warnings,
-                today=today,
-            )
-            changes.append(f"Cycle {cycle.number} moved from {cycle.start_date:%Y-%m-%d} to {wanted:%Y-%m-%d}.")
+            if cycle.start_date != wanted:
+                first = cycle.sessions.filter(status__in=MOVABLE_STATUSES).order_by("planned_start").first()
+                day, clock = local_clock(first.planned_start, tz)
+                session_move(
+                    by=by,
+                    session=first,
+                    new_date=day + (wanted - cycle.start_date),
+                    new_start=clock,
+                    following=True,
+                    expected_version=None,
+                    accept_warnings=accept_warnings,
+                    today=today,
+                )
+            if booked_on[cycle.pk] != wanted:
+                changes.append(f"Cycle {cycle.number} moved from {booked_on[cycle.pk]:%Y-%m-%d} to {wanted:%Y-%m-%d}.")
         # Only once every cycle is in place: the interval checks of the moves above hold each step
         # to the old interval, which a longer gap always meets.
         booked.refresh_from_db()

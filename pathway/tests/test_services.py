@@ -111,7 +111,13 @@ class TestReview:
         assert starts(booked) == [date(2026, 11, 2), date(2026, 12, 14), date(2027, 1, 25), date(2027, 3, 8)]
         booked.refresh_from_db()
         assert booked.interval_weeks == 6
-        assert review.schedule_changes[0] == "Cycle 2 moved from 2026-11-30 to 2026-12-14."
+        # Each line names the day the cycle was booked on before the review, not the day the move
+        # of an earlier cycle (which takes the later ones with it) had just put it on.
+        assert review.schedule_changes == [
+            "Cycle 2 moved from 2026-11-30 to 2026-12-14.",
+            "Cycle 3 moved from 2026-12-28 to 2027-01-25.",
+            "Cycle 4 moved from 2027-01-25 to 2027-03-08.",
+        ]
         # The verified order is not rewritten: it asks the prescriber for an order at the new dose.
         order.refresh_from_db()
         assert order.dose_g_per_kg == Decimal("2") and order.status == "verified"
