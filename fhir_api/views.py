@@ -12,6 +12,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.db.models import Q
 from django.http import HttpResponse
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 
 from accounts.auth import token_for_secret
 from patients.models import BodyMeasurement, LabResult, Patient
@@ -86,8 +87,10 @@ def fhir_endpoint(view: Callable) -> Callable:
         except SearchError as exc:
             return outcome(400, "invalid", str(exc))
 
-    # Authentication here, not by the login redirect: an EHR cannot follow one.
-    return login_not_required(never_cache(wrapped))
+    # Authentication here, not by the login redirect: an EHR cannot follow one. No CSRF check:
+    # nothing here writes (every other method is refused above), and a write with a token should
+    # get its OperationOutcome (403 read-only, 405), not Django's CSRF page.
+    return login_not_required(csrf_exempt(never_cache(wrapped)))
 
 
 # --------------------------------------------------------------------------- the endpoints

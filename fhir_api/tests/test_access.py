@@ -1,6 +1,7 @@
 """Who may read, and every refusal as an OperationOutcome with its status."""
 
 import pytest
+from django.test import Client
 
 from accounts.roles import ROLES
 
@@ -70,7 +71,8 @@ def test_a_read_only_token_may_not_post_403(client, token_for):
 
 
 @pytest.mark.parametrize("method", ["post", "put", "delete", "patch"])
-def test_writes_are_405_for_a_read_write_token(client, token_for, method):
+def test_writes_are_405_for_a_read_write_token(token_for, method):
+    client = Client(enforce_csrf_checks=True)  # as in production: a token's write is not a CSRF failure
     response = getattr(client, method)(
         "/fhir/Patient", data="{}", content_type="application/fhir+json", **bearer(token_for())
     )
