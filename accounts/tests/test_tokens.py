@@ -353,3 +353,21 @@ def test_a_read_write_token_reaches_the_same_post(client, nurse):
 )
 def test_allows_method(scope, method, allowed):
     assert ApiToken(scope=scope).allows_method(method) is allowed
+
+
+def test_the_admin_cannot_change_a_tokens_scope(client, make_user, nurse):
+    from accounts.admin import ApiTokenAdmin
+
+    assert "scope" in ApiTokenAdmin.readonly_fields
+    token, _ = services.api_token_create(by=nurse, name="EHR", scope="read-only")
+    admin_user = make_user(None, is_staff=True, is_superuser=True)
+    client.force_login(admin_user)
+    client.post(reverse("admin:accounts_apitoken_change", args=[token.pk]), {"scope": "read-write", "_save": "Save"})
+    token.refresh_from_db()
+    assert token.scope == "read-only"
+
+
+@time_machine.travel(NOW, tick=False)
+def test_the_created_page_says_the_scope(nurse_client):
+    response = nurse_client.post(TOKENS_URL, {"name": "EHR", "lifetime_days": "90", "scope": "read-only"})
+    assert "Read only" in response.content.decode()

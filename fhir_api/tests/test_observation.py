@@ -7,6 +7,8 @@ import pytest
 from django.test import override_settings
 
 from fhir_api.resources import FHIR_ID
+from fhir_api.terminology import ucum
+from patients.labs import LAB_CATALOG
 from patients.tests.factories import LabResultFactory, MeasurementFactory, PatientFactory
 from visits.tests.factories import treated_patient
 
@@ -282,3 +284,20 @@ def test_read_equals_the_search_entry_and_every_id_is_a_fhir_id(reader, treated)
     for entry in body(search(reader, treated, _count="100"))["entry"]:
         assert FHIR_ID.fullmatch(entry["resource"]["id"])
         assert body(reader.get(f"/fhir/Observation/{entry['resource']['id']}")) == entry["resource"]
+
+
+@pytest.mark.parametrize("test", sorted(LAB_CATALOG))
+def test_every_lab_of_the_catalog_is_a_valid_observation_under_its_loinc(reader, patient, test):
+    definition = LAB_CATALOG[test]
+    lab = LabResultFactory(
+        patient=patient,
+        test=test,
+        value=Decimal("1.5"),
+        unit=definition.unit,
+        upper_limit_normal=definition.default_uln,
+    )
+    response = reader.get(f"/fhir/Observation/{lab.uuid}")
+    observation = parsed(response)
+    assert observation.code.coding[0].code == definition.loinc
+    assert observation.valueQuantity.value == Decimal("1.5")
+    assert observation.valueQuantity.code == ucum(definition.unit)
