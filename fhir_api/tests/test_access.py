@@ -130,3 +130,9 @@ def test_a_nul_character_is_400_not_a_database_error(reader):
 def test_an_unknown_observation_is_404(reader):
     for oid in ("6f1c2a44-0000-4000-8000-000000000000", "6f1c2a44-0000-4000-8000-000000000000-tis", "x"):
         assert_outcome(reader.get(f"/fhir/Observation/{oid}"), 404, "not-found")
+
+
+def test_head_is_a_read(reader):
+    response = reader.head("/fhir/metadata")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/fhir+json; fhirVersion=4.0"

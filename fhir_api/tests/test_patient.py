@@ -93,3 +93,11 @@ def test_search_pages_through_every_patient_once(reader):
         response = reader.get(following[0])
     assert sorted(seen) == sorted(made)
     assert len(seen) == 5
+
+
+def test_count_above_100_gets_100(reader):
+    PatientFactory.create_batch(101)
+    bundle = body(reader.get("/fhir/Patient", {"_count": "500"}))
+    assert bundle["total"] == 101
+    assert len(bundle["entry"]) == 100
+    assert bundle["link"][1]["relation"] == "next"
