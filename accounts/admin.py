@@ -10,10 +10,11 @@ class ApiTokenAdmin(SimpleHistoryAdmin):
     """Read-only view of everyone's tokens, with revocation. Tokens are made on the tokens
     page by their owner, the only person who ever sees the secret."""
 
-    list_display = ["name", "user", "prefix", "created_at", "last_used_at", "expires_at", "revoked_at"]
-    list_filter = [("revoked_at", admin.EmptyFieldListFilter), ("expires_at", admin.EmptyFieldListFilter)]
+    list_display = ["name", "user", "prefix", "scope", "created_at", "last_used_at", "expires_at", "revoked_at"]
+    list_filter = ["scope", ("revoked_at", admin.EmptyFieldListFilter), ("expires_at", admin.EmptyFieldListFilter)]
     search_fields = ["name", "prefix", "user__username"]
-    readonly_fields = ["user", "name", "prefix", "created_at", "last_used_at", "expires_at", "revoked_at"]
+    # The scope too: a read-only token made for an EHR never becomes a writer behind its owner's back.
+    readonly_fields = ["user", "name", "prefix", "scope", "created_at", "last_used_at", "expires_at", "revoked_at"]
     exclude = ["key_hash"]
     actions = ["revoke"]
 

@@ -2,13 +2,18 @@
 
 `ApiTokenAuth` is the Ninja side. `bearer_token_user` is the same check for code that
 runs before Ninja and knows only sessions (the login-required middleware), so a
-script with a token and no session reaches the API at all.
+script with a token and no session reaches the API at all. `token_for_secret` gives the
+token itself, for the FHIR API, which answers a read-only token's write with its own 403.
+
+A read-only token (``ApiToken.scope``) authenticates only reads; a write with it is 403,
+not 401: the token is good, the method is not allowed to it.
 """
 
 import hmac
 from datetime import datetime
 
 from django.utils import timezone
+from ninja.errors import AuthorizationError
 from ninja.security import HttpBearer
 
 from .models import ApiToken, secret_hash
@@ -18,8 +23,8 @@ from .services import api_token_mark_used
 MAX_SECRET_LENGTH = 200
 
 
-def user_for_secret(secret: str, *, now: datetime | None = None):
-    """The active user whose live token has this secret, or None. Notes the use (at most once a minute)."""
+def token_for_secret(secret: str, *, now: datetime | None = None) -> ApiToken | None:
+    """The live token of an active user with this secret, or None. Notes the use (at most once a minute)."""
     if not secret or len(secret) > MAX_SECRET_LENGTH:
         return None
     now = now or timezone.now()
@@ -30,7 +35,13 @@ def user_for_secret(secret: str, *, now: datetime | None = None):
     if token is None or not hmac.compare_digest(token.key_hash, digest):
         return None
     api_token_mark_used(token=token, now=now)
-    return token.user
+    return token
+
+
+def user_for_secret(secret: str, *, now: datetime | None = None):
+    """The active user whose live token has this secret, or None."""
+    token = token_for_secret(secret, now=now)
+    return None if token is None else token.user
 
 
 def bearer_token_user(request):
@@ -46,8 +57,10 @@ class ApiTokenAuth(HttpBearer):
     itself on purpose, a browser never adds it on its own."""
 
     def authenticate(self, request, token: str):
-        user = user_for_secret(token.strip())
-        if user is None:
+        api_token = token_for_secret(token.strip())
+        if api_token is None:
             return None
-        request.user = user
-        return user
+        if not api_token.allows_method(request.method):
+            raise AuthorizationError(message="This token is read-only: it may only read (GET).")
+        request.user = api_token.user
+        return api_token.user

@@ -4,7 +4,7 @@ from datetime import datetime, timedelta
 
 from django import forms
 
-from .models import ApiToken
+from .models import ApiToken, TokenScope
 
 # Lifetimes offered, in days; "" means no expiry. Ninety days by default, so a forgotten
 # script's token does not work for ever.
@@ -24,8 +24,21 @@ class ApiTokenForm(forms.ModelForm):
 
     class Meta:
         model = ApiToken
-        fields = ["name"]
-        help_texts = {"name": "What the token is for, e.g. “pharmacy dose-check script”."}
+        fields = ["name", "scope"]
+        help_texts = {
+            "name": "What the token is for, e.g. “pharmacy dose-check script”.",
+            "scope": "Read only: the token may only read (GET) from /api/v1/ and /fhir/, e.g. for an EHR "
+            "or a registry. Read and write: it may also do what your role allows.",
+        }
+        widgets = {"scope": forms.RadioSelect}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Not sent (a script posting the form, an old page): the model's default, read and write.
+        self.fields["scope"].required = False
+
+    def clean_scope(self) -> str:
+        return self.cleaned_data["scope"] or TokenScope.READ_WRITE
 
     def expires_at(self, now: datetime) -> datetime | None:
         days = self.cleaned_data["lifetime_days"]

@@ -33,6 +33,15 @@ class TokenStatus(models.TextChoices):
     REVOKED = "revoked", "Revoked"
 
 
+class TokenScope(models.TextChoices):
+    READ_WRITE = "read-write", "Read and write"
+    READ_ONLY = "read-only", "Read only"
+
+
+# What a read-only token may do: read (RFC 9110's safe methods), on the JSON API and on /fhir/.
+READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 class ApiTokenQuerySet(models.QuerySet):
     def usable(self, now: datetime):
         """Tokens that authenticate at `now`: not revoked, not expired, their user still active."""
@@ -50,6 +59,12 @@ class ApiToken(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty: does not expire.")
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    scope = models.CharField(
+        max_length=10,
+        choices=TokenScope.choices,
+        default=TokenScope.READ_WRITE,
+        help_text="Read only: the token may only read (GET), for an EHR or a registry that never writes.",
+    )
     history = HistoricalRecords(excluded_fields=["last_used_at"])
 
     objects = ApiTokenQuerySet.as_manager()
@@ -66,10 +81,18 @@ class ApiToken(models.Model):
                 condition=Q(revoked_at__isnull=True) | Q(revoked_at__gte=F("created_at")),
                 name="apitoken_revoked_after_created",
             ),
+            models.CheckConstraint(condition=Q(scope__in=TokenScope.values), name="apitoken_scope_known"),
         ]
 
     def __str__(self):
         return f"{self.name} ({self.prefix}…)"
+
+    def allows_method(self, method: str) -> bool:
+        """Whether a request with this HTTP method may use the token: a read-only token only reads.
+
+        Example: a read-only token allows "GET" and refuses "POST"; a read-write token allows both.
+        """
+        return self.scope == TokenScope.READ_WRITE or method.upper() in READ_ONLY_METHODS
 
     def status_on(self, now: datetime) -> str:
         if self.revoked_at is not None:

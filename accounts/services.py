@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from accounts.audit import audited_save
 
-from .models import PREFIX_LENGTH, ApiToken, secret_hash
+from .models import PREFIX_LENGTH, ApiToken, TokenScope, secret_hash
 from .transactions import service
 
 # 32 random bytes: a 43-character URL-safe secret, far beyond guessing.
@@ -21,9 +21,16 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 @service
-def api_token_create(*, by, name: str, expires_at: datetime | None = None, now: datetime | None = None):
+def api_token_create(
+    *,
+    by,
+    name: str,
+    expires_at: datetime | None = None,
+    scope: str = TokenScope.READ_WRITE,
+    now: datetime | None = None,
+):
     """Make a token for `by` and return ``(token, secret)``. The secret exists only in the
-    return value: show it once, it cannot be recovered."""
+    return value: show it once, it cannot be recovered. `scope` "read-only" makes a token that may only read."""
     now = now or timezone.now()
     if expires_at is not None and expires_at <= now:
         raise ValidationError({"expires_at": "The expiry must be in the future."})
@@ -35,6 +42,7 @@ def api_token_create(*, by, name: str, expires_at: datetime | None = None, now: 
         prefix=secret[:PREFIX_LENGTH],
         created_at=now,
         expires_at=expires_at,
+        scope=scope,
     )
     audited_save(token, by=by, reason="created")
     return token, secret

@@ -35,7 +35,11 @@ def token_list(request):
     if form.is_bound and form.is_valid():
         try:
             token, secret = services.api_token_create(
-                by=request.user, name=form.cleaned_data["name"], expires_at=form.expires_at(now), now=now
+                by=request.user,
+                name=form.cleaned_data["name"],
+                expires_at=form.expires_at(now),
+                scope=form.cleaned_data["scope"],
+                now=now,
             )
         except ValidationError as exc:
             form.add_error(None, exc)

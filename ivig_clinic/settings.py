@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "scheduling",
     "pathway",
     "clinic",
+    "fhir_api",
 ]
 
 MIDDLEWARE = [
@@ -222,6 +223,15 @@ EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH") or str(VAR_DIR / "mail")  # 
 EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "30"))
 # Absolute address of the app, for links in e-mails (e.g. https://ivig.example.org).
 SITE_URL = os.environ.get("SITE_URL", "")
+
+# --- FHIR API (/fhir/, README "FHIR API"). Canonical URIs are names, not links: they must not
+# change with the host a request came in by, so they come from settings, never from the request.
+# The base of our own canonical URLs (the local CodeSystem's url).
+FHIR_CANONICAL_BASE = os.environ.get("FHIR_CANONICAL_BASE") or f"{SITE_URL.rstrip('/') or 'http://localhost:8000'}/fhir"
+# The identifier system of our MRNs. A hospital sets its own (its MRN OID as urn:oid:..., or the URI
+# its EHR uses for the MRN), so that an EHR matches our Patient.identifier to its own.
+FHIR_MRN_SYSTEM = os.environ.get("FHIR_MRN_SYSTEM") or f"{FHIR_CANONICAL_BASE}/sid/mrn"
+FHIR_SOFTWARE_VERSION = "0.1.0"  # pyproject.toml's version
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "ivig-clinic@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 

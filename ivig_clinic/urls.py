@@ -56,6 +56,7 @@ urlpatterns = [
     path("scheduling/", include("scheduling.urls")),
     path("pathway/", include("pathway.urls")),
     path("api/v1/", api.urls),
+    path("fhir/", include("fhir_api.urls")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     # Browsers ask for /favicon.ico whatever the page says; answer from the app's own static files.

@@ -294,3 +294,80 @@ def test_last_used_at_is_updated_at_most_once_a_minute(client, token_and_secret)
     token.refresh_from_db()
     assert token.last_used_at == NOW + timedelta(seconds=61)
     assert token.history.count() == 1  # bookkeeping, not an audited change
+
+
+# ------------------------------------------------------------------------ read-only scope
+
+
+@time_machine.travel(NOW, tick=False)
+def test_the_page_makes_a_read_only_token_when_asked(nurse_client, nurse):
+    response = nurse_client.post(TOKENS_URL, {"name": "EHR reader", "lifetime_days": "90", "scope": "read-only"})
+
+    assert response.status_code == 200
+    token = ApiToken.objects.get(user=nurse)
+    assert token.scope == "read-only"
+    assert token.history.get().history_change_reason == "created"
+    assert "Read only" in nurse_client.get(TOKENS_URL).content.decode()
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_token_made_without_a_scope_reads_and_writes(nurse_client, nurse):
+    nurse_client.post(TOKENS_URL, {"name": "script", "lifetime_days": "90"})
+    assert ApiToken.objects.get(user=nurse).scope == "read-write"
+
+
+@time_machine.travel(NOW, tick=False)
+def test_an_unknown_scope_is_refused_at_its_field(nurse_client, nurse):
+    response = nurse_client.post(TOKENS_URL, {"name": "script", "lifetime_days": "90", "scope": "admin"})
+    assert response.status_code == 200
+    assert response.context["form"].errors["scope"]
+    assert not ApiToken.objects.exists()
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_read_only_token_reads_the_api_but_a_post_is_403(client, nurse):
+    _, secret = services.api_token_create(by=nurse, name="EHR", scope="read-only", now=NOW - timedelta(days=1))
+
+    assert client.get(API_URL, **bearer(secret)).status_code == 200
+    response = client.post("/api/v1/dose-plans/calculate", data="{}", content_type="application/json", **bearer(secret))
+    assert response.status_code == 403
+    assert "read-only" in response.json()["detail"]
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_read_write_token_reaches_the_same_post(client, nurse):
+    _, secret = services.api_token_create(by=nurse, name="script", now=NOW - timedelta(days=1))
+    response = client.post("/api/v1/dose-plans/calculate", data="{}", content_type="application/json", **bearer(secret))
+    assert response.status_code == 422  # past authentication, refused only for its empty body
+
+
+@pytest.mark.parametrize(
+    ("scope", "method", "allowed"),
+    [
+        ("read-only", "GET", True),
+        ("read-only", "head", True),
+        ("read-only", "POST", False),
+        ("read-only", "DELETE", False),
+        ("read-write", "POST", True),
+    ],
+)
+def test_allows_method(scope, method, allowed):
+    assert ApiToken(scope=scope).allows_method(method) is allowed
+
+
+def test_the_admin_cannot_change_a_tokens_scope(client, make_user, nurse):
+    from accounts.admin import ApiTokenAdmin
+
+    assert "scope" in ApiTokenAdmin.readonly_fields
+    token, _ = services.api_token_create(by=nurse, name="EHR", scope="read-only")
+    admin_user = make_user(None, is_staff=True, is_superuser=True)
+    client.force_login(admin_user)
+    client.post(reverse("admin:accounts_apitoken_change", args=[token.pk]), {"scope": "read-write", "_save": "Save"})
+    token.refresh_from_db()
+    assert token.scope == "read-only"
+
+
+@time_machine.travel(NOW, tick=False)
+def test_the_created_page_says_the_scope(nurse_client):
+    response = nurse_client.post(TOKENS_URL, {"name": "EHR", "lifetime_days": "90", "scope": "read-only"})
+    assert "Read only" in response.content.decode()

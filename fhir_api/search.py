@@ -1,0 +1,105 @@
+"""Parsing FHIR search parameters: pure, no ORM. Anything we cannot read exactly is refused with
+a SearchError naming the parameter (the view answers 400): a filter quietly dropped would hand an
+EHR more patients or results than it asked for."""
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+from .capability import DEFAULT_COUNT, MAX_COUNT
+
+
+class SearchError(ValueError):
+    def __init__(self, param: str, message: str):
+        super().__init__(f"{param}: {message}")
+        self.param = param
+
+
+@dataclass(frozen=True)
+class Token:
+    system: str | None  # None: any system; "": no system
+    code: str
+
+
+def parse_token(param: str, value: str) -> Token:
+    """system|code, |code (no system) or code (any system).
+
+    >>> parse_token("identifier", "urn:oid:1.2|MRN1"), parse_token("identifier", "MRN1")
+    (Token(system='urn:oid:1.2', code='MRN1'), Token(system=None, code='MRN1'))
+    """
+    system, bar, code = value.partition("|")
+    if not bar:
+        system, code = None, value
+    if not code:
+        raise SearchError(param, f"{value!r} has no code (expected system|code or code)")
+    return Token(system, code)
+
+
+DATE_PREFIXES = ("eq", "ge", "le", "gt", "lt")
+_WHOLE = re.compile(r"[0-9]{1,9}")
+_DATE = re.compile(r"(?P<prefix>[a-z]{2})?(?P<day>\d{4}-\d{2}-\d{2})")
+
+
+@dataclass(frozen=True)
+class DateBound:
+    prefix: str
+    day: date
+
+    def matches(self, day: date) -> bool:
+        """Whether an observation of `day` lies within this bound.
+
+        >>> DateBound("ge", date(2026, 1, 1)).matches(date(2026, 1, 1))
+        True
+        """
+        return {
+            "eq": day == self.day,
+            "ge": day >= self.day,
+            "le": day <= self.day,
+            "gt": day > self.day,
+            "lt": day < self.day,
+        }[self.prefix]
+
+
+def parse_date(param: str, value: str) -> DateBound:
+    """[prefix]YYYY-MM-DD; our observations are dated to the day.
+
+    >>> parse_date("date", "ge2026-01-05")
+    DateBound(prefix='ge', day=datetime.date(2026, 1, 5))
+    """
+    match = _DATE.fullmatch(value)
+    if not match:
+        raise SearchError(param, f"{value!r} is not a date: expected [eq|ge|le|gt|lt]YYYY-MM-DD")
+    prefix = match["prefix"] or "eq"
+    if prefix not in DATE_PREFIXES:
+        raise SearchError(param, f"prefix {prefix!r} is not supported: use one of {', '.join(DATE_PREFIXES)}")
+    try:
+        day = date.fromisoformat(match["day"])
+    except ValueError:
+        raise SearchError(param, f"{match['day']!r} is not a calendar date") from None
+    return DateBound(prefix, day)
+
+
+def parse_count(value: str | None) -> int:
+    """Page size: default 20, 0 for the total only, more than 100 gets 100.
+
+    >>> parse_count(None), parse_count("2"), parse_count("500")
+    (20, 2, 100)
+    """
+    if value is None:
+        return DEFAULT_COUNT
+    if not _WHOLE.fullmatch(value):
+        raise SearchError("_count", f"{value!r} is not a whole number of 0 or more")
+    return min(int(value), MAX_COUNT)
+
+
+def parse_offset(value: str | None) -> int:
+    """Where a page starts (the next link's _offset).
+
+    >>> parse_offset("40")
+    40
+    """
+    if value is None:
+        return 0
+    if not _WHOLE.fullmatch(value):
+        raise SearchError("_offset", f"{value!r} is not a whole number of 0 or more")
+    return int(value)
