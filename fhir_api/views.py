@@ -18,7 +18,7 @@ from accounts.auth import token_for_secret
 from patients.models import BodyMeasurement, LabResult, Patient
 from visits.models import Visit
 
-from . import exact_json, resources
+from . import compartment, exact_json, resources
 from . import terminology as t
 from .capability import FHIR_JSON, RESULT_PARAMS, SERVED_BY_TYPE, capability_statement
 from .search import SearchError, parse_count, parse_date, parse_offset, parse_token
@@ -142,21 +142,17 @@ def _unknown_type(resource_type: str):
 # --------------------------------------------------------------------------- Patient
 
 
-def _mrn_system() -> str:
-    return settings.FHIR_MRN_SYSTEM
-
-
 def read_patient(request, resource_id: str) -> dict | None:
     patient_uuid = _uuid_or_none(resource_id)
     patient = None if patient_uuid is None else Patient.objects.filter(uuid=patient_uuid).first()
-    return None if patient is None else resources.patient_resource(patient, mrn_system=_mrn_system())
+    return None if patient is None else resources.patient_resource(patient, mrn_system=compartment.mrn_system())
 
 
 def search_patients(request) -> list[dict]:
     patients = Patient.objects.all()
     if "identifier" in request.GET:
         token = parse_token("identifier", request.GET["identifier"])
-        if token.system not in (None, _mrn_system()):
+        if token.system not in (None, compartment.mrn_system()):
             return []  # an identifier of another system (or none): no MRN of ours is one
         patients = patients.filter(mrn=token.code)
     if "name" in request.GET:
@@ -165,16 +161,12 @@ def search_patients(request) -> list[dict]:
             raise SearchError("name", "is empty")
         patients = patients.filter(Q(family_name__istartswith=name) | Q(given_name__istartswith=name))
     return [
-        resources.patient_resource(p, mrn_system=_mrn_system())
+        resources.patient_resource(p, mrn_system=compartment.mrn_system())
         for p in patients.order_by("family_name", "given_name", "pk")
     ]
 
 
 # --------------------------------------------------------------------------- Observation
-
-
-def _local_system(request) -> str:
-    return resources.local_code_system_url(settings.FHIR_CANONICAL_BASE)
 
 
 def read_observation(request, resource_id: str) -> dict | None:
@@ -191,7 +183,7 @@ def read_observation(request, resource_id: str) -> dict | None:
             break
     if patient is None:
         return None
-    rows = resources.observation_rows(patient, local_system=_local_system(request))
+    rows = resources.observation_rows(patient, local_system=compartment.local_system())
     return next((row.resource for row in rows if row.id == resource_id), None)
 
 
@@ -210,7 +202,7 @@ def search_observations(request) -> list[dict]:
     patient = Patient.objects.filter(uuid=patient_uuid).first()
     if patient is None:
         return []
-    rows = resources.observation_rows(patient, local_system=_local_system(request))
+    rows = resources.observation_rows(patient, local_system=compartment.local_system())
     return [
         row.resource
         for row in rows

@@ -1,0 +1,37 @@
+"""Every resource of one patient, by type: what `Patient/{id}/$everything` and the bulk `$export`
+walk. A resource type that belongs to a patient adds its builder to BUILDERS, and both follow."""
+
+from collections.abc import Callable
+
+from django.conf import settings
+
+from patients.models import Patient
+
+from . import resources
+
+
+def mrn_system() -> str:
+    return settings.FHIR_MRN_SYSTEM
+
+
+def local_system() -> str:
+    return resources.local_code_system_url(settings.FHIR_CANONICAL_BASE)
+
+
+def _patient(patient: Patient) -> list[dict]:
+    return [resources.patient_resource(patient, mrn_system=mrn_system())]
+
+
+def _observations(patient: Patient) -> list[dict]:
+    return [row.resource for row in resources.observation_rows(patient, local_system=local_system())]
+
+
+# Type -> the patient's resources of that type, each already validated, in a stable order.
+BUILDERS: dict[str, Callable[[Patient], list[dict]]] = {
+    "Patient": _patient,
+    "Observation": _observations,
+}
+
+
+def patient_resources(patient: Patient) -> dict[str, list[dict]]:
+    return {resource_type: build(patient) for resource_type, build in BUILDERS.items()}
