@@ -338,3 +338,13 @@ def test_an_export_never_built_is_given_up(physician_client, clinic, kick_off, t
     time_machine.move_to(timezone.now() + timedelta(hours=25))
     assert bulk_exports_expire.apply().get() == {"expired": 0, "abandoned": 1}
     assert BulkExportJob.objects.get().status == ExportStatus.EXPIRED
+
+
+@pytest.mark.parametrize("role", ["pharmacist", "nurse", "viewer"])
+def test_other_roles_cannot_delete_an_export(client, make_user, physician_client, clinic, kick_off, role):
+    status_url = local(kick_off(physician_client)["Content-Location"])
+    client.force_login(make_user(role))
+    response = client.delete(status_url)
+    assert response.status_code == 403
+    assert body(response)["issue"][0]["code"] == "forbidden"
+    assert BulkExportJob.objects.get().status == ExportStatus.COMPLETED

@@ -62,7 +62,9 @@ def test_returns_exactly_the_patients_resources_patient_first(reader, two_patien
     assert {r["subject"]["reference"] for r in observations} == {f"Patient/{ann.uuid}"}
     assert str(bob.uuid) not in response.content.decode()
     for entry in body(response)["entry"]:
-        assert entry["fullUrl"] == f"http://testserver/fhir/{entry['resource']['resourceType']}/{entry['resource']['id']}"
+        assert (
+            entry["fullUrl"] == f"http://testserver/fhir/{entry['resource']['resourceType']}/{entry['resource']['id']}"
+        )
         MODELS[entry["resource"]["resourceType"]].model_validate(entry["resource"])
 
 
