@@ -185,15 +185,18 @@ def _finish(job: BulkExportJob, at: datetime, *, output=(), error_count: int = 0
 # --------------------------------------------------------------------------- download, delete, expiry
 
 
-def bulk_export_download(*, by, job: BulkExportJob, resource_type: str) -> Path:
-    """The file of `resource_type` (or ERROR_TYPE) for its requester; each download is audited.
-    Raises PermissionDenied for anyone else and FileNotFoundError for a file the job has not."""
+def bulk_export_download(*, by, job: BulkExportJob, resource_type: str, audit: bool = True) -> Path:
+    """The file of `resource_type` (or ERROR_TYPE) for its requester; each download is audited
+    (`audit=False`: a HEAD, which sends no data). Raises PermissionDenied for anyone else and
+    FileNotFoundError for a file the job has not."""
     if by.pk != job.requested_by_id or not by.has_perm(EXPORT_PERMISSION):
         raise PermissionDenied("Only who asked for an export may download its files.")
     listed = {item["type"] for item in job.output} | ({ERROR_TYPE} if job.error_count else set())
     path = export_file(job, resource_type)
     if job.status != ExportStatus.COMPLETED or resource_type not in listed or not path.is_file():
         raise FileNotFoundError(f"{resource_type}.ndjson is not a file of export {job.uuid}")
+    if not audit:
+        return path
     with transaction.atomic():
         job = BulkExportJob.objects.select_for_update().get(pk=job.pk)
         job.downloads += 1

@@ -166,7 +166,9 @@ def export_file(request, job_uuid: UUID, resource_type: str):
     if job is None:
         return _gone(job_uuid, job)
     try:
-        path = bulk.bulk_export_download(by=request.user, job=job, resource_type=resource_type)
+        path = bulk.bulk_export_download(
+            by=request.user, job=job, resource_type=resource_type, audit=request.method == "GET"
+        )
     except FileNotFoundError:
         return outcome(404, "not-found", f"Export {job_uuid} has no file {resource_type}.ndjson.")
     return FileResponse(path.open("rb"), content_type=NDJSON)

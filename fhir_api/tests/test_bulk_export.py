@@ -269,6 +269,7 @@ def test_another_user_cannot_read_the_status_or_the_files(client, make_user, phy
 def test_each_download_is_audited(physician_client, clinic, kick_off):
     manifest = manifest_of(physician_client, kick_off(physician_client))
     patients = next(item["url"] for item in manifest["output"] if item["type"] == "Patient")
+    assert physician_client.head(local(patients)).status_code == 200  # sends no data: not a download
     lines(physician_client, patients)
     job = BulkExportJob.objects.get()
     assert job.downloads == 1
