@@ -62,6 +62,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "visits.change_visit",
         "risk.acknowledge_riskflag",
         "scheduling.change_reminder",
+        # Submits the clinic's data to a registry or a study (FHIR bulk $export of every patient):
+        # the physician lead answers for what leaves the clinic; no other role needs every record.
+        "fhir.export_bulk",
     ],
     # Verifies orders and keeps the product catalog; reconciles medications.
     PHARMACIST: _VIEW_REGISTRY

@@ -18,11 +18,19 @@ class SearchParam:
 
 
 @dataclass(frozen=True)
+class Operation:
+    name: str  # as in the URL after "$"
+    definition: str  # the canonical OperationDefinition
+    documentation: str
+
+
+@dataclass(frozen=True)
 class ServedResource:
     type: str
     interactions: tuple[str, ...]  # "read", "search-type"
     search_params: tuple[SearchParam, ...] = ()
     documentation: str = ""
+    operations: tuple[Operation, ...] = ()
 
 
 # Result parameters every search accepts: _count (page size, 1-100, default 20; 0 gives the total
@@ -30,6 +38,22 @@ class ServedResource:
 RESULT_PARAMS: tuple[str, ...] = ("_count", "_offset", "_format")
 DEFAULT_COUNT = 20
 MAX_COUNT = 100
+
+# Patient/{id}/$everything: the result parameters above and _type (comma list of types).
+EVERYTHING_PARAMS: tuple[str, ...] = ("_type", *RESULT_PARAMS)
+# Bulk $export kick-off: what we read; anything else (_typeFilter, patient, _elements...) is 400.
+EXPORT_PARAMS: tuple[str, ...] = ("_outputFormat", "_type", "_since")
+# _outputFormat values, all meaning NDJSON of FHIR resources; the first is what we write.
+EXPORT_FORMATS: tuple[str, ...] = ("application/fhir+ndjson", "application/ndjson", "ndjson")
+BULK_DATA_IG = "http://hl7.org/fhir/uv/bulkdata"
+EXPORT_DOC = (
+    "Bulk Data Access IG v2: Prefer: respond-async required; _outputFormat application/fhir+ndjson; "
+    "_type (comma list of exported types); _since (an instant: resources whose meta.lastUpdated is "
+    "after it; a resource without meta.lastUpdated is always included). Needs the export permission."
+)
+SYSTEM_OPERATIONS: tuple[Operation, ...] = (
+    Operation("export", f"{BULK_DATA_IG}/OperationDefinition/export", EXPORT_DOC),
+)
 
 SERVED: tuple[ServedResource, ...] = (
     ServedResource(
@@ -44,6 +68,15 @@ SERVED: tuple[ServedResource, ...] = (
             SearchParam("name", "string", "Start of the family or given name, any case."),
         ),
         "Registry patients; id is our UUID, identifier the MRN.",
+        (
+            Operation(
+                "everything",
+                "http://hl7.org/fhir/OperationDefinition/Patient-everything",
+                "Every resource of the patient's compartment, the Patient first; _type (comma list) and "
+                "_count/_offset paging as in search.",
+            ),
+            Operation("export", f"{BULK_DATA_IG}/OperationDefinition/patient-export", EXPORT_DOC),
+        ),
     ),
     ServedResource(
         "Observation",
@@ -67,6 +100,7 @@ def capability_statement(*, base_url: str, software_version: str) -> dict:
         "date": STATEMENT_DATE,
         "publisher": "IVIG Clinic",
         "kind": "instance",
+        "instantiates": [f"{BULK_DATA_IG}/CapabilityStatement/bulk-data"],
         "software": {"name": "IVIG Clinic", "version": software_version},
         "implementation": {"description": "IVIG Clinic FHIR API (read only)", "url": base_url},
         "fhirVersion": FHIR_VERSION,
@@ -79,7 +113,8 @@ def capability_statement(*, base_url: str, software_version: str) -> dict:
                 "security": {
                     "cors": False,
                     "description": "A per-user API token (Authorization: Bearer <token>) or a logged-in "
-                    "session; any clinic role may read. A read-only token may only read.",
+                    "session; any clinic role may read. A read-only token may only read. A bulk $export "
+                    "needs the export permission (physicians); its files go only to who asked for them.",
                 },
                 "resource": [
                     {
@@ -96,9 +131,15 @@ def capability_statement(*, base_url: str, software_version: str) -> dict:
                             if resource.search_params
                             else {}
                         ),
+                        **({"operation": _operations(resource.operations)} if resource.operations else {}),
                     }
                     for resource in SERVED
                 ],
+                "operation": _operations(SYSTEM_OPERATIONS),
             }
         ],
     }
+
+
+def _operations(operations: tuple[Operation, ...]) -> list[dict]:
+    return [{"name": op.name, "definition": op.definition, "documentation": op.documentation} for op in operations]

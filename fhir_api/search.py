@@ -4,7 +4,7 @@ EHR more patients or results than it asked for."""
 
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from .capability import DEFAULT_COUNT, MAX_COUNT
 
@@ -103,3 +103,33 @@ def parse_offset(value: str | None) -> int:
     if not _WHOLE.fullmatch(value):
         raise SearchError("_offset", f"{value!r} is not a whole number of 0 or more")
     return int(value)
+
+
+_INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})")
+
+
+def parse_instant(param: str, value: str) -> datetime:
+    """A FHIR instant: date, time to the second and a zone (Z or +hh:mm), as an aware datetime.
+
+    >>> parse_instant("_since", "2026-11-20T08:00:00Z").isoformat()
+    '2026-11-20T08:00:00+00:00'
+    """
+    if not _INSTANT.fullmatch(value):
+        raise SearchError(param, f"{value!r} is not an instant: expected YYYY-MM-DDThh:mm:ss with Z or +hh:mm")
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise SearchError(param, f"{value!r} is not a calendar date and time") from None
+
+
+def parse_types(param: str, value: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
+    """A comma list of resource types, each one of `allowed`, in the order of `allowed`.
+
+    >>> parse_types("_type", "Observation,Patient", ("Patient", "Observation", "Flag"))
+    ('Patient', 'Observation')
+    """
+    asked = [name.strip() for name in value.split(",")]
+    unknown = [name for name in asked if name not in allowed]
+    if unknown:
+        raise SearchError(param, f"{unknown[0]!r} is not one of the types served here: {', '.join(allowed)}")
+    return tuple(name for name in allowed if name in asked)

@@ -3,7 +3,7 @@ parameters the registry declares (capability.SERVED), answer a resource or a Bun
 error is an OperationOutcome with its status."""
 
 from collections.abc import Callable
-from functools import wraps
+from functools import partial, wraps
 from urllib.parse import urlencode
 from uuid import UUID
 
@@ -24,7 +24,7 @@ from .capability import FHIR_JSON, RESULT_PARAMS, SERVED_BY_TYPE, capability_sta
 from .search import SearchError, parse_count, parse_date, parse_offset, parse_token
 
 CONTENT_TYPE = f"{FHIR_JSON}; fhirVersion=4.0"
-ACCEPTABLE = {FHIR_JSON, "application/json", "application/*", "*/*", "application/json+fhir"}
+ACCEPTABLE = frozenset({FHIR_JSON, "application/json", "application/*", "*/*", "application/json+fhir"})
 FORMAT_VALUES = {"json", FHIR_JSON, "application/json"}
 
 
@@ -43,19 +43,30 @@ def base_url(request) -> str:
     return request.build_absolute_uri("/fhir")
 
 
-def _accepts_json(request) -> bool:
+def _accepts(request, media_types: frozenset[str]) -> bool:
     accept = request.headers.get("Accept", "")
     if not accept.strip():
         return True
-    return any(part.split(";")[0].strip().lower() in ACCEPTABLE for part in accept.split(","))
+    return any(part.split(";")[0].strip().lower() in media_types for part in accept.split(","))
 
 
-def fhir_endpoint(view: Callable) -> Callable:
+def fhir_endpoint(
+    view: Callable | None = None,
+    *,
+    methods: tuple[str, ...] = ("GET", "HEAD"),
+    permission: str | None = None,
+    media_types: frozenset[str] = ACCEPTABLE,
+) -> Callable:
     """Who and how, before any data: a bearer token (bad: 401; read-only and not a read: 403) or a
-    session (none: 401), a user allowed to view patients (403), a read (405), JSON (406)."""
+    session (none: 401), a user allowed to view patients (403) and, for an endpoint that names
+    one, holding its `permission` (403), one of its `methods` (405), JSON (406).
+
+    `@fhir_endpoint` reads; `@fhir_endpoint(methods=..., permission=...)` for the others."""
+    if view is None:
+        return partial(fhir_endpoint, methods=methods, permission=permission, media_types=media_types)
     # Named as Django's require_http_methods names it, so tools that read a view's methods from
-    # its closure (the write-permission walk in ivig_clinic/tests) see that these only read.
-    request_method_list = ["GET", "HEAD"]
+    # its closure (the write-permission walk in ivig_clinic/tests) see what each accepts.
+    request_method_list = list(methods)
 
     @wraps(view)
     def wrapped(request, *args, **kwargs):
@@ -76,9 +87,12 @@ def fhir_endpoint(view: Callable) -> Callable:
             )
         if not request.user.has_perm("patients.view_patient"):
             return outcome(403, "forbidden", "Your role does not allow reading patients.")
+        if permission and not request.user.has_perm(permission):
+            return outcome(403, "forbidden", f"Your role does not allow this ({permission}).")
         if request.method not in request_method_list:
-            return outcome(405, "not-supported", "This FHIR API is read only.", {"Allow": "GET, HEAD"})
-        if not _accepts_json(request) or request.GET.get("_format", "json") not in FORMAT_VALUES:
+            allowed = ", ".join(request_method_list)
+            return outcome(405, "not-supported", f"Allowed here: {allowed}.", {"Allow": allowed})
+        if not _accepts(request, media_types) or request.GET.get("_format", "json") not in FORMAT_VALUES:
             return outcome(406, "not-supported", "Only JSON (application/fhir+json) is served.")
         if any("\x00" in value for values in request.GET.lists() for value in values[1]):
             return outcome(400, "invalid", "A search parameter holds a NUL character.")
@@ -87,8 +101,9 @@ def fhir_endpoint(view: Callable) -> Callable:
         except SearchError as exc:
             return outcome(400, "invalid", str(exc))
 
-    # Authentication here, not by the login redirect: an EHR cannot follow one. No CSRF check:
-    # nothing here writes (every other method is refused above), and a write with a token should
+    # Authentication here, not by the login redirect: an EHR cannot follow one. No CSRF check: a
+    # GET changes no clinical record (an export's kick-off only records who asked), a browser sends
+    # no cross-site DELETE without a CORS preflight we never grant, and a write with a token should
     # get its OperationOutcome (403 read-only, 405), not Django's CSRF page.
     return login_not_required(csrf_exempt(never_cache(wrapped)))
 
@@ -239,12 +254,18 @@ def _uuid_or_none(value: str) -> UUID | None:
 
 
 def _searchset(request, resource_type: str, matches: list[dict], *, count: int, offset: int) -> dict:
+    return searchset_page(request, resource_type, matches, count=count, offset=offset)
+
+
+def searchset_page(request, path: str, matches: list[dict], *, count: int, offset: int) -> dict:
+    """One page of a searchset Bundle of `matches` (of any types), linked to the same query at
+    `path` (under /fhir/) with the next page's _offset."""
     base = base_url(request)
     page = matches[offset : offset + count]
     params = [(k, v) for k, values in request.GET.lists() if k != "_offset" for v in values]
 
     def link(relation: str, at: int) -> dict:
-        return {"relation": relation, "url": f"{base}/{resource_type}?{urlencode([*params, ('_offset', at)])}"}
+        return {"relation": relation, "url": f"{base}/{path}?{urlencode([*params, ('_offset', at)])}"}
 
     links = [link("self", offset)]
     if count and offset + count < len(matches):
@@ -255,7 +276,8 @@ def _searchset(request, resource_type: str, matches: list[dict], *, count: int, 
         "total": len(matches),
         "link": links,
         "entry": [
-            {"fullUrl": f"{base}/{resource_type}/{r['id']}", "resource": r, "search": {"mode": "match"}} for r in page
+            {"fullUrl": f"{base}/{r['resourceType']}/{r['id']}", "resource": r, "search": {"mode": "match"}}
+            for r in page
         ],
     }
     if not bundle["entry"]:

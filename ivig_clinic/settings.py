@@ -232,6 +232,11 @@ FHIR_CANONICAL_BASE = os.environ.get("FHIR_CANONICAL_BASE") or f"{SITE_URL.rstri
 # its EHR uses for the MRN), so that an EHR matches our Patient.identifier to its own.
 FHIR_MRN_SYSTEM = os.environ.get("FHIR_MRN_SYSTEM") or f"{FHIR_CANONICAL_BASE}/sid/mrn"
 FHIR_SOFTWARE_VERSION = "0.1.0"  # pyproject.toml's version
+# Bulk $export files (NDJSON, one per resource type): written by the Celery worker, served by the
+# web process, so both must see this folder. Deleted FHIR_EXPORT_RETENTION_HOURS after the export
+# completed (the hourly fhir-exports-expire job).
+FHIR_EXPORT_ROOT = Path(os.environ.get("FHIR_EXPORT_ROOT") or VAR_DIR / "fhir-exports")
+FHIR_EXPORT_RETENTION_HOURS = int(os.environ.get("FHIR_EXPORT_RETENTION_HOURS", "24"))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "ivig-clinic@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
@@ -277,6 +282,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "risk.tasks.flags_recompute_nightly",
         "schedule": crontab(hour=2, minute=30),
         "options": {"expires": 2 * 60 * 60},
+    },
+    # Hourly: delete the files of bulk FHIR exports past FHIR_EXPORT_RETENTION_HOURS (whole patient
+    # records should not linger on disk) and give up on exports whose worker never finished them.
+    "fhir-exports-expire": {
+        "task": "fhir_api.tasks.bulk_exports_expire",
+        "schedule": crontab(minute=40),
+        "options": {"expires": 30 * 60},
     },
 }
 

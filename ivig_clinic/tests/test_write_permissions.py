@@ -20,6 +20,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from accounts.services import api_token_create
 from dosing.models import OrderStatus, ProductPresentation
 from dosing.services.orders import dose_order_verify
+from fhir_api.bulk import bulk_export_request
 from pathway.services import review_record
 from patients.tests.factories import LabResultFactory, MedicationFactory, RiskFactorFactory
 from patients.views import RECORD_KINDS
@@ -117,6 +118,7 @@ class World:
     others_token: object
     lot: object
     review: object = None
+    export_job: object = None
 
 
 @pytest.fixture
@@ -164,9 +166,17 @@ def world(make_user, make_order, dm_patient, frozen_today) -> World:
     review = review_record(
         by=physician, course=pending.treatment_course, expected_version=None, decision="continue", reason="improving"
     )
+    export_job = bulk_export_request(
+        by=physician,
+        request_url="http://testserver/fhir/$export",
+        types=("Patient",),
+        since=None,
+        output_format="application/fhir+ndjson",
+        now=now,
+    )
     return World(
         physician, pharmacist, nurse, viewer, dm_patient, records, pending, verified, session, visit, flag,
-        reminder, viewer_token, viewer_secret, others_token, lot, review,
+        reminder, viewer_token, viewer_secret, others_token, lot, review, export_job,
     )  # fmt: skip
 
 
@@ -368,6 +378,9 @@ def _write_cases(w: World) -> dict[str, list[tuple[str, str, dict]]]:
         "api-v1:review_create": [
             ("", _url("api-v1:review_create", course_id=course), {"decision": "continue", "reason": "stable"})
         ],
+        # DELETE cancels a bulk export or deletes its files: physicians (fhir.export_bulk) only, and
+        # only their own (fhir_api/tests/test_bulk_export.py); every other method is refused too.
+        "fhir-export-status": [("", _url("fhir-export-status", job_uuid=w.export_job.uuid), {})],
         # Refused to everyone but a nurse; a nurse's would need the whole record first (test_chair_api).
         "api-v1:complete_infusion": [
             (
@@ -406,6 +419,7 @@ NURSE_REFUSED = {
     ("pathway:review", ""),
     ("pathway:review_void", ""),
     ("api-v1:review_create", ""),
+    ("fhir-export-status", ""),
 }
 
 
