@@ -268,10 +268,26 @@ def observation_receive(*, by, incoming: Incoming, reason: str) -> tuple[str, bo
         return str(record.uuid), True
 
 
-def validation_message(exc: ValidationError) -> str:
-    """A service's refusal in one line: "value: 31 mg/dL is above ..."."""
-    if hasattr(exc, "error_dict"):
-        return "; ".join(
-            f"{field}: {' '.join(m for e in errors for m in e.messages)}" for field, errors in exc.error_dict.items()
-        )
-    return " ".join(exc.messages)
+# The service's field names -> where that is in the Observation sent.
+FIELD_WHERE = {
+    "collected_on": "Observation.effective[x]",
+    "measured_on": "Observation.effective[x]",
+    "value": "Observation.valueQuantity.value",
+    "weight_kg": "Observation.valueQuantity.value",
+    "height_cm": "Observation.valueQuantity.value",
+    "upper_limit_normal": "Observation.referenceRange.high",
+}
+
+
+def service_refusal(exc: ValidationError) -> Refusal:
+    """The page service's refusal (a ValidationError) as a 422 in the sender's terms: one line,
+    each field named as the Observation names it ("Observation.valueQuantity.value: 40 mg/dL is
+    above the highest plausible ...")."""
+    if not hasattr(exc, "error_dict"):
+        return Refusal(422, "business-rule", " ".join(exc.messages))
+    parts, wheres = [], []
+    for field, errors in exc.error_dict.items():
+        where = FIELD_WHERE.get(field, f"Observation ({field})")
+        wheres.append(where)
+        parts.append(f"{where}: {' '.join(m for e in errors for m in e.messages)}")
+    return Refusal(422, "business-rule", "; ".join(parts), wheres[0])

@@ -272,7 +272,7 @@ def create(request, resource_type: str):
     try:
         obs_id, created = inbound.observation_receive(by=request.user, incoming=incoming, reason=request.fhir_source)
     except ValidationError as exc:
-        raise inbound.Refusal(422, "business-rule", inbound.validation_message(exc)) from None
+        raise inbound.service_refusal(exc) from None
     location = f"{base_url(request)}/Observation/{obs_id}"
     return fhir_response(read_observation(request, obs_id), 201 if created else 200, {"Location": location})
 
@@ -303,8 +303,7 @@ def system(request):
             try:
                 answers.append(inbound.observation_receive(by=request.user, incoming=item, reason=request.fhir_source))
             except ValidationError as exc:
-                message = inbound.validation_message(exc)
-                raise inbound.Refusal(422, "business-rule", message).at(f"Bundle.entry[{index}]") from None
+                raise inbound.service_refusal(exc).at(f"Bundle.entry[{index}].resource") from None
     response = {
         "resourceType": "Bundle",
         "type": "transaction-response",

@@ -242,6 +242,14 @@ def test_an_unknown_code_is_422(client, nurse_token):
     )
 
 
+def test_the_page_services_refusal_names_the_element(client, nurse_token):
+    patient = PatientFactory()
+    response = post(client, observation(patient, value="40"), nurse_token)
+    issue = body(response)["issue"][0]
+    assert (response.status_code, issue["expression"]) == (422, ["Observation.valueQuantity.value"])
+    assert "above the highest plausible" in issue["diagnostics"]
+
+
 @pytest.mark.parametrize(
     ("change", "status", "code"),
     [

@@ -89,7 +89,7 @@ def test_the_same_result_twice_in_one_bundle_is_written_once(client, auth):
         ({"colour": "red"}, 400, "invalid", "Bundle.entry[1].resource.colour"),
         # Refused by the service (implausible), after entry 0 was written: rolled back.
         ({"valueQuantity": {"value": Decimal("40"), "system": "http://unitsofmeasure.org", "code": "mg/dL"}}, 422,
-         "business-rule", "Bundle.entry[1]"),
+         "business-rule", "Bundle.entry[1].resource.valueQuantity.value"),
     ],
 )  # fmt: skip
 def test_one_bad_entry_refuses_the_whole_bundle_naming_it(client, auth, bad, status, code, where):
