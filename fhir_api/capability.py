@@ -38,6 +38,7 @@ class ServedResource:
 RESULT_PARAMS: tuple[str, ...] = ("_count", "_offset", "_format")
 DEFAULT_COUNT = 20
 MAX_COUNT = 100
+MAX_TRANSACTION_ENTRIES = 500
 
 # Patient/{id}/$everything: the result parameters above and _type (comma list of types).
 EVERYTHING_PARAMS: tuple[str, ...] = ("_type", *RESULT_PARAMS)
@@ -80,20 +81,25 @@ SERVED: tuple[ServedResource, ...] = (
     ),
     ServedResource(
         "Observation",
-        ("read", "search-type"),
+        ("read", "search-type", "create"),
         (
             SearchParam("patient", "reference", "Required: Patient/<id> or <id>."),
             SearchParam("code", "token", "system|code, |code or code; several separated by commas (any of them)."),
             SearchParam("date", "date", "YYYY-MM-DD with eq (default), ge, le, gt or lt; repeat for a range."),
         ),
-        "Body weight and height, laboratory results, each visit's myositis core set measures and TIS.",
+        "Body weight and height, laboratory results, each visit's myositis core set measures and TIS. "
+        "create (POST, or in a transaction Bundle): a lab result, body weight or height; see accepted_codes.",
     ),
     ServedResource("CodeSystem", ("read",), (), "Only the local CodeSystem ivig-clinic-measures."),
 )
 SERVED_BY_TYPE = {resource.type: resource for resource in SERVED}
+# Whole-system interactions: a Bundle POSTed to the base.
+SYSTEM_INTERACTIONS: tuple[str, ...] = ("transaction",)
 
 
-def capability_statement(*, base_url: str, software_version: str) -> dict:
+def capability_statement(*, base_url: str, software_version: str, create_documentation: str) -> dict:
+    """create_documentation: what an Observation create accepts (terminology.inbound_documentation,
+    from the code and unit tables; passed in so this registry stays free of them)."""
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -102,25 +108,30 @@ def capability_statement(*, base_url: str, software_version: str) -> dict:
         "kind": "instance",
         "instantiates": [f"{BULK_DATA_IG}/CapabilityStatement/bulk-data"],
         "software": {"name": "IVIG Clinic", "version": software_version},
-        "implementation": {"description": "IVIG Clinic FHIR API (read only)", "url": base_url},
+        "implementation": {"description": "IVIG Clinic FHIR API", "url": base_url},
         "fhirVersion": FHIR_VERSION,
         "format": [FHIR_JSON, "json"],
         "rest": [
             {
                 "mode": "server",
                 "documentation": "Unknown search parameters are refused (400), not ignored. Paging: the "
-                "searchset's next link (_offset).",
+                "searchset's next link (_offset). Writes: POST Observation and a transaction Bundle of "
+                f"POST Observation entries at the base (all or nothing, at most {MAX_TRANSACTION_ENTRIES} "
+                "entries). " + create_documentation,
                 "security": {
                     "cors": False,
                     "description": "A per-user API token (Authorization: Bearer <token>) or a logged-in "
-                    "session; any clinic role may read. A read-only token may only read. A bulk $export "
-                    "needs the export permission (physicians); its files go only to who asked for them.",
+                    "session; any clinic role may read. Creating an Observation needs the role's permission "
+                    "to add lab results or measurements (physician, nurse). A read-only token may only read. "
+                    "A bulk $export needs the export permission (physicians); its files go only to who asked "
+                    "for them.",
                 },
                 "resource": [
                     {
                         "type": resource.type,
                         "documentation": resource.documentation,
                         "interaction": [{"code": code} for code in resource.interactions],
+                        **({"conditionalCreate": False} if "create" in resource.interactions else {}),
                         **(
                             {
                                 "searchParam": [
@@ -135,6 +146,7 @@ def capability_statement(*, base_url: str, software_version: str) -> dict:
                     }
                     for resource in SERVED
                 ],
+                "interaction": [{"code": code} for code in SYSTEM_INTERACTIONS],
                 "operation": _operations(SYSTEM_OPERATIONS),
             }
         ],

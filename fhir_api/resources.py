@@ -276,11 +276,10 @@ def local_code_system(*, base_url: str) -> dict:
     )
 
 
-def operation_outcome(*, code: str, diagnostics: str, severity: str = "error") -> dict:
-    """code: an issue-type of FHIR (invalid, security, login, forbidden, not-found, not-supported...)."""
-    return validated(
-        {
-            "resourceType": "OperationOutcome",
-            "issue": [{"severity": severity, "code": code, "diagnostics": diagnostics}],
-        }
-    )
+def operation_outcome(*, code: str, diagnostics: str, severity: str = "error", expression: str | None = None) -> dict:
+    """code: an issue-type of FHIR (invalid, security, login, forbidden, not-found, not-supported...);
+    expression: where in the resource sent the issue lies (FHIRPath, e.g. "Observation.valueQuantity.code")."""
+    issue = {"severity": severity, "code": code, "diagnostics": diagnostics}
+    if expression:
+        issue["expression"] = [expression]
+    return validated({"resourceType": "OperationOutcome", "issue": [issue]})

@@ -9,6 +9,8 @@ from types import MappingProxyType
 from patients.labs import LAB_CATALOG
 from visits import tis
 
+from . import units
+
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
 OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
@@ -55,6 +57,60 @@ class LoincCode:
 
 BODY_WEIGHT = LoincCode("29463-7", "Body weight")
 BODY_HEIGHT = LoincCode("8302-2", "Body height")
+
+
+# Inbound Observations (POST /fhir/Observation): the LOINC codes accepted, each -> what it is
+# stored as (a test of patients/labs.py LAB_CATALOG, "weight" or "height"). Every catalog test's
+# own code, plus a few codes laboratories send for the same test in practice; the unit of the
+# value decides the conversion (fhir_api.units), not the code. Any other code is refused.
+INBOUND_ALIASES = MappingProxyType(
+    {
+        "14682-9": "creatinine",  # Creatinine [Moles/volume] in Serum or Plasma (umol/L)
+        "62238-1": "egfr",  # GFR/1.73 sq M.predicted, creatinine-based, CKD-EPI (2009)
+        "33914-3": "egfr",  # GFR/1.73 sq M.predicted, creatinine-based, MDRD
+        "77147-7": "egfr",  # GFR/1.73 sq M.predicted, creatinine-based, MDRD (IDMS traceable)
+        "20570-8": "haematocrit",  # Hematocrit [Volume Fraction] of Blood
+        "1743-4": "alt",  # ALT with P-5'-P
+        "14927-8": "triglycerides",  # Triglyceride [Moles/volume] in Serum or Plasma (mmol/L)
+        "3141-9": "weight",  # Body weight Measured
+        "8306-3": "height",  # Body height --lying (infants)
+    }
+)
+
+
+def inbound_codes() -> dict[str, str]:
+    """Every LOINC code an inbound Observation may carry -> what it is stored as.
+
+    >>> codes = inbound_codes()
+    >>> codes["2160-0"], codes["14682-9"], codes["29463-7"], codes["8302-2"]
+    ('creatinine', 'creatinine', 'weight', 'height')
+    """
+    codes = {definition.loinc: test for test, definition in LAB_CATALOG.items()}
+    codes |= {BODY_WEIGHT.code: "weight", BODY_HEIGHT.code: "height"}
+    clashes = set(codes) & set(INBOUND_ALIASES)
+    if clashes:
+        raise ValueError(f"code: {sorted(clashes)} both a catalog code and an alias")
+    return codes | dict(INBOUND_ALIASES)
+
+
+def inbound_documentation() -> str:
+    """What an inbound Observation may be, generated from the two tables that decide it: each
+    stored quantity, its LOINC codes, its stored UCUM unit and the units converted to it."""
+    codes: dict[str, list[str]] = {}
+    for code, quantity in inbound_codes().items():
+        codes.setdefault(quantity, []).append(code)
+    lines = []
+    for quantity, conversion in units.CONVERSIONS.items():
+        others = f"; converted from {', '.join(conversion.from_units)}" if conversion.from_units else ""
+        lines.append(f"{quantity}: LOINC {', '.join(codes[quantity])}; UCUM {conversion.stored_ucum}{others}")
+    return (
+        "Observation create: status final, amended or corrected; subject.identifier (the MRN, system "
+        "the site's MRN system or none) or subject.reference Patient/<id>; effectiveDateTime, "
+        "effectivePeriod.start or effectiveInstant (the collection day); valueQuantity with a UCUM code "
+        "(converted exactly, rounded half up to the stored places: 3 for labs, 1 for kg and cm); "
+        "referenceRange.high: the upper limit of normal. A result already on file (same patient, test, "
+        "day and value) is not written twice (200 with it). Accepted: " + " | ".join(lines) + "."
+    )
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from . import operations, views
 # FHIR ids: [A-Za-z0-9-.]{1,64}; resource types: a capital letter, then letters. The operations
 # ($ in the path) come first: the generic patterns do not take a "$" and would answer 404.
 urlpatterns = [
+    path("", views.system, name="fhir-system"),
     path("metadata", views.metadata, name="fhir-metadata"),
     path("$export", operations.export, name="fhir-export"),
     path("Patient/$export", operations.export, name="fhir-export-patients"),

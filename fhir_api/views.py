@@ -9,18 +9,20 @@ from uuid import UUID
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import RequestDataTooBig, ValidationError
 from django.db.models import Q
 from django.http import HttpResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
 from accounts.auth import token_for_secret
+from accounts.transactions import service_transaction
 from patients.models import BodyMeasurement, LabResult, Patient
 from visits.models import Visit
 
-from . import compartment, exact_json, resources
+from . import compartment, exact_json, inbound, resources
 from . import terminology as t
-from .capability import FHIR_JSON, RESULT_PARAMS, SERVED_BY_TYPE, capability_statement
+from .capability import FHIR_JSON, MAX_TRANSACTION_ENTRIES, RESULT_PARAMS, SERVED_BY_TYPE, capability_statement
 from .search import SearchError, parse_count, parse_date, parse_offset, parse_token
 
 CONTENT_TYPE = f"{FHIR_JSON}; fhirVersion=4.0"
@@ -32,8 +34,11 @@ def fhir_response(resource: dict, status: int = 200, headers: dict | None = None
     return HttpResponse(exact_json.dumps(resource), status=status, content_type=CONTENT_TYPE, headers=headers)
 
 
-def outcome(status: int, code: str, diagnostics: str, headers: dict | None = None) -> HttpResponse:
-    return fhir_response(resources.operation_outcome(code=code, diagnostics=diagnostics), status, headers)
+def outcome(
+    status: int, code: str, diagnostics: str, headers: dict | None = None, *, expression: str | None = None
+) -> HttpResponse:
+    resource = resources.operation_outcome(code=code, diagnostics=diagnostics, expression=expression)
+    return fhir_response(resource, status, headers)
 
 
 def base_url(request) -> str:
@@ -50,16 +55,33 @@ def _accepts(request, media_types: frozenset[str]) -> bool:
     return any(part.split(";")[0].strip().lower() in media_types for part in accept.split(","))
 
 
+# Writing: POST /fhir/Observation and a transaction Bundle at the base. Either permission lets a
+# request through the door; each Observation is then checked against the one it needs (a lab
+# result or a measurement), as the patient page checks its form.
+WRITE_PERMISSIONS = ("patients.add_labresult", "patients.add_bodymeasurement")
+READS = ("GET", "HEAD")
+WRITES = ("GET", "HEAD", "POST")
+
+
+def _methods_of(methods: list[str], resource_type: str | None) -> list[str]:
+    """The methods one URL takes: POST /fhir/<type> only for a served type the registry lets be created."""
+    served = SERVED_BY_TYPE.get(resource_type) if resource_type else None
+    if served is not None and "create" not in served.interactions:
+        return [method for method in methods if method != "POST"]
+    return methods
+
+
 def fhir_endpoint(
     view: Callable | None = None,
     *,
-    methods: tuple[str, ...] = ("GET", "HEAD"),
+    methods: tuple[str, ...] = READS,
     permission: str | None = None,
     media_types: frozenset[str] = ACCEPTABLE,
 ) -> Callable:
     """Who and how, before any data: a bearer token (bad: 401; read-only and not a read: 403) or a
     session (none: 401), a user allowed to view patients (403) and, for an endpoint that names
-    one, holding its `permission` (403), one of its `methods` (405), JSON (406).
+    one, holding its `permission` (403), one of its `methods` (405; a POST also needs a permission
+    to add results, 403), JSON (406).
 
     `@fhir_endpoint` reads; `@fhir_endpoint(methods=..., permission=...)` for the others."""
     if view is None:
@@ -78,6 +100,7 @@ def fhir_endpoint(
             if not token.allows_method(request.method):
                 return outcome(403, "forbidden", "This token is read-only: it may only read (GET).")
             request.user = token.user
+            request.fhir_source = f"received through FHIR (token {token.name!r})"
         elif not request.user.is_authenticated:
             return outcome(
                 401,
@@ -85,13 +108,18 @@ def fhir_endpoint(
                 "Authentication required: send Authorization: Bearer <token>.",
                 {"WWW-Authenticate": "Bearer"},
             )
+        else:
+            request.fhir_source = "received through FHIR (signed-in session)"
         if not request.user.has_perm("patients.view_patient"):
             return outcome(403, "forbidden", "Your role does not allow reading patients.")
         if permission and not request.user.has_perm(permission):
             return outcome(403, "forbidden", f"Your role does not allow this ({permission}).")
-        if request.method not in request_method_list:
-            allowed = ", ".join(request_method_list)
-            return outcome(405, "not-supported", f"Allowed here: {allowed}.", {"Allow": allowed})
+        allowed = _methods_of(request_method_list, kwargs.get("resource_type"))
+        if request.method not in allowed:
+            allow = ", ".join(allowed)
+            return outcome(405, "not-supported", f"{request.method} is not supported here.", {"Allow": allow})
+        if request.method == "POST" and not any(request.user.has_perm(p) for p in WRITE_PERMISSIONS):
+            return outcome(403, "forbidden", "Your role does not allow adding lab results or measurements.")
         if not _accepts(request, media_types) or request.GET.get("_format", "json") not in FORMAT_VALUES:
             return outcome(406, "not-supported", "Only JSON (application/fhir+json) is served.")
         if any("\x00" in value for values in request.GET.lists() for value in values[1]):
@@ -100,11 +128,15 @@ def fhir_endpoint(
             return view(request, *args, **kwargs)
         except SearchError as exc:
             return outcome(400, "invalid", str(exc))
+        except inbound.Refusal as exc:
+            return outcome(exc.status, exc.code, exc.message, expression=exc.where)
 
     # Authentication here, not by the login redirect: an EHR cannot follow one. No CSRF check: a
-    # GET changes no clinical record (an export's kick-off only records who asked), a browser sends
-    # no cross-site DELETE without a CORS preflight we never grant, and a write with a token should
-    # get its OperationOutcome (403 read-only, 405), not Django's CSRF page.
+    # GET changes no clinical record (an export's kick-off only records who asked); a browser
+    # never sends the bearer token on its own, sends no cross-site DELETE without a CORS preflight
+    # we never grant, and a session's POST must carry a FHIR JSON body (Content-Type
+    # application/fhir+json), which no cross-site form can send; a write with a token should get
+    # its OperationOutcome (403 read-only, 405), not Django's CSRF page.
     return login_not_required(csrf_exempt(never_cache(wrapped)))
 
 
@@ -113,7 +145,11 @@ def fhir_endpoint(
 
 @fhir_endpoint
 def metadata(request):
-    statement = capability_statement(base_url=base_url(request), software_version=settings.FHIR_SOFTWARE_VERSION)
+    statement = capability_statement(
+        base_url=base_url(request),
+        software_version=settings.FHIR_SOFTWARE_VERSION,
+        create_documentation=t.inbound_documentation(),
+    )
     return fhir_response(resources.validated(statement))
 
 
@@ -128,8 +164,10 @@ def read(request, resource_type: str, resource_id: str):
     return fhir_response(resource)
 
 
-@fhir_endpoint
+@fhir_endpoint(methods=WRITES)
 def search(request, resource_type: str):
+    if request.method == "POST":
+        return create(request, resource_type)
     searcher = SEARCHERS.get(resource_type)
     if searcher is None or "search-type" not in SERVED_BY_TYPE[resource_type].interactions:
         return _unknown_type(resource_type)
@@ -228,6 +266,132 @@ def search_observations(request) -> list[dict]:
 
 def _code_matches(token, codes: frozenset[tuple[str, str]]) -> bool:
     return any(code == token.code and (token.system is None or token.system == system) for system, code in codes)
+
+
+# --------------------------------------------------------------------------- writing: create and transaction
+
+MAX_BODY_BYTES = 2_000_000  # below Django's DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB), so ours speaks first
+JSON_BODY_TYPES = {FHIR_JSON, "application/json", "application/json+fhir"}
+
+
+def create(request, resource_type: str):
+    """POST /fhir/Observation: one lab result, weight or height. 201 + Location for a new one; 200
+    with the one on file for a duplicate; an OperationOutcome (400, 403, 415, 422) and nothing
+    written otherwise."""
+    if resource_type not in SERVED_BY_TYPE:
+        return _unknown_type(resource_type)
+    resource = _read_body(request)
+    if resource.get("resourceType") != resource_type:
+        raise inbound.Refusal(400, "invalid", f"The body is a {resource.get('resourceType')!r}, not {resource_type}.")
+    incoming = _incoming(request, resource)
+    try:
+        obs_id, created = inbound.observation_receive(by=request.user, incoming=incoming, reason=request.fhir_source)
+    except ValidationError as exc:
+        raise inbound.service_refusal(exc) from None
+    location = f"{base_url(request)}/Observation/{obs_id}"
+    return fhir_response(read_observation(request, obs_id), 201 if created else 200, {"Location": location})
+
+
+@fhir_endpoint(methods=WRITES)
+def system(request):
+    """The base: POST a transaction Bundle of Observation creates. Nothing is read here."""
+    if request.method != "POST":
+        return outcome(404, "not-supported", "Nothing is served at the base: see /fhir/metadata.")
+    bundle = _read_body(request)
+    if bundle.get("resourceType") != "Bundle" or bundle.get("type") != "transaction":
+        raise inbound.Refusal(
+            400, "invalid", "The base takes a Bundle of type transaction (resourceType Bundle, type transaction)."
+        )
+    entries = bundle.get("entry", [])
+    if not isinstance(entries, list):
+        raise inbound.Refusal(400, "structure", "Bundle.entry is not a list.", "Bundle.entry")
+    if len(entries) > MAX_TRANSACTION_ENTRIES:
+        raise inbound.Refusal(
+            413, "too-costly", f"The Bundle has {len(entries)} entries; at most {MAX_TRANSACTION_ENTRIES} are taken "
+            "at once: split it.", "Bundle.entry",
+        )  # fmt: skip
+    incoming = [_transaction_entry(request, index, entry) for index, entry in enumerate(entries)]
+    answers = []
+    # One transaction: a refused entry raises out of it, and nothing of the Bundle is kept.
+    with service_transaction():
+        for index, item in enumerate(incoming):
+            try:
+                answers.append(inbound.observation_receive(by=request.user, incoming=item, reason=request.fhir_source))
+            except ValidationError as exc:
+                raise inbound.service_refusal(exc).at(f"Bundle.entry[{index}].resource") from None
+    response = {
+        "resourceType": "Bundle",
+        "type": "transaction-response",
+        "link": [{"relation": "self", "url": base_url(request)}],
+        "entry": [
+            {
+                "response": {
+                    "status": "201 Created" if created else "200 OK",
+                    "location": f"Observation/{obs_id}",
+                }
+            }
+            for obs_id, created in answers
+        ],
+    }
+    if not response["entry"]:
+        del response["entry"]
+    return fhir_response(resources.validated(response))
+
+
+def _transaction_entry(request, index: int, entry) -> inbound.Incoming:
+    where = f"Bundle.entry[{index}]"
+    if not isinstance(entry, dict):
+        raise inbound.Refusal(400, "structure", f"{where} is not an object.", where)
+    method, url = entry.get("request", {}).get("method"), entry.get("request", {}).get("url", "")
+    if method != "POST" or url.rstrip("/").rsplit("/", 1)[-1] != "Observation":
+        raise inbound.Refusal(
+            422, "not-supported", f"{where}: only POST Observation is taken (got {method} {url}).", f"{where}.request"
+        )
+    if entry.get("request", {}).get("ifNoneExist"):
+        raise inbound.Refusal(
+            422, "not-supported", f"{where}: conditional create (ifNoneExist) is not supported; duplicates are "
+            "found without it (same patient, code, date and value).", f"{where}.request.ifNoneExist",
+        )  # fmt: skip
+    resource = entry.get("resource")
+    if not isinstance(resource, dict):
+        raise inbound.Refusal(400, "structure", f"{where} has no resource.", f"{where}.resource")
+    try:
+        return _incoming(request, resource)
+    except inbound.Refusal as exc:
+        raise exc.at(f"{where}.resource") from None
+
+
+def _incoming(request, resource: dict) -> inbound.Incoming:
+    inbound.validate_observation(resource)
+    incoming = inbound.read_observation(resource, mrn_system=compartment.mrn_system(), places=inbound.stored_places())
+    if not request.user.has_perm(incoming.permission):
+        what = "measurements" if incoming.permission.endswith("bodymeasurement") else "lab results"
+        raise inbound.Refusal(403, "forbidden", f"Your role does not allow adding {what}.")
+    return incoming
+
+
+def _read_body(request) -> dict:
+    content_type = request.content_type.lower() if request.content_type else ""
+    if content_type not in JSON_BODY_TYPES:
+        raise inbound.Refusal(415, "not-supported", f"Send the body as {FHIR_JSON} (got {content_type or 'none'}).")
+    if request.headers.get("If-None-Exist"):
+        raise inbound.Refusal(
+            422, "not-supported", "Conditional create (If-None-Exist) is not supported; duplicates are found "
+            "without it (same patient, code, date and value).",
+        )  # fmt: skip
+    try:
+        length = int(request.headers.get("Content-Length") or 0)
+    except ValueError:
+        length = 0
+    if length > MAX_BODY_BYTES:
+        raise inbound.Refusal(413, "too-costly", f"The body is {length} bytes; at most {MAX_BODY_BYTES} are taken.")
+    try:
+        raw = request.body
+    except RequestDataTooBig:
+        raise inbound.Refusal(413, "too-costly", f"The body is too large; at most {MAX_BODY_BYTES} bytes.") from None
+    if len(raw) > MAX_BODY_BYTES:
+        raise inbound.Refusal(413, "too-costly", f"The body is {len(raw)} bytes; at most {MAX_BODY_BYTES} are taken.")
+    return inbound.parse_json(raw)
 
 
 # --------------------------------------------------------------------------- CodeSystem

@@ -8,6 +8,7 @@ from ninja.security import django_auth
 from accounts.auth import ApiTokenAuth
 from clinic import urls as clinic_urls
 from dosing.api import router as dosing_router
+from fhir_api import views as fhir_views
 from pathway.api import router as pathway_router
 from patients import urls as patients_urls
 from patients.api import router as patients_router
@@ -56,6 +57,8 @@ urlpatterns = [
     path("scheduling/", include("scheduling.urls")),
     path("pathway/", include("pathway.urls")),
     path("api/v1/", api.urls),
+    # The FHIR base itself, without the slash, as EHRs write it: a transaction Bundle is POSTed to it.
+    path("fhir", fhir_views.system, name="fhir-base"),
     path("fhir/", include("fhir_api.urls")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),

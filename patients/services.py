@@ -140,16 +140,19 @@ def clinical_record_create(
     patient: Patient,
     today: date | None = None,
     category_kept_because: str = "",
+    reason: str = "",
     **fields,
 ) -> ClinicalRecord:
     """Add a dated record (measurement, lab, medication, risk factor) to a patient's chart.
 
     A medication whose name the table recognises under another category (Estradiol under Other)
-    is refused at ``category`` with the proposal, unless ``category_kept_because`` says why."""
+    is refused at ``category`` with the proposal, unless ``category_kept_because`` says why.
+    ``reason`` says where the record came from when not from the page (e.g. "received through
+    FHIR (token 'EHR')"); the history keeps it."""
     record = model(patient=patient, recorded_by=by, **fields)
     _not_in_future(record, model.past_date_fields, today or timezone.localdate())
-    reason = _category_reason(record, category_kept_because, before=None)
-    audited_save(record, by=by, reason=reason)
+    kept = _category_reason(record, category_kept_because, before=None)
+    audited_save(record, by=by, reason="; ".join(part for part in (reason, kept) if part))
     return record
 
 

@@ -26,11 +26,25 @@ def test_the_capability_statement_lists_what_the_views_serve(reader):
     parsed(response)
 
 
+def test_the_statement_says_observations_may_be_created_and_which_codes_and_units(reader):
+    statement = body(reader.get("/fhir/metadata"))
+    rest = statement["rest"][0]
+    observation = next(r for r in rest["resource"] if r["type"] == "Observation")
+    assert [i["code"] for i in observation["interaction"]] == ["read", "search-type", "create"]
+    assert observation["conditionalCreate"] is False
+    assert rest["interaction"] == [{"code": "transaction"}]
+    assert "creatinine: LOINC 2160-0, 14682-9; UCUM mg/dL; converted from umol/L" in rest["documentation"]
+    assert "weight: LOINC 29463-7, 3141-9; UCUM kg; converted from g, [lb_av]" in rest["documentation"]
+    patient = next(r for r in rest["resource"] if r["type"] == "Patient")
+    assert "create" not in [i["code"] for i in patient["interaction"]]
+
+
 def test_every_declared_interaction_has_a_handler_and_no_handler_is_undeclared():
     readers = {r.type for r in SERVED if "read" in r.interactions}
     searchers = {r.type for r in SERVED if "search-type" in r.interactions}
     assert readers == set(READERS)
     assert searchers == set(SEARCHERS)
+    assert {r.type for r in SERVED if "create" in r.interactions} == {"Observation"}  # views.create's only type
 
 
 def test_the_local_code_system_lists_every_local_code(reader, settings):

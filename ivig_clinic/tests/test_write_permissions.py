@@ -189,7 +189,26 @@ def _post(client, url: str, data: dict):
     before the route runs: a form-encoded one would be refused as unreadable, not as forbidden)."""
     if url.startswith("/api/"):
         return client.post(url, json.dumps(data), content_type="application/json")
+    if url.startswith("/fhir"):
+        return client.post(url, json.dumps(data), content_type="application/fhir+json")
     return client.post(url, data)
+
+
+def _fhir_creatinine(patient) -> dict:
+    """A creatinine of 97 umol/L as an EHR would POST it (stored as 1.097 mg/dL)."""
+    return {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "14682-9"}]},
+        "subject": {"reference": f"Patient/{patient.uuid}"},
+        "effectiveDateTime": "2026-11-21",
+        "valueQuantity": {"value": 97, "unit": "umol/L", "system": "http://unitsofmeasure.org", "code": "umol/L"},
+    }
+
+
+def _fhir_transaction(patient) -> dict:
+    entry = {"resource": _fhir_creatinine(patient), "request": {"method": "POST", "url": "Observation"}}
+    return {"resourceType": "Bundle", "type": "transaction", "entry": [entry]}
 
 
 # The chair API's writes, in the order a nurse makes them (start first): the frozen day's session at 09:00.
@@ -381,6 +400,10 @@ def _write_cases(w: World) -> dict[str, list[tuple[str, str, dict]]]:
         # DELETE cancels a bulk export or deletes its files: physicians (fhir.export_bulk) only, and
         # only their own (fhir_api/tests/test_bulk_export.py); every other method is refused too.
         "fhir-export-status": [("", _url("fhir-export-status", job_uuid=w.export_job.uuid), {})],
+        # FHIR: POST /fhir/Observation (the type's URL also searches) and a transaction at the base.
+        "fhir-search": [("Observation", "/fhir/Observation", _fhir_creatinine(w.patient))],
+        "fhir-system": [("", "/fhir/", _fhir_transaction(w.patient))],
+        "fhir-base": [("", "/fhir", _fhir_transaction(w.patient))],
         # Refused to everyone but a nurse; a nurse's would need the whole record first (test_chair_api).
         "api-v1:complete_infusion": [
             (
@@ -580,6 +603,10 @@ def test_the_data_would_be_written_by_someone_allowed(client, world):
     url, data = cases[("patients:record_add", "measurements")]
     assert client.post(url, data).status_code == 302
     assert world.patient.measurements.filter(weight_kg=Decimal("71")).exists()
+    for name in ("fhir-search", "fhir-system"):
+        ((case, url, data),) = [(c, u, d) for c, u, d in _write_cases(world)[name]]
+        assert _post(client, url, data).status_code in (200, 201), name
+    assert world.patient.lab_results.filter(test="creatinine", value=Decimal("1.097")).count() == 1
     for name in CHAIR_WRITES:
         url, data = cases[(name, "")]
         response = _post(client, url, data)
