@@ -31,8 +31,7 @@ def _medication_requests(patient: Patient) -> list[dict]:
 
 
 def _medication_administrations(patient: Patient) -> list[dict]:
-    rows = medication.medication_administration_rows(patient, base_url=settings.FHIR_CANONICAL_BASE)
-    return [row.resource for row in rows]
+    return [row.resource for row in medication.medication_administration_rows(patient)]
 
 
 # Type -> the patient's resources of that type, each already validated, in a stable order.

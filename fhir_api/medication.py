@@ -243,45 +243,54 @@ def _dosage(order: DoseOrder, base_url: str) -> dict:
     return dosage
 
 
+def _verification(order: DoseOrder, base_url: str) -> list[dict]:
+    """Who verified the order and when (MedicationRequest has no element for it)."""
+    if not order.verified_by_id:
+        return []
+    return [
+        {
+            "url": extension_url(base_url, "pharmacist-verification"),
+            "extension": [
+                {"url": "verifier", "valueReference": {"display": _name(order.verified_by)}},
+                {"url": "verified", "valueDateTime": order.verified_at.isoformat()},
+            ],
+        }
+    ]
+
+
 def medication_request(order: DoseOrder, *, base_url: str) -> MedicationRow:
     status, reason = request_status(order)
     product = order.facts["product"]
+    notes = []
+    if order.verified_by_id:
+        verified_at = timezone.localtime(order.verified_at)
+        notes.append(f"Verified by {_name(order.verified_by)} (pharmacist) at {verified_at:%Y-%m-%d %H:%M}.")
+    if order.notes.strip():
+        notes.append(f"Prescriber's notes: {order.notes.strip()}")
+    optional = {
+        "extension": _verification(order, base_url),
+        "statusReason": {"text": reason} if reason else None,
+        "note": [{"text": note} for note in notes],
+    }
     resource = {
         "resourceType": "MedicationRequest",
         "id": str(order.uuid),
         "contained": [
             _medication(name=product["name"], concentration_mg_per_ml=Decimal(order.plan["concentration_mg_per_ml"]))
         ],
+        "extension": optional["extension"],
         "status": status,
+        "statusReason": optional["statusReason"],
         "intent": "order",
         "medicationReference": {"reference": "#medication", "display": product["name"]},
         "subject": {"reference": f"Patient/{order.patient.uuid}"},
         "authoredOn": order.prescribed_at.isoformat(),
         "requester": {"display": _name(order.prescribed_by)},
         "reasonCode": [{"text": order.facts["indication"]["name"]}],
+        "note": optional["note"],
         "dosageInstruction": [_dosage(order, base_url)],
     }
-    if reason:
-        resource["statusReason"] = {"text": reason}
-    notes = []
-    if order.verified_by_id:
-        # Extensions first, where a reader of the JSON expects them (the order of keys means nothing to FHIR).
-        resource = {**{k: resource[k] for k in ("resourceType", "id")}, "extension": [], **resource}
-        resource["extension"] = [
-            {
-                "url": extension_url(base_url, "pharmacist-verification"),
-                "extension": [
-                    {"url": "verifier", "valueReference": {"display": _name(order.verified_by)}},
-                    {"url": "verified", "valueDateTime": order.verified_at.isoformat()},
-                ],
-            }
-        ]
-        verified_at = timezone.localtime(order.verified_at)
-        notes.append(f"Verified by {_name(order.verified_by)} (pharmacist) at {verified_at:%Y-%m-%d %H:%M}.")
-    if order.notes.strip():
-        notes.append(f"Prescriber's notes: {order.notes.strip()}")
-    if notes:
-        resource["note"] = [{"text": note} for note in notes]
+    resource = {key: value for key, value in resource.items() if value}
     return MedicationRow(str(order.uuid), timezone.localdate(order.prescribed_at), status, validated(resource))
 
 
@@ -326,7 +335,7 @@ def _ended_early(record: InfusionRecord, plan: dict) -> bool:
     return record.volume_given_ml is not None and record.volume_given_ml < Decimal(plan["daily_volume_ml"])
 
 
-def administration_rows(record: InfusionRecord, *, base_url: str) -> list[MedicationRow]:
+def administration_rows(record: InfusionRecord) -> list[MedicationRow]:
     session = record.session
     order = session.cycle.course.order
     plan = plan_of(session, record=record)
@@ -435,7 +444,7 @@ def _records(patient: Patient):
     )
 
 
-def medication_administration_rows(patient: Patient, *, base_url: str) -> list[MedicationRow]:
+def medication_administration_rows(patient: Patient) -> list[MedicationRow]:
     """Every rate run at the patient's infusions, earliest first, ties by id."""
-    rows = [row for record in _records(patient) for row in administration_rows(record, base_url=base_url)]
+    rows = [row for record in _records(patient) for row in administration_rows(record)]
     return sorted(rows, key=lambda row: (row.resource["effectivePeriod"]["start"], row.id))

@@ -251,7 +251,7 @@ def read_medication_administration(request, resource_id: str) -> dict | None:
     )
     if change is None:
         return None
-    rows = medication.administration_rows(change.record, base_url=settings.FHIR_CANONICAL_BASE)
+    rows = medication.administration_rows(change.record)
     return next((row.resource for row in rows if row.id == resource_id), None)
 
 
@@ -269,15 +269,16 @@ def _medication_search(request, resource_type: str, statuses: tuple[str, ...], b
         return []
     return [
         row.resource
-        for row in build(patient, base_url=settings.FHIR_CANONICAL_BASE)
+        for row in build(patient)
         if (wanted is None or row.status in wanted) and all(bound.matches(row.day) for bound in bounds)
     ]
 
 
 def search_medication_requests(request) -> list[dict]:
-    return _medication_search(
-        request, "MedicationRequest", medication.REQUEST_STATUSES, medication.medication_request_rows
-    )
+    def build(patient: Patient) -> list[medication.MedicationRow]:
+        return medication.medication_request_rows(patient, base_url=settings.FHIR_CANONICAL_BASE)
+
+    return _medication_search(request, "MedicationRequest", medication.REQUEST_STATUSES, build)
 
 
 def search_medication_administrations(request) -> list[dict]:
