@@ -23,7 +23,7 @@ sent as entered-in-error.
 MedicationAdministration (id: the RateChange's UUID): one per pump rate recorded at an infusion.
 Its period runs from that rate to the next live rate (or the infusion's stop). The dose is the
 volume the pump delivered in it at the rates recorded (pauses and resumptions by a reaction
-included, as ``scheduling.reconcile`` counts them), to 0.1 mL rounded down; the grams of IgG in
+included, as ``scheduling.reconcile`` counts them), to the nearest 0.1 mL; the grams of IgG in
 that volume (mL x mg/mL / 1000, exact) are in dosage.text. A voided rate is entered-in-error with
 its void reason. The last live rate is in-progress while the infusion runs, stopped when a reaction
 stopped it or less than the day's volume was given, else completed; every earlier one completed.
@@ -31,7 +31,7 @@ stopped it or less than the day's volume was given, else completed; every earlie
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.utils import timezone
 
@@ -397,7 +397,9 @@ def _administration(
         # The rate itself is the pump's before the first reaction in the period: counting from
         # the change, its own rate applies first, then any pause or resumption recorded.
         volume = deliverable_ml(start=change.at, stop=end, initial_rate_ml_per_h=rate, rates=rates)
-        volume = volume.quantize(TENTH, ROUND_DOWN)
+        # To the nearest 0.1 mL (the pump's resolution): deliverable_ml divides time into hours at
+        # 28 digits, so 230 min at 168 mL/h comes back as 643.99999...; rounding down would say 643.9.
+        volume = volume.quantize(TENTH, ROUND_HALF_UP)
         grams = volume * concentration / MG_PER_G
         dosage["dose"] = _quantity(volume, "mL")
         text += (
