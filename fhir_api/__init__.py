@@ -1,5 +1,6 @@
-"""The FHIR R4 (4.0.1) API under /fhir/: read and search of Patient and Observation, the
-local measures CodeSystem and the CapabilityStatement.
+"""The FHIR R4 (4.0.1) API under /fhir/: read and search of Patient, Observation,
+MedicationRequest and MedicationAdministration, the local measures CodeSystem and the
+CapabilityStatement.
 
 Why this package is not called ``fhir``: ``fhir.resources``, the library that builds and
 validates every resource here, installs a regular package named ``fhir``; an app of that name
@@ -11,6 +12,7 @@ medicinal-product definitions, evidence, subscriptions and a few datatypes (Code
 is R4B/R5 only); Patient, Observation, Bundle, CapabilityStatement, OperationOutcome and
 CodeSystem read and write the same JSON in R4 4.0.1 and R4B for every element we emit. We use
 no element that R4B added, so we declare ``fhirVersion`` "4.0.1". A resource added later
-(MedicationRequest, AdverseEvent, ...) must be checked against R4 4.0.1 before it is served
-from an R4B model.
+must be checked against R4 4.0.1 before it is served from an R4B model. MedicationRequest,
+MedicationAdministration and Medication (contained) were: R4B left them as in R4 (medication[x],
+not R5's CodeableReference; effective[x], statusReason, Dosage.doseAndRate, Medication.batch).
 """

@@ -90,6 +90,36 @@ SERVED: tuple[ServedResource, ...] = (
         "Body weight and height, laboratory results, each visit's myositis core set measures and TIS. "
         "create (POST, or in a transaction Bundle): a lab result, body weight or height; see accepted_codes.",
     ),
+    ServedResource(
+        "MedicationRequest",
+        ("read", "search-type"),
+        (
+            SearchParam("patient", "reference", "Required: Patient/<id> or <id>."),
+            SearchParam(
+                "date",
+                "date",
+                "The day authored (local), YYYY-MM-DD with eq (default), ge, le, gt or lt; repeat for a range.",
+            ),
+            SearchParam("status", "token", "One status or several separated by commas (any of them)."),
+        ),
+        "IVIG dose orders: grams a day, days, interval, dosing weight and its basis, the rate ladder, the "
+        "product; status follows pharmacist verification.",
+    ),
+    ServedResource(
+        "MedicationAdministration",
+        ("read", "search-type"),
+        (
+            SearchParam("patient", "reference", "Required: Patient/<id> or <id>."),
+            SearchParam(
+                "date",
+                "date",
+                "The day the rate was set (local), YYYY-MM-DD with eq (default), ge, le, gt or lt; repeat for a range.",
+            ),
+            SearchParam("status", "token", "One status or several separated by commas (any of them)."),
+        ),
+        "Each pump rate recorded at an infusion: its period, rate, the volume run, the lot; voided ones as "
+        "entered-in-error.",
+    ),
     ServedResource("CodeSystem", ("read",), (), "Only the local CodeSystem ivig-clinic-measures."),
 )
 SERVED_BY_TYPE = {resource.type: resource for resource in SERVED}

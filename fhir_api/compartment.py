@@ -7,7 +7,7 @@ from django.conf import settings
 
 from patients.models import Patient
 
-from . import resources
+from . import medication, resources
 
 
 def mrn_system() -> str:
@@ -26,10 +26,20 @@ def _observations(patient: Patient) -> list[dict]:
     return [row.resource for row in resources.observation_rows(patient, local_system=local_system())]
 
 
+def _medication_requests(patient: Patient) -> list[dict]:
+    return [row.resource for row in medication.medication_request_rows(patient, base_url=settings.FHIR_CANONICAL_BASE)]
+
+
+def _medication_administrations(patient: Patient) -> list[dict]:
+    return [row.resource for row in medication.medication_administration_rows(patient)]
+
+
 # Type -> the patient's resources of that type, each already validated, in a stable order.
 BUILDERS: dict[str, Callable[[Patient], list[dict]]] = {
     "Patient": _patient,
     "Observation": _observations,
+    "MedicationRequest": _medication_requests,
+    "MedicationAdministration": _medication_administrations,
 }
 
 

@@ -14,6 +14,8 @@ from decimal import Decimal
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhir.resources.R4B.codesystem import CodeSystem
+from fhir.resources.R4B.medicationadministration import MedicationAdministration
+from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.patient import Patient as FhirPatient
@@ -27,7 +29,16 @@ from .exact_json import trimmed
 
 MODELS = {
     model.get_resource_type(): model
-    for model in (FhirPatient, Observation, Bundle, CapabilityStatement, CodeSystem, OperationOutcome)
+    for model in (
+        FhirPatient,
+        Observation,
+        Bundle,
+        CapabilityStatement,
+        CodeSystem,
+        OperationOutcome,
+        MedicationRequest,
+        MedicationAdministration,
+    )
 }
 # FHIR's id datatype; the R4B models do not check its length, so we do.
 FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")

@@ -17,10 +17,12 @@ from django.views.decorators.csrf import csrf_exempt
 
 from accounts.auth import token_for_secret
 from accounts.transactions import service_transaction
+from dosing.models import DoseOrder
 from patients.models import BodyMeasurement, LabResult, Patient
+from scheduling.models import RateChange
 from visits.models import Visit
 
-from . import compartment, exact_json, inbound, resources
+from . import compartment, exact_json, inbound, medication, resources
 from . import terminology as t
 from .capability import FHIR_JSON, MAX_TRANSACTION_ENTRIES, RESULT_PARAMS, SERVED_BY_TYPE, capability_statement
 from .search import SearchError, parse_count, parse_date, parse_offset, parse_token
@@ -240,13 +242,18 @@ def read_observation(request, resource_id: str) -> dict | None:
     return next((row.resource for row in rows if row.id == resource_id), None)
 
 
-def search_observations(request) -> list[dict]:
+def _required_patient(request, resource_type: str) -> UUID:
     if "patient" not in request.GET:
-        raise SearchError("patient", "is required: Observation search is per patient (patient=Patient/<id>)")
+        raise SearchError("patient", f"is required: {resource_type} search is per patient (patient=Patient/<id>)")
     reference = request.GET["patient"]
     patient_uuid = _uuid_or_none(reference.removeprefix("Patient/"))
     if patient_uuid is None:
         raise SearchError("patient", f"{reference!r} is not Patient/<id> or <id>")
+    return patient_uuid
+
+
+def search_observations(request) -> list[dict]:
+    patient_uuid = _required_patient(request, "Observation")
     # Every parameter is read before any lookup, so a bad one is 400 whoever the patient is.
     codes = None
     if "code" in request.GET:
@@ -403,8 +410,78 @@ def read_code_system(request, resource_id: str) -> dict | None:
     return resources.local_code_system(base_url=settings.FHIR_CANONICAL_BASE)
 
 
-READERS = {"Patient": read_patient, "Observation": read_observation, "CodeSystem": read_code_system}
-SEARCHERS = {"Patient": search_patients, "Observation": search_observations}
+# ------------------------------------------------------------------- MedicationRequest, MedicationAdministration
+
+
+def read_medication_request(request, resource_id: str) -> dict | None:
+    order_uuid = _uuid_or_none(resource_id)
+    order = None if order_uuid is None else DoseOrder.objects.select_related("patient").filter(uuid=order_uuid).first()
+    if order is None:
+        return None
+    rows = medication.medication_request_rows(order.patient, base_url=settings.FHIR_CANONICAL_BASE)
+    return next((row.resource for row in rows if row.id == resource_id), None)
+
+
+def read_medication_administration(request, resource_id: str) -> dict | None:
+    # Built with the rest of its infusion's rates: its end is the next rate's start.
+    change_uuid = _uuid_or_none(resource_id)
+    change = (
+        None if change_uuid is None else RateChange.objects.select_related("record").filter(uuid=change_uuid).first()
+    )
+    if change is None:
+        return None
+    rows = medication.administration_rows(change.record)
+    return next((row.resource for row in rows if row.id == resource_id), None)
+
+
+def _medication_search(request, resource_type: str, statuses: tuple[str, ...], build) -> list[dict]:
+    patient_uuid = _required_patient(request, resource_type)
+    wanted = None
+    if "status" in request.GET:
+        wanted = {value.strip() for value in request.GET["status"].split(",")}
+        unknown = sorted(wanted - set(statuses))
+        if unknown:
+            raise SearchError("status", f"{unknown[0]!r} is not a {resource_type} status: use {', '.join(statuses)}")
+    bounds = [parse_date("date", value) for value in request.GET.getlist("date")]
+    patient = Patient.objects.filter(uuid=patient_uuid).first()
+    if patient is None:
+        return []
+    return [
+        row.resource
+        for row in build(patient)
+        if (wanted is None or row.status in wanted) and all(bound.matches(row.day) for bound in bounds)
+    ]
+
+
+def search_medication_requests(request) -> list[dict]:
+    def build(patient: Patient) -> list[medication.MedicationRow]:
+        return medication.medication_request_rows(patient, base_url=settings.FHIR_CANONICAL_BASE)
+
+    return _medication_search(request, "MedicationRequest", medication.REQUEST_STATUSES, build)
+
+
+def search_medication_administrations(request) -> list[dict]:
+    return _medication_search(
+        request,
+        "MedicationAdministration",
+        medication.ADMINISTRATION_STATUSES,
+        medication.medication_administration_rows,
+    )
+
+
+READERS = {
+    "Patient": read_patient,
+    "Observation": read_observation,
+    "CodeSystem": read_code_system,
+    "MedicationRequest": read_medication_request,
+    "MedicationAdministration": read_medication_administration,
+}
+SEARCHERS = {
+    "Patient": search_patients,
+    "Observation": search_observations,
+    "MedicationRequest": search_medication_requests,
+    "MedicationAdministration": search_medication_administrations,
+}
 
 
 # --------------------------------------------------------------------------- helpers
