@@ -17,12 +17,13 @@ from celery.contrib.testing.worker import start_worker
 from celery.signals import task_postrun, task_retry
 from django.utils import timezone
 
-from ivig_clinic.celery import app as celery_app
 from patients.tests.factories import PatientFactory
 from scheduling.models import Reminder, ReminderStatus
 from scheduling.services.delivery import reminder_deliver
 from scheduling.tasks import deliver_reminder
 from scheduling.tests.factories import ReminderFactory
+
+celery_app = deliver_reminder.app  # the project's app (ivig_clinic.celery), without importing upward
 
 STALL_SECONDS = 2
 TIMEOUT_SECONDS = 1
