@@ -149,7 +149,10 @@ def _replay(request, user, key: str, fingerprint: str, is_api: bool):
         return response
     if first is None or first.path != request.path:
         return HttpResponse("This form's token was used by another form. Reload the page.", status=400)
-    messages.info(request, REPEATED) if same else messages.warning(request, REPEATED_CHANGED)
+    if same:
+        messages.info(request, REPEATED)
+    else:
+        messages.warning(request, REPEATED_CHANGED)
     return HttpResponseRedirect(first.result_url)
 
 

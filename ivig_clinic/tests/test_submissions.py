@@ -276,3 +276,9 @@ def test_create_pages_draw_a_fresh_token_each_time(role_client, dm_patient, role
         for _ in range(2)
     ]
     assert drawn[0] and drawn[1] and not set(drawn[0]) & set(drawn[1])
+
+
+@pytest.mark.django_db
+def test_the_admins_add_form_carries_the_token(admin_client):
+    html = admin_client.get(reverse("admin:patients_patient_add")).content.decode()
+    assert html.count(f'name="{FIELD_NAME}"') == 1
