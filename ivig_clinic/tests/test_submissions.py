@@ -197,7 +197,7 @@ def test_a_refused_write_gives_its_key_back(tablet, session):
 # ------------------------------------------------------------------ truly at once (PostgreSQL)
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="two connections racing need PostgreSQL")
 def test_two_sendings_at_once_make_one_row(make_user, dm_patient):
     """Two threads, two connections, the same submission: the second insert of the claim waits

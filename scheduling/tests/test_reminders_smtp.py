@@ -200,7 +200,7 @@ def wait_for(condition, seconds: float = 15) -> None:
         time.sleep(0.05)
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_worker_with_duplicate_tasks_and_a_slow_server_sends_once(mail_server, reminder, memory_worker):
     """The incident: EMAIL_TIMEOUT below the server's answer after DATA, the delivery queued
     twice. One message reaches the server; the reminder waits for a person as uncertain."""
