@@ -5,9 +5,12 @@ from axes.models import AccessAttempt
 from django.conf import settings
 from django.utils import timezone
 
+from .submissions import submissions_expire
+
 
 def housekeeping_run() -> dict[str, int]:
-    """Delete expired sessions and login-failure counters whose cool-off has passed.
+    """Delete expired sessions, login-failure counters whose cool-off has passed and form
+    submission claims older than a day (accounts/submissions.py).
     Running it twice in a row deletes nothing the second time.
 
     Sessions are cleared by the session engine's own ``clear_expired()``, which judges
@@ -21,4 +24,5 @@ def housekeeping_run() -> dict[str, int]:
     session_store.clear_expired()
     cooloff = timedelta(hours=settings.AXES_COOLOFF_TIME)
     attempts, _ = AccessAttempt.objects.filter(attempt_time__lt=now - cooloff).delete()
-    return {"expired_sessions": sessions, "stale_login_failures": attempts}
+    submissions = submissions_expire(now)
+    return {"expired_sessions": sessions, "stale_login_failures": attempts, "expired_submissions": submissions}

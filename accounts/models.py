@@ -100,3 +100,28 @@ class ApiToken(models.Model):
         if self.expires_at is not None and self.expires_at <= now:
             return TokenStatus.EXPIRED
         return TokenStatus.ACTIVE
+
+
+class FormSubmission(models.Model):
+    """One submission of a form or one API write, claimed once: the same submission sent again
+    (a double click, a reload, a script retrying) gets the first one's result instead of doing
+    the work twice (accounts/submissions.py). The key is the form's hidden `submission_id` or
+    the API's `Idempotency-Key` header; unique per user, claimed in the transaction of the write
+    it guards, so a concurrent duplicate waits on the unique index and then reads the result.
+    Deleted by housekeeping once older than `SUBMISSION_KEEP_HOURS`."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    path = models.CharField(max_length=2000)
+    fingerprint = models.CharField("SHA-256 of the submitted values", max_length=64)
+    result_url = models.CharField(max_length=2000, blank=True)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_content_type = models.CharField(max_length=200, blank=True)
+    response_body = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="formsubmission_one_per_user_key")]
+
+    def __str__(self):
+        return f"{self.key} → {self.result_url or self.response_status}"

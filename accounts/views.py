@@ -4,6 +4,7 @@ Each view: authorise, bind the form, call a service, then redirect or render."""
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
@@ -13,6 +14,7 @@ from accounts.roles import roles_of
 from . import services
 from .forms import ApiTokenForm
 from .models import ApiToken
+from .submissions import submission_result
 
 
 def _require_role(request) -> None:
@@ -45,6 +47,8 @@ def token_list(request):
             form.add_error(None, exc)
         else:
             # Rendered, not redirected: the secret must never be stored, not even in the session.
+            # Sent twice, the form leads to the token list (the secret is not shown again).
+            submission_result(request, reverse("accounts:tokens"))
             return render(request, "accounts/token_created.html", {"token": token, "secret": secret})
     tokens = [(token, token.status_on(now)) for token in ApiToken.objects.filter(user=request.user)]
     return render(request, "accounts/token_list.html", {"form": form, "tokens": tokens})

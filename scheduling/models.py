@@ -482,6 +482,9 @@ class Reminder(models.Model):
     # interrupted delivery; it is never blindly repeated (see the delivery service).
     delivery_claimed_at = models.DateTimeField(null=True, blank=True)
     emailed_at = models.DateTimeField(null=True, blank=True)
+    # Set when a send's outcome is unknown (it failed after the message left, or its worker died):
+    # never retried; a person confirms it arrived or resends it (scheduling/services/delivery.py).
+    email_uncertain_at = models.DateTimeField("e-mail uncertain since", null=True, blank=True)
     delivery_attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.CharField(max_length=300, blank=True)
     read_at = models.DateTimeField(null=True, blank=True)

@@ -4,7 +4,8 @@ whose worker died). The beat schedule (settings.CELERY_BEAT_SCHEDULE) runs the s
 after the sweep's writes commit. No service imports a task: the services return ids and the
 tasks fan them out.
 
-Delivery failures (an SMTP or network error) are retried by Celery itself (`autoretry_for`):
+Delivery failures before the message left (an SMTP or network error) are retried by Celery
+itself (`autoretry_for`); a send whose outcome is unknown is marked uncertain and never retried:
 after 60 s, then doubling, never more than an hour apart, at most `MAX_DELIVERY_ATTEMPTS` tries
 in all. The service records each attempt and sends at most once (scheduling/services/delivery.py)."""
 

@@ -18,5 +18,10 @@ urlpatterns = [
     path("sessions/<uuid:session_uuid>/record/complete/", records.record_complete, name="record_complete"),
     path("sessions/<uuid:session_uuid>/record/entries/<uuid:entry_uuid>/void/", records.entry_void, name="entry_void"),
     path("inbox/", reminders.inbox, name="inbox"),
+    path(
+        "reminders/<uuid:reminder_uuid>/email/<slug:action>/",
+        reminders.reminder_email_action,
+        name="reminder_email_action",
+    ),
     path("reminders/<uuid:reminder_uuid>/<slug:action>/", reminders.reminder_action, name="reminder_action"),
 ]

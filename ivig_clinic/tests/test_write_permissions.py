@@ -30,6 +30,7 @@ from scheduling.services.records import lot_record
 from scheduling.tests.factories import CHECK_ACCEPTED_POST, make_session
 from scheduling.views.records import RECORD_PARTS
 from scheduling.views.reminders import ACTIONS as REMINDER_ACTIONS
+from scheduling.views.reminders import EMAIL_ACTIONS as REMINDER_EMAIL_ACTIONS
 from visits.models import Visit
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -363,6 +364,10 @@ def _write_cases(w: World) -> dict[str, list[tuple[str, str, dict]]]:
         "scheduling:reminder_action": [
             (action, _url("scheduling:reminder_action", reminder_uuid=w.reminder.uuid, action=action), {})
             for action in REMINDER_ACTIONS
+        ],
+        "scheduling:reminder_email_action": [
+            (action, _url("scheduling:reminder_email_action", reminder_uuid=w.reminder.uuid, action=action), {})
+            for action in REMINDER_EMAIL_ACTIONS
         ],
         **{name: [("", _url(name, session_id=session), data)] for name, data in CHAIR_WRITES.items()},
         "api-v1:add_lot": [

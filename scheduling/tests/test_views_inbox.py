@@ -145,10 +145,73 @@ def test_viewer_gets_no_action_buttons_and_the_page_has_no_inline_code(client, m
 def test_inbox_shows_delivery_trouble(role_client, make_reminder):
     from scheduling.services.delivery import INTERRUPTED_DELIVERY
 
-    make_reminder(last_error=INTERRUPTED_DELIVERY, delivery_claimed_at=NOW - timedelta(hours=1))
+    make_reminder(
+        last_error=INTERRUPTED_DELIVERY,
+        delivery_claimed_at=NOW - timedelta(hours=1),
+        email_uncertain_at=NOW - timedelta(minutes=40),
+    )
     make_reminder(last_error="SMTPServerDisconnected: gone")
     html = role_client("nurse").get(INBOX).content.decode()
     assert "uncertain" in html and "not sent" in html
+    assert "It arrived" in html and "Resend e-mail" in html
+
+
+def email_action_url(reminder, action):
+    return reverse("scheduling:reminder_email_action", args=[reminder.uuid, action])
+
+
+def uncertain(make_reminder, **fields):
+    return make_reminder(
+        last_error="uncertain",
+        delivery_claimed_at=NOW - timedelta(hours=1),
+        delivery_attempts=1,
+        email_uncertain_at=NOW - timedelta(hours=1),
+        **fields,
+    )
+
+
+@pytest.mark.django_db
+def test_confirm_an_uncertain_email_counts_it_sent(role_client, make_reminder):
+    reminder = uncertain(make_reminder)
+    response = role_client("nurse").post(email_action_url(reminder, "confirm"), {"tab": "all"})
+    assert response.status_code == 302 and response["Location"] == f"{INBOX}?tab=all"
+    reminder.refresh_from_db()
+    assert reminder.emailed_at is not None and reminder.email_uncertain_at is None
+    assert reminder.status == ReminderStatus.SENT and reminder.last_error == ""
+    assert reminder.history.first().history_user.groups.filter(name="nurse").exists()
+
+
+@pytest.mark.django_db
+def test_resend_an_uncertain_email_releases_it_and_queues_one_delivery(
+    role_client, make_reminder, monkeypatch, django_capture_on_commit_callbacks
+):
+    from scheduling import tasks
+
+    queued = []
+    monkeypatch.setattr(tasks.deliver_reminder, "delay", queued.append)
+    reminder = uncertain(make_reminder)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = role_client("nurse").post(email_action_url(reminder, "resend"))
+    assert response.status_code == 302
+    reminder.refresh_from_db()
+    assert reminder.delivery_claimed_at is None and reminder.email_uncertain_at is None
+    assert reminder.delivery_attempts == 0 and queued == [reminder.pk]
+
+
+@pytest.mark.django_db
+def test_email_actions_refuse_a_reminder_that_is_not_uncertain(role_client, make_reminder):
+    reminder = make_reminder()
+    response = role_client("nurse").post(email_action_url(reminder, "resend"), follow=True)
+    assert "not uncertain" in response.content.decode()
+    reminder.refresh_from_db()
+    assert reminder.emailed_at is None and reminder.delivery_attempts == 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("method", "action", "status"), [("get", "confirm", 405), ("post", "shout", 404)])
+def test_email_actions_wrong_method_or_action(role_client, make_reminder, method, action, status):
+    reminder = uncertain(make_reminder)
+    assert getattr(role_client("nurse"), method)(email_action_url(reminder, action)).status_code == status
 
 
 # --------------------------------------------------------------------------- read and done

@@ -2,7 +2,7 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from ..models import Reminder
-from ..services.delivery import INTERRUPTED_DELIVERY
+from ..services.delivery import reminder_email_confirm, reminder_email_resend
 from ..services.inbox import (
     INBOX_TABS,
     inbox_counts,
@@ -21,10 +21,16 @@ from ..services.inbox import (
     reminder_mark_read,
     reminders_visible_to,
 )
+from ..tasks import deliveries_queue
 
 REMINDERS_PER_PAGE = 25
 ACTIONS = {"read": reminder_mark_read, "done": reminder_mark_done}
 DONE_MESSAGES = {"read": "Marked as read.", "done": "Marked as done."}
+EMAIL_ACTIONS = {"confirm": reminder_email_confirm, "resend": reminder_email_resend}
+EMAIL_MESSAGES = {
+    "confirm": "Recorded: the e-mail arrived. It will not be sent again.",
+    "resend": "The e-mail will be sent again in a moment.",
+}
 
 
 def _get_reminder_for_user(user, reminder_uuid) -> Reminder:
@@ -48,7 +54,6 @@ def inbox(request):
         "tabs": INBOX_TABS,
         "counts": inbox_counts(request.user, now=now),
         "page": page,
-        "interrupted_delivery": INTERRUPTED_DELIVERY,
     }
     return render(request, "scheduling/inbox.html", context)
 
@@ -64,5 +69,25 @@ def reminder_action(request, reminder_uuid, action):
     reminder = _get_reminder_for_user(request.user, reminder_uuid)
     service(reminder=reminder, by=request.user, now=timezone.now())
     messages.success(request, DONE_MESSAGES[action])
+    tab = request.POST.get("tab")
+    return redirect(f"{reverse('scheduling:inbox')}?tab={tab if tab in INBOX_TABS else 'all'}")
+
+
+@require_POST
+@permission_required("scheduling.change_reminder", raise_exception=True)
+def reminder_email_action(request, reminder_uuid, action):
+    """An uncertain e-mail: a person confirms it arrived, or has it sent again on purpose."""
+    service = EMAIL_ACTIONS.get(action)
+    if service is None:
+        raise Http404("No such action.")
+    reminder = _get_reminder_for_user(request.user, reminder_uuid)
+    try:
+        reminder = service(reminder=reminder, by=request.user, now=timezone.now())
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        if action == "resend":
+            deliveries_queue([reminder.pk])
+        messages.success(request, EMAIL_MESSAGES[action])
     tab = request.POST.get("tab")
     return redirect(f"{reverse('scheduling:inbox')}?tab={tab if tab in INBOX_TABS else 'all'}")
