@@ -191,9 +191,9 @@ class TestWeekView:
         assert "data-autoprint" in html and "Print in landscape." in html and 'rel="next"' not in html
         assert "<style" not in html and "style=" not in html and "<script>" not in html  # CSP: no inline
 
-    def test_bad_start_shows_this_week(self, role_client, frozen_today):
+    def test_bad_start_is_a_400_showing_this_week(self, role_client, frozen_today):
         response = role_client("nurse").get(self.url, {"start": "next tuesday"})
-        assert response.status_code == 200
+        assert response.status_code == 400
         assert response.context["monday"] == date(2026, 11, 16) and response.context["bad_start"]
 
     def test_cancelled_sessions_are_counted_not_shown(self, role_client, book):
