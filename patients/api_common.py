@@ -16,16 +16,28 @@ importing each other. ``ivig_clinic/urls.py`` plugs `DecimalJsonParser` and
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
 from ninja import Field, Schema
 from ninja.errors import ValidationError
 from ninja.parser import Parser
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, WithJsonSchema, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
+
+from accounts.input_rules import DATE_WINDOWS
 
 DECIMAL_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 DECIMAL_TEXT_PATTERN = "^" + DECIMAL_TEXT.pattern + "$"
@@ -129,6 +141,17 @@ class JsonObjectBody(BaseModel):
         if not isinstance(data, dict):
             raise PydanticCustomError("json_object", "The body must be a JSON object.")
         return data
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _date_in_its_window(cls, value: Any, info: ValidationInfo) -> Any:
+        # Every date of every body within the window its name has (accounts.input_rules).
+        if isinstance(value, date) and not isinstance(value, datetime):
+            try:
+                DATE_WINDOWS[info.field_name].check(value, timezone.localdate())
+            except DjangoValidationError as exc:
+                raise PydanticCustomError("date_window", "{message}", {"message": exc.messages[0]}) from None
+        return value
 
 
 # ------------------------------------------------------------------- exact numbers

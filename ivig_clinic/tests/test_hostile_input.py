@@ -89,7 +89,9 @@ def test_posting_an_empty_body_to_the_course_page_writes_nothing(role_client, bo
     from scheduling.models import InfusionSession
 
     before = InfusionSession.objects.count()
-    response = role_client("nurse").post(booked.get_absolute_url(), "", content_type="application/x-www-form-urlencoded")
+    response = role_client("nurse").post(
+        booked.get_absolute_url(), "", content_type="application/x-www-form-urlencoded"
+    )
     assert response.status_code < 500
     assert InfusionSession.objects.count() >= before
 
