@@ -67,6 +67,9 @@ class DateWindow:
     def check(self, value: date, today: date) -> None:
         """Raise a ValidationError saying the window when ``value`` is outside it."""
         low, high = self.bounds(today)
+        if self.days_after == 0 and value > today:
+            # The same words as the services' own rule for a date that cannot be in the future.
+            raise ValidationError("This date is in the future.", code="date_window")
         if not low <= value <= high:
             raise ValidationError(
                 f"Enter a date from {low.isoformat()} to {high.isoformat()} ({self.what}); "

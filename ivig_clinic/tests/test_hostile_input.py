@@ -181,3 +181,99 @@ def test_two_simultaneous_registrations_of_one_mrn_on_postgresql(make_user, monk
         thread.join()
     assert sorted(outcomes, key=str) == [["mrn"], "saved"]
     assert Patient.objects.filter(mrn="MRN-RACE").count() == 1
+
+
+# ------------------------------------------------------------------ implausible dates, spoofing identifiers
+
+PATIENT_FORM = {
+    "mrn": "MRN-1001",
+    "given_name": "Jane",
+    "family_name": "Doe",
+    "date_of_birth": "1974-02-03",
+    "sex_at_birth": "female",
+    "diagnosis": "adult_dm",
+    "iga_status": "normal",
+}
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "words"),
+    [
+        ("cancer_screen_on", "0001-01-01", "a clinical date"),
+        ("cancer_screen_on", "9999-12-31", "a clinical date"),
+        ("date_of_birth", "1899-12-31", "a date of birth"),
+        ("diagnosis_date", "1900-06-01", "a clinical date"),
+    ],
+)
+def test_a_patient_date_outside_its_window_is_refused_at_its_field(role_client, frozen_today, field, value, words):
+    from patients.models import Patient
+
+    response = role_client("physician").post(reverse("patients:create"), {**PATIENT_FORM, field: value})
+    assert response.status_code == 200
+    assert words in response.context["form"].errors[field][0]
+    assert not Patient.objects.exists()
+
+
+@pytest.mark.parametrize("field", ["started_on", "stopped_on"])
+@pytest.mark.parametrize("value", ["0001-01-01", "9999-12-31"])
+def test_a_medication_start_or_stop_outside_the_window_is_refused(role_client, patient, frozen_today, field, value):
+    from patients.models import Medication
+
+    url = reverse("patients:record_add", kwargs={"patient_uuid": patient.uuid, "kind_slug": "medications"})
+    form = {"category": "other", "name": "Paracetamol", field: value}
+    response = role_client("physician").post(url, form)
+    assert "a clinical date" in response.context["form"].errors[field][0]
+    assert not Medication.objects.exists()
+
+
+def test_a_course_first_day_years_away_is_refused(role_client, make_user, make_order, frozen_today):
+    from dosing.services.orders import dose_order_verify
+    from scheduling.models import Course
+
+    order = dose_order_verify(by=make_user("pharmacist"), order=make_order())
+    url = reverse("scheduling:course_create", kwargs={"order_uuid": order.uuid})
+    form = {"first_day": "9999-12-27", "start_time": "09:00", "chair": "1", "cycles": "1", "interval_weeks": "4"}
+    response = role_client("nurse").post(url, {**form, "action": "save"})
+    assert "a booking date" in response.context["form"].errors["first_day"][0]
+    assert not Course.objects.exists()
+
+
+@pytest.mark.parametrize("mrn", ["SEC\u202eexe.fdp", "MRN-1\r\nBcc: all@example.org", "MRN\u200b-1001"])
+def test_an_mrn_that_spoofs_is_refused_at_mrn(role_client, frozen_today, mrn):
+    from patients.models import Patient
+
+    response = role_client("physician").post(reverse("patients:create"), {**PATIENT_FORM, "mrn": mrn})
+    assert "printable" in response.context["form"].errors["mrn"][0]
+    assert not Patient.objects.exists()
+
+
+def test_free_text_is_kept_as_typed_and_shown_isolated(role_client, frozen_today):
+    from patients.models import Patient
+
+    notes = "left arm only \u202eplease\u202c\r\nsee letter"
+    client = role_client("physician")
+    response = client.post(reverse("patients:create"), {**PATIENT_FORM, "family_name": "Doe\u202e", "notes": notes})
+    assert response.status_code == 302
+    patient = Patient.objects.get()
+    assert patient.notes == notes.replace("\r\n", "\n") or patient.notes == notes
+    page = client.get(reverse("patients:list")).content.decode()
+    assert "<bdi>Doe\u202e</bdi>" in page
+
+
+def test_a_token_name_that_spoofs_is_refused(role_client):
+    from accounts.models import ApiToken
+
+    response = role_client("nurse").post(reverse("accounts:tokens"), {"name": "script\u202e", "lifetime_days": "30"})
+    assert "printable" in response.context["form"].errors["name"][0]
+    assert not ApiToken.objects.exists()
+
+
+@pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01"])
+def test_an_infusion_sheet_for_a_far_date_is_not_a_server_error(role_client, make_user, make_order, frozen_today, day):
+    from dosing.services.orders import dose_order_verify
+
+    order = dose_order_verify(by=make_user("pharmacist"), order=make_order())
+    url = reverse("dosing:order_sheet", kwargs={"order_uuid": order.uuid, "day": 1})
+    response = role_client("nurse").get(url, {"date": day, "start": "23:59"})
+    assert response.status_code == 200
+    assert response.context["options"].errors["date"]
