@@ -3,6 +3,7 @@ history), and a write from a page that showed an older version is refused with
 ``stale_version_error``: the lowest layer's helpers, used by every app's services."""
 
 from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 CHANGE_REASON_MAX_CHARS = 100
@@ -20,7 +21,15 @@ def audited_save(instance, *, by, reason: str = "") -> None:
     if len(reason) > CHANGE_REASON_MAX_CHARS:
         reason = reason[: CHANGE_REASON_MAX_CHARS - 1] + "…"
     instance._change_reason = reason or None
-    instance.save()
+    try:
+        with transaction.atomic():  # a savepoint, so the check below can still read
+            instance.save()
+    except IntegrityError:
+        # Two writes raced past full_clean (two registrations of one MRN at the same moment):
+        # the later one is refused at its field, as if it had come a moment after.
+        instance.validate_unique()
+        instance.validate_constraints()
+        raise
 
 
 # The code of a refusal for a write made from a page that showed an older version of a record;

@@ -16,6 +16,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
+from .input_rules import validate_identifier
+
 PREFIX_LENGTH = 8
 
 
@@ -52,7 +54,11 @@ class ApiTokenQuerySet(models.QuerySet):
 
 class ApiToken(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
-    name = models.CharField(max_length=100, help_text="What the token is for, e.g. “pharmacy dose-check script”.")
+    name = models.CharField(
+        max_length=100,
+        validators=[validate_identifier],
+        help_text="What the token is for, e.g. “pharmacy dose-check script”.",
+    )
     key_hash = models.CharField("SHA-256 of the secret", max_length=64, unique=True, editable=False)
     prefix = models.CharField(max_length=PREFIX_LENGTH, editable=False, help_text="The secret's first characters.")
     created_at = models.DateTimeField(default=timezone.now, editable=False)

@@ -5,6 +5,7 @@ from decimal import Decimal
 from django import forms
 
 from accounts.form_errors import PageVersionForm, page_version_field
+from accounts.input_rules import DateWindowsMixin
 from accounts.roles import NURSE, PHARMACIST, PHYSICIAN
 
 from .models import (
@@ -231,7 +232,7 @@ class ReasonForm(VersionedForm):
     version = _version()
 
 
-class SheetOptionsForm(forms.Form):
+class SheetOptionsForm(DateWindowsMixin, forms.Form):
     start = forms.TimeField(label="Planned start", required=False, widget=forms.TimeInput(attrs={"type": "time"}))
     date = forms.DateField(label="Infusion date", required=False, widget=forms.DateInput(attrs={"type": "date"}))
 

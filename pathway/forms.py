@@ -6,12 +6,13 @@ from decimal import Decimal
 from django import forms
 
 from accounts.form_errors import PageVersionForm, page_version_field
+from accounts.input_rules import DateWindowsMixin
 from dosing.models import ObjectiveMeasure
 
 from .models import Decision
 
 
-class CourseEditForm(PageVersionForm):
+class CourseEditForm(DateWindowsMixin, PageVersionForm):
     authorised_until = forms.DateField(label="Authorised until", widget=forms.DateInput(attrs={"type": "date"}))
     next_review_due = forms.DateField(label="Next review due", widget=forms.DateInput(attrs={"type": "date"}))
     max_dose_g_per_kg = forms.DecimalField(

@@ -16,16 +16,28 @@ importing each other. ``ivig_clinic/urls.py`` plugs `DecimalJsonParser` and
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
 from ninja import Field, Schema
 from ninja.errors import ValidationError
 from ninja.parser import Parser
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, WithJsonSchema, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
+
+from accounts.input_rules import DATE_WINDOWS
 
 DECIMAL_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 DECIMAL_TEXT_PATTERN = "^" + DECIMAL_TEXT.pattern + "$"
@@ -48,12 +60,66 @@ class UnreadableBody:
         self.error = error
 
 
+MAX_JSON_DEPTH = 32  # no body of this API nests more than a few levels
+
+
+def _json_depth(value: Any) -> int:
+    """How deeply arrays and objects nest in ``value`` (a scalar is 0), without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is not None:
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def nul_fields(value: Any) -> list[str]:
+    """The dotted paths of the strings (or keys) in a parsed body that hold a NUL character.
+
+    >>> nul_fields({"product": "octa\x00gam", "baseline": {"mmt": 1}, "list": ["ok", "x\x00"]})
+    ['product', 'list.1']
+    """
+    found, stack = [], [(value, ())]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str) and "\x00" in item:
+            found.append(".".join(path) or None)
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                stack.append((key, (*path, key)) if "\x00" in key else (child, (*path, key)))
+        elif isinstance(item, list):
+            stack.extend((child, (*path, str(index))) for index, child in enumerate(item))
+    return sorted(found, key=lambda field: field or "")
+
+
 class DecimalJsonParser(Parser):
+    """Reads a body for every route. A body nested deeper than MAX_JSON_DEPTH, or too deep for
+    Python to read at all, is refused like any unreadable body (422), not a server error; a NUL
+    character in any string (PostgreSQL text cannot hold one) is refused at its field."""
+
     def parse_body(self, request):
         try:
-            return json.loads(request.body, parse_float=Decimal, parse_constant=JsonConstant)
+            data = json.loads(request.body, parse_float=Decimal, parse_constant=JsonConstant)
         except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are both ValueErrors
             return UnreadableBody(str(exc))
+        except RecursionError:
+            return UnreadableBody(f"it is nested more than {MAX_JSON_DEPTH} levels deep")
+        if _json_depth(data) > MAX_JSON_DEPTH:
+            return UnreadableBody(f"it is nested more than {MAX_JSON_DEPTH} levels deep")
+        fields = nul_fields(data)
+        if fields:
+            return BodyWithNul(fields)
+        return data
+
+
+class BodyWithNul(UnreadableBody):
+    """A body with a NUL character in a string: refused at each field that holds one."""
+
+    def __init__(self, fields: list[str | None]):
+        super().__init__("a NUL character")
+        self.fields = fields
 
 
 class JsonObjectBody(BaseModel):
@@ -67,11 +133,25 @@ class JsonObjectBody(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _a_json_object(cls, data: Any) -> Any:
+        if isinstance(data, BodyWithNul):
+            # Raised past pydantic to the API's one 422 handler, which names each field.
+            raise InvalidInput([{"field": field, "message": NUL_MESSAGE} for field in data.fields])
         if isinstance(data, UnreadableBody):
             raise PydanticCustomError("json_invalid", "The body is not valid JSON: {error}", {"error": data.error})
         if not isinstance(data, dict):
             raise PydanticCustomError("json_object", "The body must be a JSON object.")
         return data
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _date_in_its_window(cls, value: Any, info: ValidationInfo) -> Any:
+        # Every date of every body within the window its name has (accounts.input_rules).
+        if isinstance(value, date) and not isinstance(value, datetime):
+            try:
+                DATE_WINDOWS[info.field_name].check(value, timezone.localdate())
+            except DjangoValidationError as exc:
+                raise PydanticCustomError("date_window", "{message}", {"message": exc.messages[0]}) from None
+        return value
 
 
 # ------------------------------------------------------------------- exact numbers
@@ -154,10 +234,13 @@ def aware_time(value: Any) -> datetime:
     return moment
 
 
+NUL_MESSAGE = "must not contain a NUL character"
+
+
 def plain_text(value: str) -> str:
     # The forms refuse it too (Django's ProhibitNullCharactersValidator); PostgreSQL cannot store it.
     if "\x00" in value:
-        raise PydanticCustomError("nul_character", "must not contain a NUL character")
+        raise PydanticCustomError("nul_character", NUL_MESSAGE)
     return value
 
 

@@ -7,6 +7,7 @@ admin share them; the database constraints are the second line.
 from django import forms
 
 from accounts.form_errors import PageVersionMixin, page_version_field
+from accounts.input_rules import DateWindowsMixin
 
 from .labs import LAB_CATALOG
 from .medicines import recognised_elsewhere
@@ -56,7 +57,7 @@ def _height_field(**kwargs) -> forms.DecimalField:
     )
 
 
-class PatientForm(forms.ModelForm):
+class PatientForm(DateWindowsMixin, forms.ModelForm):
     antibodies = forms.MultipleChoiceField(
         label="Myositis antibodies (positive)",
         choices=MyositisAntibody.choices,
@@ -117,7 +118,7 @@ class PatientCreateForm(PatientForm):
     )
 
 
-class MeasurementForm(forms.ModelForm):
+class MeasurementForm(DateWindowsMixin, forms.ModelForm):
     weight_kg = _weight_field(required=False)
     height_cm = _height_field(required=False)
 
@@ -127,7 +128,7 @@ class MeasurementForm(forms.ModelForm):
         widgets = {"measured_on": DateInput()}
 
 
-class LabResultForm(forms.ModelForm):
+class LabResultForm(DateWindowsMixin, forms.ModelForm):
     class Meta:
         model = LabResult
         fields = ["test", "collected_on", "value", "upper_limit_normal"]
@@ -152,7 +153,7 @@ def _lab_choice_label(code: str, label: str) -> str:
     return f"{label} ({definition.unit}{uln})"
 
 
-class MedicationForm(forms.ModelForm):
+class MedicationForm(DateWindowsMixin, forms.ModelForm):
     """The category is checked against the drug's name by the service (patients.medicines): when
     the name is recognised under another category, the form shows a checkbox to keep the
     category as entered, with the reason that goes into the history."""
@@ -194,7 +195,7 @@ class MedicationForm(forms.ModelForm):
         return cleaned
 
 
-class RiskFactorForm(forms.ModelForm):
+class RiskFactorForm(DateWindowsMixin, forms.ModelForm):
     class Meta:
         model = RiskFactor
         fields = ["kind", "noted_on", "ended_on", "comment"]

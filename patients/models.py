@@ -17,6 +17,8 @@ from django.db.models import Q
 from django.urls import reverse
 from simple_history.models import HistoricalRecords
 
+from accounts.input_rules import validate_identifier
+
 from . import medicines
 
 MAX_WEIGHT_KG = Decimal("350")
@@ -176,7 +178,9 @@ def week_zero(ivig_started_on: date | None, first_infusion_on: date | None) -> W
 
 class Patient(models.Model):
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    mrn = models.CharField("MRN", max_length=32, unique=True, help_text="Medical record number")
+    mrn = models.CharField(
+        "MRN", max_length=32, unique=True, validators=[validate_identifier], help_text="Medical record number"
+    )
     given_name = models.CharField(max_length=100)
     family_name = models.CharField(max_length=100)
     date_of_birth = models.DateField()

@@ -10,6 +10,7 @@ from datetime import date, time
 from django import forms
 
 from accounts.form_errors import PageVersionForm, PageVersionMixin, page_version_field
+from accounts.input_rules import DateWindowsMixin
 from dosing.chart_limits import MAX_LADDER_TOLERANCE_MINUTES
 
 from .conflicts import warnings_digest
@@ -63,7 +64,7 @@ def _chair_choices(unit: UnitSettings) -> list[tuple[int, str]]:
     return [(number, f"Chair {number}") for number in range(1, unit.chairs + 1)]
 
 
-class CourseForm(AcceptWarningsForm):
+class CourseForm(DateWindowsMixin, AcceptWarningsForm):
     first_day = forms.DateField(label="First infusion day", widget=_date_input())
     start_time = forms.TimeField(
         label="Start time (local)",
@@ -93,7 +94,7 @@ class CourseForm(AcceptWarningsForm):
         self.initial.setdefault("interval_weeks", label_weeks or 4)
 
 
-class MoveForm(PageVersionMixin, AcceptWarningsForm):
+class MoveForm(DateWindowsMixin, PageVersionMixin, AcceptWarningsForm):
     new_date = forms.DateField(label="New day", widget=_date_input())
     new_start = forms.TimeField(label="New start time (local)", widget=_time_input())
     chair = forms.TypedChoiceField(label="Chair", coerce=int, empty_value=None, required=False)
@@ -150,6 +151,6 @@ class UnitSettingsForm(forms.Form):
     )
 
 
-class WeekForm(forms.Form):
+class WeekForm(DateWindowsMixin, forms.Form):
     start = forms.DateField(required=False)
     chairs_from = forms.IntegerField(required=False, min_value=1, max_value=10_000)

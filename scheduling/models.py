@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
+from accounts.input_rules import validate_identifier
 from dosing.chart_limits import MAX_LADDER_TOLERANCE_MINUTES
 from dosing.models import validate_gtin14
 
@@ -331,7 +332,7 @@ class LotUsage(RecordEntry):
     """Traceability of a plasma product: which lots were opened for this infusion."""
 
     record = models.ForeignKey(InfusionRecord, on_delete=models.CASCADE, related_name="lots")
-    lot_number = models.CharField(max_length=40)
+    lot_number = models.CharField(max_length=40, validators=[validate_identifier])
     vial_size_g = models.DecimalField(max_digits=5, decimal_places=2, validators=[MinValueValidator(Decimal("0.5"))])
     vials = models.PositiveSmallIntegerField(validators=[MinValueValidator(1)])
     expiry_date = models.DateField(null=True, blank=True)

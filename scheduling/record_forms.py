@@ -9,6 +9,7 @@ from decimal import Decimal
 from django import forms
 
 from accounts.form_errors import PageVersionForm, page_version_field
+from accounts.input_rules import DateWindowsMixin
 from dosing.barcodes import SCAN_MAX_CHARS
 
 from .models import ReactionAction, ReactionSeverity, ReactionType, VitalsPhase
@@ -161,7 +162,7 @@ class VitalsForm(PartForm):
     )
 
 
-class LotForm(PartForm):
+class LotForm(DateWindowsMixin, PartForm):
     """A lot opened: scanned (the vial's GS1 DataMatrix gives GTIN, lot and expiry, the catalog the
     vial size) or typed. Without a scan the lot, size and expiry are needed; the service says which."""
 

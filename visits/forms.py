@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.utils import timezone
 
+from accounts.input_rules import DateWindowsMixin
 from accounts.roles import PHYSICIAN
 from patients.forms import DateInput
 from patients.models import Patient
@@ -165,7 +166,7 @@ class AssessorChoiceField(forms.ModelChoiceField):
         return f"{name} ({obj.get_username()})" if name else obj.get_username()
 
 
-class VisitForm(forms.Form):
+class VisitForm(DateWindowsMixin, forms.Form):
     """One visit's core set measures. ``patient`` and the signed-in ``user`` are required;
     ``visit`` when correcting one; ``lab_day`` (a ?visit_date= string) picks the day whose lab
     results prefill the enzymes of a new form."""

@@ -251,7 +251,10 @@ def test_every_list_names_the_patient_with_a_link(role_client, make_order):
     pending = make_order()
     html = role_client("pharmacist").get(URL).content.decode()
     patient = pending.patient
-    name = f'<span class="text-nowrap">{patient.mrn}</span> {patient.family_name}, {patient.given_name}</a>'
+    name = (
+        f'<span class="text-nowrap"><bdi>{patient.mrn}</bdi></span> '
+        f"<bdi>{patient.family_name}</bdi>, <bdi>{patient.given_name}</bdi></a>"
+    )
     assert f'<a class="patient-link" href="{patient.get_absolute_url()}">{name}' in html  # orders awaiting
     assert html.count('class="patient-link"') >= 3  # and the flagged and unacknowledged lists
     assert f"{patient.family_name}, {patient.given_name}</td>" not in html  # no name left unlinked

@@ -98,7 +98,7 @@ def test_shows_identity_age_diagnosis_and_immunology(role_client):
     response = role_client("viewer").get(_url(patient))
     assert response.status_code == 200
     text = _text(response)
-    assert "Okonkwo, Ada" in text
+    assert "<bdi>Okonkwo</bdi>, <bdi>Ada</bdi>" in response.content.decode()  # each name isolated
     assert "MRN MRN-4242 · born 1970-11-23 (55 years) · Female at birth" in text
     assert "Diagnosis Overlap myositis" in text
     assert "Date of diagnosis 2026-03-04" in text

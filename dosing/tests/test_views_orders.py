@@ -431,7 +431,10 @@ class TestOrderListWorklists:
         patient = orders["verified"].patient
         html = role_client("viewer").get(self.url).content.decode()
         link = f'<a class="patient-link" href="{patient.get_absolute_url()}">'
-        name = f'<span class="text-nowrap">{patient.mrn}</span> {patient.family_name}, {patient.given_name}</a>'
+        name = (
+            f'<span class="text-nowrap"><bdi>{patient.mrn}</bdi></span> '
+            f"<bdi>{patient.family_name}</bdi>, <bdi>{patient.given_name}</bdi></a>"
+        )
         assert link + name in html
 
     def test_my_prescriptions_is_offered_to_prescribers(self, role_client, orders):

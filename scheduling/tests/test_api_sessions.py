@@ -742,6 +742,24 @@ def test_an_expired_typed_lot_is_refused_at_expiry(tablet, started):
     ]
 
 
+@pytest.mark.parametrize("expiry", ["9999-12-31", "0001-01-01", "2040-01-01"])
+def test_an_implausible_expiry_is_refused_at_expiry_with_its_window(tablet, started, expiry):
+    before = state()
+    response = post(tablet, url(started, "lots"), {"lot": "B42", "expiry": expiry, "vial_grams": 30})
+    ((field, message),) = errors_of(response)
+    assert field == "expiry" and "a vial's expiry" in message and expiry in message
+    assert state() == before
+
+
+@pytest.mark.parametrize("lot", ["B42\u202e", "B4\r\n2", "B\u200b42"])
+def test_a_lot_number_with_a_control_or_format_character_is_refused_at_lot(tablet, started, lot):
+    before = state()
+    response = post(tablet, url(started, "lots"), {"lot": lot, "expiry": "2027-05-31", "vial_grams": 30})
+    ((field, message),) = errors_of(response)
+    assert field == "lot" and "printable" in message
+    assert state() == before
+
+
 def test_opening_more_than_planned_needs_a_reason_at_excess_reason(tablet, started):
     post(tablet, url(started, "lots"), {"lot": "B42", "expiry": "2027-05-31", "vial_grams": 30, "vials": 2})
     body = {"lot": "B43", "expiry": "2027-05-31", "vial_grams": 30, "vials": 1}

@@ -178,8 +178,8 @@ class TestWeekView:
     @pytest.mark.parametrize("chairs_from", ["0", "x", "-3"])
     def test_a_bad_chair_number_shows_the_first_bay_and_says_so(self, role_client, chairs_from):
         response = role_client("nurse").get(self.url, {"chairs_from": chairs_from})
-        assert response.status_code == 200 and response.context["grid"].first_chair == 1
-        assert "the chair was not a number" in response.content.decode()
+        assert response.status_code == 400 and response.context["grid"].first_chair == 1
+        assert "Showing this week from chair 1." in response.content.decode()
 
     def test_a_chair_past_the_last_shows_the_last_chair(self, role_client):
         grid = role_client("nurse").get(self.url, {"chairs_from": "9999"}).context["grid"]
@@ -191,9 +191,9 @@ class TestWeekView:
         assert "data-autoprint" in html and "Print in landscape." in html and 'rel="next"' not in html
         assert "<style" not in html and "style=" not in html and "<script>" not in html  # CSP: no inline
 
-    def test_bad_start_shows_this_week(self, role_client, frozen_today):
+    def test_bad_start_is_a_400_showing_this_week(self, role_client, frozen_today):
         response = role_client("nurse").get(self.url, {"start": "next tuesday"})
-        assert response.status_code == 200
+        assert response.status_code == 400
         assert response.context["monday"] == date(2026, 11, 16) and response.context["bad_start"]
 
     def test_cancelled_sessions_are_counted_not_shown(self, role_client, book):

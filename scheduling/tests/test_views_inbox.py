@@ -69,7 +69,7 @@ def test_nurse_sees_her_roles_due_reminders_with_patient_link_and_local_time(rol
     assert response.status_code == 200
     assert shown(response) == {"Message for thrombosis_check.", "Message for venous_check."}
     html = response.content.decode()
-    assert f'href="{patient.get_absolute_url()}">MRN777001</a>' in html
+    assert f'href="{patient.get_absolute_url()}"><bdi>MRN777001</bdi></a>' in html
     assert "Thrombosis check (72 h)" in html
     assert "Sun 2026-11-22 11:00" in html  # 16:00 UTC shown as New York time
     assert "Quackenbush" not in html

@@ -80,10 +80,12 @@ def week_view(request):
         "today": today,
         "unit": unit,
         "bad_start": not valid,
+        "week_errors": [error for errors in form.errors.values() for error in errors],
         "printing": request.GET.get("print") == "1",
         "movable": MOVABLE_STATUSES,
     }
-    return render(request, "scheduling/week.html", context)
+    # A week that cannot be shown is a bad request: the page says why and shows this week instead.
+    return render(request, "scheduling/week.html", context, status=200 if valid else 400)
 
 
 @require_http_methods(["GET", "POST"])
@@ -136,7 +138,8 @@ def course_detail(request, course_uuid):
     course = get_object_or_404(
         Course.objects.select_related("order__product", "order__indication", "patient", "created_by"), uuid=course_uuid
     )
-    extend_form = AcceptWarningsForm(request.POST or None)
+    # Bound on any POST, even an empty one: the extension has no required field.
+    extend_form = AcceptWarningsForm(request.POST if request.method == "POST" else None)
     if request.method == "POST":
         if not request.user.has_perm("scheduling.add_infusionsession"):
             raise PermissionDenied
