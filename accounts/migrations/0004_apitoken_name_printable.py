@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0002_apitoken_scope'),
+        ('accounts', '0003_formsubmission'),
     ]
 
     operations = [

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('scheduling', '0010_fill_infusions_given'),
+        ('scheduling', '0011_reminder_email_uncertain'),
     ]
 
     operations = [
