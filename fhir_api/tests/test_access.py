@@ -94,7 +94,7 @@ def test_xml_only_is_406(reader):
 
 
 @pytest.mark.parametrize(
-    "path", ["/fhir/MedicationRequest", "/fhir/Flag/123", "/fhir/CodeSystem", "/fhir/x/y/z", "/fhir/"]
+    "path", ["/fhir/MedicationRequest", "/fhir/Encounter/123", "/fhir/CodeSystem", "/fhir/x/y/z", "/fhir/"]
 )
 def test_an_unknown_resource_type_is_404(reader, path):
     assert_outcome(reader.get(path), 404, "not-supported")
