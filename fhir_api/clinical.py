@@ -227,7 +227,7 @@ def reaction_row(reaction: Reaction, *, base_url: str) -> Row:
         coding.append({"system": SNOMED, "code": snomed_code, "display": snomed_display})
     # One contained Medication per live lot given at that infusion (a batch is one lot), or the
     # product alone when no lot was recorded.
-    lots = list(reaction.record.lots.live().order_by("pk"))
+    lots = sorted((lot for lot in reaction.record.lots.all() if not lot.is_voided), key=lambda lot: lot.pk)
     medications = [_medication(product, lot, n) for n, lot in enumerate(lots, 1)] or [_medication(product)]
     action = _action_concept(reaction.action)
     action_parts = [{"url": "action", "valueCodeableConcept": {"coding": [_coding(action, system)]}}]
