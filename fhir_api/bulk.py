@@ -93,7 +93,9 @@ def bulk_export_request(
         output_format=output_format,
     )
     with transaction.atomic():
-        audited_save(job, by=by, reason=f"export requested: {', '.join(types)}")
+        # The history reason is short (100 characters); the job's own `types` holds the full list.
+        what = "every type" if set(types) == set(compartment.BUILDERS) else ", ".join(types)
+        audited_save(job, by=by, reason=f"export requested: {what}")
     return job
 
 

@@ -120,7 +120,49 @@ SERVED: tuple[ServedResource, ...] = (
         "Each pump rate recorded at an infusion: its period, rate, the volume run, the lot; voided ones as "
         "entered-in-error.",
     ),
-    ServedResource("CodeSystem", ("read",), (), "Only the local CodeSystem ivig-clinic-measures."),
+    ServedResource(
+        "CodeSystem",
+        ("read",),
+        (),
+        "Our local CodeSystems: ivig-clinic-measures, ivig-clinic-risk-flags, ivig-clinic-infusion-reactions.",
+    ),
+    ServedResource(
+        "Flag",
+        ("read", "search-type"),
+        (
+            SearchParam("patient", "reference", "Required: Patient/<id> or <id>."),
+            SearchParam("status", "token", "active or inactive (resolved); several separated by commas."),
+            SearchParam("date", "date", "The period the flag stood: [eq|ge|le|gt|lt]YYYY-MM-DD; repeat for a range."),
+        ),
+        "Risk flags, active and resolved, each under its code in ivig-clinic-risk-flags.",
+    ),
+    ServedResource(
+        "AdverseEvent",
+        ("read", "search-type"),
+        (
+            SearchParam("patient", "reference", "Required: Patient/<id> or <id>."),
+            SearchParam("date", "date", "The day of the reaction: [eq|ge|le|gt|lt]YYYY-MM-DD; repeat for a range."),
+        ),
+        "Infusion reactions. A voided reaction (entered in error) is not sent: its read is 410 Gone.",
+    ),
+    ServedResource(
+        "Appointment",
+        ("read", "search-type"),
+        (
+            SearchParam("patient", "reference", "Required: Patient/<id> or <id>."),
+            SearchParam("date", "date", "The day of the start: [eq|ge|le|gt|lt]YYYY-MM-DD; repeat for a range."),
+            SearchParam(
+                "status", "token", "pending, booked, arrived, fulfilled, noshow or cancelled; several by commas."
+            ),
+        ),
+        "Infusion sessions, each in its chair (Location) with its dose order (MedicationRequest).",
+    ),
+    ServedResource(
+        "Location",
+        ("read", "search-type"),
+        (SearchParam("name", "string", 'Start of the name, any case ("Chair 3", "IVIG infusion unit").'),),
+        "The infusion unit (infusion-unit) and its chairs (chair-<n>), part of it.",
+    ),
 )
 SERVED_BY_TYPE = {resource.type: resource for resource in SERVED}
 # Whole-system interactions: a Bundle POSTed to the base.

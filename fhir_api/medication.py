@@ -78,10 +78,11 @@ def extension_url(base_url: str, name: str) -> str:
 
 @dataclass(frozen=True)
 class MedicationRow:
-    """One resource with what search filters on: its local day and status."""
+    """One resource with what search filters on: its local day (`start`, as the other per-patient
+    rows name it) and status."""
 
     id: str
-    day: date
+    start: date
     status: str
     resource: dict
 

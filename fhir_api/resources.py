@@ -11,9 +11,13 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+from fhir.resources.R4B.adverseevent import AdverseEvent
+from fhir.resources.R4B.appointment import Appointment
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhir.resources.R4B.codesystem import CodeSystem
+from fhir.resources.R4B.flag import Flag
+from fhir.resources.R4B.location import Location
 from fhir.resources.R4B.medicationadministration import MedicationAdministration
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.observation import Observation
@@ -38,6 +42,10 @@ MODELS = {
         OperationOutcome,
         MedicationRequest,
         MedicationAdministration,
+        Flag,
+        AdverseEvent,
+        Appointment,
+        Location,
     )
 }
 # FHIR's id datatype; the R4B models do not check its length, so we do.
@@ -265,26 +273,49 @@ def observation_rows(patient: Patient, *, local_system: str) -> list[Observation
 
 
 def local_code_system(*, base_url: str) -> dict:
-    concepts = t.local_concepts()
+    return code_system_resource(
+        code_system_id=t.LOCAL_CODE_SYSTEM_ID,
+        base_url=base_url,
+        name="IvigClinicMeasures",
+        title="IVIG Clinic myositis measures",
+        description="Local codes for the myositis core set measures, the Total Improvement Score, its "
+        "categories and the instruments, which have no LOINC code. Muscle enzymes, weight, height and "
+        "laboratory results are sent under LOINC.",
+        concepts=t.local_concepts(),
+    )
+
+
+def code_system_resource(
+    *, code_system_id: str, base_url: str, name: str, title: str, description: str, concepts: list[t.LocalConcept]
+) -> dict:
+    """One of our local CodeSystems, complete: every code with its display and definition."""
+    codes = [c.code for c in concepts]
+    if len(codes) != len(set(codes)):
+        raise ValueError(f"code: a code of {code_system_id} is defined twice")
     return validated(
         {
             "resourceType": "CodeSystem",
-            "id": t.LOCAL_CODE_SYSTEM_ID,
-            "url": local_code_system_url(base_url),
-            "name": "IvigClinicMeasures",
-            "title": "IVIG Clinic myositis measures",
+            "id": code_system_id,
+            "url": f"{base_url}/CodeSystem/{code_system_id}",
+            "name": name,
+            "title": title,
             "status": "active",
             "experimental": False,
             "publisher": "IVIG Clinic",
-            "description": "Local codes for the myositis core set measures, the Total Improvement Score, its "
-            "categories and the instruments, which have no LOINC code. Muscle enzymes, weight, height and "
-            "laboratory results are sent under LOINC.",
+            "description": description,
             "caseSensitive": True,
             "content": "complete",
             "count": len(concepts),
             "concept": [{"code": c.code, "display": c.display, "definition": c.definition} for c in concepts],
         }
     )
+
+
+@dataclass(frozen=True)
+class Gone:
+    """What a reader returns for a resource that existed and was withdrawn (HTTP 410)."""
+
+    diagnostics: str
 
 
 def operation_outcome(*, code: str, diagnostics: str, severity: str = "error", expression: str | None = None) -> dict:

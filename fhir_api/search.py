@@ -59,6 +59,23 @@ class DateBound:
             "lt": day < self.day,
         }[self.prefix]
 
+    def overlaps(self, start: date, end: date | None) -> bool:
+        """Whether a period of days from `start` to `end` (None: still open) meets this bound, as
+        FHIR compares a period: eq, it holds the day; ge/gt, it lasts until the day (or after);
+        le/lt, it began by the day (or before).
+
+        >>> bound = DateBound("eq", date(2026, 3, 1))
+        >>> bound.overlaps(date(2026, 2, 1), None), bound.overlaps(date(2026, 2, 1), date(2026, 2, 28))
+        (True, False)
+        """
+        return {
+            "eq": start <= self.day and (end is None or end >= self.day),
+            "ge": end is None or end >= self.day,
+            "gt": end is None or end > self.day,
+            "le": start <= self.day,
+            "lt": start < self.day,
+        }[self.prefix]
+
 
 def parse_date(param: str, value: str) -> DateBound:
     """[prefix]YYYY-MM-DD; our observations are dated to the day.

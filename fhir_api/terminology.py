@@ -33,6 +33,7 @@ UCUM_FOR_UNIT = MappingProxyType(
         "kg": "kg",
         "cm": "cm",
         "{score}": "{score}",
+        "mL/h": "mL/h",
     }
 )
 

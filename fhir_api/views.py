@@ -19,10 +19,11 @@ from accounts.auth import token_for_secret
 from accounts.transactions import service_transaction
 from dosing.models import DoseOrder
 from patients.models import BodyMeasurement, LabResult, Patient
+from risk.models import RiskFlag
 from scheduling.models import RateChange
 from visits.models import Visit
 
-from . import compartment, exact_json, inbound, medication, resources
+from . import clinical, compartment, exact_json, inbound, medication, resources
 from . import terminology as t
 from .capability import FHIR_JSON, MAX_TRANSACTION_ENTRIES, RESULT_PARAMS, SERVED_BY_TYPE, capability_statement
 from .search import SearchError, parse_count, parse_date, parse_offset, parse_token
@@ -163,6 +164,8 @@ def read(request, resource_type: str, resource_id: str):
     resource = reader(request, resource_id)
     if resource is None:
         return outcome(404, "not-found", f"{resource_type}/{resource_id} is not known here.")
+    if isinstance(resource, resources.Gone):
+        return outcome(410, "deleted", resource.diagnostics)
     return fhir_response(resource)
 
 
@@ -404,10 +407,31 @@ def _read_body(request) -> dict:
 # --------------------------------------------------------------------------- CodeSystem
 
 
+# Every local CodeSystem we publish, by id.
+CODE_SYSTEMS = {
+    t.LOCAL_CODE_SYSTEM_ID: resources.local_code_system,
+    clinical.RISK_FLAG_SYSTEM_ID: clinical.risk_flag_code_system,
+    clinical.REACTION_SYSTEM_ID: clinical.reaction_code_system,
+}
+
+
 def read_code_system(request, resource_id: str) -> dict | None:
-    if resource_id != t.LOCAL_CODE_SYSTEM_ID:
+    build = CODE_SYSTEMS.get(resource_id)
+    return None if build is None else build(base_url=settings.FHIR_CANONICAL_BASE)
+
+
+# --------------------------------------------------------------------------- Flag, AdverseEvent, Appointment
+
+
+def _codes(request, param: str, allowed: tuple[str, ...]) -> set[str] | None:
+    """A token parameter of fixed codes (several separated by commas): None when not given."""
+    if param not in request.GET:
         return None
-    return resources.local_code_system(base_url=settings.FHIR_CANONICAL_BASE)
+    codes = set(request.GET[param].split(","))
+    unknown = sorted(codes - set(allowed))
+    if unknown:
+        raise SearchError(param, f"{unknown[0]!r} is not one of {', '.join(allowed)}")
+    return codes
 
 
 # ------------------------------------------------------------------- MedicationRequest, MedicationAdministration
@@ -434,22 +458,20 @@ def read_medication_administration(request, resource_id: str) -> dict | None:
     return next((row.resource for row in rows if row.id == resource_id), None)
 
 
-def _medication_search(request, resource_type: str, statuses: tuple[str, ...], build) -> list[dict]:
+def _search_rows(request, resource_type: str, rows_of, *, statuses: tuple[str, ...] = (), period: bool = False):
+    """A per-patient search: patient= (required), status= (when `statuses`), date= (on the start
+    day, or on the whole period when `period`). Every parameter is read before any lookup."""
     patient_uuid = _required_patient(request, resource_type)
-    wanted = None
-    if "status" in request.GET:
-        wanted = {value.strip() for value in request.GET["status"].split(",")}
-        unknown = sorted(wanted - set(statuses))
-        if unknown:
-            raise SearchError("status", f"{unknown[0]!r} is not a {resource_type} status: use {', '.join(statuses)}")
+    wanted = _codes(request, "status", statuses) if statuses else None
     bounds = [parse_date("date", value) for value in request.GET.getlist("date")]
     patient = Patient.objects.filter(uuid=patient_uuid).first()
     if patient is None:
         return []
     return [
         row.resource
-        for row in build(patient)
-        if (wanted is None or row.status in wanted) and all(bound.matches(row.day) for bound in bounds)
+        for row in rows_of(patient)
+        if (wanted is None or row.status in wanted)
+        and all(bound.overlaps(row.start, row.end) if period else bound.matches(row.start) for bound in bounds)
     ]
 
 
@@ -457,16 +479,84 @@ def search_medication_requests(request) -> list[dict]:
     def build(patient: Patient) -> list[medication.MedicationRow]:
         return medication.medication_request_rows(patient, base_url=settings.FHIR_CANONICAL_BASE)
 
-    return _medication_search(request, "MedicationRequest", medication.REQUEST_STATUSES, build)
+    return _search_rows(request, "MedicationRequest", build, statuses=medication.REQUEST_STATUSES)
 
 
 def search_medication_administrations(request) -> list[dict]:
-    return _medication_search(
+    return _search_rows(
         request,
         "MedicationAdministration",
-        medication.ADMINISTRATION_STATUSES,
         medication.medication_administration_rows,
+        statuses=medication.ADMINISTRATION_STATUSES,
     )
+
+
+def _canonical() -> str:
+    return settings.FHIR_CANONICAL_BASE
+
+
+def read_flag(request, resource_id: str) -> dict | None:
+    flag_uuid = _uuid_or_none(resource_id)
+    flag = (
+        None
+        if flag_uuid is None
+        else RiskFlag.objects.select_related("patient", "acknowledged_by").filter(uuid=flag_uuid).first()
+    )
+    return None if flag is None else clinical.flag_row(flag, base_url=_canonical()).resource
+
+
+def search_flags(request) -> list[dict]:
+    return _search_rows(
+        request,
+        "Flag",
+        lambda patient: clinical.flag_rows(patient, base_url=_canonical()),
+        statuses=clinical.FLAG_STATUSES,
+        period=True,
+    )
+
+
+def read_adverse_event(request, resource_id: str) -> dict | resources.Gone | None:
+    reaction_uuid = _uuid_or_none(resource_id)
+    reaction = None if reaction_uuid is None else clinical.reaction_by_uuid(reaction_uuid)
+    if reaction is None:
+        return None
+    if reaction.is_voided:
+        return resources.Gone(
+            f"AdverseEvent/{resource_id} was voided on {reaction.voided_at:%Y-%m-%d} (entered in error): "
+            f"{reaction.void_reason}"
+        )
+    return clinical.reaction_row(reaction, base_url=_canonical()).resource
+
+
+def search_adverse_events(request) -> list[dict]:
+    return _search_rows(request, "AdverseEvent", lambda patient: clinical.reaction_rows(patient, base_url=_canonical()))
+
+
+def read_appointment(request, resource_id: str) -> dict | None:
+    session_uuid = _uuid_or_none(resource_id)
+    session = None if session_uuid is None else clinical.session_by_uuid(session_uuid)
+    return None if session is None else clinical.session_row(session).resource
+
+
+def search_appointments(request) -> list[dict]:
+    return _search_rows(request, "Appointment", clinical.session_rows, statuses=clinical.APPOINTMENT_STATUSES)
+
+
+# --------------------------------------------------------------------------- Location
+
+
+def read_location(request, resource_id: str) -> dict | None:
+    return next((location for location in clinical.all_locations() if location["id"] == resource_id), None)
+
+
+def search_locations(request) -> list[dict]:
+    locations = clinical.all_locations()
+    if "name" in request.GET:
+        name = request.GET["name"].strip().casefold()
+        if not name:
+            raise SearchError("name", "is empty")
+        locations = [location for location in locations if location["name"].casefold().startswith(name)]
+    return locations
 
 
 READERS = {
@@ -475,12 +565,20 @@ READERS = {
     "CodeSystem": read_code_system,
     "MedicationRequest": read_medication_request,
     "MedicationAdministration": read_medication_administration,
+    "Flag": read_flag,
+    "AdverseEvent": read_adverse_event,
+    "Appointment": read_appointment,
+    "Location": read_location,
 }
 SEARCHERS = {
     "Patient": search_patients,
     "Observation": search_observations,
     "MedicationRequest": search_medication_requests,
     "MedicationAdministration": search_medication_administrations,
+    "Flag": search_flags,
+    "AdverseEvent": search_adverse_events,
+    "Appointment": search_appointments,
+    "Location": search_locations,
 }
 
 

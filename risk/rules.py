@@ -112,9 +112,92 @@ class Finding:
     source: str
     evidence_on: date | None = None  # the date of the value that triggered it, when there is one
 
+    def __post_init__(self):
+        flag_code = FLAG_CODES.get(self.code)
+        if flag_code is None:
+            raise ValueError(f"code: {self.code!r} is not in risk.rules.FLAG_CODES")
+        if (self.title, self.category) != (flag_code.title, flag_code.category):
+            raise ValueError(f"code: {self.code!r} has another title or category in risk.rules.FLAG_CODES")
+
     @property
     def puts_at_risk(self) -> bool:
         return puts_at_risk(self.category, self.severity)
+
+
+@dataclass(frozen=True)
+class FlagCode:
+    """What a flag code means, published as it is (the FHIR CodeSystem ivig-clinic-risk-flags)."""
+
+    title: str
+    category: str
+    definition: str
+
+
+# Every code a rule may raise, with its title, category and meaning: the one list of flag codes.
+# A Finding with a code missing here, or another title or category, is an error (Finding.__post_init__).
+FLAG_CODES: dict[str, FlagCode] = {
+    code: FlagCode(title, category, definition)
+    for code, title, category, definition in (
+        ("thrombosis_advanced_age", "Advanced age", THROMBOSIS,
+         f"Age {ADVANCED_AGE_YEARS} or over: a boxed-warning risk factor for thrombosis."),
+        ("thrombosis_history", "History of venous or arterial thrombosis", THROMBOSIS,
+         "A venous or arterial thrombosis on the chart's risk factors."),
+        ("thrombosis_immobilisation", "Prolonged immobilisation", THROMBOSIS,
+         "Prolonged immobilisation on the chart's risk factors."),
+        ("thrombosis_hypercoagulable", "Hypercoagulable state or antiphospholipid antibodies", THROMBOSIS,
+         "A hypercoagulable condition, or antiphospholipid antibodies or a positive antiphospholipid screen."),
+        ("thrombosis_estrogen", "Estrogen use", THROMBOSIS, "An estrogen on the current medication list."),
+        ("thrombosis_central_catheter", "Indwelling central vascular catheter", THROMBOSIS,
+         "An indwelling central vascular catheter on the chart's risk factors."),
+        ("thrombosis_malignancy", "Active malignancy", THROMBOSIS,
+         "An active malignancy on the chart's risk factors (safety.md: a further thrombosis factor)."),
+        ("thrombosis_hyperviscosity", "Hyperviscosity", THROMBOSIS,
+         "A paraprotein, cryoglobulins or hypertriglyceridaemia on the chart, or triglycerides above the site's "
+         "threshold."),
+        ("thrombosis_cardiovascular", "Cardiovascular risk factors", THROMBOSIS,
+         "Hypertension, diabetes, hyperlipidaemia, smoking, coronary or cerebrovascular disease on the chart."),
+        ("renal_low_egfr", "Reduced kidney function", RENAL,
+         f"Latest eGFR below {EGFR_BELOW} mL/min/1.73 m² (high below {EGFR_SEVERE_BELOW})."),
+        ("renal_insufficiency", "Known renal insufficiency", RENAL,
+         "Renal insufficiency on the chart's risk factors."),
+        ("renal_diabetes", "Diabetes mellitus", RENAL,
+         "Diabetes mellitus: a boxed-warning risk factor for renal dysfunction."),
+        ("renal_age_over_65", "Age over 65", RENAL,
+         f"Age over {ADVANCED_AGE_YEARS}: a boxed-warning risk factor for renal dysfunction."),
+        ("renal_volume_depletion", "Volume depletion", RENAL, "Volume depletion on the chart's risk factors."),
+        ("renal_sepsis", "Sepsis", RENAL, "Sepsis on the chart's risk factors."),
+        ("renal_paraproteinaemia", "Paraproteinaemia", RENAL, "A paraprotein on the chart's risk factors."),
+        ("renal_nephrotoxic_drugs", "Nephrotoxic drugs", RENAL, "A nephrotoxic drug on the current medication list."),
+        ("renal_creatinine_rise", "Creatinine rising", RENAL,
+         f"Latest creatinine {CREATININE_RISE_MG_DL} mg/dL or more above the lowest of the "
+         f"{CREATININE_BASELINE_WINDOW_DAYS} days before it."),
+        ("contra_iga_anti_iga", "IgA deficiency with anti-IgA antibodies", CONTRAINDICATION,
+         "IgA deficiency with antibodies against IgA: IVIG is contraindicated (labels)."),
+        ("contra_hypersensitivity", "Severe hypersensitivity to human immunoglobulin", CONTRAINDICATION,
+         "A history of anaphylaxis or severe systemic reaction to human immunoglobulin (labels)."),
+        ("contra_corn_allergy", "Corn allergy (maltose)", CONTRAINDICATION,
+         "Allergy to corn: products with maltose (from corn) are contraindicated."),
+        ("contra_hyperprolinaemia", "Hyperprolinaemia (proline)", CONTRAINDICATION,
+         "Hyperprolinaemia: products stabilised with L-proline are contraindicated."),
+        ("info_dm_recent", "Dermatomyositis diagnosed within the last year", THROMBOSIS,
+         f"Dermatomyositis diagnosed within {DM_RECENT_DAYS} days (informational)."),
+        ("info_tif1g_cancer_screen", "Anti-TIF1γ without a recent cancer screen", OTHER,
+         "Anti-TIF1γ positive without a cancer screen within the site's interval (informational)."),
+        ("info_no_recent_creatinine", "No creatinine in the 30 days before the next cycle", RENAL,
+         f"No creatinine in the {CREATININE_BEFORE_CYCLE_DAYS} days before the next cycle (informational)."),
+        ("info_haemolysis_risk", "Haemolysis risk", OTHER,
+         f"A non-O blood group with {HAEMOLYSIS_DOSE_G_PER_KG_FROM} g/kg or more per cycle (informational)."),
+        ("info_blood_group_unknown", "Blood group not known at a high dose", OTHER,
+         f"No blood group recorded with {HAEMOLYSIS_DOSE_G_PER_KG_FROM} g/kg or more per cycle (informational)."),
+        (CONFIRMED_DETERIORATION, "Confirmed deterioration", OTHER,
+         "Worse than baseline at two consecutive visits (ProDERM definition)."),
+        ("info_antiphospholipid_screen", "Antiphospholipid antibody screen before IVIG", THROMBOSIS,
+         "Dermatomyositis before the first cycle with no antiphospholipid screen, or an equivocal screen to "
+         "repeat (informational)."),
+        ("consider_anticoagulant_prophylaxis", "Anticoagulant prophylaxis to consider", THROMBOSIS,
+         "Thrombosis flags standing and no anticoagulant on the medication list: a clinician's decision."),
+    )
+}  # fmt: skip
 
 
 # The at-risk test, defined once: the flags that lower the rate cap to the at-risk cap.

@@ -93,7 +93,9 @@ def test_xml_only_is_406(reader):
     assert_outcome(reader.get("/fhir/metadata", {"_format": "xml"}), 406, "not-supported")
 
 
-@pytest.mark.parametrize("path", ["/fhir/Immunization", "/fhir/Flag/123", "/fhir/CodeSystem", "/fhir/x/y/z", "/fhir/"])
+@pytest.mark.parametrize(
+    "path", ["/fhir/Immunization", "/fhir/Encounter/123", "/fhir/CodeSystem", "/fhir/x/y/z", "/fhir/"]
+)
 def test_an_unknown_resource_type_is_404(reader, path):
     assert_outcome(reader.get(path), 404, "not-supported")
 

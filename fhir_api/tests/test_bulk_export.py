@@ -95,7 +95,7 @@ def test_kick_off_answers_202_with_the_status_url(physician_client, clinic, kick
     status = physician_client.get(local(response["Content-Location"]))
     assert status.status_code == 202
     assert status["X-Progress"] == "Queued"
-    assert job.history.get().history_change_reason == f"export requested: {', '.join(compartment.BUILDERS)}"
+    assert job.history.get().history_change_reason == "export requested: every type"
 
 
 def test_without_prefer_respond_async_is_400_and_nothing_is_queued(physician_client, clinic):

@@ -19,7 +19,20 @@ def test_the_capability_statement_lists_what_the_views_serve(reader):
     assert statement["fhirVersion"] == "4.0.1"
     assert statement["kind"] == "instance"
     resources = {r["type"]: r for r in statement["rest"][0]["resource"]}
-    assert set(resources) == {"Patient", "Observation", "MedicationRequest", "MedicationAdministration", "CodeSystem"}
+    assert set(resources) == {
+        "Patient",
+        "Observation",
+        "MedicationRequest",
+        "MedicationAdministration",
+        "CodeSystem",
+        "Flag",
+        "AdverseEvent",
+        "Appointment",
+        "Location",
+    }
+    assert [p["name"] for p in resources["Flag"]["searchParam"]] == ["patient", "status", "date"]
+    assert [p["name"] for p in resources["Appointment"]["searchParam"]] == ["patient", "date", "status"]
+    assert [p["name"] for p in resources["Location"]["searchParam"]] == ["name"]
     assert [p["name"] for p in resources["Patient"]["searchParam"]] == ["identifier", "name"]
     assert [p["name"] for p in resources["Observation"]["searchParam"]] == ["patient", "code", "date"]
     assert [i["code"] for i in resources["CodeSystem"]["interaction"]] == ["read"]

@@ -3,6 +3,7 @@
 Every rule code has a row that triggers it and a row with a nearly identical chart that
 does not, at its boundary. The boxed-warning facts are in shared/reference/safety.md."""
 
+import ast
 import re
 import string
 from dataclasses import replace
@@ -236,6 +237,37 @@ NEAR_MISSES = [
 
 def test_every_rule_code_has_a_triggering_and_a_near_miss_row():
     assert _rule_codes_in_source() == {row[1] for row in TRIGGERS} == {row[1] for row in NEAR_MISSES}
+
+
+def _codes_of_finding_calls() -> set[str]:
+    """The code argument of every Finding(...) and _from_factors(...) call in risk.rules, read from its syntax."""
+    codes = set()
+    for node in ast.walk(ast.parse(getsource(rules))):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            position = {"Finding": 0, "_from_factors": 1}.get(node.func.id)
+            if position is None or len(node.args) <= position:
+                continue
+            argument = node.args[position]
+            if isinstance(argument, ast.Constant):
+                codes.add(argument.value)
+            elif isinstance(argument, ast.Name) and argument.id.isupper():
+                codes.add(getattr(rules, argument.id))
+    return codes
+
+
+def test_flag_codes_lists_exactly_the_codes_the_rules_raise_each_with_a_definition():
+    assert set(rules.FLAG_CODES) == _codes_of_finding_calls()
+    assert len(rules.FLAG_CODES) == 30
+    assert all(
+        code.title and code.definition and code.category in rules.CATEGORIES for code in rules.FLAG_CODES.values()
+    )
+
+
+def test_a_finding_must_match_its_flag_code():
+    with pytest.raises(ValueError, match="not in risk.rules.FLAG_CODES"):
+        rules.Finding("renal_made_up", RENAL, HIGH, "Made up", "", "", "")
+    with pytest.raises(ValueError, match="another title or category"):
+        rules.Finding("renal_sepsis", RENAL, HIGH, "Septicaemia", "", "", "")
 
 
 @pytest.mark.parametrize(
