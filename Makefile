@@ -71,7 +71,8 @@ load: install
 ## `make bench DATABASE_URL=postgres://postgres@127.0.0.1:5432/ivig_bench` for PostgreSQL (the name must contain
 ## "bench"; only a DATABASE_URL given on the command line counts). BENCH_ARGS="--sizes 1000 --requests 20" to vary.
 BENCH_DATABASE_URL = $(if $(filter command line,$(origin DATABASE_URL)),$(DATABASE_URL),sqlite:///$(CURDIR)/var/bench.sqlite3)
-BENCH_ENV = DATABASE_URL=$(BENCH_DATABASE_URL) DEBUG=0 PRODUCTION=
+# DEBUG off needs a real key: a fresh random one per run (the bench signs nothing that outlives it).
+BENCH_ENV = DATABASE_URL=$(BENCH_DATABASE_URL) DEBUG=0 PRODUCTION= SECRET_KEY="$${SECRET_KEY:-$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(50))')}"
 bench: install
 	$(BIN)/python scripts/bench-db reset "$(BENCH_DATABASE_URL)"
 	$(BENCH_ENV) $(BIN)/python manage.py migrate --noinput -v 0

@@ -34,9 +34,18 @@ PRODUCTION = env_bool("PRODUCTION", False)
 
 _DEV_SECRET_KEY = "django-insecure-ivig-clinic-development-only-key-do-not-deploy"
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
-if not SECRET_KEY:
+# The development key is public (it is in this file): sessions, CSRF tokens and password-reset
+# links signed with it can be forged. Only a DEBUG run on one machine may use it; anything else
+# refuses to start rather than run on it quietly.
+if not SECRET_KEY or SECRET_KEY.startswith("django-insecure"):
     if PRODUCTION:
         raise ImproperlyConfigured("SECRET_KEY must be set when PRODUCTION is on.")
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY must be set to a long random string when DEBUG is off "
+            "(python -c 'import secrets; print(secrets.token_urlsafe(50))'); "
+            "for development on one machine set DEBUG=1 instead (make run does)."
+        )
     SECRET_KEY = _DEV_SECRET_KEY
 if PRODUCTION and DEBUG:
     raise ImproperlyConfigured("DEBUG must be off when PRODUCTION is on.")
