@@ -2,7 +2,7 @@ from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
 from . import services
-from .models import ApiToken
+from .models import ApiToken, CalendarFeed
 
 
 @admin.register(ApiToken)
@@ -33,3 +33,30 @@ class ApiTokenAdmin(SimpleHistoryAdmin):
         for token in queryset:
             services.api_token_revoke(by=request.user, token=token)
         self.message_user(request, f"Revoked {queryset.count()} token(s).")
+
+
+@admin.register(CalendarFeed)
+class CalendarFeedAdmin(SimpleHistoryAdmin):
+    """Everyone's calendar feed links, read-only, with revocation (a lost tablet's link)."""
+
+    list_display = ["name", "user", "prefix", "created_at", "last_used_at", "revoked_at"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["name", "prefix", "user__username"]
+    readonly_fields = ["user", "name", "prefix", "created_at", "last_used_at", "revoked_at"]
+    exclude = ["key_hash"]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # revoke instead: the row and its history stay for the audit
+
+    @admin.action(description="Revoke selected calendar feed links", permissions=["change"])
+    def revoke(self, request, queryset):
+        for feed in queryset:
+            services.calendar_feed_revoke(by=request.user, feed=feed)
+        self.message_user(request, f"Revoked {queryset.count()} calendar feed link(s).")

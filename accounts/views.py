@@ -4,6 +4,7 @@ Each view: authorise, bind the form, call a service, then redirect or render."""
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
@@ -11,8 +12,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts.roles import roles_of
 
 from . import services
-from .forms import ApiTokenForm
-from .models import ApiToken
+from .forms import ApiTokenForm, CalendarFeedForm
+from .models import ApiToken, CalendarFeed
 
 
 def _require_role(request) -> None:
@@ -46,8 +47,14 @@ def token_list(request):
         else:
             # Rendered, not redirected: the secret must never be stored, not even in the session.
             return render(request, "accounts/token_created.html", {"token": token, "secret": secret})
+    return _render_list(request, form=form, feed_form=CalendarFeedForm(), now=now)
+
+
+def _render_list(request, *, form, feed_form, now, status=200):
     tokens = [(token, token.status_on(now)) for token in ApiToken.objects.filter(user=request.user)]
-    return render(request, "accounts/token_list.html", {"form": form, "tokens": tokens})
+    feeds = CalendarFeed.objects.filter(user=request.user)
+    context = {"form": form, "tokens": tokens, "feed_form": feed_form, "feeds": feeds}
+    return render(request, "accounts/token_list.html", context, status=status)
 
 
 @require_POST
@@ -55,4 +62,26 @@ def token_revoke(request, token_id: int):
     _require_role(request)
     token = services.api_token_revoke(by=request.user, token=_get_token_for_user(request.user, token_id))
     messages.success(request, f"Revoked the token “{token.name}” ({token.prefix}…). Scripts using it now get 401.")
+    return redirect("accounts:tokens")
+
+
+@require_POST
+@never_cache  # the answer carries the feed link's secret
+def feed_create(request):
+    _require_role(request)
+    form = CalendarFeedForm(request.POST)
+    if not form.is_valid():
+        return _render_list(request, form=ApiTokenForm(), feed_form=form, now=timezone.now(), status=400)
+    feed, secret = services.calendar_feed_create(by=request.user, name=form.cleaned_data["name"])
+    link = request.build_absolute_uri(reverse("scheduling:calendar_feed_link", args=[secret]))
+    # Rendered, not redirected: like a token's, the secret is shown once and never stored.
+    return render(request, "accounts/feed_created.html", {"feed": feed, "link": link})
+
+
+@require_POST
+def feed_revoke(request, feed_id: int):
+    _require_role(request)
+    feed = get_object_or_404(CalendarFeed, pk=feed_id, user=request.user)
+    feed = services.calendar_feed_revoke(by=request.user, feed=feed)
+    messages.success(request, f"Revoked the calendar feed link “{feed.name}”. Calendars using it stop updating.")
     return redirect("accounts:tokens")
