@@ -1,8 +1,13 @@
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from simple_history.admin import SimpleHistoryAdmin
 
 from . import services
+from .deletion_guards import user_has_history
 from .models import ApiToken, CalendarFeed
+
+User = get_user_model()
 
 
 @admin.register(ApiToken)
@@ -60,3 +65,23 @@ class CalendarFeedAdmin(SimpleHistoryAdmin):
         for feed in queryset:
             services.calendar_feed_revoke(by=request.user, feed=feed)
         self.message_user(request, f"Revoked {queryset.count()} calendar feed link(s).")
+
+
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class AccountUserAdmin(UserAdmin):
+    """Django's user admin, except that a user with history is deactivated, never deleted
+    (accounts.deletion_guards refuses it on every other path too)."""
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and user_has_history(obj):
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def get_actions(self, request):
+        # The bulk delete would reach users with history without asking about each one.
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
