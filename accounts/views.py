@@ -15,6 +15,9 @@ from . import services
 from .forms import ApiTokenForm, CalendarFeedForm
 from .models import ApiToken, CalendarFeed
 
+# Both forms on the tokens page have a "name": the prefix keeps their ids apart.
+FEED_PREFIX = "feed"
+
 
 def _require_role(request) -> None:
     # Tokens act with the user's permissions; without a clinic role there is nothing to use one for.
@@ -47,7 +50,7 @@ def token_list(request):
         else:
             # Rendered, not redirected: the secret must never be stored, not even in the session.
             return render(request, "accounts/token_created.html", {"token": token, "secret": secret})
-    return _render_list(request, form=form, feed_form=CalendarFeedForm(), now=now)
+    return _render_list(request, form=form, feed_form=CalendarFeedForm(prefix=FEED_PREFIX), now=now)
 
 
 def _render_list(request, *, form, feed_form, now, status=200):
@@ -69,7 +72,7 @@ def token_revoke(request, token_id: int):
 @never_cache  # the answer carries the feed link's secret
 def feed_create(request):
     _require_role(request)
-    form = CalendarFeedForm(request.POST)
+    form = CalendarFeedForm(request.POST, prefix=FEED_PREFIX)
     if not form.is_valid():
         return _render_list(request, form=ApiTokenForm(), feed_form=form, now=timezone.now(), status=400)
     feed, secret = services.calendar_feed_create(by=request.user, name=form.cleaned_data["name"])

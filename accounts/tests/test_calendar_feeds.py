@@ -32,7 +32,7 @@ def nurse_client(client, nurse):
 @pytest.mark.django_db
 class TestFeedPages:
     def test_create_shows_the_link_once_and_stores_only_its_hash(self, nurse_client, nurse):
-        response = nurse_client.post(CREATE_URL, {"name": "Ward tablet"})
+        response = nurse_client.post(CREATE_URL, {"feed-name": "Ward tablet"})
         assert response.status_code == 200
         assert "no-store" in response["Cache-Control"] or "max-age=0" in response["Cache-Control"]
         link = response.context["link"]
@@ -45,7 +45,7 @@ class TestFeedPages:
         assert "Ward tablet" in listing and secret not in listing
 
     def test_a_blank_name_is_refused_and_nothing_is_written(self, nurse_client):
-        response = nurse_client.post(CREATE_URL, {"name": ""})
+        response = nurse_client.post(CREATE_URL, {"feed-name": ""})
         assert response.status_code == 400
         assert not CalendarFeed.objects.exists()
 
@@ -67,7 +67,7 @@ class TestFeedPages:
 
     def test_without_a_role_403(self, client, make_user):
         client.force_login(make_user(None))
-        assert client.post(CREATE_URL, {"name": "x"}).status_code == 403
+        assert client.post(CREATE_URL, {"feed-name": "x"}).status_code == 403
 
     @pytest.mark.parametrize("url", [CREATE_URL, "/accounts/tokens/feeds/1/revoke/"])
     def test_get_is_405(self, nurse_client, url):
