@@ -9,6 +9,7 @@ DEV := DEBUG=1
 .PHONY: install install-dev browser run migrate seed test lint format clean
 .PHONY: load
 .PHONY: bench
+.PHONY: backup restore
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "IVIG Clinic needs Python 3.11 (found " + sys.version.split()[0] + "); set PYTHON=/path/to/python3.11"'
@@ -71,11 +72,26 @@ load: install
 ## `make bench DATABASE_URL=postgres://postgres@127.0.0.1:5432/ivig_bench` for PostgreSQL (the name must contain
 ## "bench"; only a DATABASE_URL given on the command line counts). BENCH_ARGS="--sizes 1000 --requests 20" to vary.
 BENCH_DATABASE_URL = $(if $(filter command line,$(origin DATABASE_URL)),$(DATABASE_URL),sqlite:///$(CURDIR)/var/bench.sqlite3)
-BENCH_ENV = DATABASE_URL=$(BENCH_DATABASE_URL) DEBUG=0 PRODUCTION=
+# DEBUG off needs a real key: a fresh random one per run (the bench signs nothing that outlives it).
+BENCH_ENV = DATABASE_URL=$(BENCH_DATABASE_URL) DEBUG=0 PRODUCTION= SECRET_KEY="$${SECRET_KEY:-$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(50))')}"
 bench: install
 	$(BIN)/python scripts/bench-db reset "$(BENCH_DATABASE_URL)"
 	$(BENCH_ENV) $(BIN)/python manage.py migrate --noinput -v 0
 	$(BENCH_ENV) $(BIN)/python manage.py bench $(BENCH_ARGS)
+
+## backup: back up the database the app uses (DATABASE_URL, or SQLite under var/) into BACKUP_DIR (var/backups),
+## keeping the newest BACKUP_KEEP (14). PostgreSQL: pg_dump custom format; SQLite: the online backup API.
+## restore: `make restore BACKUP=var/backups/ivig-clinic-<time>.dump` replaces the whole database (it asks first).
+## Without SECRET_KEY in the environment both run with the development settings (DEBUG=1), as `make run` does.
+BACKUP_DIR ?= var/backups
+BACKUP_KEEP ?= 14
+MANAGE_ENV = $(if $(SECRET_KEY),,$(DEV))
+backup: install
+	$(MANAGE_ENV) $(BIN)/python manage.py backup --dir "$(BACKUP_DIR)" --keep $(BACKUP_KEEP)
+
+restore: install
+	@test -n "$(BACKUP)" || { echo "Say which backup: make restore BACKUP=var/backups/ivig-clinic-<time>.dump"; exit 1; }
+	$(MANAGE_ENV) $(BIN)/python manage.py restore "$(BACKUP)"
 
 lint: install-dev
 	$(BIN)/ruff check .

@@ -1,8 +1,13 @@
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from simple_history.admin import SimpleHistoryAdmin
 
 from . import services
-from .models import ApiToken
+from .deletion_guards import user_has_history
+from .models import ApiToken, CalendarFeed
+
+User = get_user_model()
 
 
 @admin.register(ApiToken)
@@ -33,3 +38,50 @@ class ApiTokenAdmin(SimpleHistoryAdmin):
         for token in queryset:
             services.api_token_revoke(by=request.user, token=token)
         self.message_user(request, f"Revoked {queryset.count()} token(s).")
+
+
+@admin.register(CalendarFeed)
+class CalendarFeedAdmin(SimpleHistoryAdmin):
+    """Everyone's calendar feed links, read-only, with revocation (a lost tablet's link)."""
+
+    list_display = ["name", "user", "prefix", "created_at", "last_used_at", "revoked_at"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["name", "prefix", "user__username"]
+    readonly_fields = ["user", "name", "prefix", "created_at", "last_used_at", "revoked_at"]
+    exclude = ["key_hash"]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # revoke instead: the row and its history stay for the audit
+
+    @admin.action(description="Revoke selected calendar feed links", permissions=["change"])
+    def revoke(self, request, queryset):
+        for feed in queryset:
+            services.calendar_feed_revoke(by=request.user, feed=feed)
+        self.message_user(request, f"Revoked {queryset.count()} calendar feed link(s).")
+
+
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class AccountUserAdmin(UserAdmin):
+    """Django's user admin, except that a user with history is deactivated, never deleted
+    (accounts.deletion_guards refuses it on every other path too)."""
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and user_has_history(obj):
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def get_actions(self, request):
+        # The bulk delete would reach users with history without asking about each one.
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions

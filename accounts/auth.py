@@ -16,8 +16,8 @@ from django.utils import timezone
 from ninja.errors import AuthorizationError
 from ninja.security import HttpBearer
 
-from .models import ApiToken, secret_hash
-from .services import api_token_mark_used
+from .models import ApiToken, CalendarFeed, secret_hash
+from .services import api_token_mark_used, calendar_feed_mark_used
 
 # Generated secrets are 43 characters; anything far longer is not one of ours (and is not worth hashing).
 MAX_SECRET_LENGTH = 200
@@ -64,3 +64,22 @@ class ApiTokenAuth(HttpBearer):
             raise AuthorizationError(message="This token is read-only: it may only read (GET).")
         request.user = api_token.user
         return api_token.user
+
+
+def calendar_feed_for_secret(secret: str, *, now: datetime | None = None) -> CalendarFeed | None:
+    """The live calendar feed link with this secret, of an active user, or None. Notes the use.
+
+    Its own table: an API token's secret is never a feed link, and a feed link is never a token."""
+    if not secret or len(secret) > MAX_SECRET_LENGTH:
+        return None
+    now = now or timezone.now()
+    digest = secret_hash(secret)
+    feed = (
+        CalendarFeed.objects.select_related("user")
+        .filter(key_hash=digest, revoked_at__isnull=True, user__is_active=True)
+        .first()
+    )
+    if feed is None or not hmac.compare_digest(feed.key_hash, digest):
+        return None
+    calendar_feed_mark_used(feed=feed, now=now)
+    return feed

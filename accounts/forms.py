@@ -4,7 +4,7 @@ from datetime import datetime, timedelta
 
 from django import forms
 
-from .models import ApiToken, TokenScope
+from .models import ApiToken, CalendarFeed, TokenScope
 
 # Lifetimes offered, in days; "" means no expiry. Ninety days by default, so a forgotten
 # script's token does not work for ever.
@@ -43,3 +43,10 @@ class ApiTokenForm(forms.ModelForm):
     def expires_at(self, now: datetime) -> datetime | None:
         days = self.cleaned_data["lifetime_days"]
         return None if days is None else now + timedelta(days=days)
+
+
+class CalendarFeedForm(forms.ModelForm):
+    class Meta:
+        model = CalendarFeed
+        fields = ["name"]
+        labels = {"name": "Feed link name"}

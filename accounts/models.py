@@ -131,3 +131,32 @@ class FormSubmission(models.Model):
 
     def __str__(self):
         return f"{self.key} → {self.result_url or self.response_status}"
+
+
+class CalendarFeed(models.Model):
+    """A calendar feed link: a secret that opens one thing, the infusion unit's calendar feed,
+    as its user, and nothing else (not /api/v1/, not /fhir/, not a page). Calendar apps cannot
+    log in or send headers, so the secret travels in the URL's path; the access log and Django's
+    request log redact it (accounts.log_redaction). Hashed at rest like an API token."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="calendar_feeds")
+    name = models.CharField(max_length=100, help_text="Where the link is used, e.g. “ward tablet calendar”.")
+    key_hash = models.CharField("SHA-256 of the secret", max_length=64, unique=True, editable=False)
+    prefix = models.CharField(max_length=PREFIX_LENGTH, editable=False, help_text="The secret's first characters.")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    history = HistoricalRecords(excluded_fields=["last_used_at"])
+
+    class Meta:
+        verbose_name = "calendar feed link"
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(revoked_at__isnull=True) | Q(revoked_at__gte=F("created_at")),
+                name="calendarfeed_revoked_after_created",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix}…)"

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from accounts.audit import audited_save
 
-from .models import PREFIX_LENGTH, ApiToken, TokenScope, secret_hash
+from .models import PREFIX_LENGTH, ApiToken, CalendarFeed, TokenScope, secret_hash
 from .transactions import service
 
 # 32 random bytes: a 43-character URL-safe secret, far beyond guessing.
@@ -67,3 +67,36 @@ def api_token_mark_used(*, token: ApiToken, now: datetime) -> None:
         Q(last_used_at__isnull=True) | Q(last_used_at__lte=now - LAST_USED_RESOLUTION)
     ).update(last_used_at=now)
     token.last_used_at = now
+
+
+@service
+def calendar_feed_create(*, by, name: str, now: datetime | None = None):
+    """Make a calendar feed link for `by` and return ``(feed, secret)``. The secret opens only the
+    calendar feed; like a token's, it exists only in the return value."""
+    now = now or timezone.now()
+    secret = secrets.token_urlsafe(SECRET_BYTES)
+    feed = CalendarFeed(
+        user=by, name=name.strip(), key_hash=secret_hash(secret), prefix=secret[:PREFIX_LENGTH], created_at=now
+    )
+    audited_save(feed, by=by, reason="created")
+    return feed, secret
+
+
+@service
+def calendar_feed_revoke(*, by, feed: CalendarFeed, now: datetime | None = None) -> CalendarFeed:
+    """Stop a feed link working. Revoking twice keeps the first revocation time."""
+    feed = CalendarFeed.objects.select_for_update().get(pk=feed.pk)
+    if feed.revoked_at is None:
+        feed.revoked_at = now or timezone.now()
+        audited_save(feed, by=by, reason="revoked")
+    return feed
+
+
+def calendar_feed_mark_used(*, feed: CalendarFeed, now: datetime) -> None:
+    """Note that the feed link was used, at most once a minute. Bookkeeping only: no audit row."""
+    if feed.last_used_at is not None and now - feed.last_used_at < LAST_USED_RESOLUTION:
+        return
+    CalendarFeed.objects.filter(pk=feed.pk).filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lte=now - LAST_USED_RESOLUTION)
+    ).update(last_used_at=now)
+    feed.last_used_at = now

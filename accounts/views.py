@@ -12,9 +12,12 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts.roles import roles_of
 
 from . import services
-from .forms import ApiTokenForm
-from .models import ApiToken
+from .forms import ApiTokenForm, CalendarFeedForm
+from .models import ApiToken, CalendarFeed
 from .submissions import submission_result
+
+# Both forms on the tokens page have a "name": the prefix keeps their ids apart.
+FEED_PREFIX = "feed"
 
 
 def _require_role(request) -> None:
@@ -50,8 +53,14 @@ def token_list(request):
             # Sent twice, the form leads to the token list (the secret is not shown again).
             submission_result(request, reverse("accounts:tokens"))
             return render(request, "accounts/token_created.html", {"token": token, "secret": secret})
+    return _render_list(request, form=form, feed_form=CalendarFeedForm(prefix=FEED_PREFIX), now=now)
+
+
+def _render_list(request, *, form, feed_form, now, status=200):
     tokens = [(token, token.status_on(now)) for token in ApiToken.objects.filter(user=request.user)]
-    return render(request, "accounts/token_list.html", {"form": form, "tokens": tokens})
+    feeds = CalendarFeed.objects.filter(user=request.user)
+    context = {"form": form, "tokens": tokens, "feed_form": feed_form, "feeds": feeds}
+    return render(request, "accounts/token_list.html", context, status=status)
 
 
 @require_POST
@@ -59,4 +68,28 @@ def token_revoke(request, token_id: int):
     _require_role(request)
     token = services.api_token_revoke(by=request.user, token=_get_token_for_user(request.user, token_id))
     messages.success(request, f"Revoked the token “{token.name}” ({token.prefix}…). Scripts using it now get 401.")
+    return redirect("accounts:tokens")
+
+
+@require_POST
+@never_cache  # the answer carries the feed link's secret
+def feed_create(request):
+    _require_role(request)
+    form = CalendarFeedForm(request.POST, prefix=FEED_PREFIX)
+    if not form.is_valid():
+        return _render_list(request, form=ApiTokenForm(), feed_form=form, now=timezone.now(), status=400)
+    feed, secret = services.calendar_feed_create(by=request.user, name=form.cleaned_data["name"])
+    link = request.build_absolute_uri(reverse("scheduling:calendar_feed_link", args=[secret]))
+    # Rendered, not redirected: like a token's, the secret is shown once and never stored; sent
+    # twice, the form leads to the list (one link made, its secret not shown again).
+    submission_result(request, reverse("accounts:tokens"))
+    return render(request, "accounts/feed_created.html", {"feed": feed, "link": link})
+
+
+@require_POST
+def feed_revoke(request, feed_id: int):
+    _require_role(request)
+    feed = get_object_or_404(CalendarFeed, pk=feed_id, user=request.user)
+    feed = services.calendar_feed_revoke(by=request.user, feed=feed)
+    messages.success(request, f"Revoked the calendar feed link “{feed.name}”. Calendars using it stop updating.")
     return redirect("accounts:tokens")

@@ -34,9 +34,18 @@ PRODUCTION = env_bool("PRODUCTION", False)
 
 _DEV_SECRET_KEY = "django-insecure-ivig-clinic-development-only-key-do-not-deploy"
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
-if not SECRET_KEY:
+# The development key is public (it is in this file): sessions, CSRF tokens and password-reset
+# links signed with it can be forged. Only a DEBUG run on one machine may use it; anything else
+# refuses to start rather than run on it quietly.
+if not SECRET_KEY or SECRET_KEY.startswith("django-insecure"):
     if PRODUCTION:
         raise ImproperlyConfigured("SECRET_KEY must be set when PRODUCTION is on.")
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY must be set to a long random string when DEBUG is off "
+            "(python -c 'import secrets; print(secrets.token_urlsafe(50))'); "
+            "for development on one machine set DEBUG=1 instead (make run does)."
+        )
     SECRET_KEY = _DEV_SECRET_KEY
 if PRODUCTION and DEBUG:
     raise ImproperlyConfigured("DEBUG must be off when PRODUCTION is on.")
@@ -295,12 +304,31 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# Django logs request paths ("Not Found: /scheduling/calendar/<secret>"); every handler redacts
+# calendar feed secrets and token= values first (gunicorn's access log: gunicorn.conf.py).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"redact_secrets": {"()": "accounts.log_redaction.RedactSecrets"}},
+    "formatters": {
+        "django.server": {"()": "django.utils.log.ServerFormatter", "format": "[{server_time}] {message}", "style": "{"}
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["redact_secrets"]},
+        "django.server": {
+            "class": "logging.StreamHandler",
+            "formatter": "django.server",
+            "filters": ["redact_secrets"],
+        },
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"axes": {"level": "WARNING"}},
+    "loggers": {
+        "axes": {"level": "WARNING"},
+        # Replaces Django's default handlers for "django" (its DEBUG console handler would print
+        # paths unredacted): its records go to the root's redacting console handler instead.
+        "django": {"level": "INFO"},
+        "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
+    },
 }
 
 # Name shown in the header and in e-mails.

@@ -1,5 +1,7 @@
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.core.exceptions import RequestDataTooBig
 from django.urls import include, path
 from ninja import NinjaAPI
 from ninja.errors import ValidationError
@@ -33,6 +35,14 @@ api = NinjaAPI(
 def invalid_input(request, exc):
     # Every 422 of every route in the one shape the README gives.
     return api.create_response(request, invalid_input_body(exc), status=422)
+
+
+@api.exception_handler(RequestDataTooBig)
+def body_too_large(request, exc):
+    # Django would answer its HTML 400 page; a script reads JSON like every other API error.
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    detail = f"The request body is larger than this API accepts ({limit} bytes)."
+    return api.create_response(request, {"detail": detail, "errors": [{"field": None, "message": detail}]}, status=413)
 
 
 api.add_router("", patients_router)

@@ -56,7 +56,7 @@ def _require_view(request) -> None:
 def list_patients(request, q: str = ""):
     """Patients matching `q` (MRN prefix or part of a name), 25 a page."""
     _require_view(request)
-    return Patient.objects.search(q).with_current_measurements()
+    return Patient.objects.in_registry().search(q).with_current_measurements()
 
 
 @router.get("/patients/{patient_uuid}", response={200: PatientOut, 404: MessageOut, **ERRORS})

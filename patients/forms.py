@@ -208,3 +208,13 @@ class DeleteRecordForm(forms.Form):
         max_length=200,
         help_text="Kept in the audit trail, e.g. 'entered for the wrong patient'.",
     )
+
+
+class ArchivePatientForm(PageVersionMixin, forms.Form):
+    reason = forms.CharField(
+        label="Reason for removal from the registry",
+        max_length=200,
+        help_text="Kept in the audit trail, e.g. 'duplicate of MRN A-1002' or 'registered in error'.",
+    )
+    expected_version = page_version_field()
+    version_field = "expected_version"

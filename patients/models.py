@@ -122,6 +122,10 @@ class PatientQuerySet(models.QuerySet):
     def without_week_zero(self):
         return self.filter(ivig_started_on__isnull=True, first_infusion_on__isnull=True)
 
+    def in_registry(self):
+        """Patients not removed from the registry (Patient.archived_at): what every list shows."""
+        return self.filter(archived_at__isnull=True)
+
     def search(self, query: str):
         query = (query or "").strip()
         if not query:
@@ -256,6 +260,10 @@ class Patient(models.Model):
     # (the order, the infusion sheet) tells a first infusion (dosing.first_infusion) without
     # importing scheduling. Derived data, like the verdict: not in the history, never edited.
     infusions_given = models.JSONField(default=list, blank=True, editable=False)
+    # Removed from the registry (a duplicate, registered in error, moved to another clinic): never
+    # deleted, so the chart and its audit trail stay readable by URL; hidden from the lists.
+    archived_at = models.DateTimeField("removed from the registry at", null=True, blank=True, editable=False)
+    archive_reason = models.CharField("reason for removal", max_length=200, blank=True, editable=False)
     history = HistoricalRecords(excluded_fields=["risk_verdict", "first_infusion_on", "infusions_given"])
 
     objects = PatientQuerySet.as_manager()
@@ -266,6 +274,11 @@ class Patient(models.Model):
             models.CheckConstraint(
                 condition=~Q(diagnosis="other") | ~Q(diagnosis_other=""),
                 name="patient_other_diagnosis_named",
+            ),
+            models.CheckConstraint(
+                condition=Q(archived_at__isnull=True, archive_reason="")
+                | (Q(archived_at__isnull=False) & ~Q(archive_reason="")),
+                name="patient_archived_with_reason",
             ),
         ]
 

@@ -2,7 +2,7 @@
 one transaction, and leave an audit entry (who, when, why) in the record's
 history. Callers pass `today` when they need a fixed date (tests, imports)."""
 
-from datetime import date
+from datetime import date, datetime
 
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -221,3 +221,23 @@ def prednisone_timeline_for(patient: Patient, *, start: date, end: date) -> list
     read from 1 February to 1 April -> [(1 Feb, 40.0 mg), (1 Mar, 10.0 mg)].
     """
     return prednisone_timeline(glucocorticoid_courses_for(patient), start=start, end=end)
+
+
+@service
+def patient_archive(
+    *, by, patient: Patient, reason: str, expected_version: int | None = None, now: datetime | None = None
+) -> Patient:
+    """Remove a patient from the registry, with a reason: hidden from the lists, never deleted. The
+    chart and its audit trail stay readable, and the history says who removed the patient and why."""
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why this patient is removed from the registry."})
+    current = Patient.objects.select_for_update().get(pk=patient.pk)
+    check_version(current, expected_version, what="patient's record")
+    if current.archived_at is not None:
+        raise ValidationError(f"This patient was already removed from the registry ({current.archive_reason}).")
+    current.archived_at = now or timezone.now()
+    current.archive_reason = reason
+    current.version += 1
+    audited_save(current, by=by, reason=f"removed from the registry: {reason}")
+    return current

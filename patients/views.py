@@ -18,6 +18,7 @@ from accounts.form_errors import call_service, conflict_status
 from . import services
 from .audit import patient_audit_trail
 from .forms import (
+    ArchivePatientForm,
     DeleteRecordForm,
     LabResultForm,
     MeasurementForm,
@@ -73,7 +74,7 @@ def _get_kind(request, slug: str, action: str) -> RecordKind:
 @permission_required("patients.view_patient", raise_exception=True)
 def patient_list(request):
     query = request.GET.get("q", "").strip()
-    patients = Patient.objects.search(query).with_current_measurements()
+    patients = Patient.objects.in_registry().search(query).with_current_measurements()
     page = Paginator(patients, PATIENTS_PER_PAGE).get_page(request.GET.get("page"))
     return render(request, "patients/patient_list.html", {"page": page, "query": query})
 
@@ -161,6 +162,27 @@ def record_delete(request, patient_uuid, kind_slug, record_uuid):
         return redirect(f"{patient.get_absolute_url()}#{kind.section}")
     context = {"form": form, "patient": patient, "kind": kind, "record": record}
     return render(request, "patients/record_confirm_delete.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required("patients.change_patient", raise_exception=True)
+def patient_archive(request, patient_uuid):
+    patient = _get_patient(patient_uuid)
+    if patient.archived_at is not None:
+        return redirect("patients:history", patient_uuid=patient.uuid)
+    form = ArchivePatientForm(request.POST or None, initial={"expected_version": patient.version})
+    if (
+        form.is_bound
+        and form.is_valid()
+        and call_service(form, services.patient_archive, by=request.user, patient=patient)
+    ):
+        messages.success(
+            request,
+            f"Removed {patient.full_name} (MRN {patient.mrn}) from the registry. The audit trail keeps the chart.",
+        )
+        return redirect("patients:history", patient_uuid=patient.uuid)
+    context = {"form": form, "patient": patient}
+    return render(request, "patients/patient_confirm_archive.html", context, status=conflict_status(form))
 
 
 @login_not_required

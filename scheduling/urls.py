@@ -8,6 +8,8 @@ urlpatterns = [
     path("week/", courses.week_view, name="week"),
     path("unit/", courses.unit_settings_edit, name="unit_settings"),
     path("calendar.ics", courses.calendar_feed, name="calendar_feed"),
+    # The secret is the whole credential; log lines show it as [redacted] (accounts.log_redaction).
+    path("calendar/<str:secret>.ics", courses.calendar_feed_link, name="calendar_feed_link"),
     path("orders/<uuid:order_uuid>/course/new/", courses.course_create, name="course_create"),
     path("courses/<uuid:course_uuid>/", courses.course_detail, name="course_detail"),
     path("sessions/<uuid:session_uuid>/move/", courses.session_move, name="session_move"),

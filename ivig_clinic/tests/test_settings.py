@@ -11,7 +11,9 @@ BASE_DIR = Path(__file__).resolve().parents[2]
 
 
 def _manage(*args, **env):
-    environment = {key: value for key, value in os.environ.items() if key not in {"DEBUG", "PRODUCTION"}}
+    environment = {
+        key: value for key, value in os.environ.items() if key not in {"DEBUG", "PRODUCTION", "DJANGO_SETTINGS_MODULE"}
+    }
     environment.update(env)
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=BASE_DIR, env=environment, capture_output=True, text=True

@@ -15,7 +15,7 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
-from accounts.models import ApiToken, FormSubmission
+from accounts.models import ApiToken, CalendarFeed, FormSubmission
 from accounts.services import api_token_create
 from accounts.submissions import FIELD_NAME, REPEATED, REPEATED_CHANGED
 from dosing.models import DoseOrder
@@ -132,6 +132,16 @@ def test_an_api_token_made_twice_is_made_once_and_its_secret_shown_once(role_cli
     assert first.status_code == 200 and "secret" in first.context
     assert second.status_code == 302 and second.url == reverse("accounts:tokens")
     assert ApiToken.objects.count() == 1
+
+
+def test_a_calendar_feed_link_made_twice_is_made_once_and_its_secret_shown_once(role_client):
+    client = role_client("nurse")
+    data = {"feed-name": "ward tablet calendar", FIELD_NAME: KEY}
+    first = client.post(reverse("accounts:feed_create"), data)
+    second = client.post(reverse("accounts:feed_create"), data)
+    assert first.status_code == 200 and "link" in first.context
+    assert second.status_code == 302 and second.url == reverse("accounts:tokens")
+    assert CalendarFeed.objects.count() == 1
 
 
 # ------------------------------------------------------------------ the JSON API

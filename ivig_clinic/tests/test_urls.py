@@ -6,7 +6,8 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
 # Public on purpose: logging in, the container health check, and the icon browsers fetch on their own.
-PUBLIC = {"login", "healthz", "favicon"}
+# A calendar feed link carries its own credential in the path (an unknown one answers 404: test_ical).
+PUBLIC = {"login", "healthz", "favicon", "calendar_feed_link"}
 # A fixed UUID that matches no row: the test ids are built from these paths, and pytest-xdist
 # needs every worker to collect the same ids (a fresh uuid4 differed between workers).
 SAMPLE_KWARGS = {

@@ -43,6 +43,8 @@ OPEN_TO_EVERY_ROLE = {
     "password_change": "everyone changes their own password",
     "accounts:tokens": "everyone creates their own API tokens (README)",
     "accounts:token_revoke": "everyone revokes their own API tokens; another's answers 404",
+    "accounts:feed_create": "everyone makes their own calendar feed links, like API tokens",
+    "accounts:feed_revoke": "everyone revokes their own calendar feed links; another's answers 404",
     "api-v1:calculate_dose_plan": "a calculation: nothing is stored (README: the calculator is for every role)",
     "api-v1:calculate_tis": "a calculation: nothing is stored",
 }
@@ -253,6 +255,7 @@ def _write_cases(w: World) -> dict[str, list[tuple[str, str, dict]]]:
     return {
         "patients:create": [("", _url("patients:create"), {"mrn": "NEW1", "first_name": "A", "last_name": "B"})],
         "patients:edit": [("", _url("patients:edit", patient_uuid=patient), {"first_name": "Changed"})],
+        "patients:archive": [("", _url("patients:archive", patient_uuid=patient), {"reason": "duplicate"})],
         "patients:record_add": [
             (slug, _url("patients:record_add", patient_uuid=patient, kind_slug=slug), data)
             for slug, data in kinds.items()
@@ -432,6 +435,7 @@ NURSE_REFUSED = {
     ("dosing:presentation_withdraw", ""),
     ("patients:create", ""),
     ("patients:edit", ""),
+    ("patients:archive", ""),
     ("patients:record_add", "medications"),
     ("patients:record_add", "risk-factors"),
     ("patients:record_edit", "labs"),

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.urls import reverse
 
-from accounts.services import api_token_create
+from accounts.services import api_token_create, calendar_feed_create, calendar_feed_revoke
 from patients.tests.factories import MeasurementFactory, PatientFactory
 from scheduling import ical
 from scheduling.models import InfusionSession
@@ -21,6 +21,10 @@ URL = reverse("scheduling:calendar_feed")
 STAMP = datetime(2026, 11, 22, 17, 0, tzinfo=UTC)
 NEW_YORK = ZoneInfo("America/New_York")
 LINE_OCTETS_MAX = 75  # RFC 5545, 3.1
+
+
+def feed_link(secret: str) -> str:
+    return reverse("scheduling:calendar_feed_link", args=[secret])
 
 
 def test_doctests():
@@ -223,34 +227,62 @@ class TestCalendarFeed:
         assert uids[str(sessions[1].uuid)]["SEQUENCE"] == "1"
         assert len(events) == 16 - 2
 
-    def test_token_auth_without_login(self, client, booked, make_user):
+    def test_api_token_no_longer_opens_the_feed(self, client, booked, make_user):
+        # The old ?token= form: an API token (a key to every chart) in a logged URL. Gone for good.
         _, secret = api_token_create(by=make_user("nurse"), name="Unit calendar")
         response = client.get(URL, {"token": secret})
-        assert response.status_code == 200
-        assert len(parse(response.content)) == 16
+        assert response.status_code == 410
+        assert "calendar feed link" in response.content.decode()
+        assert client.get(URL, HTTP_AUTHORIZATION=f"Bearer {secret}").status_code == 401
 
-    @pytest.mark.parametrize("query", [{"token": "not-a-token"}, {"token": ""}, {}])
-    def test_missing_or_bad_token_401(self, client, booked, query):
-        response = client.get(URL, query)
+    @pytest.mark.parametrize("query", [{"token": "not-a-token"}, {"token": ""}])
+    def test_any_token_query_is_410_even_when_logged_in(self, client, role_client, booked, query):
+        assert client.get(URL, query).status_code == 410
+        assert role_client("nurse").get(URL, query).status_code == 410
+
+    def test_not_logged_in_401(self, client, booked):
+        response = client.get(URL)
         assert response.status_code == 401
         assert response["Content-Type"].startswith("text/plain")
         assert "WWW-Authenticate" in response
 
-    def test_bad_token_is_401_even_when_logged_in(self, role_client, booked):
-        assert role_client("nurse").get(URL, {"token": "nope"}).status_code == 401
+    def test_feed_link_opens_the_feed_without_login(self, client, booked, make_user):
+        _, secret = calendar_feed_create(by=make_user("nurse"), name="Ward tablet")
+        response = client.get(feed_link(secret))
+        assert response.status_code == 200
+        assert len(parse(response.content)) == 16
 
-    def test_revoked_token_401(self, client, booked, make_user):
-        from accounts.services import api_token_revoke
+    def test_feed_link_opens_nothing_else(self, client, booked, make_user):
+        _, secret = calendar_feed_create(by=make_user("nurse"), name="Ward tablet")
+        bearer = {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
+        assert client.get("/api/v1/patients", **bearer).status_code == 401
+        assert client.get("/fhir/Patient", **bearer).status_code == 401
+        assert client.get(URL, {"token": secret}).status_code == 410
+        assert client.get(reverse("patients:list")).status_code == 302  # still the login page
 
+    @pytest.mark.parametrize("secret", ["not-a-secret", "x" * 300])
+    def test_unknown_feed_link_404(self, client, booked, secret):
+        response = client.get(feed_link(secret))
+        assert response.status_code == 404
+        assert response["Content-Type"].startswith("text/plain")
+
+    def test_revoked_feed_link_404(self, client, booked, make_user):
         user = make_user("nurse")
-        token, secret = api_token_create(by=user, name="Unit calendar")
-        api_token_revoke(by=user, token=token)
-        assert client.get(URL, {"token": secret}).status_code == 401
+        feed, secret = calendar_feed_create(by=user, name="Ward tablet")
+        calendar_feed_revoke(by=user, feed=feed)
+        assert client.get(feed_link(secret)).status_code == 404
+
+    def test_feed_link_of_a_deactivated_user_404(self, client, booked, make_user):
+        user = make_user("nurse")
+        _, secret = calendar_feed_create(by=user, name="Ward tablet")
+        user.is_active = False
+        user.save()
+        assert client.get(feed_link(secret)).status_code == 404
 
     def test_no_role_403(self, client, role_client, booked, make_user):
         assert role_client(None).get(URL).status_code == 403
-        _, secret = api_token_create(by=make_user(None), name="Calendar")
-        assert client.get(URL, {"token": secret}).status_code == 403
+        _, secret = calendar_feed_create(by=make_user(None), name="Calendar")
+        assert client.get(feed_link(secret)).status_code == 403
 
     @pytest.mark.parametrize("method", ["post", "put", "delete"])
     def test_wrong_method_405(self, role_client, method):

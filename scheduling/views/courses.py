@@ -1,6 +1,6 @@
 """The infusion unit's scheduling pages: plan a course from a verified order, the course,
 the week's chairs, move a session, set its status, the unit's settings, and the calendar
-feed that calendar apps subscribe to with an API token."""
+feed that calendar apps subscribe to with a calendar feed link (never an API token)."""
 
 from datetime import date, timedelta
 
@@ -11,10 +11,11 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Prefetch
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_safe
 
-from accounts.auth import bearer_token_user, user_for_secret
+from accounts.auth import calendar_feed_for_secret
 from accounts.form_errors import add_service_errors, carry_version, conflict_status
 from dosing.models import DoseOrder
 
@@ -225,13 +226,6 @@ def session_status(request, session_uuid):
 # ----------------------------------------------------------------------- calendar feed
 
 
-def _feed_user(request):
-    """Who asks: ``?token=`` (calendar apps cannot log in), a bearer token, or the session."""
-    if "token" in request.GET:
-        return user_for_secret(request.GET["token"].strip())
-    return bearer_token_user(request) or (request.user if request.user.is_authenticated else None)
-
-
 def _feed_domain() -> str:
     host = (settings.ALLOWED_HOSTS or [""])[0].lstrip(".")
     return host if host and host != "*" else FEED_DOMAIN_FALLBACK
@@ -259,14 +253,7 @@ def _text(body: str, status: int) -> HttpResponse:
     return HttpResponse(body, status=status, content_type="text/plain; charset=utf-8")
 
 
-@login_not_required  # answers 401 itself: a calendar app cannot follow a login redirect
-@require_safe
-def calendar_feed(request):
-    user = _feed_user(request)
-    if user is None:
-        response = _text("Log in, or subscribe with ?token=<your API token> (see API tokens).\n", 401)
-        response["WWW-Authenticate"] = 'Bearer realm="IVIG Clinic calendar"'
-        return response
+def _feed_response(request, user) -> HttpResponse:
     if not user.has_perm("scheduling.view_infusionsession"):
         return _text("Your account may not see the infusion schedule.\n", 403)
     now = timezone.now()
@@ -277,3 +264,33 @@ def calendar_feed(request):
     response["Content-Disposition"] = 'inline; filename="infusion-unit.ics"'
     response["Cache-Control"] = "private, no-store"
     return response
+
+
+@login_not_required  # answers 401 itself: a calendar app cannot follow a login redirect
+@require_safe
+def calendar_feed(request):
+    """The feed for a logged-in browser (a one-off download). Calendar apps use a feed link."""
+    if "token" in request.GET:
+        # The old form put an API token (a key to every chart) in a logged URL: refused for good.
+        return _text(
+            "Calendar links with ?token= no longer work: an API token does not open the calendar. "
+            f"Make a calendar feed link on the API tokens page ({reverse('accounts:tokens')}) and subscribe to it.\n",
+            410,
+        )
+    if not request.user.is_authenticated:
+        response = _text("Log in, or subscribe with a calendar feed link (see the API tokens page).\n", 401)
+        response["WWW-Authenticate"] = 'Bearer realm="IVIG Clinic calendar"'
+        return response
+    return _feed_response(request, request.user)
+
+
+@login_not_required  # the secret in the path is the credential: calendar apps send nothing else
+@require_safe
+def calendar_feed_link(request, secret: str):
+    """The feed for a calendar app, through a feed link: opens this feed and nothing else."""
+    feed = calendar_feed_for_secret(secret)
+    if feed is None:
+        return _text(
+            "No such calendar feed link (it may have been revoked). Make a new one on the API tokens page.\n", 404
+        )
+    return _feed_response(request, feed.user)
