@@ -328,7 +328,7 @@ def _write_cases(w: World) -> dict[str, list[tuple[str, str, dict]]]:
             ("", _url("scheduling:course_create", order_uuid=w.verified_order.uuid), {"first_day": "2026-11-30"})
         ],
         "scheduling:course_detail": [
-            ("extend", _url("scheduling:course_detail", course_uuid=w.session.cycle.course.uuid), {})
+            ("extend", _url("scheduling:course_detail", course_uuid=w.session.cycle.course.uuid), {"action": "extend"})
         ],
         "scheduling:session_move": [
             (

@@ -139,11 +139,15 @@ def course_detail(request, course_uuid):
     course = get_object_or_404(
         Course.objects.select_related("order__product", "order__indication", "patient", "created_by"), uuid=course_uuid
     )
-    # Bound on any POST, even an empty one: the extension has no required field.
+    # Bound on any POST, even an empty one: the extension has no required field; but only the
+    # page's own button (action=extend) books, so an empty or foreign POST is 400 and books nothing.
     extend_form = AcceptWarningsForm(request.POST if request.method == "POST" else None)
     if request.method == "POST":
         if not request.user.has_perm("scheduling.add_infusionsession"):
             raise PermissionDenied
+        if request.POST.get("action") != "extend":
+            messages.error(request, "Nothing was booked: this page books cycles only from its “Book cycles” button.")
+            return _course_page(request, course, AcceptWarningsForm(), status=400)
         extend_form.is_valid()  # two optional fields: always valid
         added = _run_accepting(extend_form, course_extend, by=request.user, course=course, today=timezone.localdate())
         if added is not None:
@@ -151,11 +155,15 @@ def course_detail(request, course_uuid):
                 request, f"{len(added)} more cycles booked." if added else "Already booked 26 weeks ahead."
             )
             return redirect(course)
+    return _course_page(request, course, extend_form)
+
+
+def _course_page(request, course, extend_form, status: int = 200):
     cycles = course.cycles.prefetch_related(
         Prefetch("sessions", queryset=InfusionSession.objects.select_related("patient").order_by("day_number"))
     )
     context = {"course": course, "cycles": cycles, "extend_form": extend_form, "movable": MOVABLE_STATUSES}
-    return render(request, "scheduling/course_detail.html", context)
+    return render(request, "scheduling/course_detail.html", context, status=status)
 
 
 @require_http_methods(["GET", "POST"])
@@ -183,6 +191,8 @@ def session_move(request, session_uuid):
     status = conflict_status(form)
     if status == 409:
         session = _show_as_it_is_now(session_uuid, form)
+    elif form.is_bound and form.errors:
+        status = 400  # the move was refused: its reasons are at the fields, nothing was moved
     movable = session.status in MOVABLE_STATUSES
     context = {"session": session, "form": form, "movable": movable}
     return render(request, "scheduling/session_move.html", context, status=status)
