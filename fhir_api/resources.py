@@ -88,6 +88,9 @@ def patient_resource(patient: Patient, *, mrn_system: str) -> dict:
                     "value": patient.mrn,
                 }
             ],
+            # A patient removed from the registry (a duplicate, registered in error) stays readable,
+            # as in the app, but is no longer an active record.
+            "active": patient.archived_at is None,
             "name": [{"use": "official", "family": patient.family_name, "given": [patient.given_name]}],
             "gender": patient.sex_at_birth,
             "birthDate": patient.date_of_birth.isoformat(),

@@ -41,6 +41,17 @@ def test_read(reader, ada):
     assert resource["gender"] == "female"
     assert resource["birthDate"] == "1970-05-17"
     assert parsed(response).birthDate == date(1970, 5, 17)
+    assert resource["active"] is True
+
+
+def test_a_patient_removed_from_the_registry_is_still_read_but_not_active(reader, ada, make_user):
+    from patients.services import patient_archive
+
+    patient_archive(by=make_user("physician"), patient=ada, reason="duplicate of A-1002")
+
+    resource = body(reader.get(f"/fhir/Patient/{ada.uuid}"))
+    assert resource["active"] is False
+    assert ids(reader.get("/fhir/Patient?identifier=A-1001")) == [str(ada.uuid)]
 
 
 def test_an_unknown_id_is_404_operation_outcome(reader):
