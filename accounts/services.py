@@ -51,22 +51,31 @@ def api_token_create(
 @service
 def api_token_revoke(*, by, token: ApiToken, now: datetime | None = None) -> ApiToken:
     """Stop a token working. Revoking twice keeps the first revocation time."""
-    token = ApiToken.objects.select_for_update().get(pk=token.pk)
-    if token.revoked_at is None:
-        token.revoked_at = now or timezone.now()
-        audited_save(token, by=by, reason="revoked")
-    return token
+    return _revoke(token, by=by, now=now)
+
+
+def _revoke(credential, *, by, now: datetime | None):
+    """An API token or a calendar feed link stops working; a second revocation keeps the first time."""
+    credential = type(credential).objects.select_for_update().get(pk=credential.pk)
+    if credential.revoked_at is None:
+        credential.revoked_at = now or timezone.now()
+        audited_save(credential, by=by, reason="revoked")
+    return credential
 
 
 def api_token_mark_used(*, token: ApiToken, now: datetime) -> None:
     """Note that the token was used, at most once a minute. Bookkeeping only: no audit row."""
-    if token.last_used_at is not None and now - token.last_used_at < LAST_USED_RESOLUTION:
+    _mark_used(token, now=now)
+
+
+def _mark_used(credential, *, now: datetime) -> None:
+    if credential.last_used_at is not None and now - credential.last_used_at < LAST_USED_RESOLUTION:
         return
     # Conditional update: concurrent requests write once, and never move the time backwards.
-    ApiToken.objects.filter(pk=token.pk).filter(
+    type(credential).objects.filter(pk=credential.pk).filter(
         Q(last_used_at__isnull=True) | Q(last_used_at__lte=now - LAST_USED_RESOLUTION)
     ).update(last_used_at=now)
-    token.last_used_at = now
+    credential.last_used_at = now
 
 
 @service
@@ -85,18 +94,9 @@ def calendar_feed_create(*, by, name: str, now: datetime | None = None):
 @service
 def calendar_feed_revoke(*, by, feed: CalendarFeed, now: datetime | None = None) -> CalendarFeed:
     """Stop a feed link working. Revoking twice keeps the first revocation time."""
-    feed = CalendarFeed.objects.select_for_update().get(pk=feed.pk)
-    if feed.revoked_at is None:
-        feed.revoked_at = now or timezone.now()
-        audited_save(feed, by=by, reason="revoked")
-    return feed
+    return _revoke(feed, by=by, now=now)
 
 
 def calendar_feed_mark_used(*, feed: CalendarFeed, now: datetime) -> None:
     """Note that the feed link was used, at most once a minute. Bookkeeping only: no audit row."""
-    if feed.last_used_at is not None and now - feed.last_used_at < LAST_USED_RESOLUTION:
-        return
-    CalendarFeed.objects.filter(pk=feed.pk).filter(
-        Q(last_used_at__isnull=True) | Q(last_used_at__lte=now - LAST_USED_RESOLUTION)
-    ).update(last_used_at=now)
-    feed.last_used_at = now
+    _mark_used(feed, now=now)
