@@ -141,7 +141,7 @@ def test_a_registration_that_loses_the_mrn_race_is_a_field_error(physician, monk
     assert list(Patient.objects.values_list("pk", flat=True)) == [first.pk]
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_simultaneous_registrations_of_one_mrn_on_postgresql(make_user, monkeypatch):
     import threading
 
