@@ -15,6 +15,19 @@ def _number(step: str, **attrs) -> forms.NumberInput:
     return forms.NumberInput(attrs={"step": step, "inputmode": "decimal", **attrs})
 
 
+class DosePerKgField(forms.DecimalField):
+    """A g/kg dose: the arrow keys move 0.1 g/kg (2.00 -> 2.10), the step a prescriber changes a dose
+    by. The browser's step grid starts at the input's min, so min is 0.1 here whatever the field's
+    own minimum: with min 0.01 the arrows went 2.00 -> 2.01. Any value with two decimals is still
+    typed and accepted (the forms are novalidate; the field's limits decide)."""
+
+    def widget_attrs(self, widget):
+        attrs = super().widget_attrs(widget)
+        if isinstance(widget, forms.NumberInput):
+            attrs.update(step="0.1", min="0.1", inputmode="decimal")
+        return attrs
+
+
 class SiteSettingsForm(forms.ModelForm):
     class Meta:
         model = SiteSettings
@@ -127,10 +140,10 @@ class DoseCalculatorForm(forms.Form):
         choices=[("", "---------")] + [(sex, sex.capitalize()) for sex in SEXES],
         help_text="Used for ideal body weight (Devine).",
     )
-    dose_g_per_kg = forms.DecimalField(
+    dose_g_per_kg = DosePerKgField(
         label="Dose per cycle (g/kg)",
         required=False,
-        widget=_number("0.05", min="0.05", max="3", placeholder="label dose"),
+        widget=forms.NumberInput(attrs={"placeholder": "label dose", "max": "3"}),
         help_text="Empty: the indication's label dose.",
     )
     days = forms.IntegerField(

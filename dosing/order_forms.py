@@ -8,6 +8,7 @@ from accounts.form_errors import PageVersionForm, page_version_field
 from accounts.input_rules import DateWindowsMixin
 from accounts.roles import NURSE, PHARMACIST, PHYSICIAN
 
+from .forms import DosePerKgField
 from .models import (
     MAX_HYDRATION_RATE_ML_PER_H,
     MAX_HYDRATION_VOLUME_ML,
@@ -58,13 +59,12 @@ class DoseOrderForm(forms.Form):
         label="Product and indication",
         queryset=Indication.objects.select_related("product").order_by("product__name", "name"),
     )
-    dose_g_per_kg = forms.DecimalField(
+    dose_g_per_kg = DosePerKgField(
         label="Dose per cycle (g/kg)",
         max_digits=4,
         decimal_places=2,
         min_value=Decimal("0.01"),
         max_value=Decimal("3"),
-        widget=forms.NumberInput(attrs={"step": "0.1", "min": "0.1", "max": "3"}),
         help_text="Total for the cycle, split equally over the days. Dermatomyositis label: 2 g/kg.",
     )
     days = forms.IntegerField(

@@ -7,6 +7,7 @@ from django import forms
 
 from accounts.form_errors import PageVersionForm, page_version_field
 from accounts.input_rules import DateWindowsMixin
+from dosing.forms import DosePerKgField
 from dosing.models import ObjectiveMeasure
 
 from .models import Decision
@@ -15,7 +16,7 @@ from .models import Decision
 class CourseEditForm(DateWindowsMixin, PageVersionForm):
     authorised_until = forms.DateField(label="Authorised until", widget=forms.DateInput(attrs={"type": "date"}))
     next_review_due = forms.DateField(label="Next review due", widget=forms.DateInput(attrs={"type": "date"}))
-    max_dose_g_per_kg = forms.DecimalField(
+    max_dose_g_per_kg = DosePerKgField(
         label="Authorised maximum dose (g/kg per cycle)",
         max_digits=4,
         decimal_places=2,
@@ -34,7 +35,7 @@ class CourseEditForm(DateWindowsMixin, PageVersionForm):
 
 class ReviewForm(PageVersionForm):
     decision = forms.ChoiceField(label="Decision", choices=Decision.choices, widget=forms.RadioSelect)
-    dose_g_per_kg = forms.DecimalField(
+    dose_g_per_kg = DosePerKgField(
         label="New dose (g/kg per cycle), for a step down",
         required=False,
         max_digits=4,
