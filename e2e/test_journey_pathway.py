@@ -229,7 +229,7 @@ def test_course_review_step_down_and_estrogen_recognised(
     row = reviews.locator("tbody tr")
     expect(row).to_have_count(1)
     expect(row.locator("td").nth(0)).to_have_text(f"{today:%Y-%m-%d}")
-    expect(row.locator("td").nth(1)).to_have_text(physician_user.full_name)
+    expect(row.locator("td").nth(1)).to_have_text(f"{physician_user.full_name} (physician)")
     expect(row.locator("td").nth(2)).to_contain_text(re.compile(rf"^{re.escape(STEP_DOWN)}: 1\s*g/kg, every 6\s*weeks"))
     expect(row.locator("td").nth(2).locator("small")).to_have_text(moved)
     expect(row.locator("td").nth(3)).to_have_text(REASON)

@@ -89,6 +89,6 @@ def test_new_dvt_caps_the_rate_and_a_nurse_acknowledges_the_flag(page, physician
     page.get_by_role("link", name="Martin, Alice").click()
     flag_row = page.get_by_role("region", name=re.compile("^Risk flags")).get_by_role("row").filter(has_text=FLAG_TITLE)
     acknowledged = flag_row.get_by_role("cell").last
-    expect(acknowledged).to_contain_text(f"{nurse_user.username}, {today:%Y-%m-%d}")
+    expect(acknowledged).to_contain_text(f"{nurse_user.full_name} (nurse), {today:%Y-%m-%d}")
     expect(acknowledged).to_contain_text("Hydration ordered; pump capped at 138.6 mL/h.")
     screenshot(page, JOURNEY, "05-patient-acknowledged")

@@ -108,7 +108,8 @@ TEMPLATES = [
         "DIRS": [BASE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
-            "builtins": ["accounts.templatetags.submissions"],  # {% submission_token %} in every POST form
+            # {% submission_token %} in every POST form; {{ user|person }} wherever an action is attributed
+            "builtins": ["accounts.templatetags.submissions", "accounts.templatetags.people"],
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",

@@ -149,14 +149,14 @@ def test_catalog_queries_do_not_grow_with_the_catalog(role_client):
 def test_product_page_shows_safety_notes_and_history(role_client, make_user):
     from dosing.services.catalog import product_stock_update
 
-    pharmacist = make_user("pharmacist", username="rx-anna")
+    pharmacist = make_user("pharmacist", username="rx-anna", first_name="Anna", last_name="Berg")
     product_stock_update(by=pharmacist, product=Product.objects.get(slug="octagam-10"), vial_sizes_in_stock_g=["10"])
     response = role_client("nurse").get(_product_url())
     assert response.status_code == 200
     text = _text(response)
     assert "IgA deficiency with anti-IgA antibodies" in text
     assert "contains maltose" in text
-    assert "rx-anna vial sizes in stock (g): 2, 5, 10, 20, 30 → 10" in text
+    assert "Anna Berg (pharmacist) vial sizes in stock (g): 2, 5, 10, 20, 30 → 10" in text
     assert [p.slug for p in response.context["products"]] == ["octagam-10"]
 
 
