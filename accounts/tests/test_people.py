@@ -2,7 +2,7 @@
 
 import pytest
 from django.core.signals import request_started
-from django.db import connection
+from django.db import close_old_connections, connection
 from django.template import Context, Template
 from django.test.utils import CaptureQueriesContext
 
@@ -48,5 +48,11 @@ def test_a_new_request_reads_roles_again(make_user):
     user.groups.clear()
     del user._clinic_group_names
     assert person(user) == "Bo Lind (viewer)"  # the same request: read once
-    request_started.send(sender=None)
+    # Django also closes old connections when a request starts; on PostgreSQL that would close
+    # the test's own connection, so only that receiver is held back.
+    request_started.disconnect(close_old_connections)
+    try:
+        request_started.send(sender=None)
+    finally:
+        request_started.connect(close_old_connections)
     assert person(user) == "Bo Lind"
