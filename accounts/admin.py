@@ -10,8 +10,23 @@ from .models import ApiToken, CalendarFeed
 User = get_user_model()
 
 
+class CredentialAdmin(SimpleHistoryAdmin):
+    """A secret-holding row (API token, calendar feed link): made only by its owner on their own
+    page, never edited here, never deleted; the list's one action revokes."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        # The list may revoke (an action needs "change"); a single row's page is read-only.
+        return obj is None and super().has_change_permission(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # revoke instead: the row and its history stay for the audit
+
+
 @admin.register(ApiToken)
-class ApiTokenAdmin(SimpleHistoryAdmin):
+class ApiTokenAdmin(CredentialAdmin):
     """Read-only view of everyone's tokens, with revocation. Tokens are made on the tokens
     page by their owner, the only person who ever sees the secret."""
 
@@ -23,16 +38,6 @@ class ApiTokenAdmin(SimpleHistoryAdmin):
     exclude = ["key_hash"]
     actions = ["revoke"]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        # The list may revoke (an action needs "change"); a single token's page is read-only.
-        return obj is None and super().has_change_permission(request)
-
-    def has_delete_permission(self, request, obj=None):
-        return False  # revoke instead: the row and its history stay for the audit
-
     @admin.action(description="Revoke selected tokens", permissions=["change"])
     def revoke(self, request, queryset):
         for token in queryset:
@@ -41,7 +46,7 @@ class ApiTokenAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(CalendarFeed)
-class CalendarFeedAdmin(SimpleHistoryAdmin):
+class CalendarFeedAdmin(CredentialAdmin):
     """Everyone's calendar feed links, read-only, with revocation (a lost tablet's link)."""
 
     list_display = ["name", "user", "prefix", "created_at", "last_used_at", "revoked_at"]
@@ -50,15 +55,6 @@ class CalendarFeedAdmin(SimpleHistoryAdmin):
     readonly_fields = ["user", "name", "prefix", "created_at", "last_used_at", "revoked_at"]
     exclude = ["key_hash"]
     actions = ["revoke"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return obj is None and super().has_change_permission(request)
-
-    def has_delete_permission(self, request, obj=None):
-        return False  # revoke instead: the row and its history stay for the audit
 
     @admin.action(description="Revoke selected calendar feed links", permissions=["change"])
     def revoke(self, request, queryset):
