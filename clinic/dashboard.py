@@ -4,13 +4,13 @@ the clinic (lists are capped; counts are aggregated in the database)."""
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
-from django.db.models import Case, CharField, Count, F, IntegerField, Min, Prefetch, Q, Subquery, Value, When, Window
+from django.db.models import Case, CharField, Count, F, IntegerField, Prefetch, Q, Subquery, Value, When, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from dosing.models import DoseOrder
-from risk import rules
-from risk.models import PUTS_AT_RISK, SEVERITY_RANK, RiskFlag
+from risk import rules, tally
+from risk.models import SEVERITY_RANK, FlagTally, PatientFlagSummary, RiskFlag
 from scheduling.infusion_review import REVIEW_KINDS
 from scheduling.models import CHECK_KINDS, LIVE_REMINDER_STATUSES, InfusionSession, Reminder, SessionStatus
 
@@ -79,24 +79,23 @@ def dashboard(*, severity: str = "", category: str = "", now: datetime | None = 
     if category:
         chosen &= Q(category=category)
     not_acknowledged = Q(acknowledged_at__isnull=True) & ~Q(severity=rules.INFO)
-    putting_at_risk = PUTS_AT_RISK
     deterioration = Q(code=rules.CONFIRMED_DETERIORATION)
-    totals = active.aggregate(
-        high=Count("id", filter=Q(severity=rules.HIGH)),
-        moderate=Count("id", filter=Q(severity=rules.MODERATE)),
-        info=Count("id", filter=Q(severity=rules.INFO)),
-        patients_at_risk=Count("patient", distinct=True, filter=putting_at_risk),
-        patients_total=Count("patient", distinct=True, filter=chosen or None),
-        unacknowledged=Count("id", filter=not_acknowledged),
-        deteriorations=Count("id", filter=deterioration),
-    )
+    # Every flag count from the totals kept per key (risk.FlagTally), one row per figure: reading
+    # them costs the same whatever the number of active flags.
+    chosen_key = tally.filter_key(severity, category)
+    keys = (*(tally.filter_key(s) for s in rules.SEVERITIES), tally.AT_RISK, tally.UNACKNOWLEDGED, tally.DETERIORATION)
+    totals = {
+        key: (patients, flags)
+        for key, patients, flags in FlagTally.objects.filter(key__in={*keys, chosen_key}).values_list(
+            "key", "patients", "flags"
+        )
+    }
     filtered = active.filter(chosen)
-    # The most severe patients first (worst flag, then number of flags), with all their flags:
-    # the top patients are chosen in a subquery and their flags ordered here.
+    # The most severe patients first (worst flag, then number of flags, family name): the first
+    # rows of the kept per-patient summaries' ranking index for this filter, then their flags.
     top = (
-        filtered.values("patient")
-        .annotate(worst=Min(SEVERITY_RANK), flag_count=Count("id"))
-        .order_by("worst", "-flag_count", "patient__family_name", "patient")
+        PatientFlagSummary.objects.filter(key=chosen_key)
+        .order_by("worst_rank", "-flag_count", "family_name", "patient")
         .values("patient")[:PATIENTS_SHOWN]
     )
     by_patient: dict[int, list[RiskFlag]] = {}
@@ -180,14 +179,15 @@ def dashboard(*, severity: str = "", category: str = "", now: datetime | None = 
         .annotate(total=CountOf(waiting))
         .order_by("verified_at", "pk")[:ROWS_PER_LIST]
     )
+    flags_under = {key: flags for key, (_, flags) in totals.items()}
     counts = {
-        "high": totals["high"],
-        "moderate": totals["moderate"],
-        "info": totals["info"],
-        "patients_at_risk": totals["patients_at_risk"],
-        "unacknowledged": totals["unacknowledged"],
+        "high": flags_under.get(tally.filter_key(rules.HIGH), 0),
+        "moderate": flags_under.get(tally.filter_key(rules.MODERATE), 0),
+        "info": flags_under.get(tally.filter_key(rules.INFO), 0),
+        "patients_at_risk": totals.get(tally.AT_RISK, (0, 0))[0],
+        "unacknowledged": flags_under.get(tally.UNACKNOWLEDGED, 0),
         "orders_awaiting": _total(orders),
-        "deteriorations": totals["deteriorations"],
+        "deteriorations": flags_under.get(tally.DETERIORATION, 0),
         "upcoming_sessions": _total(upcoming),
         "checks_overdue": checks[0].overdue if checks else 0,
         "checks_due": _total(checks),
@@ -197,7 +197,7 @@ def dashboard(*, severity: str = "", category: str = "", now: datetime | None = 
     return Dashboard(
         counts=counts,
         patients=patients,
-        patients_total=totals["patients_total"],
+        patients_total=totals.get(chosen_key, (0, 0))[0],
         unacknowledged=unacknowledged,
         orders_awaiting=orders,
         deteriorations=deteriorations,

@@ -54,7 +54,7 @@ from patients.models import (
 )
 from risk import rules
 from risk.models import RiskFlag
-from risk.services import LAB_TESTS_READ, bmi_and_date, patient_snapshot_fields, verdict_of
+from risk.services import LAB_TESTS_READ, bmi_and_date, flag_summaries_rebuild, patient_snapshot_fields, verdict_of
 from scheduling import timing
 from scheduling.models import (
     Course,
@@ -1181,6 +1181,9 @@ def seed_synthetic_clinic(
         chunk_start = chunk_end
         if progress:
             progress(done, patients)
+    if patients:
+        # Flags were written in bulk, past risk's services: fold them into the dashboard's figures.
+        flag_summaries_rebuild()
     if connection.vendor == "postgresql" and patients:
         # A live clinic's tables are analysed by autovacuum; right after a bulk load they are
         # not yet, and plans made from empty-table statistics would not be the clinic's.
