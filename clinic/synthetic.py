@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import connection, models, transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from accounts.roles import NURSE, PHARMACIST, PHYSICIAN
@@ -917,6 +918,11 @@ def _write_chunk(writer: _RowWriter, charts: list[_Chart], ctx: _Context, counts
             )
             courses.append((chart, plan, course))
     _write(writer, Course, [course for _, _, course in courses], counts)
+    # As scheduling's Course post_save does (bulk writes send no signals): the order was booked from.
+    first_booked = Course.objects.filter(order=OuterRef("pk")).order_by("created_at").values("created_at")[:1]
+    DoseOrder.objects.filter(pk__in={course.order_id for _, _, course in courses}).update(
+        course_booked_at=Subquery(first_booked)
+    )
 
     cycles: list[tuple[_Chart, _CoursePlan, Cycle]] = []
     for chart, plan, course in courses:
