@@ -1,5 +1,6 @@
 """What the dashboard shows, read with a fixed number of queries whatever the size of
-the clinic (lists are capped; counts are aggregated in the database)."""
+the clinic (lists are capped and read off indexes; flag counts are kept as flags change, the
+other counts are aggregated in the database)."""
 
 import uuid
 from collections.abc import Callable
@@ -87,9 +88,10 @@ class Dashboard:
 
 
 def dashboard(*, severity: str = "", category: str = "", now: datetime | None = None) -> Dashboard:
-    """Eleven queries whatever the clinic's size: one aggregate for every flag count, then
+    """Eleven queries whatever the clinic's size: the kept flag totals (risk.FlagTally), then
     one per list, each capped list carrying its full length in a CountOf column, and one for
-    the four lists of today in the unit."""
+    the four lists of today in the unit. None reads every active flag or every order: the flag
+    counts and the patients' ranking are kept per patient as flags change (risk.tally)."""
     now = now or timezone.now()
     active = RiskFlag.objects.active()
     chosen = Q()  # the severity/category filter the user picked
