@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import connection, models, transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from accounts.roles import NURSE, PHARMACIST, PHYSICIAN
@@ -54,7 +55,7 @@ from patients.models import (
 )
 from risk import rules
 from risk.models import RiskFlag
-from risk.services import LAB_TESTS_READ, bmi_and_date, patient_snapshot_fields, verdict_of
+from risk.services import LAB_TESTS_READ, bmi_and_date, flag_summaries_rebuild, patient_snapshot_fields, verdict_of
 from scheduling import timing
 from scheduling.models import (
     Course,
@@ -917,6 +918,11 @@ def _write_chunk(writer: _RowWriter, charts: list[_Chart], ctx: _Context, counts
             )
             courses.append((chart, plan, course))
     _write(writer, Course, [course for _, _, course in courses], counts)
+    # As scheduling's Course post_save does (bulk writes send no signals): the order was booked from.
+    first_booked = Course.objects.filter(order=OuterRef("pk")).order_by("created_at").values("created_at")[:1]
+    DoseOrder.objects.filter(pk__in={course.order_id for _, _, course in courses}).update(
+        course_booked_at=Subquery(first_booked)
+    )
 
     cycles: list[tuple[_Chart, _CoursePlan, Cycle]] = []
     for chart, plan, course in courses:
@@ -1181,11 +1187,16 @@ def seed_synthetic_clinic(
         chunk_start = chunk_end
         if progress:
             progress(done, patients)
+    if patients:
+        # Flags were written in bulk, past risk's services: fold them into the dashboard's figures.
+        flag_summaries_rebuild()
     if connection.vendor == "postgresql" and patients:
-        # A live clinic's tables are analysed by autovacuum; right after a bulk load they are
-        # not yet, and plans made from empty-table statistics would not be the clinic's.
+        # A live clinic's tables are vacuumed and analysed by autovacuum; right after a bulk load
+        # they are not yet: plans made from empty-table statistics would not be the clinic's, and
+        # without a visibility map no count is answered from an index alone. VACUUM cannot run
+        # inside a transaction (a test's), where ANALYZE alone is done.
         with connection.cursor() as cursor:
-            cursor.execute("ANALYZE")
+            cursor.execute("ANALYZE" if connection.in_atomic_block else "VACUUM ANALYZE")
     if highest_chair > unit.chairs:
         # The synthetic unit has the chairs its patients need (more than a real unit's 60).
         UnitSettings.objects.filter(pk=unit.pk).update(chairs=highest_chair)

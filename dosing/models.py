@@ -587,12 +587,12 @@ class DoseOrderQuerySet(models.QuerySet):
         An order whose course was completed, stopped or replaced has had its course; it does not
         come back here (book again from the order page when that is meant).
 
-        Written here, with scheduling's reverse relation named as an ORM string ("courses", the
-        related_name of Course.order), so the order list (dosing) can offer it without importing
-        scheduling, the layer above; a scheduling test books courses against this filter, so a
-        rename there fails there.
+        Read from course_booked_at, which scheduling sets when it books a course (it listens to
+        its own Course saves), so the order list (dosing) can offer it without importing
+        scheduling, the layer above, and without joining every order to its courses; a
+        scheduling test books courses against this filter and compares it with the courses.
         """
-        return self.administrable().filter(courses__isnull=True)
+        return self.administrable().filter(course_booked_at__isnull=True)
 
 
 class DoseOrder(models.Model):
@@ -675,6 +675,10 @@ class DoseOrder(models.Model):
     # Raised by every change of state; the verify and cancel pages post the version they showed,
     # so a pharmacist verifying and a physician cancelling at the same time cannot both win.
     version = models.PositiveIntegerField(default=1)
+    # When the first infusion course was booked from this order; empty while none ever was. Set
+    # by scheduling (dose_order_course_booked, from Course's post_save), so the nurses' "to
+    # schedule" list is an index read instead of an anti-join over every order the chair may give.
+    course_booked_at = models.DateTimeField(null=True, blank=True, editable=False)
     history = HistoricalRecords()
 
     objects = DoseOrderQuerySet.as_manager()
@@ -703,7 +707,15 @@ class DoseOrder(models.Model):
             *_hydration_constraints("pre_hydration"),
             *_hydration_constraints("post_hydration"),
         ]
-        indexes = [models.Index(fields=["status", "-prescribed_at"])]
+        indexes = [
+            models.Index(fields=["status", "-prescribed_at"]),
+            # DoseOrderQuerySet.to_schedule, waiting longest first (the dashboard and the order list).
+            models.Index(
+                fields=["verified_at", "id"],
+                condition=Q(status__in=ADMINISTRABLE_STATUSES, course_booked_at__isnull=True),
+                name="order_to_schedule",
+            ),
+        ]
 
     def __str__(self):
         return (

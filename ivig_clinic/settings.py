@@ -290,7 +290,8 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 4 * 60},
     },
     # 02:30 local every night: risk rules that depend on the date alone (age, diagnosis within a
-    # year, a cancer screen going stale) change without any edit to the chart.
+    # year, a cancer screen going stale) change without any edit to the chart. It also sets the
+    # dashboard's kept flag totals (risk.FlagTally) from the per-patient summaries afresh.
     "risk-flags-nightly": {
         "task": "risk.tasks.flags_recompute_nightly",
         "schedule": crontab(hour=2, minute=30),

@@ -101,3 +101,45 @@ class RiskFlag(models.Model):
     @property
     def puts_at_risk(self) -> bool:
         return rules.puts_at_risk(self.category, self.severity)
+
+
+class PatientFlagSummary(models.Model):
+    """One patient's active flags folded under one key (risk.tally): the worst severity's rank
+    and how many. Kept by risk.services.flag_summary_refresh in the transaction that changes the
+    flags, so the dashboard ranks patients off an index instead of grouping every active flag.
+    Derived, not recorded: a key the patient no longer has loses its row (the flags keep their
+    history), and `manage.py risk_tally_rebuild` rebuilds every row from the flags."""
+
+    patient = models.ForeignKey("patients.Patient", on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=40)
+    worst_rank = models.PositiveSmallIntegerField()  # rules.SEVERITIES.index: 0 is high
+    flag_count = models.PositiveIntegerField()
+    # The patient's family name, the ranking's tie-break, copied so the ranking is one index;
+    # a patient's save recomputes their flags (risk.signals), which refreshes it.
+    family_name = models.CharField(max_length=100)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["patient", "key"], name="risk_summary_one_per_key")]
+        indexes = [
+            # The dashboard's "most severe patients first" for any filter: the first rows of this index.
+            models.Index(
+                fields=["key", "worst_rank", "-flag_count", "family_name", "patient"], name="risk_summary_ranking"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.key}: worst {self.worst_rank}, {self.flag_count} flags (patient {self.patient_id})"
+
+
+class FlagTally(models.Model):
+    """The clinic's totals per key (risk.tally): how many patients have a flag under it and how
+    many flags. Equal, in every committed state, to the PatientFlagSummary rows summed per key:
+    each refresh adds its patient's change in the same transaction (a test and
+    `manage.py risk_tally_rebuild --check` hold that)."""
+
+    key = models.CharField(max_length=40, unique=True)
+    patients = models.PositiveIntegerField(default=0)
+    flags = models.PositiveIntegerField(default=0)
+
+    def __str__(self):
+        return f"{self.key}: {self.patients} patients, {self.flags} flags"

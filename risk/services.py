@@ -5,6 +5,7 @@ from datetime import date, datetime
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Count, F, Sum
 from django.utils import timezone
 
 from accounts.transactions import BEFORE_COMMIT, in_service, scratch
@@ -13,8 +14,8 @@ from dosing.models import OPEN_STATUSES
 from dosing.services.orders import dose_orders_follow_chart
 from patients.models import Patient
 
-from . import rules
-from .models import RiskFlag
+from . import rules, tally
+from .models import FlagTally, PatientFlagSummary, RiskFlag
 
 LAB_TESTS_READ = ("creatinine", "egfr", "triglycerides")
 
@@ -194,7 +195,9 @@ def flags_recompute(*, patient: Patient, now: datetime | None = None) -> dict[st
             flag.save()
         kept.append(code)
     considerations = rules.prophylaxis_consideration(chart, list(findings.values()))
-    patient.risk_verdict = verdict_of(patient.risk_flags.active(), considerations)
+    now_active = list(patient.risk_flags.active())
+    patient.risk_verdict = verdict_of(now_active, considerations)
+    flag_summary_refresh(patient=patient, active_flags=now_active)
     Patient.objects.filter(pk=patient.pk).update(risk_verdict=patient.risk_verdict)
     # Every open order follows the chart just evaluated: a lower cap reaches the chair at once.
     dose_orders_follow_chart(patient=patient, today=timezone.localdate(now))
@@ -203,6 +206,8 @@ def flags_recompute(*, patient: Patient, now: datetime | None = None) -> dict[st
 
 @transaction.atomic
 def flag_acknowledge(*, by, flag: RiskFlag, comment: str, now: datetime | None = None) -> RiskFlag:
+    # The patient first, as flags_recompute locks it before its flags: the same order, no deadlock.
+    Patient.objects.select_for_update().filter(pk=flag.patient_id).first()
     flag = RiskFlag.objects.select_for_update().get(pk=flag.pk)
     if not flag.is_active:
         raise ValidationError("This flag no longer applies; there is nothing to acknowledge.")
@@ -216,6 +221,7 @@ def flag_acknowledge(*, by, flag: RiskFlag, comment: str, now: datetime | None =
     flag._history_user = by
     flag._change_reason = "acknowledged"
     flag.save()
+    flag_summary_refresh(patient=flag.patient)  # one fewer "new" flag
     return flag
 
 
@@ -228,4 +234,142 @@ def flags_recompute_all(*, now: datetime | None = None) -> dict[str, int]:
         totals["patients"] += 1
         totals["opened"] += len(result["opened"])
         totals["resolved"] += len(result["resolved"])
+    # Each recompute refreshed its patient's summary; the totals are set from them once more, so
+    # whatever drifted past the services (a patient deleted, rows written in bulk) is put right nightly.
+    totals["tally_corrected"] = flag_tally_reconcile()
     return totals
+
+
+def _facts(category: str, severity: str, code: str, acknowledged_at) -> tally.FlagFacts:
+    return tally.FlagFacts(category, severity, code, acknowledged_at is not None)
+
+
+@transaction.atomic
+def flag_summary_refresh(*, patient: Patient, active_flags=None) -> dict[str, tuple[int, int]]:
+    """Bring the patient's PatientFlagSummary rows in line with their active flags (pass them
+    when already read) and add the change to the clinic's FlagTally, in the caller's transaction.
+    Returns the change per key, (patients, flags); {} when nothing moved.
+
+    The patient row is locked first, so two writers of one patient's flags fold one after the
+    other; tally rows are then updated in key order, so two patients' refreshes never deadlock."""
+    family_name = Patient.objects.select_for_update().filter(pk=patient.pk).values_list("family_name", flat=True)
+    family_name = family_name.first()
+    if family_name is None:  # the patient is being deleted: their rows go with them
+        return {}
+    flags = patient.risk_flags.active() if active_flags is None else active_flags
+    after = tally.fold(_facts(f.category, f.severity, f.code, f.acknowledged_at) for f in flags)
+    rows = {row.key: row for row in PatientFlagSummary.objects.filter(patient_id=patient.pk)}
+    before = {key: tally.KeyFigures(row.worst_rank, row.flag_count) for key, row in rows.items()}
+    gone = [rows[key].pk for key in rows.keys() - after.keys()]
+    if gone:
+        PatientFlagSummary.objects.filter(pk__in=gone).delete()
+    added, changed = [], []
+    for key, figures in after.items():
+        row = rows.get(key)
+        if row is None:
+            added.append(
+                PatientFlagSummary(patient_id=patient.pk, key=key, family_name=family_name, **figures._asdict())
+            )
+        elif (row.worst_rank, row.flag_count, row.family_name) != (*figures, family_name):
+            row.worst_rank, row.flag_count, row.family_name = *figures, family_name
+            changed.append(row)
+    if added:
+        PatientFlagSummary.objects.bulk_create(added)
+    if changed:
+        PatientFlagSummary.objects.bulk_update(changed, ["worst_rank", "flag_count", "family_name"])
+    change = tally.tally_change(before, after)
+    if change:
+        FlagTally.objects.bulk_create([FlagTally(key=key) for key in change], ignore_conflicts=True)
+        for key, (patients, flag_count) in change.items():  # sorted by key: one lock order
+            FlagTally.objects.filter(key=key).update(patients=F("patients") + patients, flags=F("flags") + flag_count)
+    return change
+
+
+def flag_tally_counted() -> dict[str, tuple[int, int]]:
+    """The clinic's totals per key counted afresh from the summary rows: (patients, flags)."""
+    counted = PatientFlagSummary.objects.values("key").annotate(patients=Count("id"), flags=Sum("flag_count"))
+    return {row["key"]: (row["patients"], row["flags"]) for row in counted}
+
+
+def flag_tally_kept() -> dict[str, tuple[int, int]]:
+    """The totals as kept, keys at zero left out (a key no patient has any more keeps its row)."""
+    kept = FlagTally.objects.exclude(patients=0, flags=0).values_list("key", "patients", "flags")
+    return {key: (patients, flags) for key, patients, flags in kept}
+
+
+@transaction.atomic
+def flag_tally_reconcile() -> int:
+    """Set every FlagTally row to the totals counted from the summary rows. Returns how many
+    keys were wrong (0 when the incremental upkeep held, as it should).
+
+    The tally rows are locked first: a refresh running meanwhile waits to add its change until
+    this commits, and its summary rows, not yet committed, are not counted here, so its change
+    is added once, on top of the counted totals."""
+    list(FlagTally.objects.select_for_update().order_by("key").values_list("pk", flat=True))
+    counted = flag_tally_counted()
+    kept = {
+        key: (patients, flags) for key, patients, flags in FlagTally.objects.values_list("key", "patients", "flags")
+    }
+    wrong = 0
+    for key in sorted(counted.keys() | kept.keys()):
+        patients, flags = counted.get(key, (0, 0))
+        if kept.get(key, (0, 0)) == (patients, flags):
+            continue
+        wrong += 1
+        FlagTally.objects.update_or_create(key=key, defaults={"patients": patients, "flags": flags})
+    return wrong
+
+
+REBUILD_BATCH = 1000  # patients rewritten per transaction by flag_summaries_rebuild
+
+
+def _folded(patient_ids=None) -> tuple[dict[int, dict], dict[int, str]]:
+    """Every (or the given) patient's active flags folded per key, and their family names."""
+    flags = RiskFlag.objects.active()
+    if patient_ids is not None:
+        flags = flags.filter(patient_id__in=patient_ids)
+    facts: dict[int, list] = {}
+    names: dict[int, str] = {}
+    for patient_id, family_name, *fields in flags.values_list(
+        "patient_id", "patient__family_name", "category", "severity", "code", "acknowledged_at"
+    ).iterator(chunk_size=REBUILD_BATCH):
+        facts.setdefault(patient_id, []).append(_facts(*fields))
+        names[patient_id] = family_name
+    return {patient_id: tally.fold(flags) for patient_id, flags in facts.items()}, names
+
+
+def flag_summaries_rebuild(*, check_only: bool = False) -> dict[str, int]:
+    """Compare every patient's summary rows with a fold of their active flags, rewrite those
+    that differ (unless check_only), then set the totals from the summaries. Returns how many
+    patients and totals were wrong. The bulk seeder calls it after writing flags past the services.
+
+    Each batch of patients is locked and folded again inside its transaction, so a flag changed
+    since the first read is not undone."""
+    expected, names = _folded()
+    stored: dict[int, dict] = {}
+    for patient_id, key, worst_rank, flag_count, family_name in PatientFlagSummary.objects.values_list(
+        "patient_id", "key", "worst_rank", "flag_count", "family_name"
+    ).iterator(chunk_size=REBUILD_BATCH):
+        stored.setdefault(patient_id, {})[key] = tally.KeyFigures(worst_rank, flag_count)
+        if family_name != names.get(patient_id, family_name):
+            stored[patient_id]["family name"] = None  # not the patient's: rewrite
+    wrong = sorted(pid for pid in expected.keys() | stored.keys() if expected.get(pid, {}) != stored.get(pid, {}))
+    if check_only:
+        kept, counted = flag_tally_kept(), flag_tally_counted()
+        keys = sum(kept.get(key) != counted.get(key) for key in kept.keys() | counted.keys())
+        return {"patients": len(wrong), "keys": keys}
+    for start in range(0, len(wrong), REBUILD_BATCH):
+        batch = wrong[start : start + REBUILD_BATCH]
+        with transaction.atomic():
+            list(Patient.objects.select_for_update().filter(pk__in=batch).values_list("pk", flat=True))
+            folded, names = _folded(batch)
+            PatientFlagSummary.objects.filter(patient_id__in=batch).delete()
+            PatientFlagSummary.objects.bulk_create(
+                [
+                    PatientFlagSummary(patient_id=pid, key=key, family_name=names[pid], **figures._asdict())
+                    for pid, keys in folded.items()
+                    for key, figures in keys.items()
+                ],
+                batch_size=REBUILD_BATCH,
+            )
+    return {"patients": len(wrong), "keys": flag_tally_reconcile()}

@@ -159,7 +159,14 @@ class InfusionSession(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["cycle", "day_number"], name="session_day_unique_in_cycle"),
         ]
-        indexes = [models.Index(fields=["planned_start", "status"]), models.Index(fields=["patient", "planned_start"])]
+        indexes = [
+            models.Index(fields=["planned_start", "status"]),
+            models.Index(fields=["patient", "planned_start"]),
+            # The week view: one short range per chair shown (chair IN (...) AND planned_start in the
+            # week), and the week's highest chair read backwards off it, instead of every session
+            # of the week, which grows with the clinic.
+            models.Index(fields=["chair", "planned_start"], name="session_chair_start"),
+        ]
 
     def __str__(self):
         start = timezone.localtime(self.planned_start)

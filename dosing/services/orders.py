@@ -582,3 +582,10 @@ def dose_order_note_last_cycle(*, order: DoseOrder, note: str, on: date | None) 
     """
     order.last_cycle_note, order.last_cycle_note_on = note[:500], on
     DoseOrder.objects.filter(pk=order.pk).update(last_cycle_note=note[:500], last_cycle_note_on=on)
+
+
+def dose_order_course_booked(*, order_id: int, booked_at: datetime) -> bool:
+    """Mark that an infusion course was booked from the order (the first booking only: later
+    ones keep the first time). Runs in the booking's transaction; a marker, not a clinical
+    change, so it leaves no history row and wakes no chart recompute. True if it marked."""
+    return bool(DoseOrder.objects.filter(pk=order_id, course_booked_at__isnull=True).update(course_booked_at=booked_at))

@@ -673,10 +673,17 @@ class TestUnitSettingsUpdate:
     (CourseStatus.COMPLETED, False),
 ])  # fmt: skip
 def test_an_order_is_to_schedule_until_a_course_is_booked_from_it(course_status, still_to_schedule):
-    """dosing names the course relation as an ORM string (it may not import scheduling): this
-    holds it to scheduling's own name. An order whose course ended has had its course."""
+    """dosing reads a mark scheduling sets when a course is saved (it may not import scheduling):
+    this holds the mark to the courses themselves. An order whose course ended has had its course."""
     order = DoseOrderFactory(verified=True)
     DoseOrderFactory()  # awaiting verification: never to schedule
     if course_status:
-        CourseFactory(order=order, status=course_status)
+        course = CourseFactory(order=order, status=course_status)
+        order.refresh_from_db()
+        assert order.course_booked_at == course.created_at
+        CourseFactory(order=order, status=CourseStatus.ACTIVE)  # a later booking keeps the first time
+        order.refresh_from_db()
+        assert order.course_booked_at == course.created_at
     assert list(DoseOrder.objects.to_schedule()) == ([order] if still_to_schedule else [])
+    anti_join = DoseOrder.objects.administrable().filter(courses__isnull=True)
+    assert set(DoseOrder.objects.to_schedule()) == set(anti_join)
