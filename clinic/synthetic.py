@@ -6,9 +6,9 @@ the real dose engine (a few awaiting verification), 4-weekly courses of 2–5 co
 infusion days in the unit's chairs (past sessions completed with an infusion record, the next
 weeks booked), the reminders older sweeps left behind, and the risk flags the rules give.
 
-Rows are built in memory and written with bulk_create, a chunk of patients per transaction:
-no per-row save, no signal, no audit history (the history tables stay empty for synthetic
-data). The rows are the ones the services would have left: order snapshots from
+Rows are built in memory and written in bulk (_RowWriter: COPY on PostgreSQL, from two processes
+there), a chunk of patients per transaction: no per-row save, no signal, no audit history (the
+history tables stay empty for synthetic data). The rows are the ones the services would have left: order snapshots from
 dosing.planning, session times from the course's chair and clock, reminder keys from
 scheduling.timing and flags from risk.rules over the same chart (a test recomputes them with
 risk.services.flags_recompute and finds nothing to change).
@@ -942,7 +942,7 @@ class _RowWriter:
                     for obj in objs:
                         copy.write_row(row(obj))
             else:
-                placeholders = ", ".join(["%s"] * (names.count(",") + 1))
+                placeholders = ", ".join(["%s"] * len(model._meta.concrete_fields))
                 sql = f"INSERT INTO {table} ({names}) VALUES ({placeholders})"  # noqa: S608
                 for start in range(0, len(objs), BATCH_SIZE):
                     cursor.executemany(sql, [row(obj) for obj in objs[start : start + BATCH_SIZE]])
@@ -1304,7 +1304,7 @@ class _ChunkJob:
     seed: int
     opens_at: time
     checks_in_bulk: bool  # foreign keys checked once after the load, not by a trigger per row
-    writer: _RowWriter = field(default_factory=lambda: _RowWriter())
+    writer: _RowWriter = field(default_factory=_RowWriter)
 
     def __call__(self, chunk: tuple[int, int]) -> _ChunkResult:
         start, end = chunk
