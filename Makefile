@@ -68,9 +68,11 @@ load: install
 	scripts/load-test
 
 ## bench: seed a synthetic clinic (1,000 then 10,000 patients) in a scratch database recreated on each run, and
-## print page timings, query counts, the dashboard against SQL and the reminder sweep. SQLite at var/bench.sqlite3;
+## print page timings (3 repetitions), query counts, the dashboard against its own SQL replayed, the reminder sweep
+## and the targets, each met or NOT MET. SQLite at var/bench.sqlite3;
 ## `make bench DATABASE_URL=postgres://postgres@127.0.0.1:5432/ivig_bench` for PostgreSQL (the name must contain
-## "bench"; only a DATABASE_URL given on the command line counts). BENCH_ARGS="--sizes 1000 --requests 20" to vary.
+## "bench"; only a DATABASE_URL given on the command line counts). BENCH_ARGS="--sizes 1000 10000 50000" adds
+## 50,000 patients (minutes of seeding: run it on a quiet machine); BENCH_ARGS="--sizes 1000 --requests 20" to look quickly.
 BENCH_DATABASE_URL = $(if $(filter command line,$(origin DATABASE_URL)),$(DATABASE_URL),sqlite:///$(CURDIR)/var/bench.sqlite3)
 # DEBUG off needs a real key: a fresh random one per run (the bench signs nothing that outlives it).
 BENCH_ENV = DATABASE_URL=$(BENCH_DATABASE_URL) DEBUG=0 PRODUCTION= SECRET_KEY="$${SECRET_KEY:-$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(50))')}"

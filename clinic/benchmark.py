@@ -9,16 +9,18 @@ a network or a web server, so the figures are the server's share of a page.
 
 from __future__ import annotations
 
+import os
 import random
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from django.conf import settings
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connection, transaction
 from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -43,13 +45,54 @@ class BenchError(Exception):
 
 
 @dataclass(frozen=True)
-class Timing:
-    name: str
+class Spread:
+    """A figure measured in several repetitions: their median and range."""
+
+    median: float
+    low: float
+    high: float
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> Spread:
+        """Example: Spread.of([12.0, 10.0, 30.0]) == Spread(median=12.0, low=10.0, high=30.0)"""
+        if not values:
+            raise ValueError("values: need at least one")
+        return cls(statistics.median(values), min(values), max(values))
+
+    def text(self, places: int = 1) -> str:
+        """Example: Spread(12.0, 10.0, 30.0).text() == "12.0 (10.0–30.0)" """
+        return f"{self.median:.{places}f} ({self.low:.{places}f}–{self.high:.{places}f})"
+
+
+@dataclass(frozen=True)
+class Repetition:
+    """One repetition of N requests: its percentiles, and the machine's 1-minute load average at
+    its end (os.getloadavg), so a slow repetition can be told from a busy machine."""
+
     p50_ms: float
     p95_ms: float
+    load_1min: float
+
+
+@dataclass(frozen=True)
+class Timing:
+    name: str
+    repetitions: tuple[Repetition, ...]
     queries: tuple[int, int]  # fewest and most queries of one request
-    requests: int
+    requests: int  # per repetition
     slowest: tuple[tuple[float, str], ...] = ()  # (ms, SQL) of the slowest queries counted
+
+    @property
+    def p50(self) -> Spread:
+        return Spread.of([r.p50_ms for r in self.repetitions])
+
+    @property
+    def p95(self) -> Spread:
+        return Spread.of([r.p95_ms for r in self.repetitions])
+
+    @property
+    def loads_text(self) -> str:
+        return " ".join(f"{r.load_1min:.2f}" for r in self.repetitions)
 
     @property
     def queries_text(self) -> str:
@@ -148,6 +191,18 @@ def time_requests(client: Client, urls: Sequence[str]) -> list[float]:
     return timings
 
 
+def repeat(timed: Callable[[], list[float]], repetitions: int) -> tuple[Repetition, ...]:
+    """Run `timed` (which returns milliseconds per request) `repetitions` times: p50 and p95 of
+    each run, with the load average when it ends."""
+    if repetitions < 1:
+        raise ValueError("repetitions: need at least one")
+    runs = []
+    for _ in range(repetitions):
+        timings = timed()
+        runs.append(Repetition(percentile(timings, 50), percentile(timings, 95), os.getloadavg()[0]))
+    return tuple(runs)
+
+
 def count_queries(client: Client, urls: Sequence[str]) -> tuple[list[int], list[dict]]:
     """Queries per request, and every query captured (SQL and time).
 
@@ -174,20 +229,69 @@ def slowest(queries: Sequence[dict], count: int = SLOWEST_SHOWN) -> tuple[tuple[
     return tuple(sorted(((ms, sql) for sql, ms in worst.items()), reverse=True)[:count])
 
 
-def measure_page(client: Client, page: str, *, requests: int, seed: int = 0) -> Timing:
-    """Time `requests` requests of one page (timed without query capture, which adds its own
-    cost), then count the queries of the first few of the same URLs."""
+def measure_page(client: Client, page: str, *, requests: int, repetitions: int = 3, seed: int = 0) -> Timing:
+    """Time `repetitions` runs of `requests` requests of one page (timed without query capture,
+    which adds its own cost), then count the queries of the first few of the same URLs."""
     urls = page_urls(page, count=requests, seed=seed)
-    timings = time_requests(client, urls)
+    runs = repeat(lambda: time_requests(client, urls), repetitions)
     counts, queries = count_queries(client, urls[:QUERY_COUNT_REQUESTS])
-    return Timing(
-        page,
-        percentile(timings, 50),
-        percentile(timings, 95),
-        (min(counts), max(counts)),
-        len(urls),
-        slowest(queries),
-    )
+    return Timing(page, runs, (min(counts), max(counts)), len(urls), slowest(queries))
+
+
+# ----------------------------------------------------------------------------- the physical floor
+
+
+@dataclass(frozen=True)
+class Statement:
+    sql: str
+    params: object  # as the backend received them: a sequence, a mapping or None
+    many: bool
+
+
+def capture_statements(client: Client, url: str) -> list[Statement]:
+    """Every statement one request of `url` sent to the database, with its parameters, as the
+    backend executed it (no session renewal: see count_queries)."""
+    statements: list[Statement] = []
+
+    def record(execute, sql, params, many, context):
+        statements.append(Statement(sql, params, many))
+        return execute(sql, params, many, context)
+
+    steady = override_settings(SESSION_RENEW_SECONDS=10**9) if hasattr(settings, "SESSION_RENEW_SECONDS") else None
+    with steady or nullcontext(), connection.execute_wrapper(record):
+        _get(client, url)
+    return statements
+
+
+def replay_statements(statements: Sequence[Statement]) -> float:
+    """Run `statements` again through the driver's own cursor, fetching every row as the page
+    did, and return the milliseconds they took: the database's share of the page, without
+    Django's ORM, views or templates. Inside a transaction rolled back, so a write in the page
+    (none is expected) would not be repeated into the data."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        raw = cursor.cursor  # the driver's cursor (on SQLite Django's thin parameter-style adapter)
+        started = time.perf_counter()
+        for statement in statements:
+            if statement.many:
+                raw.executemany(statement.sql, statement.params)
+            else:
+                raw.execute(statement.sql, statement.params)
+            if raw.description is not None:
+                raw.fetchall()
+        elapsed = (time.perf_counter() - started) * 1000
+        transaction.set_rollback(True)
+    return elapsed
+
+
+def measure_replay(statements: Sequence[Statement], *, requests: int, repetitions: int = 3) -> Timing:
+    """The replay timed as the page is: `repetitions` runs of `requests` replays, one untimed first."""
+
+    def timed() -> list[float]:
+        replay_statements(statements)
+        return [replay_statements(statements) for _ in range(requests)]
+
+    count = len(statements)
+    return Timing("its queries as raw SQL", repeat(timed, repetitions), (count, count), requests)
 
 
 # ----------------------------------------------------------------------------- the dashboard in SQL
@@ -231,14 +335,84 @@ def dashboard_sql_rows() -> list[tuple]:
         return cursor.fetchall()
 
 
-def time_sql(requests: int) -> Timing:
-    dashboard_sql_rows()  # warm-up
-    timings = []
-    for _ in range(requests):
-        started = time.perf_counter()
-        dashboard_sql_rows()
-        timings.append((time.perf_counter() - started) * 1000)
-    return Timing("dashboard list in SQL", percentile(timings, 50), percentile(timings, 95), (1, 1), requests)
+def time_sql(requests: int, repetitions: int = 3) -> Timing:
+    def timed() -> list[float]:
+        dashboard_sql_rows()  # warm-up
+        timings = []
+        for _ in range(requests):
+            started = time.perf_counter()
+            dashboard_sql_rows()
+            timings.append((time.perf_counter() - started) * 1000)
+        return timings
+
+    return Timing("dashboard list in SQL", repeat(timed, repetitions), (1, 1), requests)
+
+
+# ----------------------------------------------------------------------------- grading targets
+
+MET, NOT_MET, NOT_MEASURED = "met", "NOT MET", "not measured"
+
+
+def grade_at_most(value: float | None, limit: float, *, strictly_below: bool = False) -> str:
+    """Whether a figure is within its limit (at most, or strictly below); None was not measured.
+
+    Example: grade_at_most(100.0, 100) == "met", grade_at_most(100.0, 100, strictly_below=True)
+    == "NOT MET", grade_at_most(None, 100) == "not measured"
+    """
+    if value is None:
+        return NOT_MEASURED
+    return MET if (value < limit if strictly_below else value <= limit) else NOT_MET
+
+
+def grade_same(counts: Mapping[int, int]) -> str:
+    """Whether a count is the same at every clinic size measured (at least two).
+
+    Example: grade_same({1000: 12, 10000: 12}) == "met", grade_same({1000: 12, 10000: 13})
+    == "NOT MET", grade_same({1000: 12}) == "not measured"
+    """
+    if len(counts) < 2:
+        return NOT_MEASURED
+    return MET if len(set(counts.values())) == 1 else NOT_MET
+
+
+def grade_not_growing(counts: Mapping[int, int]) -> str:
+    """Whether a count at the largest clinic is no more than at the smallest (at least two sizes).
+
+    Example: grade_not_growing({1000: 27, 10000: 27}) == "met", grade_not_growing({1000: 27,
+    10000: 128}) == "NOT MET"
+    """
+    if len(counts) < 2:
+        return NOT_MEASURED
+    return MET if counts[max(counts)] <= counts[min(counts)] else NOT_MET
+
+
+class MemoryPeak:
+    """How far the process's resident memory rose above where it stood when the block began
+    (MiB; None where /proc cannot tell). Linux: the peak (VmHWM) is reset on entry by writing 5
+    to /proc/self/clear_refs, so seeding's peak before it does not count; no tracing, so the
+    code measured runs at full speed."""
+
+    def __init__(self):
+        self.mib: float | None = None
+
+    @staticmethod
+    def _kib(key: str) -> int:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(f"{key}:"):
+                return int(line.split()[1])
+        raise OSError(f"{key} not in /proc/self/status")
+
+    def __enter__(self) -> MemoryPeak:
+        try:
+            Path("/proc/self/clear_refs").write_text("5")
+            self._before = self._kib("VmRSS")
+        except OSError:
+            self._before = None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._before is not None:
+            self.mib = (self._kib("VmHWM") - self._before) / 1024
 
 
 # ----------------------------------------------------------------------------- the reminder sweep
@@ -253,6 +427,18 @@ class SweepRun:
     queued: int
     stopped: bool = False  # ran past the time limit and was stopped; the counts are partial
     slowest: tuple[tuple[float, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class SweepFigure:
+    """A graded figure of the sweep section: which run (one of the names the targets table
+    grades), how long it took, its queries and how far memory rose (None: not measured)."""
+
+    name: str
+    seconds: float
+    queries: int
+    memory_mib: float | None = None
+    stopped: bool = False  # stopped at the time limit: the seconds are a lower bound
 
 
 class SweepTimeLimit(Exception):

@@ -23,17 +23,23 @@ def _bench(*args) -> tuple[str, str]:
     return out.getvalue(), err.getvalue()
 
 
-def test_prints_every_page_at_both_sizes_with_equal_query_counts(frozen_today):
-    out, err = _bench("--sizes", "3,6", "--requests", "2")
+def test_prints_every_page_at_both_sizes_with_equal_query_counts_and_the_targets(frozen_today):
+    out, err = _bench("--sizes", "3", "6", "--requests", "2")
     assert "seeding 1–3" in err and "seeding 4–6" in err
+    assert re.search(r"^\s+0 →\s+3 patients\s+[\d.]+ s\s+[\d,]+ rows\s+[\d,]+ rows/s", out, re.MULTILINE)
     rows = {}
+    spread = r"[\d.]+ \([\d.]+–[\d.]+\)"
     for page in benchmark.PAGES:
         for size in (3, 6):
-            found = re.search(rf"^{page}\s+{size}\s+[\d.]+\s+[\d.]+\s+(\S+)$", out, re.MULTILINE)
+            found = re.search(
+                rf"^{page}\s+{size}\s+{spread}\s+{spread}\s+(\S+)\s+((?:[\d.]+ ?){{3}})$", out, re.MULTILINE
+            )
             assert found, f"{page} at {size} missing from:\n{out}"
             rows[(page, size)] = found.group(1)
         assert rows[(page, 3)] == rows[(page, 6)]
-    assert re.search(r"ratio\s+[\d.]+×", out)
+    replays = re.findall(r"^\s+([36]) patients\s+(\d+) statements\s+p50: page .* ratio\s+[\d.]+×", out, re.MULTILINE)
+    assert [size for size, _ in replays] == ["3", "6"]
+    assert all(int(statements) == int(rows[("dashboard", 3)]) for _, statements in replays)
     sweeps = re.findall(r"^\s+([36])\s+(first|second)\s+[\d.]+\s+([\d,]+)\s+([\d,]+)\s+([\d,]+)", out, re.MULTILINE)
     runs = [(size, run) for size, run, *_ in sweeps]
     assert runs == [("3", "first"), ("3", "second"), ("6", "first"), ("6", "second")]
@@ -41,6 +47,12 @@ def test_prints_every_page_at_both_sizes_with_equal_query_counts(frozen_today):
     assert "database   SQLite" in out or "database   PostgreSQL" in out
     assert "CPUs" in out and "Django" in out
     assert "slowest queries at 6 patients" in out and "SELECT" in out
+    targets = out[out.index("targets (") :]
+    # At 3 and 6 patients no 10,000-patient figure exists: graded "not measured", never invented.
+    assert re.search(r"dashboard p95 ≤ 100 ms at 10,000\s+not measured at 10,000\s+not measured", targets)
+    assert re.search(r"nightly reconciliation ≤ 60 s\s+not measured\s+not measured", targets)
+    assert re.search(r"seeding 50,000 patients ≤ 15 min\s+not measured\s+not measured", targets)
+    assert len(re.findall(r"(met|NOT MET|not measured)$", targets, re.MULTILINE)) == 15
     assert Patient.objects.count() == 6
 
 
@@ -57,7 +69,7 @@ def test_refuses_an_earlier_benchmark_clinic_unless_kept(frozen_today):
     seed_synthetic_clinic(patients=2, today=frozen_today)
     with pytest.raises(CommandError, match="--keep"):
         _bench("--sizes", "2", "--requests", "1")
-    out, _ = _bench("--sizes", "2,3", "--requests", "1", "--keep")
+    out, _ = _bench("--sizes", "2", "3", "--requests", "1", "--keep")
     assert re.search(r"^dashboard\s+3\s", out, re.MULTILINE)
     assert Patient.objects.count() == 3
 
@@ -71,10 +83,15 @@ def test_seed_only_seeds_and_grows_without_measuring(frozen_today):
     assert "nothing to seed" in err and Patient.objects.count() == 4
 
 
-@pytest.mark.parametrize("sizes", ["10,5", "0", "a,b", "5,5"])
+@pytest.mark.parametrize("sizes", [["10,5"], ["10", "5"], ["0"], ["a,b"], ["5", "5"]])
 def test_sizes_must_increase(sizes):
     with pytest.raises(CommandError, match="--sizes"):
-        _bench("--sizes", sizes, "--requests", "1")
+        _bench("--sizes", *sizes, "--requests", "1")
+
+
+def test_fewer_than_three_repetitions_are_refused():
+    with pytest.raises(CommandError, match="--repetitions"):
+        _bench("--sizes", "2", "--repetitions", "2")
 
 
 def test_the_hand_written_sql_returns_the_dashboards_rows(frozen_today):
@@ -125,3 +142,95 @@ def test_a_sweep_past_the_time_limit_is_stopped_and_reported(frozen_today):
     run = benchmark.run_sweep(endless_sweep, now=timezone.now(), limit_seconds=0.2)
     assert run.stopped and run.seconds >= 0.2 and run.queries > 0
     assert Patient.objects.count() == 0  # the connection is usable afterwards
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [([12.0, 10.0, 30.0], (12.0, 10.0, 30.0)), ([5.0], (5.0, 5.0, 5.0)), ([4.0, 1.0, 2.0, 3.0], (2.5, 1.0, 4.0))],
+)
+def test_a_spread_is_the_median_and_range_of_the_repetitions(values, expected):
+    spread = benchmark.Spread.of(values)
+    assert (spread.median, spread.low, spread.high) == expected
+    assert benchmark.Spread(12.0, 10.0, 30.25).text() == "12.0 (10.0–30.2)"
+    with pytest.raises(ValueError, match="values"):
+        benchmark.Spread.of([])
+
+
+def test_repetitions_keep_each_runs_percentiles_and_load(monkeypatch):
+    runs = iter([[10.0, 20.0, 30.0, 40.0], [1.0, 2.0, 3.0, 4.0], [100.0, 100.0, 100.0, 200.0]])
+    loads = iter([(0.5, 0, 0), (1.5, 0, 0), (2.5, 0, 0)])
+    monkeypatch.setattr(benchmark.os, "getloadavg", lambda: next(loads))
+    repetitions = benchmark.repeat(lambda: next(runs), 3)
+    timing = benchmark.Timing("page", repetitions, (3, 3), 4)
+    assert [r.p50_ms for r in repetitions] == [25.0, 2.5, 100.0]
+    assert timing.p50 == benchmark.Spread(25.0, 2.5, 100.0)
+    assert timing.p95.median == pytest.approx(38.5) and timing.p95.high == pytest.approx(185.0)
+    assert timing.loads_text == "0.50 1.50 2.50"
+    with pytest.raises(ValueError, match="repetitions"):
+        benchmark.repeat(lambda: [1.0], 0)
+
+
+@pytest.mark.parametrize(
+    ("value", "limit", "strictly_below", "verdict"),
+    [
+        (99.9, 100, False, "met"),
+        (100.0, 100, False, "met"),
+        (100.1, 100, False, "NOT MET"),
+        (49.9, 50, True, "met"),
+        (50.0, 50, True, "NOT MET"),
+        (None, 100, False, "not measured"),
+        (0.0, 1, False, "met"),
+    ],
+)
+def test_grade_at_most(value, limit, strictly_below, verdict):
+    assert benchmark.grade_at_most(value, limit, strictly_below=strictly_below) == verdict
+
+
+@pytest.mark.parametrize(
+    ("counts", "same", "not_growing"),
+    [
+        ({1000: 12, 10000: 12, 50000: 12}, "met", "met"),
+        ({1000: 12, 10000: 13}, "NOT MET", "NOT MET"),
+        ({1000: 30, 10000: 27}, "NOT MET", "met"),
+        ({1000: 12}, "not measured", "not measured"),
+        ({}, "not measured", "not measured"),
+    ],
+)
+def test_grading_counts_across_sizes(counts, same, not_growing):
+    assert benchmark.grade_same(counts) == same
+    assert benchmark.grade_not_growing(counts) == not_growing
+
+
+def test_the_replay_runs_the_statements_the_dashboard_ran(frozen_today):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from clinic.synthetic import bench_users
+
+    seed_synthetic_clinic(patients=4, today=frozen_today)
+    client = benchmark.logged_in_client(bench_users()["physician"])
+    url = benchmark.page_urls("dashboard", count=1)[0]
+    client.get(url)  # the first request renews the session; the replay is of a steady one
+    statements = benchmark.capture_statements(client, url)
+    _, queries = benchmark.count_queries(client, [url])
+    assert len(statements) == len(queries) > 5
+    # The same statements in the same order (captured with their parameters apart, so compare the FROM).
+    assert [s.sql.split(" FROM ")[-1][:30] for s in statements] == [q["sql"].split(" FROM ")[-1][:30] for q in queries]
+    with CaptureQueriesContext(connection) as replayed:
+        assert benchmark.replay_statements(statements) > 0
+    # Django's own cursor sees only the savepoint around the replay: the statements went to the driver.
+    assert not any("SELECT" in q["sql"] for q in replayed.captured_queries)
+    timing = benchmark.measure_replay(statements, requests=2, repetitions=3)
+    assert timing.queries == (len(statements), len(statements)) and len(timing.repetitions) == 3
+
+
+def test_memory_peak_sees_an_allocation_inside_the_block():
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("/proc/self/status is Linux's")
+    with benchmark.MemoryPeak() as peak:
+        block = bytearray(64 * 1024 * 1024)
+        block[::4096] = b"x" * len(block[::4096])  # touch every page so it is resident
+        del block
+    assert peak.mib is not None and peak.mib >= 60

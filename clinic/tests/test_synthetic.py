@@ -180,3 +180,41 @@ def test_a_different_seed_gives_a_different_clinic(frozen_today):
 def test_a_negative_number_of_patients_is_refused(frozen_today):
     with pytest.raises(ValueError, match="patients"):
         seed_synthetic_clinic(patients=-1, today=frozen_today)
+
+
+def test_the_bulk_foreign_key_check_finds_a_row_pointing_at_nothing(frozen_today):
+    from django.db import IntegrityError
+
+    from clinic.synthetic import _check_foreign_keys
+
+    seed_synthetic_clinic(patients=2, today=frozen_today)
+    first = LabResult.objects.order_by("pk").first()
+    _check_foreign_keys({LabResult: first.pk, BodyMeasurement: 0})
+    with transaction.atomic():
+        LabResult.objects.filter(pk=first.pk).update(patient_id=10**9)
+        with pytest.raises(IntegrityError, match="LabResult rows point at no patient"):
+            _check_foreign_keys({LabResult: first.pk})
+        transaction.set_rollback(True)
+    # Only rows from the first key given on are checked: those the seeding wrote.
+    with transaction.atomic():
+        LabResult.objects.filter(pk=first.pk).update(patient_id=10**9)
+        _check_foreign_keys({LabResult: first.pk + 1})
+        transaction.set_rollback(True)
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_two_workers_on_postgresql_seed_the_clinic_one_would(frozen_today, monkeypatch):
+    from django.db import connection
+
+    from clinic import synthetic
+
+    if connection.vendor != "postgresql":
+        pytest.skip("seeding in several processes is PostgreSQL's (SQLite takes one writer)")
+    monkeypatch.setattr(synthetic, "BLOCKS_PER_CHUNK", 1)  # 60 patients: two chunks, one per worker
+    with transaction.atomic():  # inside a transaction: one process
+        seed_synthetic_clinic(patients=60, today=frozen_today, workers=2)
+        one = _fingerprint()
+        transaction.set_rollback(True)
+    counts = seed_synthetic_clinic(patients=60, today=frozen_today, workers=2)
+    assert _fingerprint() == one
+    assert counts == {model.__name__: model.objects.count() for model in EXPECTED_COUNTS}
