@@ -8,7 +8,6 @@ from collections.abc import Mapping
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
-from psycopg_pool import ConnectionPool
 
 POOL_ENGINE = "django.db.backends.postgresql"
 # With PRODUCTION on and PostgreSQL, the pool is on unless DATABASE_POOL_MAX_SIZE=0. Gunicorn's sync
@@ -63,15 +62,13 @@ def database_config(environ: Mapping[str, str], *, default_url: str, production:
         raise ImproperlyConfigured(f"DATABASE_POOL_MIN_SIZE ({min_size}) exceeds DATABASE_POOL_MAX_SIZE ({max_size}).")
     # Django refuses a pool together with persistent connections: the pool keeps them instead.
     config["CONN_MAX_AGE"] = 0
-    config["CONN_HEALTH_CHECKS"] = False
     config.setdefault("OPTIONS", {})["pool"] = {
         "min_size": min_size,
         "max_size": max_size,
         "timeout": _int(environ, "DATABASE_POOL_TIMEOUT", 10, minimum=1),
-        # The pool's own health check, in place of CONN_HEALTH_CHECKS: a connection broken by a
-        # PostgreSQL restart is replaced when it is taken, not handed to a request.
-        "check": ConnectionPool.check_connection,
     }
+    # CONN_HEALTH_CHECKS (kept on) becomes the pool's check: a connection broken by a PostgreSQL restart
+    # is replaced when it is taken out of the pool, never handed to a request.
     return config
 
 
