@@ -101,7 +101,10 @@ def beat_lock_for(app):
     broker_url = app.conf.broker_url or ""
     if broker_url.startswith(("redis://", "rediss://")):
         return RedisBeatLock(redis.Redis.from_url(broker_url, socket_timeout=5))
-    folder = Path(app.conf.beat_schedule_filename or "celerybeat-schedule").parent
+    # Beside the broker's queue folder, which every beat sending to this broker shares by definition
+    # (beats given different --schedule files would not share a folder beside those).
+    queue = (app.conf.broker_transport_options or {}).get("data_folder_in")
+    folder = Path(queue).parent if queue else Path(app.conf.beat_schedule_filename or "celerybeat-schedule").parent
     return FileBeatLock(folder / "celerybeat.lock")
 
 
@@ -115,16 +118,15 @@ class SingleBeatScheduler(PersistentScheduler):
         if self.lock is None:
             self.lock = beat_lock_for(self.app)
         try:
-            holding = self.lock.hold()
-        except Exception:  # noqa: BLE001 - Redis unreachable: not knowing means not sending
-            logger.exception("beat: cannot reach the beat lock; sending nothing until it answers")
-            holding = False
-        if holding != self.holding:
+            holding, reason = self.lock.hold(), "another beat holds the beat lock"
+        except Exception as exc:  # noqa: BLE001 - Redis unreachable: not knowing means not sending
+            holding, reason = False, f"cannot reach the beat lock ({exc})"
+        if holding != self.holding:  # logged once per change, not every few seconds
             self.holding = holding
             if holding:
                 logger.info("beat: holds the beat lock; sending the periodic jobs")
             else:
-                logger.warning("beat: another beat holds the beat lock; standing by")
+                logger.warning("beat: %s; standing by", reason)
         if not holding:
             return RENEW_SECONDS
         # Wake up at least every RENEW_SECONDS, whatever the schedule says, to keep the lock.

@@ -155,15 +155,17 @@ def test_the_lock_follows_the_broker(tmp_path):
         beat.beat_lock_for(type("App", (), {"conf": _Conf("redis://127.0.0.1:6379/0", tmp_path)})()),
         beat.RedisBeatLock,
     )
+    # Filesystem broker: beside its queue, whatever --schedule file each beat was given.
     lock = beat.beat_lock_for(type("App", (), {"conf": _Conf("filesystem://", tmp_path)})())
     assert isinstance(lock, beat.FileBeatLock)
-    assert lock.path == tmp_path / "celerybeat.lock"
+    assert lock.path == tmp_path / "broker" / "celerybeat.lock"
 
 
 class _Conf:
     def __init__(self, broker_url, folder):
         self.broker_url = broker_url
-        self.beat_schedule_filename = str(folder / "celerybeat-schedule")
+        self.beat_schedule_filename = str(folder / "schedules" / "celerybeat-schedule")
+        self.broker_transport_options = {"data_folder_in": str(folder / "broker" / "queue")}
 
 
 def _scheduler(tmp_path, name, lock):
