@@ -118,7 +118,7 @@ class SingleBeatScheduler(PersistentScheduler):
         if self.lock is None:
             self.lock = beat_lock_for(self.app)
         try:
-            holding, reason = self.lock.hold(), "another beat holds the beat lock"
+            holding, reason = self.lock.hold(), "the beat lock is held by another beat"
         except Exception as exc:  # noqa: BLE001 - Redis unreachable: not knowing means not sending
             holding, reason = False, f"cannot reach the beat lock ({exc})"
         if holding != self.holding:  # logged once per change, not every few seconds
