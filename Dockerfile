@@ -1,5 +1,6 @@
 # Production image: gunicorn serves the app, WhiteNoise the static files.
-# The same image runs the web app, the Celery worker and beat (docker-compose.yml).
+# The same image runs the web instances, the Celery workers and beat (docker-compose.yml).
+# /app/var/fhir-exports exists owned by ivig so that the shared volume mounted there starts writable.
 FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -18,7 +19,7 @@ RUN pip install -r requirements.txt
 COPY . .
 # collectstatic needs settings to load; this key exists only for this build step.
 RUN PRODUCTION=true SECRET_KEY=collectstatic-build-step-only python manage.py collectstatic --noinput \
-    && mkdir -p /app/var && chown ivig /app/var
+    && mkdir -p /app/var/fhir-exports && chown -R ivig /app/var
 
 USER ivig
 EXPOSE 8000

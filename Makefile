@@ -58,8 +58,10 @@ else
 	$(BIN)/pytest e2e
 endif
 
-## load: wrk (Debian's package) against the dashboard and the dose API on gunicorn (2 workers, production
-## settings, PostgreSQL at 127.0.0.1:5432, scratch database ivig_load); LOAD_DURATION=30s by default
+## load: wrk (Debian's package) through nginx (Debian's nginx-light) against 3 gunicorn instances of 2 workers
+## (the compose layout, production settings, PostgreSQL at 127.0.0.1:5432 with scratch database ivig_load, Redis
+## at 127.0.0.1:6379 for the cache): dashboard, patient list, week view, patient detail and the dose API, each
+## LOAD_DURATION (30s); any error fails it
 load: install
 	@command -v wrk >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \

@@ -8,9 +8,10 @@ environment variable, listed in .env.example.
 import os
 from pathlib import Path
 
-import dj_database_url
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
+
+from ivig_clinic.env_config import cache_config, database_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("IVIG_VAR_DIR") or BASE_DIR / "var")
@@ -121,15 +122,19 @@ TEMPLATES = [
     },
 ]
 
-# --- Database: SQLite by default, PostgreSQL (or anything dj-database-url reads) via DATABASE_URL.
+# --- Database: SQLite by default, PostgreSQL (or anything dj-database-url reads) via DATABASE_URL;
+# psycopg's connection pool per process with DATABASE_POOL_MAX_SIZE (on by default in PRODUCTION).
 DATABASES = {
-    "default": dj_database_url.config(
-        default=f"sqlite:///{VAR_DIR / 'ivig_clinic.sqlite3'}",
-        conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", "60")),
-        conn_health_checks=True,
+    "default": database_config(
+        os.environ, default_url=f"sqlite:///{VAR_DIR / 'ivig_clinic.sqlite3'}", production=PRODUCTION
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache: Redis from CACHE_URL, shared by every web instance and worker (production, several
+# processes); otherwise each process's own memory, which needs no service on one machine.
+# Sessions and login-failure counts (axes) are in the database, so they are shared either way.
+CACHES = cache_config(os.environ)
 
 # --- Authentication, roles, throttling, idle timeout.
 AUTHENTICATION_BACKENDS = [
@@ -155,6 +160,9 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
+# Failures are counted in the database (axes' default handler, named here because it matters): every web
+# instance sees the same count, so spreading guesses over the instances behind the balancer gains nothing.
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
 
 # Idle timeout: the session expires SESSION_IDLE_TIMEOUT_MINUTES after the last request,
 # and when the browser closes. SessionIdleRenewalMiddleware renews it at most once every
@@ -270,6 +278,8 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Exactly one beat sends the periodic jobs: a second one started by mistake waits on a lock (ivig_clinic/beat.py).
+CELERY_BEAT_SCHEDULER = "ivig_clinic.beat:SingleBeatScheduler"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 
 # Every periodic job, in one place: what runs, when, and why.
