@@ -239,7 +239,8 @@ def login(page: Page, username: str, password: str = PASSWORD) -> None:
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("button", name="Log out")).to_be_visible()
+    # The menu holding the person's name may be collapsed (a tablet): the page's frame is what is checked.
+    expect(page.locator("details.user-menu")).to_have_count(1)
 
 
 def local_input(moment: datetime) -> str:
@@ -252,7 +253,19 @@ def says(page: Page, message: str) -> None:
     expect(page.get_by_role("status").filter(has_text=message)).to_be_visible()
 
 
+def open_menu(page: Page) -> None:
+    """Open the collapsed main menu (below 992 px) and the person's own menu (API tokens, Log out)."""
+    toggler = page.get_by_role("button", name="Show menu")
+    if toggler.is_visible() and toggler.get_attribute("aria-expanded") != "true":
+        toggler.click()
+        expect(page.locator("#main-nav")).to_have_class(re.compile(r"\bshow\b"))
+    menu = page.locator("details.user-menu")
+    if menu.get_attribute("open") is None:
+        menu.locator("summary").click()
+
+
 def logout(page: Page) -> None:
+    open_menu(page)
     page.get_by_role("button", name="Log out").click()
     expect(page.get_by_role("heading", name="Log in")).to_be_visible()
 

@@ -108,8 +108,13 @@ TEMPLATES = [
         "DIRS": [BASE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
-            # {% submission_token %} in every POST form; {{ user|person }} wherever an action is attributed
-            "builtins": ["accounts.templatetags.submissions", "accounts.templatetags.people"],
+            # {% submission_token %} in every POST form; {{ user|person }} wherever an action is attributed;
+            # {% stacked %} around a wide table that turns into cards on a ward tablet
+            "builtins": [
+                "accounts.templatetags.submissions",
+                "accounts.templatetags.people",
+                "accounts.templatetags.layout",
+            ],
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
