@@ -206,6 +206,11 @@ CONTENT_SECURITY_POLICY = {
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = os.environ.get("TIME_ZONE", "America/New_York")
 USE_I18N = True
+# The clinic's one date format, shown on every page and typed in every date input whatever the
+# browser's language (accounts/clinic_dates.py): strptime's %Y %m %d with "-", "/" or "." between,
+# e.g. "%d.%m.%Y". ISO 8601 by default. Times are 24-hour HH:MM. The format module hands it to Django.
+CLINIC_DATE_FORMAT = os.environ.get("CLINIC_DATE_FORMAT", "%Y-%m-%d")
+FORMAT_MODULE_PATH = ["ivig_clinic.formats"]
 USE_TZ = True
 
 # --- Static files, served by the app itself (WhiteNoise); no CDN.
