@@ -46,7 +46,13 @@ def week_grid(monday: date, *, unit: UnitSettings, tz: ZoneInfo, first_chair: in
     last_chair = min(first_chair + CHAIRS_PER_PAGE - 1, chairs)
     sessions = list(
         week.filter(chair__gte=first_chair, chair__lte=last_chair)
-        .select_related("patient", "cycle__course__order__product")
+        # The prescriber and the verifier: the printed week names them on each session.
+        .select_related(
+            "patient",
+            "cycle__course__order__product",
+            "cycle__course__order__prescribed_by",
+            "cycle__course__order__verified_by",
+        )
         .defer(*(f"cycle__course__order__{name}" for name in ORDER_JSON_NOT_SHOWN))
         .prefetch_related(
             Prefetch("patient__risk_flags", queryset=RiskFlag.objects.putting_at_risk(), to_attr="at_risk_flags")
