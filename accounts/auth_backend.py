@@ -58,3 +58,22 @@ def group_names_of(user) -> frozenset[str]:
         names = frozenset(user.groups.values_list("name", flat=True))
         user._clinic_group_names = names
     return names
+
+
+def load_group_names(users) -> None:
+    """Give each of ``users`` (None skipped) its group names in one query, where group_names_of
+    reads them: a page that names many people with their roles (``person``) then asks once, not
+    once per person. The same person may come as several objects (one per row of a join)."""
+    pending: dict[int, list] = {}
+    for user in users:
+        if user is not None and getattr(user, "_clinic_group_names", None) is None:
+            pending.setdefault(user.pk, []).append(user)
+    if not pending:
+        return
+    names: dict[int, set[str]] = {pk: set() for pk in pending}
+    memberships = Group.user_set.through.objects.filter(user_id__in=pending).values_list("user_id", "group__name")
+    for user_id, name in memberships:
+        names[user_id].add(name)
+    for pk, same_person in pending.items():
+        for user in same_person:
+            user._clinic_group_names = frozenset(names[pk])

@@ -40,6 +40,8 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from .clinic_dates import ClinicFormatMixin
+
 # Unicode categories an identifier may not contain: Cc control, Cf format (bidi overrides and
 # isolates, zero-width space and joiners, the BOM), Zl line and Zp paragraph separators,
 # Cs surrogates, Co private use, Cn unassigned.
@@ -125,9 +127,10 @@ def date_in_window(window: DateWindow):
     return validate
 
 
-class DateWindowsMixin:
+class DateWindowsMixin(ClinicFormatMixin):
     """Gives each DateField of a form the window its name has in DATE_WINDOWS. A form with a
-    date field that has no window there is refused when built, so no date goes unchecked."""
+    date field that has no window there is refused when built, so no date goes unchecked. Its
+    date, time and date-time fields are typed in the clinic's format (ClinicFormatMixin)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

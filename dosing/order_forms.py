@@ -233,8 +233,8 @@ class ReasonForm(VersionedForm):
 
 
 class SheetOptionsForm(DateWindowsMixin, forms.Form):
-    start = forms.TimeField(label="Planned start", required=False, widget=forms.TimeInput(attrs={"type": "time"}))
-    date = forms.DateField(label="Infusion date", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    start = forms.TimeField(label="Planned start", required=False)
+    date = forms.DateField(label="Infusion date", required=False)
 
 
 # The order list's filters: the worklists first, then each status.

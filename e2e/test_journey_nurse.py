@@ -39,8 +39,8 @@ TIMELINE = {
 
 
 def day_month(day) -> str:
-    """A day as the week view writes it: "Mon 7 Dec"."""
-    return f"{day:%a} {day.day} {day:%b}"
+    """A day as the week view writes it, the weekday and the clinic's date: "Mon 2026-12-07"."""
+    return f"{day:%a %Y-%m-%d}"
 
 
 def chair_cell(page, chair: int, weekday: int):

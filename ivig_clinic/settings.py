@@ -109,8 +109,13 @@ TEMPLATES = [
         "DIRS": [BASE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
-            # {% submission_token %} in every POST form; {{ user|person }} wherever an action is attributed
-            "builtins": ["accounts.templatetags.submissions", "accounts.templatetags.people"],
+            # {% submission_token %} in every POST form; {{ user|person }} wherever an action is attributed;
+            # {% stacked %} around a wide table that turns into cards on a ward tablet
+            "builtins": [
+                "accounts.templatetags.submissions",
+                "accounts.templatetags.people",
+                "accounts.templatetags.layout",
+            ],
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
@@ -209,6 +214,11 @@ CONTENT_SECURITY_POLICY = {
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = os.environ.get("TIME_ZONE", "America/New_York")
 USE_I18N = True
+# The clinic's one date format, shown on every page and typed in every date input whatever the
+# browser's language (accounts/clinic_dates.py): strptime's %Y %m %d with "-", "/" or "." between,
+# e.g. "%d.%m.%Y". ISO 8601 by default. Times are 24-hour HH:MM. The format module hands it to Django.
+CLINIC_DATE_FORMAT = os.environ.get("CLINIC_DATE_FORMAT", "%Y-%m-%d")
+FORMAT_MODULE_PATH = ["ivig_clinic.formats"]
 USE_TZ = True
 
 # --- Static files, served by the app itself (WhiteNoise); no CDN.

@@ -14,8 +14,8 @@ from .models import Decision
 
 
 class CourseEditForm(DateWindowsMixin, PageVersionForm):
-    authorised_until = forms.DateField(label="Authorised until", widget=forms.DateInput(attrs={"type": "date"}))
-    next_review_due = forms.DateField(label="Next review due", widget=forms.DateInput(attrs={"type": "date"}))
+    authorised_until = forms.DateField(label="Authorised until")
+    next_review_due = forms.DateField(label="Next review due")
     max_dose_g_per_kg = DosePerKgField(
         label="Authorised maximum dose (g/kg per cycle)",
         max_digits=4,

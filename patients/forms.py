@@ -29,10 +29,8 @@ from .services import CATEGORY_KEPT_BECAUSE_MAX_CHARS, KEEP_CATEGORY_LABEL
 
 
 class DateInput(forms.DateInput):
-    input_type = "date"
-
-    def __init__(self, **kwargs):
-        super().__init__(format="%Y-%m-%d", **kwargs)
+    """A date typed in the clinic's format: DateWindowsMixin makes it a text input with the format's
+    placeholder and pattern (accounts.clinic_dates), not the browser's locale-dependent picker."""
 
 
 def _weight_field(**kwargs) -> forms.DecimalField:

@@ -9,6 +9,7 @@ from datetime import date, time
 
 from django import forms
 
+from accounts.clinic_dates import ClinicFormatMixin
 from accounts.form_errors import PageVersionForm, PageVersionMixin, page_version_field
 from accounts.input_rules import DateWindowsMixin
 from dosing.chart_limits import MAX_LADDER_TOLERANCE_MINUTES
@@ -21,12 +22,14 @@ DEFAULT_START = time(9, 0)
 CYCLES_FORM_MAX = 52  # a year of weekly cycles; open-ended courses leave the number empty
 
 
+# Date and time inputs are text inputs in the clinic's format (accounts.clinic_dates, through
+# DateWindowsMixin or ClinicFormatMixin), not the browser's locale-dependent pickers.
 def _date_input():
-    return forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    return forms.DateInput()
 
 
 def _time_input():
-    return forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
+    return forms.TimeInput()
 
 
 class AcceptWarningsForm(forms.Form):
@@ -124,7 +127,7 @@ class StatusForm(PageVersionForm):
     version = page_version_field()
 
 
-class UnitSettingsForm(forms.Form):
+class UnitSettingsForm(ClinicFormatMixin, forms.Form):
     chairs = forms.IntegerField(label="Infusion chairs", min_value=1, max_value=60)
     opens_at = forms.TimeField(label="Opens at (local)", widget=_time_input())
     closes_at = forms.TimeField(label="Closes at (local)", widget=_time_input())

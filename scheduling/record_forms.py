@@ -15,19 +15,11 @@ from dosing.barcodes import SCAN_MAX_CHARS
 from .models import ReactionAction, ReactionSeverity, ReactionType, VitalsPhase
 from .services.records import step_limit
 
-LOCAL_DATETIME_FORMAT = "%Y-%m-%dT%H:%M"
-
 
 def _when(label: str, *, required: bool = True, help_text: str = "") -> forms.DateTimeField:
-    # A datetime-local input: the browser sends local wall-clock time, Django makes it aware
-    # in the clinic's zone (settings.TIME_ZONE).
-    return forms.DateTimeField(
-        label=label,
-        required=required,
-        help_text=help_text,
-        input_formats=[LOCAL_DATETIME_FORMAT, "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"],
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=LOCAL_DATETIME_FORMAT),
-    )
+    # Local wall-clock time typed as the clinic's date and a 24-hour time (DateWindowsMixin makes
+    # it a text input in that format); Django makes it aware in the clinic's zone (settings.TIME_ZONE).
+    return forms.DateTimeField(label=label, required=required, help_text=help_text)
 
 
 def _version() -> forms.IntegerField:
@@ -181,7 +173,6 @@ class LotForm(DateWindowsMixin, PartForm):
     expiry_date = forms.DateField(
         label="Expiry date",
         required=False,
-        widget=forms.DateInput(attrs={"type": "date"}),
         help_text="As printed on the vial.",
     )
     excess_reason = forms.CharField(

@@ -255,7 +255,7 @@ class TestInfusionSheet:
         assert "08:30–09:00" in html and "09:00–09:30" in html and "09:30–13:18" in html  # 288 min from 08:30
         assert "168.0" in html and "700 mL" in html  # pump rates keep one decimal, as the pump shows them
         assert "2 × 30 g" in html and "1 × 10 g" in html
-        assert html.count('<td class="w-50"></td>') == 3  # a lot-number row per vial
+        assert html.count('<td class="w-50" data-label="Lot number"></td>') == 3  # a lot-number row per vial
         assert "within 72 h" in html  # last day of the cycle
         assert "maltose" in html
 

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from django.db import models
 from django.db.models import Prefetch
 
+from accounts.auth_backend import load_group_names
 from risk.models import RiskFlag
 
 from ..models import InfusionSession, SessionStatus, UnitSettings
@@ -34,8 +35,9 @@ CHAIRS_PER_PAGE = 16  # a bay of chairs per page: a large unit's week stays a re
 
 def week_grid(monday: date, *, unit: UnitSettings, tz: ZoneInfo, first_chair: int = 1) -> WeekGrid:
     """CHAIRS_PER_PAGE of the unit's chairs, from ``first_chair``, × 7 days from ``monday``,
-    each cell the sessions starting there in start order (cancelled ones only counted). Three
-    queries whatever the week or the unit holds (the chair count, the sessions, their flags)."""
+    each cell the sessions starting there in start order (cancelled ones only counted). Four
+    queries whatever the week or the unit holds (the chair count, the sessions, their flags, the
+    roles of the orders' prescribers and verifiers)."""
     days = tuple(monday + timedelta(days=offset) for offset in range(7))
     start = datetime.combine(monday, time(0), tzinfo=tz)
     end = datetime.combine(monday + timedelta(days=7), time(0), tzinfo=tz)
@@ -48,7 +50,13 @@ def week_grid(monday: date, *, unit: UnitSettings, tz: ZoneInfo, first_chair: in
         # The chairs listed, not a range: the database then reads each chair's week off the
         # (chair, planned_start) index, not every chair's whole history between them.
         week.filter(chair__in=range(first_chair, last_chair + 1))
-        .select_related("patient", "cycle__course__order__product")
+        # The prescriber and the verifier: the printed week names them on each session.
+        .select_related(
+            "patient",
+            "cycle__course__order__product",
+            "cycle__course__order__prescribed_by",
+            "cycle__course__order__verified_by",
+        )
         .defer(*(f"cycle__course__order__{name}" for name in ORDER_JSON_NOT_SHOWN))
         .prefetch_related(
             Prefetch("patient__risk_flags", queryset=RiskFlag.objects.putting_at_risk(), to_attr="at_risk_flags")
@@ -56,6 +64,12 @@ def week_grid(monday: date, *, unit: UnitSettings, tz: ZoneInfo, first_chair: in
         .order_by("planned_start", "chair")
     )
     shown = [session for session in sessions if session.status != SessionStatus.CANCELLED]
+    # The printed week names each order's prescriber and verifier with their roles: one query for all.
+    load_group_names(
+        person
+        for session in shown
+        for person in (session.cycle.course.order.prescribed_by, session.cycle.course.order.verified_by)
+    )
     cells: dict[tuple[int, date], list[InfusionSession]] = defaultdict(list)
     for session in shown:
         cells[(session.chair, session.planned_start.astimezone(tz).date())].append(session)
