@@ -226,7 +226,7 @@ def test_a_beat_that_cannot_reach_its_lock_sends_nothing(tmp_path):
 
 redis_broker = pytest.mark.skipif(
     not settings.CELERY_BROKER_URL.startswith("redis"),
-    reason="the Redis lock needs the Redis broker (CI's PostgreSQL + Redis run sets CELERY_BROKER_URL)",
+    reason="needs Redis as the broker (CI's PostgreSQL + Redis run sets CELERY_BROKER_URL)",
 )
 
 
