@@ -32,6 +32,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -97,8 +98,8 @@ CYCLE_LOOKAHEAD = timedelta(days=timing.LAB_LEAD_DAYS + 2)
 # existing reminders) while keeping the query count at a few per thousand patients.
 CHUNK_PATIENTS = 1000
 # Rows per INSERT (and subject keys per lookup): large enough that a first run of 100,000
-# reminders is a hundred statements, small enough to stay under PostgreSQL's 65,535 parameters.
-INSERT_BATCH = 1000
+# reminders is fifty statements, small enough to stay under PostgreSQL's 65,535 parameters.
+INSERT_BATCH = 2000
 KEY_BATCH = 5000
 # Flags that call for the Hb/Hct checks: a non-O blood group at 2 g/kg or more, and an unknown
 # blood group at that dose (it may be non-O: the checks stay on until it is recorded).
@@ -687,6 +688,11 @@ def _assessments_of(
     started_on = week0.on
     started = f"started {started_on.isoformat()}" + (f", {week0.source}" if week0.derived else "")
     due_dates = timing.tis_assessment_due_dates(started_on, until=collector.horizon_day, rhythm=rhythm).due_dates
+    # Only dates a reminder can still be made for (within the catch-up), and the dates the visits
+    # read could answer instead (a visit answers its nearest date): older ones were history
+    # before, and walking every date since the patient started cost most of this step.
+    oldest = collector.today - CATCH_UP - 2 * TIS_WINDOW
+    due_dates = [day for day in due_dates if day >= oldest]
     for day in timing.tis_dates_without_visit(due_dates, [visit_date for visit_date, _ in visits]):
         week = (day - started_on).days // 7
         due = timing.reminder_on(
@@ -869,17 +875,17 @@ def _history_for(uuids: Iterable) -> set:
         else:  # history_change_reason, history_user: none for a computed reminder
             values.append("NULL")
     marks = ", ".join(["%s"] * len(uuids))
-    prepared = [
-        connection.ops.adapt_unknown_value(uuid) if connection.vendor != "sqlite" else uuid.hex for uuid in uuids
-    ]
+    uuid_field = Reminder._meta.get_field("uuid")
+    prepared = [uuid_field.get_db_prep_value(uuid, connection) for uuid in uuids]
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {connection.ops.quote_name(historical._meta.db_table)} ({', '.join(columns)}) "
             f"SELECT {', '.join(values)} FROM {connection.ops.quote_name(Reminder._meta.db_table)} r "
-            f"WHERE r.uuid IN ({marks})",
+            f"WHERE r.uuid IN ({marks}) RETURNING {connection.ops.quote_name(uuid_field.column)}",
             [*params, *prepared],
         )
-    return set(Reminder.objects.filter(uuid__in=uuids).values_list("uuid", flat=True))
+        found = [row[0] for row in cursor.fetchall()]
+    return {value if isinstance(value, UUID) else UUID(value) for value in found}
 
 
 def _create(item: _Wanted) -> str:
