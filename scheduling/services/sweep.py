@@ -861,9 +861,12 @@ def _create_batch(items: list[_Wanted]) -> list[tuple[_Wanted, str]]:
 def _insert_rows(items: list[_Wanted]) -> dict[UUID, str]:
     """Multi-row INSERT of new reminders; returns {uuid: subject key} of the rows inserted."""
     fields = [f for f in Reminder._meta.concrete_fields if not f.primary_key]
-    adapt = {
-        f.attname: f for f in fields if f.get_internal_type() in ("DateTimeField", "UUIDField")
-    }  # the only values the database driver cannot take as they are on every backend
+    # SQLite needs datetimes and uuids in its text forms; psycopg takes the Python values as they are.
+    adapt = (
+        {}
+        if connection.vendor == "postgresql"
+        else {f.attname: f for f in fields if f.get_internal_type() in ("DateTimeField", "UUIDField")}
+    )
     created_at = timezone.now()
     defaults = {f.attname: f.get_default() for f in fields}
     inserted: dict[UUID, str] = {}
@@ -882,9 +885,17 @@ def _insert_rows(items: list[_Wanted]) -> dict[UUID, str]:
                 value = values[f.attname]
                 params.append(adapt[f.attname].get_db_prep_value(value, connection) if f.attname in adapt else value)
         count = len(params) // len(fields)
+        if connection.vendor == "postgresql":
+            # One array per column, not a placeholder per value: psycopg parses a statement's
+            # placeholders in Python, which cost more than the insert at 40,000 a statement.
+            arrays = [params[index :: len(fields)] for index in range(len(fields))]
+            source = "SELECT * FROM unnest(" + ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields) + ")"
+            params = arrays
+        else:
+            source = f"VALUES {', '.join([marks] * count)}"
         with connection.cursor() as cursor:
             cursor.execute(
-                f"INSERT INTO {table} ({columns}) VALUES {', '.join([marks] * count)} "
+                f"INSERT INTO {table} ({columns}) {source} "
                 f"ON CONFLICT DO NOTHING RETURNING {connection.ops.quote_name('uuid')}",
                 params,
             )
@@ -920,11 +931,15 @@ def _history_for(uuids: Iterable[UUID]) -> None:
     per_statement = (connection.features.max_query_params or len(prepared) + 1) - len(params)
     for start in range(0, len(prepared), per_statement):
         batch = prepared[start : start + per_statement]
+        if connection.vendor == "postgresql":
+            which, batch = "= ANY(%s::uuid[])", [batch]  # one array, not a placeholder per row
+        else:
+            which = f"IN ({', '.join(['%s'] * len(batch))})"
         with connection.cursor() as cursor:
             cursor.execute(
                 f"INSERT INTO {connection.ops.quote_name(historical._meta.db_table)} ({', '.join(columns)}) "
                 f"SELECT {', '.join(values)} FROM {connection.ops.quote_name(Reminder._meta.db_table)} r "
-                f"WHERE r.uuid IN ({', '.join(['%s'] * len(batch))})",
+                f"WHERE r.uuid {which}",
                 [*params, *batch],
             )
 
