@@ -13,11 +13,11 @@ import os
 import random
 import statistics
 import time
+import tracemalloc
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
@@ -31,6 +31,7 @@ from patients.models import Patient
 from risk import rules
 from risk.models import RiskFlag
 from scheduling.models import InfusionSession
+from scheduling.services.sweep import reminders_reconcile, reminders_sweep
 
 from .synthetic import FAMILY_NAMES, bench_patients
 
@@ -386,40 +387,14 @@ def grade_not_growing(counts: Mapping[int, int]) -> str:
     return MET if counts[max(counts)] <= counts[min(counts)] else NOT_MET
 
 
-class MemoryPeak:
-    """How far the process's resident memory rose above where it stood when the block began
-    (MiB; None where /proc cannot tell). Linux: the peak (VmHWM) is reset on entry by writing 5
-    to /proc/self/clear_refs, so seeding's peak before it does not count; no tracing, so the
-    code measured runs at full speed."""
-
-    def __init__(self):
-        self.mib: float | None = None
-
-    @staticmethod
-    def _kib(key: str) -> int:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(f"{key}:"):
-                return int(line.split()[1])
-        raise OSError(f"{key} not in /proc/self/status")
-
-    def __enter__(self) -> MemoryPeak:
-        try:
-            Path("/proc/self/clear_refs").write_text("5")
-            self._before = self._kib("VmRSS")
-        except OSError:
-            self._before = None
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self._before is not None:
-            self.mib = (self._kib("VmHWM") - self._before) / 1024
-
-
 # ----------------------------------------------------------------------------- the reminder sweep
 
 
 @dataclass(frozen=True)
 class SweepRun:
+    """One measured reminder run: its time, queries, rows written (INSERT/UPDATE/DELETE row
+    counts), peak Python memory (tracemalloc, MiB) and the counts the service returned."""
+
     seconds: float
     queries: int
     rows_written: int
@@ -427,6 +402,24 @@ class SweepRun:
     queued: int
     stopped: bool = False  # ran past the time limit and was stopped; the counts are partial
     slowest: tuple[tuple[float, str], ...] = ()
+    peak_mib: float = 0.0
+    counts: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ReminderRuns:
+    """The three reminder runs the bench grades, in the order it makes them on one clinic:
+    `first` the nightly reconciliation of a clinic never computed (bulk-seeded data: it creates
+    every reminder), `periodic` the 5-minute sweep (reads the window of due reminders), and
+    `nightly` the reconciliation a day later (what time brought within the horizon, no drift).
+    A run is None when an earlier one was stopped at the time limit."""
+
+    first: SweepRun
+    periodic: SweepRun | None
+    nightly: SweepRun | None
+
+    def named(self) -> list[tuple[str, SweepRun | None]]:
+        return [("first run", self.first), ("periodic", self.periodic), ("nightly", self.nightly)]
 
 
 @dataclass(frozen=True)
@@ -490,22 +483,33 @@ def time_limit(seconds: float):
             connection.connection.set_progress_handler(None, 0)
 
 
-def run_sweep(sweep: Callable[..., dict], *, now: datetime, limit_seconds: float = 120) -> SweepRun:
-    """One sweep over the whole clinic, stopped after `limit_seconds`. The e-mail deliveries it
-    finds due are counted, not sent to a broker (the sweep returns their ids; its Celery task
-    queues them): the benchmark measures the sweep's own work."""
+def run_sweep(
+    sweep: Callable[..., dict], *, now: datetime, limit_seconds: float = 120, trace_memory: bool = True
+) -> SweepRun:
+    """One reminder run over the whole clinic, stopped after `limit_seconds`. The e-mail
+    deliveries it finds due are counted, not sent to a broker (the run returns their ids; its
+    Celery task queues them): the benchmark measures the run's own work. Peak memory is
+    tracemalloc's (Python allocations, not the process's RSS); tracing costs some speed, so
+    `trace_memory=False` gives the plain time."""
     stopped = False
     counts: dict = {}
-    with CaptureQueriesContext(connection) as captured, rows_written_counter() as written:
-        started = time.perf_counter()
-        try:
-            with time_limit(limit_seconds):
-                counts = sweep(now=now)
-        except (SweepTimeLimit, DatabaseError):
-            if time.perf_counter() - started < limit_seconds:
-                raise
-            stopped = True
-        seconds = time.perf_counter() - started
+    if trace_memory:
+        tracemalloc.start()
+    try:
+        with CaptureQueriesContext(connection) as captured, rows_written_counter() as written:
+            started = time.perf_counter()
+            try:
+                with time_limit(limit_seconds):
+                    counts = sweep(now=now)
+            except (SweepTimeLimit, DatabaseError):
+                if time.perf_counter() - started < limit_seconds:
+                    raise
+                stopped = True
+            seconds = time.perf_counter() - started
+        peak = tracemalloc.get_traced_memory()[1] if trace_memory else 0
+    finally:
+        if trace_memory:
+            tracemalloc.stop()
     return SweepRun(
         seconds,
         len(captured.captured_queries),
@@ -514,4 +518,36 @@ def run_sweep(sweep: Callable[..., dict], *, now: datetime, limit_seconds: float
         len(counts.get("due_ids", ())),
         stopped,
         slowest(captured.captured_queries),
+        peak / 2**20,
+        {name: value for name, value in counts.items() if name != "due_ids"},
     )
+
+
+def run_reminders(*, now: datetime, limit_seconds: float = 120) -> ReminderRuns:
+    """The first run of a never-computed clinic, then the periodic sweep, then the next night's
+    reconciliation (see ReminderRuns), each its own SweepRun."""
+    first = _measured(reminders_reconcile, now=now, limit_seconds=limit_seconds)
+    if first.stopped:
+        return ReminderRuns(first, None, None)
+    periodic = _measured(reminders_sweep, now=now + timedelta(minutes=5), limit_seconds=limit_seconds)
+    nightly = _measured(reminders_reconcile, now=now + timedelta(days=1), limit_seconds=limit_seconds)
+    return ReminderRuns(first, periodic, nightly)
+
+
+class _RollBack(Exception):
+    pass
+
+
+def _measured(run: Callable[..., dict], *, now: datetime, limit_seconds: float) -> SweepRun:
+    """Time a run without tracemalloc (which slows Python-heavy code severalfold), its peak
+    memory from an identical pass traced first and rolled back, so both figures are honest."""
+    traced = None
+    try:
+        with transaction.atomic():
+            traced = run_sweep(run, now=now, limit_seconds=limit_seconds, trace_memory=True)
+            raise _RollBack
+    except _RollBack:
+        pass
+    if traced.stopped:
+        return traced
+    return replace(run_sweep(run, now=now, limit_seconds=limit_seconds, trace_memory=False), peak_mib=traced.peak_mib)

@@ -301,13 +301,23 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=3, minute=15),
         "options": {"expires": 60 * 60},
     },
-    # Every 5 minutes: create the reminders the data calls for (upcoming infusions, labs due,
-    # post-infusion checks, assessments, reviews, overdue cycles) and queue their delivery.
-    # Idempotent: a reminder exists once per kind, target and due date (a unique key).
+    # Every 5 minutes: queue the e-mail of reminders whose due time has come. Reminders are made
+    # ahead when their data is written (scheduling/signals.py); this only reads a window on an
+    # indexed due time, so it costs the same in any size of clinic.
     "reminders-sweep": {
         "task": "scheduling.tasks.reminders_sweep",
         "schedule": 5 * 60,
         "options": {"expires": 4 * 60},
+    },
+    # 01:45 local every night, before the 08:00 reminders of the day and apart from the other
+    # nightly jobs: recompute every patient's reminders. It brings within the 35-day horizon
+    # what time alone makes due (TIS dates, review windows, overdue days), repairs drift left
+    # by a missed trigger (logged as a warning with counts by kind), and is the first run of a
+    # clinic whose data was loaded in bulk. Idempotent: subject keys are unique.
+    "reminders-reconcile-nightly": {
+        "task": "scheduling.tasks.reminders_reconcile",
+        "schedule": crontab(hour=1, minute=45),
+        "options": {"expires": 2 * 60 * 60},
     },
     # 02:30 local every night: risk rules that depend on the date alone (age, diagnosis within a
     # year, a cancer screen going stale) change without any edit to the chart. It also sets the

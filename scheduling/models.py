@@ -517,6 +517,50 @@ class Reminder(models.Model):
                 condition=Q(status__in=LIVE_REMINDER_STATUSES, kind__in=CHECK_KINDS),
                 name="reminder_live_check_due",
             ),
+            # The periodic sweep's window: pending reminders never yet tried, in due order. Only
+            # these rows are in it, so the sweep reads what is due, not the clinic's history.
+            models.Index(
+                fields=["due_at"],
+                condition=Q(
+                    status=ReminderStatus.PENDING,
+                    emailed_at__isnull=True,
+                    delivery_claimed_at__isnull=True,
+                    delivery_attempts=0,
+                    last_error="",
+                ),
+                name="reminder_undelivered_due",
+            ),
+            # Claims that may have gone stale, for the sweep's interrupted-delivery check.
+            models.Index(
+                fields=["delivery_claimed_at"],
+                condition=Q(
+                    emailed_at__isnull=True, email_uncertain_at__isnull=True, delivery_claimed_at__isnull=False
+                ),
+                name="reminder_open_claim",
+            ),
+            # The inbox badge on every page: live, unread reminders of a role or of one user, due by now.
+            models.Index(
+                fields=["role", "due_at"],
+                condition=Q(status__in=LIVE_REMINDER_STATUSES, read_at__isnull=True, user__isnull=True),
+                name="reminder_unread_role_due",
+            ),
+            models.Index(
+                fields=["user", "due_at"],
+                condition=Q(status__in=LIVE_REMINDER_STATUSES, read_at__isnull=True),
+                name="reminder_unread_user_due",
+            ),
+            # The same badge's other branch: physicians also see the nurses' lab reminders.
+            models.Index(
+                fields=["kind", "due_at"],
+                condition=Q(status__in=LIVE_REMINDER_STATUSES, read_at__isnull=True, user__isnull=True),
+                name="reminder_unread_kind_due",
+            ),
+            # What a recompute compares against: a patient's live reminders not yet due.
+            models.Index(
+                fields=["patient", "due_at"],
+                condition=Q(status__in=LIVE_REMINDER_STATUSES),
+                name="reminder_live_patient",
+            ),
         ]
 
     def __str__(self):

@@ -1,8 +1,9 @@
 """Reminder tasks: ids in, one service call each, safe to run twice (acks_late redelivers a task
 whose worker died). The beat schedule (settings.CELERY_BEAT_SCHEDULE) runs the sweep every
-5 minutes; the sweep task queues `deliver_reminder` for each reminder the sweep found due,
-after the sweep's writes commit. No service imports a task: the services return ids and the
-tasks fan them out.
+5 minutes; the sweep task queues `deliver_reminder` for each reminder the clock has made due,
+after the sweep's writes commit. Reminders themselves are made when their data is written
+(scheduling/signals.py) and by the nightly reconciliation (`reminders_reconcile`). No service
+imports a task: the services return ids and the tasks fan them out.
 
 Delivery failures before the message left (an SMTP or network error) are retried by Celery
 itself (`autoretry_for`); a send whose outcome is unknown is marked uncertain and never retried:
@@ -16,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from .services.delivery import MAX_DELIVERY_ATTEMPTS, RETRYABLE_ERRORS, reminder_deliver
+from .services.sweep import reminders_reconcile as reconcile_service
 from .services.sweep import reminders_sweep as sweep_service
 
 DELIVERY_MAX_RETRIES = MAX_DELIVERY_ATTEMPTS - 1  # the first try is not a retry
@@ -25,12 +27,21 @@ BACKOFF_MAX_SECONDS = 60 * 60
 
 @shared_task(name="scheduling.tasks.reminders_sweep", acks_late=True)
 def reminders_sweep() -> dict:
-    """Every 5 minutes (beat): create the reminders the data calls for and queue their e-mail.
+    """Every 5 minutes (beat): queue the e-mail of the reminders the clock has made due.
 
     Returns the sweep's counts with "queued" (how many deliveries were queued) in place of
     the ids themselves."""
     counts = sweep_service(now=timezone.now())
     counts["queued"] = deliveries_queue(counts.pop("due_ids"))
+    return counts
+
+
+@shared_task(name="scheduling.tasks.reminders_reconcile", acks_late=True)
+def reminders_reconcile() -> dict:
+    """Nightly (beat): recompute every patient's reminders, repair drift and report it, then
+    queue the e-mail of any reminder the repair made due."""
+    counts = reconcile_service(now=timezone.now())
+    counts["queued"] = deliveries_queue(sweep_service(now=timezone.now())["due_ids"])
     return counts
 
 

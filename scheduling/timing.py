@@ -156,6 +156,8 @@ def _target(value: Any) -> str:
 
 
 def _kind(value: Any) -> ReminderKind:
+    if isinstance(value, ReminderKind):
+        return value  # the common case, without the enum lookup (a reconciliation makes ~100,000)
     try:
         return ReminderKind(value)
     except ValueError:

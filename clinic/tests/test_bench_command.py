@@ -6,13 +6,14 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
 
 from clinic import benchmark
 from clinic.dashboard import dashboard
 from clinic.synthetic import seed_synthetic_clinic
 from patients.models import Patient
 from patients.tests.factories import PatientFactory
-from scheduling.services.sweep import reminders_sweep
+from scheduling.services.sweep import reminders_reconcile, reminders_sweep
 
 pytestmark = pytest.mark.django_db
 
@@ -40,10 +41,18 @@ def test_prints_every_page_at_both_sizes_with_equal_query_counts_and_the_targets
     replays = re.findall(r"^\s+([36]) patients\s+(\d+) statements\s+p50: page .* ratio\s+[\d.]+×", out, re.MULTILINE)
     assert [size for size, _ in replays] == ["3", "6"]
     assert all(int(statements) == int(rows[("dashboard", 3)]) for _, statements in replays)
-    sweeps = re.findall(r"^\s+([36])\s+(first|second)\s+[\d.]+\s+([\d,]+)\s+([\d,]+)\s+([\d,]+)", out, re.MULTILINE)
-    runs = [(size, run) for size, run, *_ in sweeps]
-    assert runs == [("3", "first"), ("3", "second"), ("6", "first"), ("6", "second")]
-    assert all(written == "0" for _, run, _, written, _ in sweeps if run == "second")
+    runs = re.findall(
+        r"^\s+([36])\s+(first run|periodic|nightly)\s+[\d.]+\s+([\d,]+)\s+([\d,]+)\s+[\d,]+\s+[\d,]+\s*(\d*)\s+[\d.]+$",
+        out,
+        re.MULTILINE,
+    )
+    assert [(size, run) for size, run, *_ in runs] == [
+        (size, run) for size in ("3", "6") for run in ("first run", "periodic", "nightly")
+    ]
+    assert all(written == "0" for _, run, _, written, _ in runs if run == "periodic")
+    assert all(repaired == "0" for _, run, _, _, repaired in runs if run == "nightly")
+    periodic_queries = {queries for _, run, queries, _, _ in runs if run == "periodic"}
+    assert len(periodic_queries) == 1  # the same at both sizes
     assert "database   SQLite" in out or "database   PostgreSQL" in out
     assert "CPUs" in out and "Django" in out
     assert "slowest queries at 6 patients" in out and "SELECT" in out
@@ -103,15 +112,29 @@ def test_the_hand_written_sql_returns_the_dashboards_rows(frozen_today):
     assert [(row[0], row[5]) for row in rows] == expected
 
 
-def test_the_second_sweep_writes_nothing(frozen_today):
+def test_the_first_run_creates_then_the_periodic_sweep_and_a_second_reconciliation_write_nothing(frozen_today):
     from django.utils import timezone
 
     seed_synthetic_clinic(patients=6, today=frozen_today)
-    first = benchmark.run_sweep(reminders_sweep, now=timezone.now())
-    second = benchmark.run_sweep(reminders_sweep, now=timezone.now())
-    assert first.created > 0 and first.rows_written >= first.created
-    assert second.rows_written == 0 and second.created == 0
-    assert second.queries > 0
+    first = benchmark.run_sweep(reminders_reconcile, now=timezone.now())
+    periodic = benchmark.run_sweep(reminders_sweep, now=timezone.now())
+    again = benchmark.run_sweep(reminders_reconcile, now=timezone.now())
+    assert first.created > 0 and first.rows_written >= 2 * first.created  # each with its history row
+    assert first.counts["repaired"] + first.counts["scheduled"] == first.created and first.peak_mib > 0
+    # Two queries; on PostgreSQL the time limit adds SET and RESET statement_timeout.
+    assert periodic.queries == (4 if connection.vendor == "postgresql" else 2)
+    assert periodic.rows_written == 0 and periodic.queued > 0
+    assert again.rows_written == 0 and again.created == 0 and again.counts["repaired"] == 0
+
+
+def test_run_reminders_grades_the_three_runs(frozen_today):
+    from django.utils import timezone
+
+    seed_synthetic_clinic(patients=4, today=frozen_today)
+    runs = benchmark.run_reminders(now=timezone.now())
+    assert [label for label, _ in runs.named()] == ["first run", "periodic", "nightly"]
+    assert runs.first.created > 0 and runs.periodic.created == 0
+    assert runs.nightly.counts["repaired"] == 0 and runs.nightly.counts["patients"] == 4
 
 
 @pytest.mark.parametrize(
@@ -222,15 +245,3 @@ def test_the_replay_runs_the_statements_the_dashboard_ran(frozen_today):
     assert not any("SELECT" in q["sql"] for q in replayed.captured_queries)
     timing = benchmark.measure_replay(statements, requests=2, repetitions=3)
     assert timing.queries == (len(statements), len(statements)) and len(timing.repetitions) == 3
-
-
-def test_memory_peak_sees_an_allocation_inside_the_block():
-    import sys
-
-    if not sys.platform.startswith("linux"):
-        pytest.skip("/proc/self/status is Linux's")
-    with benchmark.MemoryPeak() as peak:
-        block = bytearray(64 * 1024 * 1024)
-        block[::4096] = b"x" * len(block[::4096])  # touch every page so it is resident
-        del block
-    assert peak.mib is not None and peak.mib >= 60

@@ -1,27 +1,44 @@
-"""The reminder sweep: create the reminders the data calls for, cancel those it no longer does,
-and say which are due for e-mail.
+"""Reminders computed from what changed, a periodic sweep for what the clock makes due, and a
+nightly reconciliation.
 
-When a session moves or is cancelled, its pending reminders are cancelled (`session_changed`,
-called by the session and course services), and the next sweep creates the ones that fit the
-new date (their subject keys differ, so nothing is lost or doubled).
+Three entry points share one computation (the collectors below ask the pure functions in
+scheduling/timing.py which reminders a set of patients' data calls for):
 
-The sweep (`reminders_sweep`) reads the data in a fixed number of batched queries, asks the
-pure functions in scheduling/timing.py which reminders are due, and creates each one once: the
-subject key is unique, so two sweeps at the same moment cannot double a reminder. It returns
-the ids of the reminders due for a first delivery; the Celery task (scheduling/tasks.py) queues
-their e-mail (scheduling/services/delivery.py) once the sweep's writes have committed.
+- `reminders_recompute(patient_ids=..., now=...)`: when something a reminder depends on is
+  written (a session booked, moved, started, completed or cancelled; a course, lab, visit, risk
+  flag, treatment course or order), scheduling/signals.py marks the patient and, once the
+  transaction commits, recomputes each marked patient once (`reminders_recompute_later`). It
+  creates every reminder the data calls for that falls due within `HORIZON` (so it exists before
+  the clock reaches it) and cancels the live ones the data no longer calls for. A fixed number
+  of queries whatever the number of patients marked.
+- `reminders_sweep(now=...)`, every 5 minutes: nothing is computed. Reminders already exist;
+  the sweep flags interrupted deliveries and returns the pending, never-tried ones whose due
+  time has come, read through a partial index on due_at. Two queries, whatever the clinic's size.
+- `reminders_reconcile(now=...)`, nightly: the same computation for every patient, in chunks,
+  which slides the horizon forward a day (TIS dates, review windows and overdue days that time
+  has brought within it) and repairs drift (a write that bypassed the signals, a failed
+  recompute). What it had to repair is counted by kind, returned and logged; a non-zero repair
+  is a warning: some trigger was missed. It is also the first run of a clinic never computed
+  (bulk-loaded data), so it writes in multi-row inserts.
+
+Creating is idempotent: the subject key is unique, inserts skip keys already present, so two
+computations at once (a recompute and the nightly run) still create each reminder once.
 """
 
 import logging
+import threading
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import DataError, IntegrityError, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 from django.db.models import Count, F, Max, Min, OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone
 
 from dosing.authorisation import review_reminder_date
 from dosing.models import DoseOrder, SiteSettings, TreatmentCourse, TreatmentCourseStatus
@@ -47,15 +64,25 @@ from .inbox import KIND_ROLES, LAB_KINDS, LIVE_STATUSES
 
 logger = logging.getLogger(__name__)
 
-# Upcoming-infusion reminders exist as soon as a session is booked within this horizon (longer
-# than a 4-weekly interval), so the next cycle's reminder is in the data well before it is due.
-UPCOMING_HORIZON = timedelta(days=35)
+# Reminders are created this far ahead of their due time, so the periodic sweep finds them
+# already there when the clock reaches them (and the upcoming-infusion reminder exists as soon
+# as a session is booked, longer ahead than a 4-weekly interval). The nightly reconciliation
+# moves this window a day forward each night.
+HORIZON = timedelta(days=35)
+UPCOMING_HORIZON = HORIZON
+# Stewardship messages quote the latest TIS and the grams given, as of their creation: they are
+# made at most this far ahead (the nightly run reaches each before its 08:00 due time, with a
+# night to spare), not five weeks stale.
+REVIEW_HORIZON = timedelta(days=2)
+# A reminder the nightly run creates whose due time is within this of its horizon's end came
+# into the horizon since the last night: time brought it, not drift.
+NIGHT = timedelta(days=1, hours=1)
 # Every other kind is created once due. One the sweep did not see in time (an outage, data
 # entered late, the first run) is still created this long after its due time; older ones are
 # history. Overdue cycles are exempt: an overdue course is reported whenever it is found.
 CATCH_UP = timedelta(days=14)
 # Missed cycles are looked for among cycles that started this far back; older ones were reported
-# by earlier sweeps (a missed cycle is reported from the morning after its last booked day).
+# by earlier runs (a missed cycle is reported from the morning after its last booked day).
 MISSED_CYCLE_LOOKBACK = timedelta(weeks=10)
 # A TIS assessment counts when a visit is within ±2 weeks of its due date; a baseline visit is
 # one marked as baseline or one in the 2 weeks up to the first infusion.
@@ -63,32 +90,87 @@ TIS_WINDOW = timedelta(days=timing.TIS_WINDOW_DAYS)
 # The baseline reminder comes a week before the first infusion, with the pre-cycle labs.
 BASELINE_LEAD = timedelta(days=timing.LAB_LEAD_DAYS)
 # Sessions read for cycle-level reminders: from before the venous check (day 14) plus its
-# catch-up, to past the labs' 7-day lead.
+# catch-up, to past the labs' 7-day lead beyond the horizon.
 CYCLE_LOOKBACK = timedelta(days=timing.TEE_WATCH_DAYS_VENOUS + 1) + CATCH_UP + timedelta(days=2)
 CYCLE_LOOKAHEAD = timedelta(days=timing.LAB_LEAD_DAYS + 2)
 
-KEY_BATCH = 500  # subject keys per existence query
+# Patients per chunk of the nightly reconciliation: bounds its memory (each chunk's wanted and
+# existing reminders) while keeping the query count at a few per thousand patients.
+CHUNK_PATIENTS = 1000
+# Rows per INSERT (and subject keys per lookup): large enough that a first run of 100,000
+# reminders is fifty statements, small enough to stay under PostgreSQL's 65,535 parameters.
+INSERT_BATCH = 2000
+KEY_BATCH = 5000
 # Flags that call for the Hb/Hct checks: a non-O blood group at 2 g/kg or more, and an unknown
 # blood group at that dose (it may be non-O: the checks stay on until it is recorded).
 HAEMOLYSIS_CHECK_CODES = ("info_haemolysis_risk", "info_blood_group_unknown")
 
 GIVEN_STATUSES = (SessionStatus.COMPLETED, SessionStatus.IN_PROGRESS)
 BOOKED_STATUSES = (SessionStatus.PLANNED, SessionStatus.CONFIRMED)
+# The kinds computed here; the infusion record services create the review kinds themselves.
+COMPUTED_KINDS = tuple(
+    kind.value
+    for kind in ReminderKind
+    if kind not in (ReminderKind.INFUSION_INCOMPLETE, ReminderKind.INFUSION_REACTION)
+)
 
-# --------------------------------------------------------------------------- session changes
+# --------------------------------------------------------------------------- triggers
 
 
 @transaction.atomic
 def session_changed(session: InfusionSession) -> int:
-    """Cancel the pending reminders of a moved or cancelled session. Returns how many.
+    """Cancel the pending reminders of a moved or cancelled session and recompute its patient's
+    once the transaction commits. Returns how many were cancelled.
 
     Example: moving a session from Monday to Wednesday cancels its "upcoming infusion"
-    reminder due on Friday; the next sweep creates one due on Sunday.
+    reminder due on Friday; the recompute after commit creates one due on Sunday.
     """
+    reminders_recompute_later(session.patient_id)
     return session.reminders.filter(status=ReminderStatus.PENDING).update(status=ReminderStatus.CANCELLED)
 
 
-# --------------------------------------------------------------------------- the sweep
+_pending = threading.local()
+
+
+def reminders_recompute_later(patient_id: int | None) -> None:
+    """Mark a patient whose reminders' inputs were just written; every patient marked in one
+    transaction is recomputed once, together, after it commits (at once outside a transaction).
+
+    A recompute that fails is logged and left to the nightly reconciliation: it never makes the
+    clinician's write fail, and it runs after the write has committed, so it never holds the
+    write's locks either."""
+    if patient_id is None:
+        return
+    if not connection.in_atomic_block:
+        _recompute_safely({patient_id})
+        return
+    marked = getattr(_pending, "patient_ids", None)
+    if marked is None:
+        marked = _pending.patient_ids = set()
+    marked.add(patient_id)
+    # A callback per mark, all sharing the set: the first to run after the commit recomputes
+    # every patient marked and empties it; the rest find it empty. So a callback survives
+    # whatever savepoint the write was in, and a rolled-back mark costs at most one extra
+    # (idempotent) recompute later.
+    transaction.on_commit(_flush_marked, robust=True)
+
+
+def _flush_marked() -> None:
+    marked = getattr(_pending, "patient_ids", None) or set()
+    _pending.patient_ids = None
+    _recompute_safely(marked)
+
+
+def _recompute_safely(patient_ids: set[int]) -> None:
+    if not patient_ids:
+        return
+    try:
+        reminders_recompute(patient_ids=sorted(patient_ids), now=timezone.now())
+    except Exception:
+        logger.exception("Reminders of patients %s not recomputed; the nightly reconciliation will", patient_ids)
+
+
+# --------------------------------------------------------------------------- the computation
 
 
 @dataclass
@@ -121,12 +203,16 @@ class _Wanted:
 
 
 class _Collector:
-    """Gathers wanted reminders; one item's bad data is logged and skipped, never the sweep's end."""
+    """Gathers the reminders a set of patients' data calls for; one item's bad data is logged
+    and skipped, never the run's end."""
 
-    def __init__(self, now: datetime, tz: ZoneInfo):
+    def __init__(self, now: datetime, tz: ZoneInfo, scope: list[int]):
         self.now = now
         self.tz = tz
+        self.scope = scope
         self.today = now.astimezone(tz).date()
+        self.until = now + HORIZON
+        self.horizon_day = self.until.astimezone(tz).date()
         self.wanted: dict[str, _Wanted] = {}
         # Per cycle, every key a cycle-level rule computes now, due or not: a live reminder of
         # that family for the cycle outside this set has been superseded (see _cancel_superseded).
@@ -139,11 +225,12 @@ class _Collector:
 
     def failed(self, what: str, error: Exception) -> None:
         self.errors += 1
-        logger.error("Reminder sweep skipped %s: %s", what, error)
+        logger.error("Reminders skipped %s: %s", what, error)
 
-    def due_point(self, reminder: DueReminder) -> bool:
-        """Due now, and not over: inside its window, or within the catch-up time when it has none."""
-        if reminder.due_at > self.now:
+    def due_point(self, reminder: DueReminder, horizon: timedelta = HORIZON) -> bool:
+        """Due within the horizon, and not over: inside its window, or within the catch-up time
+        when it has none."""
+        if reminder.due_at > self.now + horizon:
             return False
         if reminder.window_end is not None:
             return reminder.window_end >= self.now
@@ -156,47 +243,167 @@ class _Collector:
         return datetime.combine(day, datetime.min.time(), tzinfo=self.tz)
 
 
-def reminders_sweep(*, now: datetime) -> dict:
-    """Create the reminders the data calls for, cancel those it no longer does, and find those
-    due for e-mail. Idempotent: run twice (even at once) it creates each reminder once.
+@dataclass
+class _Outcome:
+    """What one computation wrote, by kind."""
 
-    Returns counts: {"created", "existing", "revived", "cancelled", "flagged_interrupted",
-    "errors", "created_by_kind": {kind: n}}, and "due_ids": the reminders due for their first
-    delivery, which the caller queues (the `reminders_sweep` task does, after commit, and
-    reports how many as "queued").
+    created: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    revived: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    cancelled: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    # Created reminders that time brought within the horizon since the last night (not drift).
+    scheduled: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    existing: int = 0
+    errors: int = 0
 
-    Example: a session booked for Thu 26 Nov 2026 09:00 with reminders 3 days ahead; the sweep
-    at any time from its booking creates "upcoming_infusion:session-<id>:2026-11-23", due Mon
-    23 Nov 09:00 local; the sweep running after that moment returns its id in "due_ids".
-    """
-    if now.tzinfo is None:
-        raise ValueError("now: naive datetime refused; pass an aware datetime")
-    collector = _Collector(now, ZoneInfo(settings.TIME_ZONE))
-    unit = UnitSettings.load()
-    _collect_upcoming(collector, unit.upcoming_reminder_days)
+    def add(self, other: "_Outcome") -> None:
+        for name in ("created", "revived", "cancelled", "scheduled"):
+            for kind, count in getattr(other, name).items():
+                getattr(self, name)[kind] += count
+        self.existing += other.existing
+        self.errors += other.errors
+
+    def counts(self) -> dict:
+        return {
+            "created": sum(self.created.values()),
+            "existing": self.existing,
+            "revived": sum(self.revived.values()),
+            "cancelled": sum(self.cancelled.values()),
+            "errors": self.errors,
+            "created_by_kind": dict(self.created),
+        }
+
+
+@dataclass(frozen=True)
+class _Settings:
+    tz: ZoneInfo
+    upcoming_days: int
+
+    @classmethod
+    def load(cls) -> "_Settings":
+        return cls(ZoneInfo(settings.TIME_ZONE), UnitSettings.load().upcoming_reminder_days)
+
+
+def _compute(scope: list[int], *, now: datetime, site: _Settings) -> _Outcome:
+    """Create the reminders `scope`'s patients' data calls for within the horizon, revive
+    cancelled ones it calls for again, and cancel live ones it no longer does."""
+    collector = _Collector(now, site.tz, scope)
+    _collect_upcoming(collector, site.upcoming_days)
     _collect_cycle_reminders(collector)
     _collect_overdue(collector)
     _collect_assessments(collector)
     _collect_course_reviews(collector)
 
+    outcome = _Outcome(errors=collector.errors)
     existing = _existing_rows(list(collector.wanted))
+    outcome.existing = len(existing)
     missing = [item for key, item in collector.wanted.items() if key not in existing]
     _write_review_messages([item for item in missing if item.review_from], collector)
-    counts = {"created": 0, "existing": len(existing), "revived": 0, "errors": collector.errors}
-    created_by_kind: dict[str, int] = defaultdict(int)
-    for start in range(0, len(missing), KEY_BATCH):
-        for item, outcome in _create_batch(missing[start : start + KEY_BATCH]):
-            counts[outcome] = counts.get(outcome, 0) + 1
-            if outcome == "created":
-                created_by_kind[item.due.kind.value] += 1
+    for start in range(0, len(missing), INSERT_BATCH):
+        for item, result in _create_batch(missing[start : start + INSERT_BATCH]):
+            kind = item.due.kind.value
+            if result == "created":
+                outcome.created[kind] += 1
+                if item.due.due_at > now + _horizon_of(kind) - NIGHT:
+                    outcome.scheduled[kind] += 1
+            elif result == "existing":  # another run inserted it meanwhile
+                outcome.existing += 1
+            else:
+                outcome.errors += 1
     for key, row in existing.items():
-        if row["status"] == ReminderStatus.CANCELLED:
-            counts["revived"] += _revive(row, collector.wanted[key])
-    counts["cancelled"] = _cancel_obsolete(now) + _cancel_superseded(collector)
-    counts["flagged_interrupted"] = reminders_flag_interrupted(now)
-    counts["due_ids"] = _due_for_delivery(now)
-    counts["created_by_kind"] = dict(created_by_kind)
+        if row["status"] == ReminderStatus.CANCELLED and _revive(row, collector.wanted[key]):
+            outcome.revived[row["kind"]] += 1
+    stale = {**_obsolete(now, scope), **_superseded(collector), **_unwanted_ahead(collector)}
+    if stale:
+        Reminder.objects.filter(pk__in=list(stale), status__in=LIVE_STATUSES).update(status=ReminderStatus.CANCELLED)
+        for kind in stale.values():
+            outcome.cancelled[kind] += 1
+    return outcome
+
+
+def reminders_recompute(*, patient_ids: Iterable[int], now: datetime) -> dict:
+    """Bring these patients' reminders in line with their data now, in one transaction.
+
+    Returns counts: {"created", "existing", "revived", "cancelled", "errors", "created_by_kind"}.
+
+    Example: a session booked for Thu 26 Nov 2026 09:00 with reminders 3 days ahead; the
+    recompute after its booking creates "upcoming_infusion:session-<id>:2026-11-23", due Mon
+    23 Nov 09:00 local, which the periodic sweep returns for e-mail once that moment passes.
+    """
+    if now.tzinfo is None:
+        raise ValueError("now: naive datetime refused; pass an aware datetime")
+    scope = sorted(set(patient_ids))
+    if not scope:
+        return _Outcome().counts()
+    with transaction.atomic():
+        return _compute(scope, now=now, site=_Settings.load()).counts()
+
+
+def reminders_reconcile(*, now: datetime, chunk: int = CHUNK_PATIENTS) -> dict:
+    """The nightly full reconciliation: every patient's reminders computed again, in chunks of
+    `chunk` patients (each its own transaction), creating what time brought within the horizon
+    and repairing drift.
+
+    Returns the counts of `reminders_recompute` summed, plus "repaired" (reminders created,
+    revived or cancelled that no time passing explains: a missed trigger), "repaired_by_kind"
+    ({"created": {kind: n}, "revived": {...}, "cancelled": {...}}) and "scheduled" (created
+    because time brought them within the horizon). A non-zero repair is logged as a warning.
+
+    Example: a session moved with a queryset update (no signal): its old upcoming reminder is
+    cancelled and the new one created, "repaired" 2 and a warning names the kind.
+    """
+    if now.tzinfo is None:
+        raise ValueError("now: naive datetime refused; pass an aware datetime")
+    site = _Settings.load()
+    ids = list(Patient.objects.order_by("pk").values_list("pk", flat=True))
+    total = _Outcome()
+    for start in range(0, len(ids), chunk):
+        with transaction.atomic():
+            total.add(_compute(ids[start : start + chunk], now=now, site=site))
+    repaired_created = {
+        kind: count - total.scheduled.get(kind, 0)
+        for kind, count in total.created.items()
+        if count - total.scheduled.get(kind, 0)
+    }
+    repaired = {
+        "created": repaired_created,
+        "revived": dict(total.revived),
+        "cancelled": dict(total.cancelled),
+    }
+    counts = total.counts() | {
+        "patients": len(ids),
+        "scheduled": sum(total.scheduled.values()),
+        "repaired": sum(sum(kinds.values()) for kinds in repaired.values()),
+        "repaired_by_kind": repaired,
+    }
+    if counts["repaired"]:
+        logger.warning(
+            "Reminder reconciliation repaired %d reminders a trigger missed (%s)",
+            counts["repaired"],
+            "; ".join(f"{what} {dict(sorted(kinds.items()))}" for what, kinds in repaired.items() if kinds),
+        )
+    else:
+        logger.info("Reminder reconciliation: %d patients, nothing to repair", len(ids))
     return counts
+
+
+def reminders_sweep(*, now: datetime) -> dict:
+    """The periodic run: flag interrupted deliveries and find the reminders the clock has made
+    due. Computes nothing: the reminders exist already (recompute and the nightly run make
+    them ahead). Two queries, whatever the size of the clinic.
+
+    Returns {"flagged_interrupted": n, "due_ids": [...]}: the reminders due for their first
+    delivery, which the caller queues (the `reminders_sweep` task does, after commit).
+
+    Example: the upcoming-infusion reminder due Mon 23 Nov 2026 09:00 local is not in "due_ids"
+    at 08:59 and is at 09:00.
+    """
+    if now.tzinfo is None:
+        raise ValueError("now: naive datetime refused; pass an aware datetime")
+    return {"flagged_interrupted": reminders_flag_interrupted(now), "due_ids": _due_for_delivery(now)}
+
+
+def _horizon_of(kind: str) -> timedelta:
+    return REVIEW_HORIZON if kind == ReminderKind.STEWARDSHIP_REVIEW else HORIZON
 
 
 def _collect_upcoming(collector: _Collector, days_before: int) -> None:
@@ -205,6 +412,7 @@ def _collect_upcoming(collector: _Collector, days_before: int) -> None:
         return  # 0 days: the unit has switched upcoming reminders off
     now = collector.now
     sessions = InfusionSession.objects.filter(
+        patient_id__in=collector.scope,
         status__in=BOOKED_STATUSES,
         planned_start__gt=now,
         planned_start__lte=now + UPCOMING_HORIZON + timedelta(days=days_before + 1),
@@ -225,7 +433,9 @@ def _collect_cycle_reminders(collector: _Collector) -> None:
     """Labs before a cycle that has not started; checks after a cycle that has ended."""
     now = collector.now
     recent_cycles = Cycle.objects.filter(
-        sessions__planned_start__gte=now - CYCLE_LOOKBACK, sessions__planned_start__lt=now + CYCLE_LOOKAHEAD
+        course__patient_id__in=collector.scope,
+        sessions__planned_start__gte=now - CYCLE_LOOKBACK,
+        sessions__planned_start__lt=now + HORIZON + CYCLE_LOOKAHEAD,
     ).values("id")
     collector.recent_cycles = recent_cycles
     sessions = InfusionSession.objects.filter(cycle__in=recent_cycles).values(
@@ -330,7 +540,7 @@ def _collect_overdue(collector: _Collector) -> None:
         .values("id")[:1]
     )
     courses = (
-        Course.objects.filter(status=CourseStatus.ACTIVE)
+        Course.objects.filter(status=CourseStatus.ACTIVE, patient_id__in=collector.scope)
         .exclude(pk__in=missed_courses)
         .annotate(last_cycle_id=Subquery(last_given_cycle))
         .filter(last_cycle_id__isnull=False)
@@ -354,18 +564,22 @@ def _collect_overdue(collector: _Collector) -> None:
             if last_start > collector.today:
                 continue
             next_on = collector.local_date(course["next_booked_at"]) if course["next_booked_at"] else None
+            if next_on is not None and next_on > last_start:
+                continue  # a cycle is booked from today on; if it passes ungiven, it is a missed cycle
+            # Asked as of the horizon's last day: the reminder exists ahead, due on the first
+            # overdue day, and booking a cycle before then cancels it.
             due = timing.cycle_overdue(
                 last_start,
                 interval_weeks=course["interval_weeks"],
-                today=collector.today,
-                next_scheduled=next_on if next_on and next_on > last_start else None,
+                today=collector.horizon_day,
+                next_scheduled=None,
                 target=f"course-{course['id']}",
                 tz=collector.tz,
             )
         except (TypeError, ValueError) as error:
             collector.failed(f"course {course['id']}", error)
             continue
-        if due is not None and due.due_at <= collector.now:
+        if due is not None and due.due_at <= collector.until:
             collector.add(_Wanted(due, course["patient_id"], cycle_id=course["last_cycle_id"]))
 
 
@@ -373,7 +587,9 @@ def _collect_missed_cycles(collector: _Collector) -> set[int]:
     """Cycles of active courses, after the course's last given cycle, that were booked (planned,
     confirmed or marked missed) for days that have all passed with nothing given. Returns the
     ids of the courses that have one; their missed cycle is what is reported."""
-    midnight = collector.local_midnight(collector.today)
+    # As of the horizon's last day: a booked cycle not yet given gets its "missed" reminder ahead,
+    # due the morning after its last day; giving it before then cancels the reminder.
+    midnight = collector.local_midnight(collector.horizon_day)
     booked_or_missed = Q(sessions__status__in=[*BOOKED_STATUSES, SessionStatus.MISSED])
     last_given_number = (
         Cycle.objects.filter(course=OuterRef("course_id"), sessions__status__in=GIVEN_STATUSES)
@@ -383,8 +599,9 @@ def _collect_missed_cycles(collector: _Collector) -> set[int]:
     cycles = (
         Cycle.objects.filter(
             course__status=CourseStatus.ACTIVE,
+            course__patient_id__in=collector.scope,
             start_date__gte=collector.today - MISSED_CYCLE_LOOKBACK,
-            start_date__lt=collector.today,
+            start_date__lt=collector.horizon_day,
         )
         .annotate(
             given=Count("sessions", filter=Q(sessions__status__in=GIVEN_STATUSES)),
@@ -404,14 +621,14 @@ def _collect_missed_cycles(collector: _Collector) -> set[int]:
                 collector.local_date(cycle["last_booked"]),
                 cycle_number=cycle["number"],
                 first_booked_day=collector.local_date(cycle["first_booked"]),
-                today=collector.today,
+                today=collector.horizon_day,
                 target=f"cycle-{cycle['id']}",
                 tz=collector.tz,
             )
         except (TypeError, ValueError) as error:
             collector.failed(f"cycle {cycle['id']}", error)
             continue
-        if due is not None and due.due_at <= collector.now:
+        if due is not None and due.due_at <= collector.until:
             collector.add(_Wanted(due, cycle["course__patient_id"], cycle_id=cycle["id"]))
     return courses
 
@@ -421,7 +638,7 @@ def _collect_assessments(collector: _Collector) -> None:
     weeks by default) and stewardship reviews, for
     patients with an active course. Week 0 is the patient's (`patients.models.week_zero`): the
     recorded first infusion, else the first one given."""
-    on_course = Course.objects.filter(status=CourseStatus.ACTIVE).values("patient_id")
+    on_course = Course.objects.filter(status=CourseStatus.ACTIVE, patient_id__in=collector.scope).values("patient_id")
     own_sessions = InfusionSession.objects.filter(patient_id=OuterRef("pk"))
     patients = (
         Patient.objects.filter(pk__in=on_course)
@@ -470,7 +687,12 @@ def _assessments_of(
         return
     started_on = week0.on
     started = f"started {started_on.isoformat()}" + (f", {week0.source}" if week0.derived else "")
-    due_dates = timing.tis_assessment_due_dates(started_on, until=collector.today, rhythm=rhythm).due_dates
+    due_dates = timing.tis_assessment_due_dates(started_on, until=collector.horizon_day, rhythm=rhythm).due_dates
+    # Only dates a reminder can still be made for (within the catch-up), and the dates the visits
+    # read could answer instead (a visit answers its nearest date): older ones were history
+    # before, and walking every date since the patient started cost most of this step.
+    oldest = collector.today - CATCH_UP - 2 * TIS_WINDOW
+    due_dates = [day for day in due_dates if day >= oldest]
     for day in timing.tis_dates_without_visit(due_dates, [visit_date for visit_date, _ in visits]):
         week = (day - started_on).days // 7
         due = timing.reminder_on(
@@ -490,12 +712,13 @@ def _collect_course_reviews(collector: _Collector) -> None:
     physician: from ``review_reminder_days`` (site settings) before the review falls due until
     that day, and likewise before the authorisation lapses when that is another day. A course in
     trial off is reminded of its reassessment; a stopped one of nothing. A review that renews the
-    course moves the dates, so the next sweep makes the new reminders.
+    course moves the dates; saving the course recomputes its patient's reminders.
 
     Example: a course started 2026-01-05, site policy 6 months and 28 days -> "Stewardship review
     due 2026-07-05 ..." due from 2026-06-07 08:00 local until 2026-07-05 08:00."""
     days = SiteSettings.load().review_reminder_days
-    for course in TreatmentCourse.objects.exclude(status=TreatmentCourseStatus.STOPPED).values(
+    courses = TreatmentCourse.objects.filter(patient_id__in=collector.scope)
+    for course in courses.exclude(status=TreatmentCourseStatus.STOPPED).values(
         "id", "patient_id", "indication_name", "started_on", "next_review_due", "authorised_until", "status"
     ):
         try:
@@ -527,7 +750,7 @@ def _course_reviews_of(collector: _Collector, course: dict, days: int) -> None:
             day, kind=ReminderKind.STEWARDSHIP_REVIEW, target="end", tz=collector.tz, reason=reason
         )
         due = replace(start, window_end=end.due_at)
-        if collector.due_point(due):
+        if collector.due_point(due, horizon=REVIEW_HORIZON):
             collector.add(_Wanted(due, course["patient_id"], message=reason, review_from=course["started_on"]))
 
 
@@ -547,7 +770,7 @@ def _baseline(collector: _Collector, patient: dict, visits: list[tuple[date, boo
         reason=f"Baseline TIS assessment before the first IVIG infusion on {first_on.isoformat()}: "
         "no baseline visit recorded.",
     )
-    if due.due_at <= collector.now < patient["first_booked_at"]:
+    if due.due_at <= collector.until and collector.now < patient["first_booked_at"]:
         collector.add(_Wanted(due, patient["id"], session_id=patient["first_booked_id"]))
 
 
@@ -605,41 +828,124 @@ def _existing_rows(keys: list[str]) -> dict[str, dict]:
     rows = {}
     for start in range(0, len(keys), KEY_BATCH):
         for row in Reminder.objects.filter(subject_key__in=keys[start : start + KEY_BATCH]).values(
-            "id", "subject_key", "status", "emailed_at"
+            "id", "subject_key", "kind", "status", "emailed_at"
         ):
             rows[row["subject_key"]] = row
     return rows
 
 
 def _create_batch(items: list[_Wanted]) -> list[tuple[_Wanted, str]]:
-    """Insert a batch in one statement, skipping keys another sweep inserted meanwhile; each
-    row's uuid, set here, tells which rows this sweep wrote, and those get their history rows
-    in one more statement. A batch the database refuses for another reason is retried one
-    reminder at a time, so one bad record costs only itself."""
-    rows = [Reminder(subject_key=item.key, **item.fields()) for item in items]
+    """Insert a batch in one statement, skipping keys another run inserted meanwhile (ON
+    CONFLICT DO NOTHING; the uuids it returns are the rows this run wrote), then give those rows
+    their history rows in one INSERT ... SELECT. A batch the database refuses for another reason
+    is retried one reminder at a time, so one bad record costs only itself.
+
+    The statement is built from plain tuples, not through bulk_create: Django's generic
+    preparation of every value of every model instance cost more than the database's work at a
+    first run's 100,000 reminders.
+
+    History: one "+" row per reminder, as a save would make, not one per batch. A reminder is
+    what a clinician later reads, marks done or sees cancelled, and its history is where those
+    changes are compared against; a batch-level entry would leave the first change with nothing
+    to compare to. Written server-side from the rows just inserted, it costs no Python per row."""
     try:
         with transaction.atomic():
-            Reminder.objects.bulk_create(rows, ignore_conflicts=True)
-            written = {
-                key: (pk, uuid)
-                for key, pk, uuid in Reminder.objects.filter(
-                    subject_key__in=[row.subject_key for row in rows]
-                ).values_list("subject_key", "id", "uuid")
-            }
-            mine = []
-            for row in rows:
-                pk, uuid = written.get(row.subject_key, (None, None))
-                if uuid == row.uuid:
-                    row.pk = pk
-                    mine.append(row)
-            Reminder.history.bulk_history_create(mine)
+            mine = _insert_rows(items)
+            _history_for(mine)
     except (IntegrityError, DataError):
         return [(item, _create(item)) for item in items]
-    return [(item, "created" if row.pk else "existing") for item, row in zip(items, rows, strict=True)]
+    created = set(mine.values())
+    return [(item, "created" if item.key in created else "existing") for item in items]
+
+
+def _insert_rows(items: list[_Wanted]) -> dict[UUID, str]:
+    """Multi-row INSERT of new reminders; returns {uuid: subject key} of the rows inserted."""
+    fields = [f for f in Reminder._meta.concrete_fields if not f.primary_key]
+    # SQLite needs datetimes and uuids in its text forms; psycopg takes the Python values as they are.
+    adapt = (
+        {}
+        if connection.vendor == "postgresql"
+        else {f.attname: f for f in fields if f.get_internal_type() in ("DateTimeField", "UUIDField")}
+    )
+    created_at = timezone.now()
+    defaults = {f.attname: f.get_default() for f in fields}
+    inserted: dict[UUID, str] = {}
+    per_statement = min(INSERT_BATCH, connection.ops.bulk_batch_size(fields, items) or INSERT_BATCH)
+    table = connection.ops.quote_name(Reminder._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    marks = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    keys = {}
+    for start in range(0, len(items), per_statement):
+        params = []
+        for item in items[start : start + per_statement]:
+            key = uuid4()
+            keys[key] = item.key
+            values = defaults | item.fields() | {"uuid": key, "subject_key": item.key, "created_at": created_at}
+            for f in fields:
+                value = values[f.attname]
+                params.append(adapt[f.attname].get_db_prep_value(value, connection) if f.attname in adapt else value)
+        count = len(params) // len(fields)
+        if connection.vendor == "postgresql":
+            # One array per column, not a placeholder per value: psycopg parses a statement's
+            # placeholders in Python, which cost more than the insert at 40,000 a statement.
+            arrays = [params[index :: len(fields)] for index in range(len(fields))]
+            source = "SELECT * FROM unnest(" + ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields) + ")"
+            params = arrays
+        else:
+            source = f"VALUES {', '.join([marks] * count)}"
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) {source} "
+                f"ON CONFLICT DO NOTHING RETURNING {connection.ops.quote_name('uuid')}",
+                params,
+            )
+            for (value,) in cursor.fetchall():
+                uuid = value if isinstance(value, UUID) else UUID(value)
+                inserted[uuid] = keys[uuid]
+    return inserted
+
+
+def _history_for(uuids: Iterable[UUID]) -> None:
+    """Write the creation history rows of the reminders with these uuids, from their rows."""
+    uuids = list(uuids)
+    if not uuids:
+        return
+    historical = Reminder.history.model
+    source = {f.column for f in Reminder._meta.concrete_fields}
+    columns, values, params = [], [], []
+    for model_field in historical._meta.concrete_fields:
+        if model_field.primary_key:
+            continue
+        columns.append(connection.ops.quote_name(model_field.column))
+        if model_field.column in source:
+            values.append(f"r.{connection.ops.quote_name(model_field.column)}")
+        elif model_field.name == "history_date":
+            values.append("%s")
+            params.append(timezone.now())
+        elif model_field.name == "history_type":
+            values.append("'+'")
+        else:  # history_change_reason, history_user: none for a computed reminder
+            values.append("NULL")
+    uuid_field = Reminder._meta.get_field("uuid")
+    prepared = [uuid_field.get_db_prep_value(uuid, connection) for uuid in uuids]
+    per_statement = (connection.features.max_query_params or len(prepared) + 1) - len(params)
+    for start in range(0, len(prepared), per_statement):
+        batch = prepared[start : start + per_statement]
+        if connection.vendor == "postgresql":
+            which, batch = "= ANY(%s::uuid[])", [batch]  # one array, not a placeholder per row
+        else:
+            which = f"IN ({', '.join(['%s'] * len(batch))})"
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {connection.ops.quote_name(historical._meta.db_table)} ({', '.join(columns)}) "
+                f"SELECT {', '.join(values)} FROM {connection.ops.quote_name(Reminder._meta.db_table)} r "
+                f"WHERE r.uuid {which}",
+                [*params, *batch],
+            )
 
 
 def _create(item: _Wanted) -> str:
-    """get_or_create in a savepoint; a concurrent sweep's insert of the same key is no error."""
+    """get_or_create in a savepoint; a concurrent run's insert of the same key is no error."""
     try:
         with transaction.atomic():
             _, created = Reminder.objects.get_or_create(subject_key=item.key, defaults=item.fields())
@@ -659,16 +965,19 @@ def _revive(row: dict, item: _Wanted) -> int:
     )
 
 
-def _cancel_obsolete(now: datetime) -> int:
-    """Belt and braces for a sweep racing `session_changed`: a live reminder of a cancelled or
-    missed session, or an upcoming-infusion reminder whose session has since moved, is cancelled.
-    Only recent sessions are looked at: older ones were settled by earlier sweeps."""
+def _obsolete(now: datetime, scope: list[int]) -> dict[int, str]:
+    """Belt and braces for a computation racing `session_changed`: a live reminder of a cancelled
+    or missed session, or an upcoming-infusion reminder whose session has since moved. Only
+    recent sessions are looked at: older ones were settled by earlier runs."""
     live = Reminder.objects.filter(
-        status__in=LIVE_STATUSES, session__isnull=False, session__planned_start__gte=now - CYCLE_LOOKBACK
+        patient_id__in=scope,
+        status__in=LIVE_STATUSES,
+        session__isnull=False,
+        session__planned_start__gte=now - CYCLE_LOOKBACK,
     )
-    dead_session = live.filter(session__status__in=[SessionStatus.CANCELLED, SessionStatus.MISSED])
-    moved = live.filter(kind=ReminderKind.UPCOMING_INFUSION).exclude(window_end=F("session__planned_start"))
-    return dead_session.update(status=ReminderStatus.CANCELLED) + moved.update(status=ReminderStatus.CANCELLED)
+    dead_session = Q(session__status__in=[SessionStatus.CANCELLED, SessionStatus.MISSED])
+    moved = Q(kind=ReminderKind.UPCOMING_INFUSION) & ~Q(window_end=F("session__planned_start"))
+    return dict(live.filter(dead_session | moved).values_list("id", "kind"))
 
 
 CYCLE_FAMILIES = {
@@ -677,27 +986,40 @@ CYCLE_FAMILIES = {
 }
 
 
-def _cancel_superseded(collector: _Collector) -> int:
+def _superseded(collector: _Collector) -> dict[int, str]:
     """A cycle's labs or post-infusion checks whose key the data no longer gives: the first day
-    moved to another date, a creatinine was drawn meanwhile, a stop time was corrected. The sweep
-    has created the reminder that replaces it, if any."""
+    moved to another date, a creatinine was drawn meanwhile, a stop time was corrected. The
+    computation has created the reminder that replaces it, if any."""
     evaluated = {cycle_id for family in collector.cycle_keys.values() for cycle_id in family}
     if not evaluated:
-        return 0
+        return {}
     kinds = {kind.value: family for family, kinds in CYCLE_FAMILIES.items() for kind in kinds}
     rows = Reminder.objects.filter(
         kind__in=list(kinds), status__in=LIVE_STATUSES, cycle__in=collector.recent_cycles
     ).values_list("id", "cycle_id", "kind", "subject_key")
-    stale = [
-        pk
+    return {
+        pk: kind
         for pk, cycle_id, kind, key in rows
         if cycle_id in collector.cycle_keys[kinds[kind]] and key not in collector.cycle_keys[kinds[kind]][cycle_id]
-    ]
-    return Reminder.objects.filter(pk__in=stale).update(status=ReminderStatus.CANCELLED) if stale else 0
+    }
+
+
+def _unwanted_ahead(collector: _Collector) -> dict[int, str]:
+    """Live reminders not yet due that the data no longer calls for: made ahead, they must go
+    when what made them changes (a visit answers the TIS date, a cycle is booked or given in
+    time). One already due stays, as it was true when it fell due. Skipped when some item could
+    not be computed, so bad data never cancels what it would have kept."""
+    if collector.errors:
+        return {}
+    rows = Reminder.objects.filter(
+        patient_id__in=collector.scope, status__in=LIVE_STATUSES, kind__in=COMPUTED_KINDS, due_at__gt=collector.now
+    ).values_list("id", "kind", "subject_key")
+    return {pk: kind for pk, kind, key in rows if key not in collector.wanted}
 
 
 def _due_for_delivery(now: datetime) -> list[int]:
-    """Every due, live, never-attempted reminder, for its first delivery. Failed attempts are
+    """Every due, live, never-attempted reminder, for its first delivery (the partial index
+    reminder_undelivered_due holds exactly these, so this reads only them). Failed attempts are
     the task's to retry; a duplicate queueing is harmless (only one delivery can claim)."""
     return list(
         Reminder.objects.filter(

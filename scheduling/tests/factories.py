@@ -16,6 +16,7 @@ import factory
 from dosing.tests.factories import DoseOrderFactory
 from patients.tests.factories import LabResultFactory, PatientFactory, UserFactory
 from scheduling.models import Course, Cycle, InfusionRecord, InfusionSession, Reminder, SessionStatus
+from scheduling.services.sweep import reminders_reconcile, reminders_sweep
 
 NY = ZoneInfo("America/New_York")
 # The day the root conftest's frozen_today fixture freezes (a Sunday).
@@ -154,3 +155,10 @@ def book_course(order, by, first_day: date, *, cycles=1, days=2, interval_weeks=
                 status=SessionStatus.PLANNED,
             )
     return course
+
+
+def remind(*, now):
+    """Every patient's reminders as the triggers and the nightly run leave them at `now`
+    (scheduling.services.sweep.reminders_reconcile), then the periodic sweep: the counts of both,
+    "due_ids" among them. For tests that travel in time without committing."""
+    return reminders_reconcile(now=now) | reminders_sweep(now=now)

@@ -29,8 +29,7 @@ from scheduling.services.records import (
     record_update,
     vitals_record,
 )
-from scheduling.services.sweep import reminders_sweep
-from scheduling.tests.factories import CHECK_ACCEPTED
+from scheduling.tests.factories import CHECK_ACCEPTED, remind
 
 
 @pytest.fixture(autouse=True)
@@ -91,6 +90,13 @@ def sessions(course) -> list[InfusionSession]:
 
 def session_on(course, day: date) -> InfusionSession:
     return next(s for s in sessions(course) if s.planned_start.astimezone(NY).date() == day)
+
+
+def overdue_reported(*, by: datetime):
+    """Live overdue-cycle reminders due by `by` (one may exist ahead of its day, not yet due)."""
+    return Reminder.objects.filter(
+        kind="cycle_overdue", status__in=[ReminderStatus.PENDING, ReminderStatus.SENT], due_at__lte=by
+    )
 
 
 def order_of(course) -> DoseOrder:
@@ -372,12 +378,12 @@ def test_a_missed_cycle_is_reported_overdue_once_although_later_cycles_are_booke
         give(session_on(course, FIRST_DAY + timedelta(days=1)), staff.nurse)
     # Cycle 2 (11-12 Jan) passes with nothing recorded; cycle 3 (8 Feb) is booked.
     assert session_on(course, date(2027, 2, 8)).status == SessionStatus.PLANNED
-    reminders_sweep(now=local(date(2027, 1, 12), 20))
-    assert not Reminder.objects.filter(kind="cycle_overdue").exists()
+    remind(now=local(date(2027, 1, 12), 20))
+    assert not overdue_reported(by=local(date(2027, 1, 12), 20)).exists()  # made ahead, not yet due
     for day in (date(2027, 1, 13), date(2027, 1, 14), date(2027, 1, 25)):
         with on(day, 9):
-            reminders_sweep(now=local(day, 9))
-    overdue = Reminder.objects.get(kind="cycle_overdue")
+            remind(now=local(day, 9))
+    overdue = overdue_reported(by=local(date(2027, 1, 25), 9)).get()
     assert overdue.subject_key.endswith(":2027-01-13")
     assert overdue.cycle.number == 2
     assert "Cycle 2, booked for 2027-01-11 to 2027-01-12, passed with no infusion recorded" in overdue.message
@@ -385,9 +391,11 @@ def test_a_missed_cycle_is_reported_overdue_once_although_later_cycles_are_booke
     with on(date(2027, 2, 8), 8):
         give(session_on(course, date(2027, 2, 8)), staff.nurse)
         give(session_on(course, date(2027, 2, 9)), staff.nurse)
+        remind(now=local(date(2027, 2, 9), 18))  # what the triggers of these writes do after commit
     with on(date(2027, 2, 15), 9):
-        reminders_sweep(now=local(date(2027, 2, 15), 9))
-    assert Reminder.objects.filter(kind="cycle_overdue").count() == 1
+        remind(now=local(date(2027, 2, 15), 9))
+    # Cycle 3's own "missed" reminder, made ahead, went when it was given.
+    assert overdue_reported(by=local(date(2027, 2, 15), 9)).get() == overdue
 
 
 # --------------------------------------------------------------------------- 4. courses end
@@ -410,7 +418,7 @@ def test_a_course_is_completed_by_its_last_cycle_and_then_never_overdue(make_ord
         )
     for day in (FIRST_DAY, date(2027, 1, 11)):
         with on(day, 8):
-            reminders_sweep(now=local(day, 8))
+            remind(now=local(day, 8))
             give(session_on(course, day), staff.nurse)
             course.refresh_from_db()
             assert course.status == CourseStatus.ACTIVE
@@ -419,8 +427,10 @@ def test_a_course_is_completed_by_its_last_cycle_and_then_never_overdue(make_ord
     assert (course.status, course.status_reason) == (CourseStatus.COMPLETED, "all 2 cycles given")
     for day in (date(2027, 1, 13), date(2027, 2, 20), date(2027, 4, 1)):
         with on(day, 9):
-            reminders_sweep(now=local(day, 9))
-    assert not Reminder.objects.filter(kind="cycle_overdue").exists()
+            remind(now=local(day, 9))
+    # Each cycle's "missed" reminder, made ahead, was cancelled when the cycle was given.
+    assert not overdue_reported(by=local(date(2027, 4, 1), 9)).exists()
+    assert set(Reminder.objects.filter(kind="cycle_overdue").values_list("status", flat=True)) <= {"cancelled"}
     # The thrombosis check after the last cycle still stands.
     assert Reminder.objects.filter(kind="thrombosis_check", cycle__number=2).exists()
 
@@ -431,7 +441,7 @@ def test_cancelling_the_order_closes_its_course_with_its_sessions_and_reminders(
         give(session_on(course, FIRST_DAY), staff.nurse)
         give(session_on(course, FIRST_DAY + timedelta(days=1)), staff.nurse)
     with on(date(2027, 1, 9), 9):
-        reminders_sweep(now=local(date(2027, 1, 9), 9))
+        remind(now=local(date(2027, 1, 9), 9))
         upcoming = Reminder.objects.get(kind="upcoming_infusion", session=session_on(course, date(2027, 1, 11)))
         assert upcoming.status in (ReminderStatus.PENDING, ReminderStatus.SENT)
         dose_order_cancel(by=staff.physician, order=order_of(course), reason="Switched to SCIg")
@@ -444,7 +454,7 @@ def test_cancelling_the_order_closes_its_course_with_its_sessions_and_reminders(
     assert {s.status for s in sessions(course) if s not in ahead} == {SessionStatus.COMPLETED}
     for day in (date(2027, 2, 1), date(2027, 3, 15)):
         with on(day, 9):
-            reminders_sweep(now=local(day, 9))
+            remind(now=local(day, 9))
     assert not Reminder.objects.filter(kind__in=["cycle_overdue", "upcoming_infusion"], status="pending").exists()
     with on(date(2027, 1, 10), 9), pytest.raises(ValidationError):
         course_extend(by=staff.nurse, course=course, today=date(2027, 1, 10))
@@ -468,7 +478,7 @@ def test_a_course_from_a_new_order_replaces_the_active_one(course, make_order, s
     assert course.status_reason == "replaced by the course from 2027-01-11"
     assert replacement.status == CourseStatus.ACTIVE
     with on(date(2027, 2, 20), 9):
-        reminders_sweep(now=local(date(2027, 2, 20), 9))
+        remind(now=local(date(2027, 2, 20), 9))
     assert not Reminder.objects.filter(kind="cycle_overdue", cycle__course=course).exists()
 
 

@@ -19,8 +19,7 @@ from patients.models import WEEK_ZERO_DERIVED, WEEK_ZERO_RECORDED, Patient
 from patients.tests.factories import PatientFactory
 from scheduling.models import InfusionRecord, Reminder
 from scheduling.services import records
-from scheduling.services.sweep import reminders_sweep
-from scheduling.tests.factories import CHECK_ACCEPTED, local, make_session
+from scheduling.tests.factories import CHECK_ACCEPTED, local, make_session, remind
 from visits.cohort import load_cohort
 from visits.scoring import patient_response
 from visits.services import visit_record
@@ -164,8 +163,8 @@ def test_a_recorded_first_infusion_date_wins(dm_patient, start, physician):
 @pytest.mark.django_db
 def test_the_tis_reminder_at_week_16_follows_the_derived_date(dm_patient, start):
     start(FIRST_DAY)  # its course is active: the patient is on IVIG
-    reminders_sweep(now=NOW)
-    reminder = Reminder.objects.get(kind="tis_assessment")
+    remind(now=NOW)
+    reminder = Reminder.objects.get(kind="tis_assessment", due_at__lte=NOW)
     assert reminder.patient == dm_patient
     assert reminder.subject_key == f"tis_assessment:patient-{dm_patient.pk}:{WEEK16:%Y-%m-%d}"
     assert "week 16 of IVIG (started 2026-08-01, derived from the first infusion given)" in reminder.message
@@ -175,8 +174,8 @@ def test_the_tis_reminder_at_week_16_follows_the_derived_date(dm_patient, start)
 def test_the_tis_reminder_follows_a_recorded_date_over_the_derived_one(dm_patient, start):
     Patient.objects.filter(pk=dm_patient.pk).update(ivig_started_on=FIRST_DAY)
     start(FIRST_DAY + timedelta(weeks=1))  # derived, week 16 would be 28 Nov: not yet due
-    reminders_sweep(now=NOW)
-    reminder = Reminder.objects.get(kind="tis_assessment")
+    remind(now=NOW)
+    reminder = Reminder.objects.get(kind="tis_assessment", due_at__lte=NOW)
     assert reminder.subject_key == f"tis_assessment:patient-{dm_patient.pk}:{WEEK16:%Y-%m-%d}"
     assert "(started 2026-08-01)" in reminder.message and "derived" not in reminder.message
 

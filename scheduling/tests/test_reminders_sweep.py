@@ -1,7 +1,9 @@
-"""reminders_sweep: which reminders the data calls for, when, for whom; created once.
+"""Which reminders the data calls for, when, for whom; created once.
 
-Time is frozen on Sunday 22 Nov 2026 12:00 in New York (the conftest's day); every sweep is
-given its `now` explicitly."""
+The computation is the one the triggers run after a write (reminders_recompute) and the nightly
+reconciliation runs for every patient; the `sweep` fixture runs the reconciliation and then the
+periodic sweep, as a clinic whose triggers all fired would stand. Time is frozen on Sunday 22 Nov
+2026 12:00 in New York (the conftest's day); every run is given its `now` explicitly."""
 
 import threading
 from datetime import date, datetime, time, timedelta
@@ -16,6 +18,7 @@ from dosing.models import DoseOrder, SiteSettings, TreatmentCourse
 from patients.models import LabResult, Patient
 from patients.tests.factories import LabResultFactory, RiskFactorFactory, WeighedPatientFactory
 from risk.models import RiskFlag
+from scheduling import signals as scheduling_signals
 from scheduling.models import (
     Course,
     CourseStatus,
@@ -28,7 +31,7 @@ from scheduling.models import (
     UnitSettings,
 )
 from scheduling.services import sweep as service
-from scheduling.services.sweep import reminders_sweep, session_changed
+from scheduling.services.sweep import reminders_reconcile, reminders_sweep, session_changed
 from scheduling.tests.factories import InfusionRecordFactory, book_course
 from visits.models import Visit
 from visits.tests.factories import WORKED_BASELINE as BASELINE
@@ -62,6 +65,12 @@ def live(kind=None):
     return reminders.filter(kind=kind) if kind else reminders
 
 
+def due_by(now, kind=None):
+    """Live reminders due by `now`: what the inbox shows and delivery e-mails (reminders are made
+    up to scheduling.services.sweep.HORIZON ahead of their due time)."""
+    return live(kind).filter(due_at__lte=now)
+
+
 @pytest.fixture(autouse=True)
 def clinic_time(settings, frozen_today):
     settings.TIME_ZONE = "America/New_York"
@@ -82,12 +91,14 @@ def book(make_order, nurse):
 
 @pytest.fixture
 def sweep(django_capture_on_commit_callbacks):
-    """Run the sweep, executing its on-commit callbacks; `queued_ids` holds the ids of the
-    reminders it found due for delivery (its task queues exactly these)."""
+    """Compute every patient's reminders as of `now` (what the triggers and the nightly run
+    make), then run the periodic sweep, executing on-commit callbacks; `queued_ids` holds the ids
+    of the reminders it found due for delivery (its task queues exactly these)."""
 
     def run(now=NOW):
         with django_capture_on_commit_callbacks(execute=True):
-            result = reminders_sweep(now=now)
+            result = reminders_reconcile(now=now)
+            result |= reminders_sweep(now=now)
         return result | {"queued_ids": list(result["due_ids"])}
 
     return run
@@ -169,7 +180,9 @@ def test_moved_session_loses_its_pending_reminder_and_gets_a_new_one(book, sweep
     session.planned_start = local(date(2026, 11, 26))
     session.save()
     session_changed(session)
-    assert sweep()["revived"] == 3  # upcoming infusion, labs, baseline TIS (all dated by this session)
+    # Upcoming infusion, labs, baseline TIS, and the cycle's "missed" reminder made ahead (due the
+    # morning after its last day unless it is given), all dated by this session.
+    assert sweep()["revived"] == 4
     old.refresh_from_db()
     assert old.status == ReminderStatus.PENDING and old.due_at == local(date(2026, 11, 23))
     assert list(live("upcoming_infusion").filter(session=session)) == [old]
@@ -238,9 +251,12 @@ def test_labs_before_a_cycle(book, sweep, make_user, renal, creatinine_days_befo
 @pytest.mark.django_db
 def test_labs_wait_for_their_day_and_stop_once_the_cycle_starts(book, sweep):
     course = book(date(2026, 12, 3))  # labs due Thu 26 Nov 08:00
-    sweep()
-    assert not Reminder.objects.filter(kind="labs_creatinine_bun").exists()
-    sweep(local(date(2026, 11, 26), 8))
+    labs = sweep()
+    # Made ahead, so no run has to compute it when its day comes; not due, not queued yet.
+    reminder = Reminder.objects.get(kind="labs_creatinine_bun")
+    assert reminder.due_at == local(date(2026, 11, 26), 8) and reminder.pk not in labs["queued_ids"]
+    assert not due_by(NOW, "labs_creatinine_bun").exists()
+    assert reminder.pk in sweep(local(date(2026, 11, 26), 8))["queued_ids"]
     assert Reminder.objects.filter(kind="labs_creatinine_bun").count() == 1
 
     started = book(date(2026, 11, 23))
@@ -278,12 +294,12 @@ def test_checks_after_the_last_day_of_a_cycle(book, sweep):
     assert thrombosis.session == day2 and thrombosis.role == "nurse"
     haemolysis = Reminder.objects.get(kind="haemolysis_check")  # 36 to 96 h
     assert (haemolysis.due_at, haemolysis.window_end) == (local(date(2026, 11, 22), 3), local(date(2026, 11, 24), 15))
-    assert not Reminder.objects.filter(kind="venous_check").exists()  # day 14 is 4 Dec 09:00
+    assert not due_by(NOW, "venous_check").exists()  # day 14 is 4 Dec 09:00: made ahead, not due
 
-    assert sweep(local(date(2026, 12, 4), 8, 59))["created_by_kind"].get("venous_check") is None
-    sweep(local(date(2026, 12, 4), 9))
     venous = Reminder.objects.get(kind="venous_check")
     assert venous.due_at == local(date(2026, 12, 4)) and venous.window_end is None
+    assert venous.pk not in sweep(local(date(2026, 12, 4), 8, 59))["queued_ids"]
+    assert venous.pk in sweep(local(date(2026, 12, 4), 9))["queued_ids"]
 
 
 @pytest.mark.django_db
@@ -331,7 +347,7 @@ def test_tis_falls_due_at_each_cycle_before_week_16(book, sweep, visit):
     book(date(2026, 12, 10), patient=patient)
     visit(patient, date(2026, 8, 30))  # answers week 4
     sweep(local(date(2026, 9, 27), 12))
-    reminder = Reminder.objects.get(kind="tis_assessment")
+    reminder = due_by(local(date(2026, 9, 27), 12), "tis_assessment").get()  # week 12 is made ahead
     assert reminder.subject_key == f"tis_assessment:patient-{patient.pk}:2026-09-26"
     assert "week 8 of IVIG" in reminder.message
     assert "site rhythm: every 4 weeks to week 16, then every 12 weeks" in reminder.message
@@ -343,9 +359,10 @@ def test_tis_rhythm_follows_the_site_settings(book, sweep):
     patient = WeighedPatientFactory(ivig_started_on=date(2026, 8, 1))
     book(date(2026, 12, 10), patient=patient)
     sweep(local(date(2026, 8, 31), 12))  # week 4 has passed: not due under an 8-weekly rhythm
-    assert not Reminder.objects.filter(kind="tis_assessment").exists()
+    assert not due_by(local(date(2026, 8, 31), 12), "tis_assessment").exists()
+    assert not Reminder.objects.filter(kind="tis_assessment", subject_key__endswith=":2026-08-29").exists()
     sweep(local(date(2026, 9, 27), 12))
-    assert Reminder.objects.get(kind="tis_assessment").subject_key.endswith(":2026-09-26")
+    assert due_by(local(date(2026, 9, 27), 12), "tis_assessment").get().subject_key.endswith(":2026-09-26")
 
 
 @pytest.mark.parametrize(
@@ -433,9 +450,12 @@ def test_worked_example_dm_started_5_january_reminded_from_7_june(book, sweep):
     book(date(2026, 12, 10), patient=patient)
     # As the first order would have set it on 5 Jan 2026: 6 months -> 5 Jul 2026.
     _course_dates(patient, date(2026, 1, 5), date(2026, 7, 5))
-    assert sweep(local(date(2026, 6, 6), 9))["created_by_kind"].get("stewardship_review") is None
+    sweep(local(date(2026, 5, 30), 9))  # beyond the reviews' 2-day horizon: not made yet
+    assert not Reminder.objects.filter(kind="stewardship_review").exists()
+    sweep(local(date(2026, 6, 6), 9))
+    assert not due_by(local(date(2026, 6, 6), 9), "stewardship_review").exists()
     sweep(local(date(2026, 6, 7), 9))
-    reminder = Reminder.objects.get(kind="stewardship_review")
+    reminder = due_by(local(date(2026, 6, 7), 9), "stewardship_review").get()
     assert reminder.due_at == local(date(2026, 6, 7), 8) and reminder.window_end == local(date(2026, 7, 5), 8)
 
 
@@ -493,7 +513,7 @@ def test_cycle_overdue(book, sweep, nurse, now, booked_next, expected):
             expected_minutes=300,
         )  # fmt: skip
     sweep(now)
-    reminders = Reminder.objects.filter(kind="cycle_overdue")
+    reminders = due_by(now, "cycle_overdue")  # one may exist ahead, due when the cycle is late
     assert reminders.exists() is expected
     if expected and booked_next:
         # The booked cycle that passed unrecorded is what is reported, the morning after it.
@@ -581,6 +601,9 @@ def test_a_concurrent_insert_of_the_same_key_is_not_an_error(book, sweep, monkey
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="real concurrent inserts need PostgreSQL")
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_sweeps_at_the_same_moment_on_postgresql(make_order, make_user, monkeypatch):
+    # Two reconciliations at once over a clinic whose triggers did not run (each write here
+    # commits at once, so a trigger would already have made every reminder).
+    monkeypatch.setattr(scheduling_signals, "reminders_recompute_later", lambda patient_id: None)
     nurse = make_user("nurse")
     for _ in range(3):
         book_course(make_order(patient=WeighedPatientFactory()), nurse, date(2026, 11, 26))
@@ -595,7 +618,7 @@ def test_two_sweeps_at_the_same_moment_on_postgresql(make_order, make_user, monk
 
     def run():
         try:
-            results.append(reminders_sweep(now=NOW))
+            results.append(reminders_reconcile(now=NOW))
         except Exception as error:  # reported below, in the test's thread
             failures.append(error)
         finally:
