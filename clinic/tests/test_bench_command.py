@@ -119,7 +119,9 @@ def test_the_first_run_creates_then_the_periodic_sweep_and_a_second_reconciliati
     first = benchmark.run_sweep(reminders_reconcile, now=timezone.now())
     periodic = benchmark.run_sweep(reminders_sweep, now=timezone.now())
     again = benchmark.run_sweep(reminders_reconcile, now=timezone.now())
-    assert first.created > 0 and first.rows_written >= 2 * first.created  # each with its history row
+    # Each reminder and its history row; SQLite reports no row count for an INSERT ... RETURNING
+    # until its rows are read, so there only the history rows are counted.
+    assert first.created > 0 and first.rows_written >= (2 if connection.vendor == "postgresql" else 1) * first.created
     assert first.counts["repaired"] + first.counts["scheduled"] == first.created and first.peak_mib > 0
     # Two queries; on PostgreSQL the time limit adds SET and RESET statement_timeout.
     assert periodic.queries == (4 if connection.vendor == "postgresql" else 2)
