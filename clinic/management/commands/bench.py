@@ -383,9 +383,10 @@ class Command(BaseCommand):
         )
         out(f"targets (this run: {where}; sizes {sizes}; timings are noisy, trust counts and ratios first)")
         width = max(len(target) for target, _, _ in rows)
-        out(f"  {'target':<{width}}  {'figure':<40}verdict")
+        figure_width = max(len(figure) for _, figure, _ in rows) + 2
+        out(f"  {'target':<{width}}  {'figure':<{figure_width}}verdict")
         for target, figure, verdict in rows:
-            out(f"  {target:<{width}}  {figure:<40}{verdict}")
+            out(f"  {target:<{width}}  {figure:<{figure_width}}{verdict}")
 
     @staticmethod
     def target_rows(results: list[dict]) -> list[tuple[str, str, str]]:
