@@ -1250,7 +1250,10 @@ def seed_synthetic_clinic(
         chunks.append((chunk_start, chunk_end))
         chunk_start = chunk_end
     total = _ChunkResult(0, {model.__name__: 0 for model in EXPECTED_COUNTS}, {}, 0, {})
-    if workers > 1 and postgresql and not connection.in_atomic_block and len(chunks) > 1:
+    # With psycopg's pool (production settings, as `make load` seeds) the pool's connections and
+    # its worker threads would be inherited by forked processes, which cannot use them: one process.
+    pooled = bool(connection.settings_dict.get("OPTIONS", {}).get("pool"))
+    if workers > 1 and postgresql and not pooled and not connection.in_atomic_block and len(chunks) > 1:
         global _JOB
         _JOB = job  # the forked workers inherit it
         # A connection must not be shared by forked processes: each worker opens its own.
