@@ -56,16 +56,6 @@ def on(day: date, hour: int = 7):
 
 
 @pytest.fixture
-def staff(make_user):
-    class Staff:
-        physician = make_user("physician")
-        pharmacist = make_user("pharmacist")
-        nurse = make_user("nurse")
-
-    return Staff
-
-
-@pytest.fixture
 def course(make_order, dm_patient, staff):
     """Verified on 7 Dec, booked 4-weekly from 14 Dec at 09:00 in chair 1 (open-ended unless a
     test books its own)."""

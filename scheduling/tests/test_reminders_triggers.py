@@ -43,16 +43,6 @@ def clinic_time(settings, frozen_today):
 
 
 @pytest.fixture
-def staff(make_user):
-    class Staff:
-        physician = make_user("physician")
-        pharmacist = make_user("pharmacist")
-        nurse = make_user("nurse")
-
-    return Staff
-
-
-@pytest.fixture
 def no_sweep(monkeypatch):
     """Any sweep or reconciliation in the code under test fails the test: what is checked must
     come from the triggers alone."""
