@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "simple_history",
     "csp",
     "ninja",
+    "django_htmx",
     "accounts",
     "patients",
     "dosing",
@@ -90,6 +91,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "accounts.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # request.htmx: a view answers an in-place update with its fragment, a plain post with the page.
+    "django_htmx.middleware.HtmxMiddleware",
     # A form or API write sent twice does its work once (accounts/submissions.py).
     "accounts.submissions.SubmissionOnceMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
