@@ -46,6 +46,20 @@ def pytest_collection_modifyitems(config, items):
                 )
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, django_db_blocker, request):
+    """Each test database a copy of one migrated template (ivig_clinic/migrated_template.py says why)."""
+    from django.db import connections
+
+    from ivig_clinic import migrated_template
+
+    if not migrated_template.enabled() or request.config.getvalue("nomigrations"):
+        return
+    with django_db_blocker.unblock():
+        for connection in connections.all():
+            migrated_template.use_for_tests(connection)
+
+
 @pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     # Real hashing is deliberately slow; tests need only that passwords work.
