@@ -271,7 +271,9 @@ def session_move(request, session_uuid):
     movable = session.status in MOVABLE_STATUSES
     context = {"session": session, "form": form, "movable": movable}
     if _on_board(request):
-        return render(request, "scheduling/_board_move.html", context | {"on_board": True}, status=status)
+        # 200 with the refusal in the fragment: htmx swaps only a 2xx answer (and a browser reports
+        # every 4xx one as an error), while the page's own post keeps its 400 or 409.
+        return render(request, "scheduling/_board_move.html", context | {"on_board": True})
     return render(request, "scheduling/session_move.html", context, status=status)
 
 

@@ -14,8 +14,6 @@
 (function () {
   "use strict";
 
-  var ERROR_STATUSES = [400, 409, 422];
-
   document.addEventListener("DOMContentLoaded", function () {
     if (document.querySelector("[data-autoprint]")) {
       window.print();
@@ -27,6 +25,9 @@
       return;
     }
     var htmx = window.htmx;
+    // htmx carries class, style, width and height over while a swap settles. Under the CSP there are no
+    // style attributes to carry, and setting one (even empty) is refused as an inline style.
+    htmx.config.attributesToSettle = ["class", "width", "height"];
 
     function grid() {
       return document.getElementById("board-grid");
@@ -164,25 +165,24 @@
 
     // ---- the panel's answers ----------------------------------------------------------------
 
+    // The panel's answer, most pressing first: a refusal, then warnings to accept, then what was done.
     function focusPanel() {
-      var first = panel.querySelector(".alert-danger, .alert-warning, [data-board-done], #board-panel-title");
+      var first = null;
+      [".alert-danger", ".alert-warning", ".is-invalid", "[data-board-done]", "#board-panel-title"].some(function (selector) {
+        first = panel.querySelector(selector);
+        return first !== null;
+      });
       if (first) {
-        if (!first.hasAttribute("tabindex")) {
+        if (!first.matches("input, select, textarea, button, a[href]") && !first.hasAttribute("tabindex")) {
           first.setAttribute("tabindex", "-1");
         }
         first.focus();
       }
     }
 
-    // A refused or warned form (400, 409, 422) is the answer to show in place, as its page would.
-    document.body.addEventListener("htmx:beforeSwap", function (event) {
-      if (event.detail.target === panel && ERROR_STATUSES.indexOf(event.detail.xhr.status) !== -1) {
-        event.detail.shouldSwap = true;
-        event.detail.isError = false;
-      }
-    });
-
-    document.body.addEventListener("htmx:afterSwap", function (event) {
+    // After settling, not swapping: until then an element that kept its id (the form's fields) still
+    // wears its old classes (htmx settles class changes), so a new refusal is not yet marked.
+    document.body.addEventListener("htmx:afterSettle", function (event) {
       if (event.detail.target !== panel) {
         return;
       }
