@@ -118,6 +118,9 @@ def test_book_an_orders_sessions_from_the_board_by_keyboard(page, nurse_user, ve
     expect(cell(page, 2, monday)).to_contain_text("day 1/2")
     expect(cell(page, 2, monday + timedelta(days=1))).to_contain_text("day 2/2")
     expect(orders).to_contain_text("None: every verified order has its course.")
+    expect(page.locator(".board-booking")).to_have_count(0)  # booking mode ends with the booking
+    expect(page.get_by_text("no longer waits for a course")).to_have_count(0)
+    expect(page).not_to_have_url(re.compile(r"book="))
     first = InfusionSession.objects.get(patient__mrn=MRN, day_number=1)
     expect(page.locator(f"#s-{first.uuid}")).to_be_focused()
     assert Course.objects.get().order == verified_order and first.chair == 2

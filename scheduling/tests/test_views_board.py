@@ -174,7 +174,7 @@ class TestBookingFromTheBoard:
         html = response.content.decode()
         assert response.status_code == 200 and "Course booked: 2 cycles." in html and "<html" not in html
         assert response["HX-Trigger-After-Settle"] == '{"board-changed": {}}'
-        assert f'data-board-done="s-{sessions_of(course)[0].uuid}"' in html
+        assert f'data-board-done="s-{sessions_of(course)[0].uuid}" data-board-booked' in html
         assert [s.chair for s in sessions_of(course)] == [3, 3, 3, 3]
         assert not DoseOrder.objects.to_schedule().filter(pk=order.pk).exists()
 
@@ -248,6 +248,7 @@ class TestMovingOnTheBoard:
         html = response.content.decode()
         assert response.status_code == 200 and "Moved 1 session." in html and "<html" not in html
         assert response["HX-Trigger-After-Settle"] == '{"board-changed": {}}'
+        assert f'data-board-done="s-{session.uuid}">' in html  # a move leaves booking mode as it is
         session.refresh_from_db()
         assert (session.chair, session.version) == (4, 2)
 

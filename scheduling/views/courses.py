@@ -162,7 +162,7 @@ def course_create(request, order_uuid):
                 done = f"Course booked: {course.cycles.count()} cycles."
                 if _on_board(request):
                     first = course.cycles.get(number=1).sessions.order_by("day_number").first()
-                    return _board_done(request, course, done, focus_id=f"s-{first.uuid}")
+                    return _board_done(request, course, done, focus_id=f"s-{first.uuid}", booked=True)
                 messages.success(request, done)
                 return redirect(course)
         if not form.errors:
@@ -196,11 +196,11 @@ def _cell_initial(query, unit: UnitSettings) -> dict:
     return initial
 
 
-def _board_done(request, course: Course, message: str, *, focus_id: str) -> HttpResponse:
+def _board_done(request, course: Course, message: str, *, focus_id: str, booked: bool = False) -> HttpResponse:
     """The board's answer to a booking or a move that was done: the panel says so, and the
     board redraws its grid (week_view.js, on the board-changed event)."""
     submission_result(request, course.get_absolute_url())  # sent twice, the second gets the course
-    context = {"course": course, "message": message, "focus_id": focus_id}
+    context = {"course": course, "message": message, "focus_id": focus_id, "booked": booked}
     response = render(request, "scheduling/_board_done.html", context)
     return trigger_client_event(response, "board-changed", after="settle")
 

@@ -121,6 +121,8 @@
       });
     }
 
+    var opener = ""; // the id of the control that opened the panel, for the focus to go back to
+
     function stopMode(restoreFocus) {
       var origin = moving();
       removeTargets();
@@ -128,9 +130,9 @@
       delete board.dataset.moving;
       if (restoreFocus) {
         panel.innerHTML = "";
-        var link = origin && document.getElementById("m-" + origin);
-        if (link) {
-          link.focus();
+        var back = document.getElementById(origin ? "m-" + origin : opener);
+        if (back) {
+          back.focus();
         }
       }
     }
@@ -198,10 +200,16 @@
     });
 
     // A booking or a move was done: redraw the grid (and the orders waiting), then focus the session.
+    // After a booking the order no longer waits: the board (and the address) leave booking mode.
     document.body.addEventListener("board-changed", function () {
       var done = panel.querySelector("[data-board-done]");
       var focusId = done ? done.dataset.boardDone : "";
-      htmx.ajax("GET", grid().dataset.refresh, { source: grid(), target: grid(), swap: "outerHTML" }).then(function () {
+      var url = grid().dataset.refresh;
+      if (done && done.hasAttribute("data-board-booked")) {
+        url = url.replace(/&book=[^&]*/, "");
+        history.replaceState(history.state, "", window.location.href.replace(/([?&])book=[^&]*&?/, "$1").replace(/[?&]$/, ""));
+      }
+      htmx.ajax("GET", url, { source: grid(), target: grid(), swap: "outerHTML" }).then(function () {
         var session = focusId && document.getElementById(focusId);
         if (session) {
           session.focus();
@@ -218,16 +226,17 @@
       var cancel = event.target.closest("[data-board-cancel]");
       if (move) {
         event.preventDefault();
+        opener = move.id;
         startMove(move);
       } else if (book) {
         event.preventDefault();
         stopMode(false);
+        opener = book.id;
         loadPanel(book.href, book);
       } else if (target) {
         chooseTarget(target);
       } else if (cancel) {
         stopMode(true);
-        panel.innerHTML = "";
       }
     });
 
