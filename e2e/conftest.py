@@ -114,9 +114,8 @@ def watch() -> BrowserWatch:
     return BrowserWatch()
 
 
-@pytest.fixture
-def page(browser, live_server, watch) -> Page:
-    context = browser.new_context(viewport=WIDE, base_url=live_server.url)
+def _watched_page(browser, live_server, watch, **options):
+    context = browser.new_context(viewport=WIDE, base_url=live_server.url, **options)
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
 
@@ -136,6 +135,17 @@ def page(browser, live_server, watch) -> Page:
     context.close()
     problems = watch.problems()
     assert not problems, "The browser saw:\n" + "\n".join(problems)
+
+
+@pytest.fixture
+def page(browser, live_server, watch) -> Page:
+    yield from _watched_page(browser, live_server, watch)
+
+
+@pytest.fixture
+def page_without_js(browser, live_server, watch) -> Page:
+    """The same watched page with JavaScript off: every in-place update must also work as a full page."""
+    yield from _watched_page(browser, live_server, watch, java_script_enabled=False)
 
 
 # --- People and their data ----------------------------------------------------------------------

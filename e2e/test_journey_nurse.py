@@ -127,16 +127,22 @@ def test_nurse_plans_moves_and_records_an_infusion(page, nurse_user, verified_or
     expect(tuesday).to_contain_text("day 2/2")
     screenshot(page, JOURNEY, "04-week")
 
-    # Day 2 moves to chair 2 at 10:00, from its chip.
+    # Day 2 moves to chair 2 at 10:00, on the board: Move on its chip, the time in the board's
+    # panel, then the cell (e2e/test_chair_board.py does it by keyboard, and without JavaScript).
     tuesday.get_by_role("link", name="Move").click()
-    expect(page.get_by_role("heading", name="Move an infusion session")).to_be_visible()
-    expect(page.get_by_text("cycle 1, day 2 of 2")).to_be_visible()
-    page.get_by_label("New start time (local)").fill("10:00")
-    page.get_by_label(re.compile(r"^\s*Chair\W*$")).select_option(label="Chair 2")
+    panel = page.locator("#board-panel")
+    expect(panel.get_by_text("cycle 1, day 2 of 2")).to_be_visible()
+    panel.get_by_label("New start time (local)").fill("10:00")
     screenshot(page, JOURNEY, "05-move-day-2")
-    move(page, done="Moved 1 session.", step="05-move-day-2")
+    chair_cell(page, 2, 1).get_by_role("button", name=re.compile(r"^Move here")).click()
+    moved = panel.get_by_role("status").filter(has_text="Moved 1 session.")
+    expect(moved.or_(panel.get_by_label(ACCEPT))).to_be_visible()
+    if not moved.count():
+        screenshot(page, JOURNEY, "05-move-day-2-warnings")
+        panel.get_by_label(ACCEPT).check()
+        panel.get_by_role("button", name="Move", exact=True).click()
+    expect(moved).to_be_visible()
 
-    page.get_by_role("link", name="Week view").click()
     expect(chair_cell(page, 1, 0)).to_contain_text("day 1/2")
     expect(chair_cell(page, 1, 1)).not_to_contain_text(MRN)
     moved = chair_cell(page, 2, 1)

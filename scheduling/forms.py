@@ -157,3 +157,4 @@ class UnitSettingsForm(ClinicFormatMixin, forms.Form):
 class WeekForm(DateWindowsMixin, forms.Form):
     start = forms.DateField(required=False)
     chairs_from = forms.IntegerField(required=False, min_value=1, max_value=10_000)
+    book = forms.UUIDField(required=False)  # the order the board is booking (its cells offer "Book day 1 here")

@@ -634,7 +634,8 @@ def test_no_inline_script_or_style_in_the_templates():
     from django.conf import settings
 
     names = ["week", "course_form", "course_detail", "session_move", "session_status", "unit_settings_form"]
-    for name in [*names, "_session_chip"]:
+    partials = ["_board_grid", "_board_orders", "_board_move", "_board_course", "_board_done", "_move_form"]
+    for name in [*names, *partials, "_course_form_body", "_board_today"]:
         path = Path(settings.BASE_DIR) / "templates" / "scheduling" / f"{name}.html"
         text = path.read_text()
         assert not re.search(r"<script(?![^>]*\bsrc=)|<style|\sstyle=", text), path.name

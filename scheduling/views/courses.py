@@ -4,6 +4,7 @@ feed that calendar apps subscribe to with a calendar feed link (never an API tok
 
 from datetime import date, timedelta
 
+from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required, permission_required
@@ -14,9 +15,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_safe
+from django_htmx.http import trigger_client_event
 
 from accounts.auth import calendar_feed_for_secret
 from accounts.form_errors import add_service_errors, carry_version, conflict_status
+from accounts.submissions import submission_result
 from dosing.models import DoseOrder
 
 from .. import ical
@@ -25,9 +28,10 @@ from ..models import Course, InfusionSession, SessionStatus, UnitSettings
 from ..services import sessions
 from ..services.booking import WarningsNotAccepted, clinic_zone
 from ..services.courses import course_extend, course_plan, course_preview, expected_session_minutes
-from ..services.queries import chair_pages, feed_sessions, week_grid
+from ..services.queries import chair_pages, feed_sessions, order_to_book, orders_to_book, week_grid
 from ..services.sessions import MOVABLE_STATUSES
 from ..services.unit import UNIT_FIELDS, unit_settings_update
+from ..templatetags.chair_board import Board
 
 ACCEPT_FIELDS = ("accept_warnings", "warnings_shown")
 FEED_DOMAIN_FALLBACK = "ivig-clinic"
@@ -59,19 +63,46 @@ def _monday(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
 
+BOARD_PANEL = "board-panel"  # the week view's panel where the board's forms answer in place
+BOARD_PARTS = ("grid", "today")
+
+
+def _on_board(request) -> bool:
+    """An htmx request from the week's board (its panel is the target): answer with a fragment."""
+    return bool(request.htmx) and request.htmx.target == BOARD_PANEL
+
+
 @require_GET
 @permission_required("scheduling.view_infusionsession", raise_exception=True)
 def week_view(request):
     form = WeekForm(request.GET)
     today = timezone.localdate()
     valid = form.is_valid()
-    chosen = form.cleaned_data["start"] if valid and form.cleaned_data["start"] else today
-    first_chair = form.cleaned_data["chairs_from"] if valid and form.cleaned_data["chairs_from"] else 1
-    monday = _monday(chosen)
+    data = form.cleaned_data if valid else {}
+    monday = _monday(data.get("start") or today)
+    first_chair = data.get("chairs_from") or 1
+    printing = request.GET.get("print") == "1"
+    part = request.GET.get("part") if request.htmx else None
+    can_book = request.user.has_perm("scheduling.add_course") and not printing
+    booking = order_to_book(data["book"]) if can_book and data.get("book") else None
+    shows_today = monday <= today < monday + timedelta(days=7)
+    if part == "today" and not shows_today:
+        return HttpResponse(status=204)  # that week has no today (htmx swaps nothing)
     unit = UnitSettings.load()
-    grid = week_grid(monday, unit=unit, tz=clinic_zone(), first_chair=first_chair)
+    only_day = today if part == "today" else None
+    grid = week_grid(
+        monday, unit=unit, tz=clinic_zone(), first_chair=first_chair, signatories=printing, only_day=only_day
+    )
+    board = Board.build(
+        today=today,
+        printing=printing,
+        can_move=request.user.has_perm("scheduling.change_infusionsession"),
+        booking=booking,
+    )
+    here = f"?start={monday:%Y-%m-%d}&chairs_from={grid.first_chair}"
     context = {
         "grid": grid,
+        "board": board,
         "chair_pages": chair_pages(grid.chairs),
         "monday": monday,
         "sunday": monday + timedelta(days=6),
@@ -82,9 +113,18 @@ def week_view(request):
         "unit": unit,
         "bad_start": not valid,
         "week_errors": [error for errors in form.errors.values() for error in errors],
-        "printing": request.GET.get("print") == "1",
-        "movable": MOVABLE_STATUSES,
+        "printing": printing,
+        "here": here + (f"&book={booking.uuid}" if booking else ""),
+        "shows_today": shows_today,
+        "booking_asked": bool(data.get("book")) and booking is None and can_book,
+        "can_book": can_book,
     }
+    if can_book and part != "today":
+        context["orders"], context["more_orders"] = orders_to_book()
+    if part == "today":
+        return render(request, "scheduling/_board_today.html", context)
+    if part == "grid":
+        return render(request, "scheduling/_board_grid.html", context | {"refresh": True})
     # A week that cannot be shown is a bad request: the page says why and shows this week instead.
     return render(request, "scheduling/week.html", context, status=200 if valid else 400)
 
@@ -111,14 +151,19 @@ def unit_settings_edit(request):
 def course_create(request, order_uuid):
     order = get_object_or_404(DoseOrder.objects.select_related("patient", "product", "indication"), uuid=order_uuid)
     today, unit = timezone.localdate(), UnitSettings.load()
-    form = CourseForm(request.POST or None, order=order, unit=unit, today=today)
+    initial = _cell_initial(request.GET, unit)  # a cell chosen on the week's board
+    form = CourseForm(request.POST or None, order=order, unit=unit, today=today, initial=initial)
     preview = None
     if form.is_bound and form.is_valid():
         plan = {name: value for name, value in form.cleaned_data.items() if name not in ACCEPT_FIELDS}
         if request.POST.get("action") == "save":
             course = _run_accepting(form, course_plan, by=request.user, order=order, today=today, **plan)
             if course is not None:
-                messages.success(request, f"Course booked: {course.cycles.count()} cycles.")
+                done = f"Course booked: {course.cycles.count()} cycles."
+                if _on_board(request):
+                    first = course.cycles.get(number=1).sessions.order_by("day_number").first()
+                    return _board_done(request, course, done, focus_id=f"s-{first.uuid}", booked=True)
+                messages.success(request, done)
                 return redirect(course)
         if not form.errors:
             try:
@@ -130,7 +175,34 @@ def course_create(request, order_uuid):
                     form.present_warnings(preview.warnings)
     context = {"order": order, "form": form, "preview": preview, "unit": unit, "verified": order.is_administrable}
     context["expected_minutes"] = expected_session_minutes(order, unit) if order.is_administrable else None
+    if _on_board(request):
+        return render(request, "scheduling/_board_course.html", context | {"on_board": True})
     return render(request, "scheduling/course_form.html", context)
+
+
+def _cell_initial(query, unit: UnitSettings) -> dict:
+    """The chair and first day a board cell links with (?chair=3&first_day=2026-12-07), when
+    they make sense; anything else is left to the form's defaults (the form checks what is sent)."""
+    initial = {}
+    chair = query.get("chair", "")
+    if chair.isdigit() and 1 <= int(chair) <= unit.chairs:
+        initial["chair"] = int(chair)
+    try:
+        first_day = forms.DateField().clean(query.get("first_day", ""))
+    except ValidationError:
+        first_day = None
+    if first_day is not None:
+        initial["first_day"] = first_day
+    return initial
+
+
+def _board_done(request, course: Course, message: str, *, focus_id: str, booked: bool = False) -> HttpResponse:
+    """The board's answer to a booking or a move that was done: the panel says so, and the
+    board redraws its grid (week_view.js, on the board-changed event)."""
+    submission_result(request, course.get_absolute_url())  # sent twice, the second gets the course
+    context = {"course": course, "message": message, "focus_id": focus_id, "booked": booked}
+    response = render(request, "scheduling/_board_done.html", context)
+    return trigger_client_event(response, "board-changed", after="settle")
 
 
 @require_http_methods(["GET", "POST"])
@@ -186,7 +258,10 @@ def session_move(request, session_uuid):
             today=timezone.localdate(),
         )
         if moved is not None:
-            messages.success(request, f"Moved {len(moved)} session{'s' if len(moved) != 1 else ''}.")
+            done = f"Moved {len(moved)} session{'s' if len(moved) != 1 else ''}."
+            if _on_board(request):
+                return _board_done(request, session.cycle.course, done, focus_id=f"s-{session.uuid}")
+            messages.success(request, done)
             return redirect(session.cycle.course)
     status = conflict_status(form)
     if status == 409:
@@ -195,6 +270,10 @@ def session_move(request, session_uuid):
         status = 400  # the move was refused: its reasons are at the fields, nothing was moved
     movable = session.status in MOVABLE_STATUSES
     context = {"session": session, "form": form, "movable": movable}
+    if _on_board(request):
+        # 200 with the refusal in the fragment: htmx swaps only a 2xx answer (and a browser reports
+        # every 4xx one as an error), while the page's own post keeps its 400 or 409.
+        return render(request, "scheduling/_board_move.html", context | {"on_board": True})
     return render(request, "scheduling/session_move.html", context, status=status)
 
 
