@@ -25,9 +25,6 @@
       return;
     }
     var htmx = window.htmx;
-    // htmx carries class, style, width and height over while a swap settles. Under the CSP there are no
-    // style attributes to carry, and setting one (even empty) is refused as an inline style.
-    htmx.config.attributesToSettle = ["class", "width", "height"];
 
     function grid() {
       return document.getElementById("board-grid");
