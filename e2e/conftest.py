@@ -116,7 +116,22 @@ def watch() -> BrowserWatch:
 
 @pytest.fixture
 def page(browser, live_server, watch) -> Page:
-    context = browser.new_context(viewport=WIDE, base_url=live_server.url)
+    yield from _watched_page(browser, live_server, watch, javascript=True)
+
+
+@pytest.fixture(params=[True, False], ids=["js-on", "js-off"])
+def page_js_on_and_off(request, browser, live_server, watch) -> Page:
+    """The same watched page, once with JavaScript on and once with it off: every page must work
+    without scripts (the same forms post as full pages)."""
+    yield from _watched_page(browser, live_server, watch, javascript=request.param)
+
+
+def _watched_page(browser, live_server, watch, *, javascript: bool):
+    from e2e.a11y import scriptless
+
+    context = browser.new_context(viewport=WIDE, base_url=live_server.url, java_script_enabled=javascript)
+    if not javascript:
+        scriptless(context)
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
 
