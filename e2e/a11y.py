@@ -8,6 +8,7 @@ that loads the same stylesheets, with the <noscript> contents kept as markup and
 """
 
 import re
+import time
 from weakref import WeakSet
 
 from axe_playwright_python.sync_playwright import Axe
@@ -62,6 +63,60 @@ def assert_accessible(page: Page, name: str) -> None:
     """Fail with a readable list when axe finds a serious or critical violation on the page."""
     found = serious_violations(page)
     assert not found, f"{name} ({page.url}): axe found serious or critical violations:\n{violations_report(found)}"
+
+
+# Every control marked invalid says so (aria-invalid) and is described by its own message, and the
+# page opens with an error summary announced as an alert. Read from the DOM without running page
+# scripts, so it works with JavaScript off.
+ERRORS_NOT_NAMED = """() => {
+  const problems = [];
+  const invalid = [...document.querySelectorAll("main .is-invalid:is(input, select, textarea)")];
+  if (!invalid.length) problems.push("no field is marked invalid");
+  for (const control of invalid) {
+    if (control.getAttribute("aria-invalid") !== "true") problems.push(`${control.name}: no aria-invalid="true"`);
+    const messages = (control.getAttribute("aria-describedby") || "").split(/\\s+/)
+      .map(id => document.getElementById(id)).filter(el => el && el.classList.contains("invalid-feedback"));
+    if (!messages.length || !messages[0].textContent.trim()) {
+      problems.push(`${control.name}: aria-describedby does not point at its message`);
+    }
+  }
+  const summary = document.querySelector("main [role=alert]");
+  if (!summary || !summary.textContent.trim()) problems.push("no error summary with role=alert");
+  return problems;
+}"""
+
+
+def assert_errors_named(page: Page) -> None:
+    """A refused form names its errors for screen readers (WCAG 3.3.1 and 4.1.2)."""
+    problems = page.evaluate(ERRORS_NOT_NAMED)
+    assert not problems, f"{page.url}: errors not named for screen readers: {problems}"
+
+
+# WCAG 2.4.11: the focused element is not hidden under anything that stays put on screen (a sticky or
+# fixed header or footer). No part of the app is sticky today; this keeps it so or catches the day one is.
+FOCUS_OBSCURED_BY = """() => {
+  const focused = document.activeElement, box = focused.getBoundingClientRect();
+  return [...document.querySelectorAll("body *")]
+    .filter(el => !el.contains(focused) && ["fixed", "sticky"].includes(getComputedStyle(el).position))
+    .map(el => [el, el.getBoundingClientRect()])
+    .filter(([el, r]) => r.bottom > box.top && r.top < box.bottom && r.right > box.left && r.left < box.right)
+    .map(([el, r]) => `${el.tagName.toLowerCase()}.${el.className} covers ${focused.name || focused.tagName}`);
+}"""
+
+
+def assert_focus_visible(page: Page) -> None:
+    """The focused element is on screen and nothing sticky or fixed covers it."""
+    # Bootstrap scrolls smoothly: measure once the focused element has stopped moving (3 s at most).
+    box, deadline = None, time.monotonic() + 3
+    while time.monotonic() < deadline:
+        previous, box = box, page.evaluate("() => document.activeElement.getBoundingClientRect().toJSON()")
+        if box == previous:
+            break
+        page.wait_for_timeout(100)
+    height = page.viewport_size["height"]
+    assert box["top"] >= 0 and box["bottom"] <= height, f"the focused element is off screen: {box}"
+    covered = page.evaluate(FOCUS_OBSCURED_BY)
+    assert not covered, f"focus hidden: {covered}"
 
 
 def check_page(page: Page, journey: str, step: str) -> None:

@@ -12,6 +12,7 @@ from datetime import date, datetime
 
 from playwright.sync_api import Page, expect
 
+from e2e.a11y import assert_focus_visible
 from e2e.conftest import local_input, says
 
 Check = Callable[[str], None]
@@ -53,7 +54,7 @@ def record_vitals(page: Page, *, phase: str, at: datetime, vitals: Vitals, check
     says(page, "Recorded the vital signs.")
 
 
-def record_a_lot(page: Page, *, lot: str, size_g: int, vials: int, expiry: date, check: Check = no_check) -> None:
+def record_a_lot(page: Page, *, lot: str, size_g: int | str, vials: int, expiry: date, check: Check = no_check) -> None:
     """From the session page: a product lot typed in (no scanner)."""
     page.get_by_role("link", name="Product lot").click()
     page.get_by_label("Lot number").fill(lot)
@@ -135,11 +136,16 @@ def add_risk_factor(page: Page, *, factor: str, noted_on: date, comment: str, ch
     expect(page.get_by_role("status")).to_contain_text("Added risk factor")
 
 
-def acknowledge_flag(page: Page, *, flag_title: str, what_was_done: str, check: Check = no_check) -> None:
-    """From the dashboard: acknowledge a flag listed under "Flags not yet acknowledged"."""
+def open_acknowledgement(page: Page, *, flag_title: str) -> None:
+    """From the dashboard: the acknowledgement form of a flag listed under "Flags not yet acknowledged"."""
     unacknowledged = page.get_by_role("region", name="Flags not yet acknowledged")
     unacknowledged.get_by_role("row").filter(has_text=flag_title).get_by_role("link", name="Acknowledge").click()
     expect(page.get_by_role("heading", name="Acknowledge a risk flag")).to_be_visible()
+
+
+def acknowledge_flag(page: Page, *, flag_title: str, what_was_done: str, check: Check = no_check) -> None:
+    """From the dashboard: acknowledge a flag listed under "Flags not yet acknowledged"."""
+    open_acknowledgement(page, flag_title=flag_title)
     page.get_by_label("What you checked or did").fill(what_was_done)
     check("acknowledge")
     page.get_by_role("button", name="Acknowledge").click()
@@ -160,6 +166,11 @@ def record_visit(page: Page, visit_date: date, measures: dict, *, check: Check =
     page.get_by_label("HAQ-DI / CHAQ score (0–3)").fill(measures["haq"])
     page.get_by_label("CK (U/L)").fill(measures["ck"])
     page.get_by_label("CK upper limit of normal (U/L)").fill("200")
+    # The keyboard reaches the form's last field and the page scrolls it into view, not under a header.
+    page.get_by_label("CK (U/L)").focus()
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("CK upper limit of normal (U/L)")).to_be_focused()
+    assert_focus_visible(page)
     check("visit-form")
     page.get_by_role("button", name="Save visit").click()
     expect(page.get_by_role("status")).to_contain_text(f"Visit of {visit_date:%Y-%m-%d} recorded.")

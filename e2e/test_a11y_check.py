@@ -3,7 +3,7 @@
 
 import pytest
 
-from e2e.a11y import assert_accessible, scriptless
+from e2e.a11y import assert_accessible, assert_errors_named, scriptless
 from e2e.conftest import TIMEOUT_MS, WIDE
 
 pytestmark = pytest.mark.e2e
@@ -14,7 +14,7 @@ PLANT = """() => document.querySelector("main").insertAdjacentHTML("beforeend",
   '<p class="planted-text text-warning">Not legible</p><img class="planted-image" src="/static/favicon.svg">')"""
 
 
-def test_the_check_fails_on_a_planted_violation_with_javascript_on_and_off(browser, live_server):
+def test_the_checks_fail_on_planted_faults_with_javascript_on_and_off(browser, live_server):
     for javascript in (True, False):
         context = browser.new_context(viewport=WIDE, base_url=live_server.url, java_script_enabled=javascript)
         if not javascript:
@@ -27,6 +27,15 @@ def test_the_check_fails_on_a_planted_violation_with_javascript_on_and_off(brows
             page.evaluate(PLANT)
             with pytest.raises(AssertionError) as failure:
                 assert_accessible(page, "login with planted faults")
+
+            # A refused form names its errors; take a field's description away and the check says so.
+            page.goto("/accounts/login/")
+            page.evaluate("() => { document.querySelector('main form').noValidate = true; }")
+            page.get_by_role("button", name="Log in").click()
+            assert_errors_named(page)
+            page.evaluate("() => document.querySelector('#id_username').removeAttribute('aria-describedby')")
+            with pytest.raises(AssertionError, match="username: aria-describedby does not point at its message"):
+                assert_errors_named(page)
         finally:
             context.close()
         report = str(failure.value)

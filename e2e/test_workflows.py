@@ -22,15 +22,15 @@ from django.views.defaults import server_error
 from playwright.sync_api import expect
 
 from dosing.models import DoseOrder
-from e2e.a11y import check_page, javascript_mode
+from e2e.a11y import assert_errors_named, check_page, javascript_mode
 from e2e.conftest import login, logout, record_times, says
 from e2e.steps import (
     AFTER,
     BEFORE,
-    acknowledge_flag,
     add_risk_factor,
     calculate_order,
     complete_infusion,
+    open_acknowledgement,
     record_a_lot,
     record_vitals,
     start_infusion_accepting_missing_labs,
@@ -169,7 +169,13 @@ def test_flag_review_and_the_error_pages(page_js_on_and_off, watch, physician_us
     page.get_by_role("link", name="Dashboard").click()
     expect(page.get_by_role("region", name="Flags not yet acknowledged")).to_contain_text(FLAG_TITLE)
     check("dashboard-flag")
-    acknowledge_flag(page, flag_title=FLAG_TITLE, what_was_done="Hydration ordered; at-risk rate cap.", check=check)
+    # Sent empty first: refused, with the error named for screen readers.
+    open_acknowledgement(page, flag_title=FLAG_TITLE)
+    page.get_by_role("button", name="Acknowledge").click()
+    assert_errors_named(page)
+    check("acknowledge-refused")
+    page.get_by_label("What you checked or did").fill("Hydration ordered; at-risk rate cap.")
+    page.get_by_role("button", name="Acknowledge").click()
     expect(page.get_by_role("status")).to_contain_text(f"Acknowledged: {FLAG_TITLE} for {MRN}.")
     check("dashboard-acknowledged")
     flag = RiskFlag.objects.get(patient=alice_martin, code="thrombosis_history")
