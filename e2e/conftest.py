@@ -114,8 +114,24 @@ def watch() -> BrowserWatch:
     return BrowserWatch()
 
 
-def _watched_page(browser, live_server, watch, **options):
-    context = browser.new_context(viewport=WIDE, base_url=live_server.url, **options)
+@pytest.fixture
+def page(browser, live_server, watch) -> Page:
+    yield from _watched_page(browser, live_server, watch, javascript=True)
+
+
+@pytest.fixture(params=[True, False], ids=["js-on", "js-off"])
+def page_js_on_and_off(request, browser, live_server, watch) -> Page:
+    """The same watched page, once with JavaScript on and once with it off: every page must work
+    without scripts (the same forms post as full pages)."""
+    yield from _watched_page(browser, live_server, watch, javascript=request.param)
+
+
+def _watched_page(browser, live_server, watch, *, javascript: bool):
+    from e2e.a11y import scriptless
+
+    context = browser.new_context(viewport=WIDE, base_url=live_server.url, java_script_enabled=javascript)
+    if not javascript:
+        scriptless(context)
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
 
@@ -138,14 +154,9 @@ def _watched_page(browser, live_server, watch, **options):
 
 
 @pytest.fixture
-def page(browser, live_server, watch) -> Page:
-    yield from _watched_page(browser, live_server, watch)
-
-
-@pytest.fixture
 def page_without_js(browser, live_server, watch) -> Page:
     """The same watched page with JavaScript off: every in-place update must also work as a full page."""
-    yield from _watched_page(browser, live_server, watch, java_script_enabled=False)
+    yield from _watched_page(browser, live_server, watch, javascript=False)
 
 
 # --- People and their data ----------------------------------------------------------------------

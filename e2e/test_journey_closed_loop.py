@@ -17,6 +17,7 @@ from dosing.chart_limits import ladder_may_begin
 from dosing.models import Product
 from dosing.services.catalog import presentation_gtin_add
 from e2e.conftest import field_feedback, local_input, login, logout, record_times, says, screenshot
+from e2e.steps import AFTER, BEFORE, record_a_lot, record_vitals, start_infusion_accepting_missing_labs
 from scheduling.models import (
     LIVE_REMINDER_STATUSES,
     InfusionSession,
@@ -86,16 +87,6 @@ def todays_session(verified_order, nurse_user, pharmacist_user, today, at):
     return InfusionSession.objects.get(patient__mrn=MRN, cycle__number=1, day_number=1)
 
 
-def record_a_lot(page, *, lot: str, size_g: int, vials: int, expiry) -> None:
-    page.get_by_role("link", name="Product lot").click()
-    page.get_by_label("Lot number").fill(lot)
-    page.get_by_label("Vial size").select_option(label=f"{size_g} g")
-    page.get_by_label("Vials from this lot").fill(str(vials))
-    page.get_by_label("Expiry date").fill(f"{expiry:%Y-%m-%d}")
-    page.get_by_role("button", name="Record").click()
-    says(page, "Recorded the product lot.")
-
-
 def grams_opened(page):
     return (
         page.get_by_role("region", name="Infusion record")
@@ -116,24 +107,8 @@ def test_scan_correct_refuse_complete_partial_and_review(
     expect(page.get_by_role("heading", name="Infusion · day 1 of 2, cycle 1")).to_be_visible()
 
     # Start: the patient has no labs on record, so the pre-infusion check is accepted with a reason.
-    page.get_by_role("link", name="Start the infusion").click()
-    expect(page.get_by_role("table").filter(has_text="Haemoglobin")).to_contain_text("missing")
-    page.get_by_label("Infusion started at").fill(local_input(at["start"]))
-    page.get_by_label("I accept starting with the stale or missing items").check()
-    page.get_by_label("Reason", exact=True).fill("Labs drawn this morning, results pending; physician informed")
-    page.get_by_role("button", name="Start the infusion").click()
-    says(page, "Infusion started.")
-    expect(page.locator("[data-status]")).to_have_text("In progress")
-
-    page.get_by_role("link", name="Vital signs").click()
-    page.get_by_role("radio", name="Before").check()
-    page.get_by_label("Taken at").fill(local_input(at["vitals_before"]))
-    page.get_by_label("Systolic (mmHg)").fill("124")
-    page.get_by_label("Diastolic (mmHg)").fill("78")
-    page.get_by_label("Heart rate (beats/min)").fill("72")
-    page.get_by_label("Temperature (°C)").fill("36.8")
-    page.get_by_role("button", name="Record").click()
-    says(page, "Recorded the vital signs.")
+    start_infusion_accepting_missing_labs(page, at=at["start"])
+    record_vitals(page, phase="Before", at=at["vitals_before"], vitals=BEFORE)
 
     # Scan the two 30 g vials' carton: the scanner types into the focused scan field and presses
     # Enter; lot, expiry and vial size come from the barcode and the catalog.
@@ -227,15 +202,7 @@ def test_scan_correct_refuse_complete_partial_and_review(
     page.get_by_role("button", name="Save").click()
     says(page, "Record saved.")
 
-    page.get_by_role("link", name="Vital signs").click()
-    page.get_by_role("radio", name="After").check()
-    page.get_by_label("Taken at").fill(local_input(at["vitals_after"]))
-    page.get_by_label("Systolic (mmHg)").fill("118")
-    page.get_by_label("Diastolic (mmHg)").fill("76")
-    page.get_by_label("Heart rate (beats/min)").fill("70")
-    page.get_by_label("Temperature (°C)").fill("36.9")
-    page.get_by_role("button", name="Record").click()
-    says(page, "Recorded the vital signs.")
+    record_vitals(page, phase="After", at=at["vitals_after"], vitals=AFTER)
 
     # The summary, and what completing sends to the prescriber.
     expect(page.get_by_text("Still needed before completing")).to_have_count(0)

@@ -9,6 +9,7 @@ then the whole course is moved on the move page to start today ("this and all fo
 day 1 is recorded with every time between today's midnight and now."""
 
 import re
+from dataclasses import replace
 from datetime import timedelta
 from decimal import ROUND_DOWN, Decimal
 
@@ -17,6 +18,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from e2e.conftest import field_feedback, local_input, login, record_times, says, screenshot
+from e2e.steps import AFTER, BEFORE, record_a_lot, record_vitals, stop_infusion
 from scheduling.models import InfusionSession, RateChange, SessionStatus
 
 pytestmark = pytest.mark.e2e
@@ -215,17 +217,12 @@ def test_nurse_plans_moves_and_records_an_infusion(page, nurse_user, verified_or
     screenshot(page, JOURNEY, "09-started")
 
     # Vital signs before the start.
-    page.get_by_role("link", name="Vital signs").click()
-    page.get_by_role("radio", name="Before").check()
-    page.get_by_label("Taken at").fill(local_input(at["vitals_before"]))
-    page.get_by_label("Systolic (mmHg)").fill("124")
-    page.get_by_label("Diastolic (mmHg)").fill("78")
-    page.get_by_label("Heart rate (beats/min)").fill("72")
-    page.get_by_label("Temperature (°C)").fill("36.8")
-    page.get_by_label("SpO₂ (%)").fill("98")
-    page.get_by_label("Respiratory rate (breaths/min)").fill("14")
-    page.get_by_role("button", name="Record").click()
-    says(page, "Recorded the vital signs.")
+    record_vitals(
+        page,
+        phase="Before",
+        at=at["vitals_before"],
+        vitals=replace(BEFORE, spo2="98", respiratory_rate="14"),
+    )
 
     # The pump at step 1.
     page.get_by_role("link", name="Pump rate").click()
@@ -238,13 +235,13 @@ def test_nurse_plans_moves_and_records_an_infusion(page, nurse_user, verified_or
 
     # The lots opened: one per vial size of the plan, with its count.
     for index, vial in enumerate(verified_order.plan["vials_per_day"]):
-        page.get_by_role("link", name="Product lot").click()
-        page.get_by_label("Lot number").fill(f"B{index + 1}{today:%y%m}07")
-        page.get_by_label("Vial size").select_option(label=f"{Decimal(vial['size_g']).normalize():f} g")
-        page.get_by_label("Vials from this lot").fill(str(vial["count"]))
-        page.get_by_label("Expiry date").fill(f"{today + timedelta(days=400):%Y-%m-%d}")
-        page.get_by_role("button", name="Record").click()
-        says(page, "Recorded the product lot.")
+        record_a_lot(
+            page,
+            lot=f"B{index + 1}{today:%y%m}07",
+            size_g=f"{Decimal(vial['size_g']).normalize():f}",
+            vials=vial["count"],
+            expiry=today + timedelta(days=400),
+        )
 
     # A mild headache: rate slowed.
     page.get_by_role("link", name="Reaction").click()
@@ -276,21 +273,8 @@ def test_nurse_plans_moves_and_records_an_infusion(page, nurse_user, verified_or
     # along: the volume is what that delivers (less than planned, so the prescriber will review it).
     minutes = Decimal((at["stop"] - at["start"]) // timedelta(minutes=1))
     given = min(Decimal("700"), (Decimal("42") * minutes / 60).quantize(Decimal("0.1"), ROUND_DOWN))
-    page.get_by_role("link", name="Stop, volume, waste, notes").click()
-    page.get_by_label("Infusion stopped at").fill(local_input(at["stop"]))
-    page.get_by_label("Volume given (mL)").fill(str(given))
-    page.get_by_role("button", name="Save").click()
-    says(page, "Record saved.")
-
-    page.get_by_role("link", name="Vital signs").click()
-    page.get_by_role("radio", name="After").check()
-    page.get_by_label("Taken at").fill(local_input(at["vitals_after"]))
-    page.get_by_label("Systolic (mmHg)").fill("118")
-    page.get_by_label("Diastolic (mmHg)").fill("76")
-    page.get_by_label("Heart rate (beats/min)").fill("70")
-    page.get_by_label("Temperature (°C)").fill("36.9")
-    page.get_by_role("button", name="Record").click()
-    says(page, "Recorded the vital signs.")
+    stop_infusion(page, at=at["stop"], volume_ml=given)
+    record_vitals(page, phase="After", at=at["vitals_after"], vitals=AFTER)
 
     # Everything is there: complete.
     record = page.get_by_role("region", name="Infusion record")

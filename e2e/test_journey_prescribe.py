@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 
 from dosing.models import DoseOrder
 from e2e.conftest import login, logout, screenshot
+from e2e.steps import verify_order
 
 pytestmark = pytest.mark.e2e
 
@@ -67,13 +68,7 @@ def test_physician_prescribes_and_pharmacist_verifies(page, physician_user, phar
     expect(row).to_contain_text("Octagam 10% · Dermatomyositis · 2 g/kg over 2 days")
     screenshot(page, JOURNEY, "03-dashboard")
     row.get_by_role("link").first.click()
-    page.get_by_role("link", name="Verify or reject").click()
-    expect(page.get_by_role("heading", name="Verify dose order")).to_be_visible()
-    page.get_by_label("I have checked the dosing weight").check()
-    screenshot(page, JOURNEY, "04-verify")
-    page.get_by_role("button", name="Verify order").click()
-
-    expect(page.get_by_role("status").filter(has_text="Order verified.")).to_be_visible()
+    verify_order(page, check=lambda step: screenshot(page, JOURNEY, f"04-{step}"))
     expect(page.get_by_text("Verified", exact=True).first).to_be_visible()
     order.refresh_from_db()
     assert order.status == "verified"

@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 
 from dosing.models import DoseOrder
 from e2e.conftest import login, logout, screenshot
+from e2e.steps import acknowledge_flag, add_risk_factor
 from risk.models import RiskFlag
 
 pytestmark = pytest.mark.e2e
@@ -22,13 +23,13 @@ def test_new_dvt_caps_the_rate_and_a_nurse_acknowledges_the_flag(page, physician
     page.get_by_role("link", name="Patients", exact=True).click()
     page.get_by_role("link", name="Martin, Alice").click()
 
-    page.get_by_role("link", name="Add risk factor").click()
-    page.get_by_label(re.compile(r"^\s*Risk factor\W*$")).select_option(label="History of venous thrombosis (DVT/PE)")
-    page.get_by_label(re.compile(r"^\s*Noted on\W*$")).fill(f"{today - timedelta(days=10):%Y-%m-%d}")
-    page.get_by_label("Comment").fill("Left femoral DVT on ultrasound")
-    screenshot(page, JOURNEY, "01-add-risk-factor")
-    page.get_by_role("button", name="Save").click()
-    expect(page.get_by_role("status")).to_contain_text("Added risk factor")
+    add_risk_factor(
+        page,
+        factor="History of venous thrombosis (DVT/PE)",
+        noted_on=today - timedelta(days=10),
+        comment="Left femoral DVT on ultrasound",
+        check=lambda step: screenshot(page, JOURNEY, f"01-{step}"),
+    )
     flags = page.get_by_role("region", name=re.compile("^Risk flags"))
     expect(flags).to_contain_text(FLAG_TITLE)
     expect(flags).to_contain_text("at-risk rate cap")
@@ -71,15 +72,12 @@ def test_new_dvt_caps_the_rate_and_a_nurse_acknowledges_the_flag(page, physician
 
     # The nurse acknowledges it from the dashboard, saying what was done.
     login(page, nurse_user.username)
-    unacknowledged = page.get_by_role("region", name="Flags not yet acknowledged")
-    row = unacknowledged.get_by_role("row").filter(has_text=FLAG_TITLE)
-    row.get_by_role("link", name="Acknowledge").click()
-    expect(page.get_by_role("heading", name="Acknowledge a risk flag")).to_be_visible()
-    page.get_by_label("What you checked or did").fill("Hydration ordered; pump capped at 138.6 mL/h.")
-    screenshot(page, JOURNEY, "04-acknowledge")
-    page.get_by_role("button", name="Acknowledge").click()
-
-    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    acknowledge_flag(
+        page,
+        flag_title=FLAG_TITLE,
+        what_was_done="Hydration ordered; pump capped at 138.6 mL/h.",
+        check=lambda step: screenshot(page, JOURNEY, f"04-{step}"),
+    )
     expect(page.get_by_role("status")).to_contain_text(f"Acknowledged: {FLAG_TITLE} for E2E-0001.")
     expect(page.get_by_role("region", name="Flags not yet acknowledged")).not_to_contain_text(FLAG_TITLE)
     flag = RiskFlag.objects.get(patient=alice_martin, code="thrombosis_history")

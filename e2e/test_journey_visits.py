@@ -1,6 +1,9 @@
 """Visits and response: a physician records a baseline and a week-16 visit (the worked example of
 the 2016 ACR/EULAR criteria), records the first IVIG infusion in between, and reads TIS 35,
-minimal improvement, with the trend chart."""
+minimal improvement, with the trend chart.
+
+The visit-entry workflow: walked with JavaScript on and again with it off, with axe-core run on every
+page it opens and each page photographed at 1280 and 768 px (e2e/a11y.py)."""
 
 import re
 from datetime import timedelta
@@ -8,12 +11,13 @@ from datetime import timedelta
 import pytest
 from playwright.sync_api import expect
 
-from e2e.conftest import login, screenshot
+from e2e.a11y import check_page, javascript_mode
+from e2e.conftest import TIMEOUT_MS, login
+from e2e.steps import record_visit
 from visits.models import Visit
 
 pytestmark = pytest.mark.e2e
 
-JOURNEY = "visits"
 
 BASELINE = {
     "physician": "6",
@@ -33,37 +37,28 @@ WEEK_16 = {
 }
 
 
-def record_visit(page, visit_date, measures: dict) -> None:
-    page.get_by_role("link", name="Record a visit").click()
-    expect(page.get_by_role("heading", name="Record a visit")).to_be_visible()
-    page.get_by_label("Visit date").fill(f"{visit_date:%Y-%m-%d}")
-    page.get_by_label("Physician global activity (VAS, cm)").fill(measures["physician"])
-    page.get_by_label("Patient or parent global activity (VAS, cm)").fill(measures["patient"])
-    page.get_by_label("Extramuscular global activity (VAS, cm)").fill(measures["extramuscular"])
-    page.get_by_label("Muscle strength scale").select_option(label="MMT-8 unilateral (0–80)")
-    page.get_by_label("Muscle strength score (points)").fill(measures["mmt"])
-    page.get_by_label("Function questionnaire").select_option(label="HAQ-DI")
-    page.get_by_label("HAQ-DI / CHAQ score (0–3)").fill(measures["haq"])
-    page.get_by_label("CK (U/L)").fill(measures["ck"])
-    page.get_by_label("CK upper limit of normal (U/L)").fill("200")
-    page.get_by_role("button", name="Save visit").click()
-    expect(page.get_by_role("status")).to_contain_text(f"Visit of {visit_date:%Y-%m-%d} recorded.")
+def test_physician_records_visits_and_reads_the_tis(page_js_on_and_off, physician_user, alice_martin, today):
+    page = page_js_on_and_off
+    journey = f"workflow-visits-{javascript_mode(page)}"
 
+    def check(step: str) -> None:
+        check_page(page, journey, step)
 
-def test_physician_records_visits_and_reads_the_tis(page, physician_user, alice_martin, today):
     first_infusion = today - timedelta(weeks=17)
     login(page, physician_user.username)
     page.get_by_role("link", name="Patients", exact=True).click()
     page.get_by_role("link", name="Martin, Alice").click()
+    check("patient")
 
     # Baseline: the day before the first infusion.
-    record_visit(page, first_infusion - timedelta(days=1), BASELINE)
-    screenshot(page, JOURNEY, "01-baseline-recorded")
+    record_visit(page, first_infusion - timedelta(days=1), BASELINE, check=check)
+    check("baseline-recorded")
 
     # The first infusion was given the next day: record it on the patient's details.
     page.get_by_role("link", name="Martin, Alice").click()
     page.get_by_role("link", name="Edit details").click()
     page.get_by_label("First IVIG infusion").fill(f"{first_infusion:%Y-%m-%d}")
+    check("patient-edit")
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_role("status")).to_contain_text("Patient details saved.")
 
@@ -89,6 +84,14 @@ def test_physician_records_visits_and_reads_the_tis(page, physician_user, alice_
     chart = page.get_by_role("img", name=re.compile("Chart of the Total Improvement Score"))
     expect(chart).to_be_visible()
     chart.scroll_into_view_if_needed()
-    page.wait_for_function("img => img.complete", arg=chart.element_handle())
+    # Polled from here, not with wait_for_function: with JavaScript off the page runs no timers.
+    for _ in range(TIMEOUT_MS // 100):
+        if chart.evaluate("img => img.complete"):
+            break
+        page.wait_for_timeout(100)
     assert chart.evaluate("img => img.naturalWidth") > 0, "the trend chart did not load"
-    screenshot(page, JOURNEY, "02-visits-and-trend")
+    check("visits-and-trend")
+
+    page.get_by_role("link", name=f"{week_16:%Y-%m-%d}").click()
+    expect(page.get_by_role("heading", name=re.compile(f"{week_16:%Y-%m-%d}"))).to_be_visible()
+    check("visit")
