@@ -288,7 +288,11 @@ def test_nurse_plans_moves_and_records_an_infusion(page, nurse_user, verified_or
     expect(page.locator('[data-figure="volume_given_ml"]')).to_contain_text(f"{given.normalize():f} mL")
     page.get_by_role("button", name="Complete the infusion").click()
     expect(page.get_by_label("I have checked the summary")).to_be_visible()
-    expect(page.get_by_text("Check the summary (grams, volume, time) and confirm it to complete.")).to_be_visible()
+    # Once in the error summary (linked to the box) and once at the box itself.
+    expect(
+        page.get_by_text("Check the summary (grams, volume, time) and confirm it to complete.", exact=True)
+    ).to_be_visible()
+    expect(page.get_by_role("alert").get_by_role("link", name="I have checked the summary")).to_be_visible()
     page.get_by_label("I have checked the summary").check()
     page.get_by_role("button", name="Complete the infusion").click()
 
