@@ -43,6 +43,7 @@ def test_without_htmx_an_expired_session_is_the_plain_login_redirect(client):
 def test_the_page_has_a_status_region_the_error_script_and_the_htmx_config(role_client):
     html = role_client("nurse").get(INBOX).content.decode()
     assert '<div id="messages" aria-live="polite">' in html
+    assert "{#" not in html and "#}" not in html  # no template comment leaks into the page
     assert '<script src="/static/js/in_place.js" defer></script>' in html
     assert finders.find("js/in_place.js")
     config = json.loads(re.search(r"<meta name=\"htmx-config\" content='([^']+)'>", html).group(1))
