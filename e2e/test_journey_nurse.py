@@ -230,7 +230,9 @@ def test_nurse_plans_moves_and_records_an_infusion(page, nurse_user, verified_or
     page.get_by_role("button", name="Record").click()
     says(page, "Recorded the rate change.")
 
-    # The lots opened: one per vial size of the plan, with its count.
+    # The lots opened: one per vial size of the plan, with its count. Each is added in place with the
+    # same message as the one before, so the new row in the lots table is what shows it was recorded.
+    lots = page.locator("#lots + div table tbody tr")
     for index, vial in enumerate(verified_order.plan["vials_per_day"]):
         page.get_by_role("link", name="Product lot").click()
         page.get_by_label("Lot number").fill(f"B{index + 1}{today:%y%m}07")
@@ -239,6 +241,7 @@ def test_nurse_plans_moves_and_records_an_infusion(page, nurse_user, verified_or
         page.get_by_label("Expiry date").fill(f"{today + timedelta(days=400):%Y-%m-%d}")
         page.get_by_role("button", name="Record").click()
         says(page, "Recorded the product lot.")
+        expect(lots).to_have_count(index + 1)
 
     # A mild headache: rate slowed.
     page.get_by_role("link", name="Reaction").click()

@@ -69,18 +69,20 @@ def test_new_dvt_caps_the_rate_and_a_nurse_acknowledges_the_flag(page, physician
     assert any(FLAG_TITLE in reason["text"] for reason in order.at_risk_reasons)
     logout(page)
 
-    # The nurse acknowledges it from the dashboard, saying what was done.
+    # The nurse acknowledges it from the dashboard, saying what was done: the form opens in the flag's
+    # row and the acknowledgement takes its place (e2e/test_in_place.py has the same without JavaScript).
     login(page, nurse_user.username)
     unacknowledged = page.get_by_role("region", name="Flags not yet acknowledged")
     row = unacknowledged.get_by_role("row").filter(has_text=FLAG_TITLE)
     row.get_by_role("link", name="Acknowledge").click()
-    expect(page.get_by_role("heading", name="Acknowledge a risk flag")).to_be_visible()
-    page.get_by_label("What you checked or did").fill("Hydration ordered; pump capped at 138.6 mL/h.")
+    row.get_by_label("What you checked or did").fill("Hydration ordered; pump capped at 138.6 mL/h.")
     screenshot(page, JOURNEY, "04-acknowledge")
-    page.get_by_role("button", name="Acknowledge").click()
+    row.get_by_role("button", name="Acknowledge").click()
 
-    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
     expect(page.get_by_role("status")).to_contain_text(f"Acknowledged: {FLAG_TITLE} for E2E-0001.")
+    expect(row).to_contain_text(f"{nurse_user.full_name} (nurse)")
+    page.reload()
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
     expect(page.get_by_role("region", name="Flags not yet acknowledged")).not_to_contain_text(FLAG_TITLE)
     flag = RiskFlag.objects.get(patient=alice_martin, code="thrombosis_history")
     assert flag.acknowledged_by.username == nurse_user.username

@@ -13,7 +13,6 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
-from django_htmx.http import reswap, retarget
 
 from accounts.form_errors import call_service, carry_version, conflict_status
 from accounts.in_place import done_in_place, form_status, in_place
@@ -211,8 +210,9 @@ def record_edit(request, session_uuid):
 @permission_required("scheduling.add_infusionrecord", raise_exception=True)
 def record_add_part(request, session_uuid, part):
     """One part of the record. In place (htmx), from the session page: the form opens in its
-    #record-entry, and a recorded entry answers with the record as it now is (focus on the new
-    row), the message and, for rates and reactions, the plan's ladder clock; errors answer 422."""
+    #record-entry, and a recorded entry answers with the record area as it now is (focus on the
+    new row), the message and, for rates and reactions, the plan's ladder clock; refused, the
+    record area with the form and its errors in the panel (422)."""
     kind = RECORD_PARTS.get(part)
     if kind is None:
         raise Http404("No such part of the infusion record.")
@@ -250,16 +250,20 @@ def record_add_part(request, session_uuid, part):
         return render(request, "scheduling/record_part_form.html", context)
     if not form.is_bound:
         next(iter(form.fields.values())).widget.attrs["autofocus"] = True
-    status = form_status(request) if form.is_bound else 200
-    return render(request, "scheduling/_record_part_form.html", context, status=status)
+        return render(request, "scheduling/_record_part_form.html", context)
+    # Refused: the record area with this form and its errors in its panel, focus on the first one.
+    first_error = next((name for name in form.errors if name in form.fields), None)
+    if first_error:
+        form.fields[first_error].widget.attrs["autofocus"] = True
+    area = _detail_context(session) | {"part": kind, "form": form, "in_place": True}
+    return render(request, "scheduling/_record_area.html", area, status=form_status(request))
 
 
 def _entry_in_place(request, session: InfusionSession, kind: RecordPart, entry, page_url: str):
-    """The record area in place of the form's panel (HX-Retarget), with what else changed."""
+    """The record area as it now is (the form's target), with what else changed."""
     context = _detail_context(_get_session(session.uuid))
     context |= {"oob": True, "new_entry": entry.uuid, "plan_changed": kind.slug in ("rates", "reactions")}
-    response = done_in_place(request, page_url=page_url, template="scheduling/_record_area.html", context=context)
-    return reswap(retarget(response, "#record-area"), "outerHTML")
+    return done_in_place(request, page_url=page_url, template="scheduling/_record_area.html", context=context)
 
 
 @require_http_methods(["GET", "POST"])

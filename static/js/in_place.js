@@ -4,8 +4,8 @@
 //   region instead of silently nothing. Form errors (422) and stale pages (409) are swapped in
 //   with their messages (base.html's htmx-config) and never reach this handler.
 // - Focus is never lost: a fragment may name where focus goes (autofocus, which htmx honours);
-//   if the focused element was swapped away without one, focus moves to the new message, else
-//   to the updated region.
+//   if the focused element was swapped away without one, focus moves to the message the answer
+//   brought, else to the updated region.
 // - The region being updated says it is busy while the request runs.
 // Loaded as a file: the Content-Security-Policy allows no inline script.
 (function () {
@@ -60,20 +60,37 @@
     }
   });
 
+  // Set when an answer brought new messages (the status region swapped out of band).
+  var freshMessage = false;
+  document.addEventListener("htmx:oobAfterSwap", function (event) {
+    if (event.detail.target && event.detail.target.id === "messages") {
+      freshMessage = true;
+    }
+  });
+
+  function focusable(element) {
+    if (!element.hasAttribute("tabindex") && !/^(A|BUTTON|INPUT|SELECT|TEXTAREA)$/.test(element.tagName)) {
+      element.setAttribute("tabindex", "-1");
+    }
+    return element;
+  }
+
   document.addEventListener("htmx:afterSettle", function (event) {
+    var announced = freshMessage;
+    freshMessage = false;
     var active = document.activeElement;
     if (active && active !== document.body && document.body.contains(active)) {
       return; // focus is still where the person is working (or where autofocus put it)
     }
     var region = statusRegion();
-    var message = region && region.querySelector("[role=status], [role=alert]");
+    var message = announced && region ? region.querySelector("[role=status], [role=alert]") : null;
     var target = event.detail.target;
+    if (target && !document.body.contains(target) && target.id) {
+      target = document.getElementById(target.id); // swapped whole (outerHTML): its successor
+    }
     var next = message || (target && document.body.contains(target) ? target : null);
     if (next) {
-      if (!next.hasAttribute("tabindex") && !/^(A|BUTTON|INPUT|SELECT|TEXTAREA)$/.test(next.tagName)) {
-        next.setAttribute("tabindex", "-1");
-      }
-      next.focus();
+      focusable(next).focus();
     }
   });
 })();
