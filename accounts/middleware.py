@@ -1,9 +1,9 @@
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
 from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.contrib.auth.middleware import LoginRequiredMiddleware as DjangoLoginRequiredMiddleware
-from django.http import JsonResponse
+from django.http import JsonResponse, QueryDict
 from django.utils import timezone
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -41,7 +41,9 @@ def _login_url_for_page(request, login_url: str) -> str:
         return login_url
     target = urlunsplit(("", "", page.path, page.query, ""))
     login = urlsplit(login_url)
-    return urlunsplit(("", "", login.path, urlencode({REDIRECT_FIELD_NAME: target}), ""))
+    query = QueryDict(mutable=True)
+    query[REDIRECT_FIELD_NAME] = target
+    return urlunsplit(("", "", login.path, query.urlencode(safe="/"), ""))  # as redirect_to_login writes it
 
 
 def _is_api(request) -> bool:

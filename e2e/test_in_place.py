@@ -7,6 +7,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 from playwright.sync_api import Page, expect
@@ -242,3 +243,37 @@ def test_the_calculator_without_javascript(page_without_js, physician_user):
     page.get_by_role("button", name="Calculate").click()
     expect(page).to_have_url(re.compile(r"days=2"))
     expect(page.locator("#calculator-results")).to_contain_text("70 g/day")
+
+
+# --- When the answer is not the fragment ------------------------------------------------------------
+
+FORBIDDEN = "Failed to load resource: the server responded with a status of 403 (Forbidden)"
+HTMX_403 = "Response Status Error Code 403 from /scheduling/reminders/"
+
+
+def test_a_refused_in_place_action_says_so_and_an_expired_session_goes_to_the_login(page, nurse_user, reminders, watch):
+    login(page, nurse_user.username)
+    page.goto("/scheduling/inbox/")
+    mark_the_page(page)
+    # The nurse's role is taken away while the page is open: the next action is refused (403).
+    get_user_model().objects.get(username=nurse_user.username).groups.clear()
+    page.get_by_role("row").filter(has_text="Reminder number 1.").get_by_role(
+        "button", name=re.compile("^Done")
+    ).click()
+    refused = page.get_by_role("alert")
+    expect(refused).to_contain_text("You are not allowed to do this (403). Nothing was changed.")
+    expect(refused).to_be_focused()
+    not_reloaded(page)
+    assert Reminder.objects.get(pk=reminders[0].pk).status != ReminderStatus.DONE
+    # Chromium and htmx each log the 403 they were given; nothing else may appear.
+    watch.console_errors.remove(FORBIDDEN)
+    watch.console_errors[:] = [text for text in watch.console_errors if not text.startswith(HTMX_403)]
+
+    # The session ends (logged out elsewhere; the CSRF cookie stays): the next action sends the whole
+    # page to the login.
+    page.context.clear_cookies(name=settings.SESSION_COOKIE_NAME)
+    page.get_by_role("row").filter(has_text="Reminder number 2.").get_by_role(
+        "button", name=re.compile("^Done")
+    ).click()
+    expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"/accounts/login/\?next=/scheduling/inbox/"))

@@ -23,7 +23,7 @@ def test_an_expired_session_sends_the_whole_page_to_the_login_and_back(client):
         headers={"HX-Request": "true", "HX-Current-URL": "http://testserver/?severity=high"},
     )
     assert response.status_code == 200 and response.content == b""
-    assert response["HX-Redirect"] == "/accounts/login/?next=%2F%3Fseverity%3Dhigh"
+    assert response["HX-Redirect"] == "/accounts/login/?next=/%3Fseverity%3Dhigh"
 
 
 @pytest.mark.django_db
