@@ -1,7 +1,11 @@
+from urllib.parse import urlsplit, urlunsplit
+
 from django.conf import settings
+from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.contrib.auth.middleware import LoginRequiredMiddleware as DjangoLoginRequiredMiddleware
-from django.http import JsonResponse
+from django.http import JsonResponse, QueryDict
 from django.utils import timezone
+from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.auth import bearer_token_user
 
@@ -21,7 +25,25 @@ class LoginRequiredMiddleware(DjangoLoginRequiredMiddleware):
     def handle_no_permission(self, request, view_func):
         if _is_api(request):
             return JsonResponse({"detail": "Authentication required."}, status=401)
-        return super().handle_no_permission(request, view_func)
+        response = super().handle_no_permission(request, view_func)
+        if request.headers.get("HX-Request") == "true":
+            # An in-place update after the session expired: the whole page goes to the login form
+            # (and back to the page the person was on), never a login form swapped into a fragment.
+            return HttpResponseClientRedirect(_login_url_for_page(request, response["Location"]))
+        return response
+
+
+def _login_url_for_page(request, login_url: str) -> str:
+    """The login URL whose ``next`` is the page in the address bar (HX-Current-URL), not the
+    fragment's own URL, when that page is on this site."""
+    page = urlsplit(request.headers.get("HX-Current-URL", ""))
+    if page.netloc != request.get_host() or not page.path.startswith("/"):
+        return login_url
+    target = urlunsplit(("", "", page.path, page.query, ""))
+    login = urlsplit(login_url)
+    query = QueryDict(mutable=True)
+    query[REDIRECT_FIELD_NAME] = target
+    return urlunsplit(("", "", login.path, query.urlencode(safe="/"), ""))  # as redirect_to_login writes it
 
 
 def _is_api(request) -> bool:

@@ -14,8 +14,9 @@ index until the first commits, then fails, and the duplicate answers with the st
 A view that succeeded (a redirect; for the API a 2xx) stores its result in the row before the
 commit; anything else (a form with errors, a 4xx, a 500) gives the claim back, so the person
 can correct the form and send it again. A view that answers success by rendering a page rather
-than redirecting (the API-token page, which shows the secret once) names its result with
-`submission_result()`.
+than redirecting (the API-token page, which shows the secret once; an in-place update, which
+answers an htmx request with its fragment) names its result with `submission_result()`. A repeated
+htmx sending is sent to that page whole (HX-Redirect).
 """
 
 import hashlib
@@ -26,6 +27,7 @@ from django.contrib import messages
 from django.db import IntegrityError, transaction
 from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
 from django.utils import timezone
+from django_htmx.http import HttpResponseClientRedirect
 
 from .auth import bearer_token_user
 from .models import FormSubmission
@@ -153,6 +155,10 @@ def _replay(request, user, key: str, fingerprint: str, is_api: bool):
         messages.info(request, REPEATED)
     else:
         messages.warning(request, REPEATED_CHANGED)
+    if request.headers.get("HX-Request") == "true":
+        # An in-place form sent twice: the whole page shows the first one's result (a redirect
+        # followed inside the request would swap a whole page into a fragment).
+        return HttpResponseClientRedirect(first.result_url)
     return HttpResponseRedirect(first.result_url)
 
 

@@ -70,8 +70,10 @@ def test_new_dvt_caps_the_rate_and_a_nurse_acknowledges_the_flag(page, physician
     assert any(FLAG_TITLE in reason["text"] for reason in order.at_risk_reasons)
     logout(page)
 
-    # The nurse acknowledges it from the dashboard, saying what was done.
+    # The nurse acknowledges it from the dashboard, saying what was done: the form opens in the flag's
+    # row and the acknowledgement takes its place (e2e/test_in_place.py has the same without JavaScript).
     login(page, nurse_user.username)
+    row = page.get_by_role("region", name="Flags not yet acknowledged").get_by_role("row").filter(has_text=FLAG_TITLE)
     acknowledge_flag(
         page,
         flag_title=FLAG_TITLE,
@@ -79,6 +81,9 @@ def test_new_dvt_caps_the_rate_and_a_nurse_acknowledges_the_flag(page, physician
         check=lambda step: screenshot(page, JOURNEY, f"04-{step}"),
     )
     expect(page.get_by_role("status")).to_contain_text(f"Acknowledged: {FLAG_TITLE} for E2E-0001.")
+    expect(row).to_contain_text(f"{nurse_user.full_name} (nurse)")
+    page.reload()
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
     expect(page.get_by_role("region", name="Flags not yet acknowledged")).not_to_contain_text(FLAG_TITLE)
     flag = RiskFlag.objects.get(patient=alice_martin, code="thrombosis_history")
     assert flag.acknowledged_by.username == nurse_user.username

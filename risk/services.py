@@ -225,6 +225,12 @@ def flag_acknowledge(*, by, flag: RiskFlag, comment: str, now: datetime | None =
     return flag
 
 
+def flags_unacknowledged_total() -> int:
+    """The dashboard's "flags not yet acknowledged": the kept total (FlagTally), one query."""
+    kept = FlagTally.objects.filter(key=tally.UNACKNOWLEDGED).values_list("flags", flat=True).first()
+    return kept or 0
+
+
 def flags_recompute_all(*, now: datetime | None = None) -> dict[str, int]:
     """Recompute every patient's flags, one transaction per patient. Returns totals."""
     now = now or timezone.now()

@@ -1,9 +1,10 @@
-"""The dose calculator page, its fetch fragment, and the reusable plan partial."""
+"""The dose calculator page, its htmx fragment, and the reusable plan partial."""
 
 import html
 import json
 import re
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from django.contrib.staticfiles import finders
@@ -179,24 +180,26 @@ def test_a_link_with_only_the_indication_preselects_it_without_errors(nurse):
     assert response.context["plan"] is None
 
 
-# ------------------------------------------------------------------ the fetch fragment
+# ------------------------------------------------------------------ the htmx fragment
+
+HTMX = {"HX-Request": "true"}
 
 
 @pytest.mark.django_db
-def test_fetch_header_returns_the_results_fragment_only(nurse):
-    response = nurse.get(URL, WORKED, headers={"X-Requested-With": "fetch"})
+def test_htmx_request_returns_the_results_fragment_only(nurse):
+    response = nurse.get(URL, WORKED, headers=HTMX)
     assert response.status_code == 200
     body = response.content.decode()
     assert "<html" not in body and "<form" not in body and "<nav" not in body
     assert "168.0" in body and "4 h 48 min" in body
-    assert "X-Requested-With" in response.headers["Vary"]
+    assert "HX-Request" in response.headers["Vary"]
     page = nurse.get(URL, WORKED).content.decode()
     assert "<html" in page and 'id="calculator-results"' in page and body.strip() in page
 
 
 @pytest.mark.django_db
-def test_fetch_fragment_lists_field_errors(nurse):
-    response = nurse.get(URL, {**WORKED, "days": "6"}, headers={"X-Requested-With": "fetch"})
+def test_htmx_fragment_lists_field_errors(nurse):
+    response = nurse.get(URL, {**WORKED, "days": "6"}, headers=HTMX)
     body = response.content.decode()
     assert "<form" not in body
     assert 'data-field="days" data-message="Must be between 2 and 5 for dermatomyositis, not 6"' in body
@@ -232,6 +235,25 @@ def test_empty_page_groups_indications_by_product_and_loads_the_script(nurse):
     assert re.search(r'<form method="get" action="/dosing/calculator/" id="dose-calculator"', page)
     assert '<script src="/static/js/calculator.js" defer></script>' in page
     assert finders.find("js/calculator.js")
+
+
+@pytest.mark.django_db
+def test_the_form_recalculates_with_htmx_as_the_person_types_and_keeps_the_link(nurse):
+    page = nurse.get(URL).content.decode()
+    form = re.search(r'<form [^>]*id="dose-calculator"[^>]*>', page).group(0)
+    assert 'hx-get="/dosing/calculator/"' in form
+    assert 'hx-trigger="input changed delay:300ms, change"' in form
+    assert 'hx-target="#calculator-results"' in form and 'hx-replace-url="true"' in form
+    # One request at a time, then only the newest inputs (an aborted request would log an htmx error).
+    assert 'hx-sync="this:queue last"' in form
+    script = Path(finders.find("js/calculator.js")).read_text()
+    assert "fetch(" not in script and "history" not in script  # htmx asks and keeps the link
+
+
+@pytest.mark.django_db
+def test_the_fetch_header_no_longer_gives_a_fragment(nurse):
+    body = nurse.get(URL, WORKED, headers={"X-Requested-With": "fetch"}).content.decode()
+    assert "<html" in body
 
 
 @pytest.mark.django_db

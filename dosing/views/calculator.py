@@ -1,6 +1,6 @@
 """The dose calculator: a GET form, so a result is a link and the page works without
-JavaScript. With the ``X-Requested-With: fetch`` header (static/js/calculator.js) the
-answer is the results block alone, swapped in as the person types."""
+JavaScript. With htmx (the form's hx-get, as the person types) the answer is the results
+block alone, swapped in, and the address bar keeps the inputs (hx-replace-url)."""
 
 from django.contrib.auth.decorators import permission_required
 from django.shortcuts import render
@@ -8,11 +8,12 @@ from django.template import engines
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET
 
+from accounts.in_place import in_place
+
 from ..forms import DoseCalculatorForm
 from ..models import Indication, SiteSettings
 from ..planning import label_info, plan_for
 
-FETCH_HEADER = "X-Requested-With"
 # calculator.html extends `layout`: the site's page, or this parent that renders only the results block.
 RESULTS_ONLY = engines["django"].from_string("{% block results %}{% endblock %}")
 PLAN_INPUTS = ("weight_kg", "height_cm", "sex", "dose_g_per_kg", "days", "weight_basis", "at_risk")
@@ -56,14 +57,13 @@ def dose_calculator(request):
         plan = _plan_or_field_errors(form, SiteSettings.load())
         if plan is not None:
             label = label_info(indication.product, indication)
-    fragment = request.headers.get(FETCH_HEADER) == "fetch"
     context = {
-        "layout": RESULTS_ONLY if fragment else "base.html",
+        "layout": RESULTS_ONLY if in_place(request) else "base.html",
         "form": form,
         "indication": indication,
         "plan": plan,
         "label": label,
     }
     response = render(request, "dosing/calculator.html", context)
-    patch_vary_headers(response, [FETCH_HEADER])
+    patch_vary_headers(response, ["HX-Request"])
     return response

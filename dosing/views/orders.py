@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.form_errors import add_service_errors, carry_version, conflict_status
+from accounts.in_place import form_status, in_place
 from accounts.roles import roles_of
 from patients.models import Patient
 
@@ -68,7 +69,8 @@ def order_list(request):
 @permission_required("dosing.add_doseorder", raise_exception=True)
 def order_create(request, patient_uuid):
     """Calculate shows the plan; Place order places exactly the plan shown. If anything changed
-    after Calculate (an input, or the chart), Place order shows the new plan instead."""
+    after Calculate (an input, or the chart), Place order shows the new plan instead. Calculate
+    with htmx answers with the inputs and plan alone (dosing/_order_editor.html)."""
     patient = get_object_or_404(Patient, uuid=patient_uuid)
     today = timezone.localdate()
     form = DoseOrderForm(request.POST or None, initial=_course_proposal(patient))
@@ -134,6 +136,10 @@ def order_create(request, patient_uuid):
         "preview": preview,
         "label": _label(form),
     }
+    if in_place(request):
+        # Calculate with htmx: the inputs and the plan in place, or the inputs with their errors (422).
+        status = 200 if preview or not form.is_bound else form_status(request)
+        return render(request, "dosing/_order_editor.html", context | {"in_place": True}, status=status)
     return render(request, "dosing/order_form.html", context)
 
 

@@ -9,12 +9,13 @@ from itertools import chain
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.form_errors import call_service, carry_version, conflict_status
+from accounts.in_place import done_in_place, form_status, in_place
 from dosing.chart_limits import bedside_times, ladder_times
 from risk.models import SEVERITY_RANK
 
@@ -208,10 +209,16 @@ def record_edit(request, session_uuid):
 @require_http_methods(["GET", "POST"])
 @permission_required("scheduling.add_infusionrecord", raise_exception=True)
 def record_add_part(request, session_uuid, part):
+    """One part of the record. In place (htmx), from the session page: the form opens in its
+    #record-entry, and a recorded entry answers with the record area as it now is (focus on the
+    new row), the message and, for rates and reactions, the plan's ladder clock; refused, the
+    record area with the form and its errors in the panel (422)."""
     kind = RECORD_PARTS.get(part)
     if kind is None:
         raise Http404("No such part of the infusion record.")
     session = _get_session(session_uuid)
+    if in_place(request) and request.GET.get("cancel"):
+        return HttpResponse("")  # the form closes; nothing was written
     plan = services.plan_of(session)
     record = services.record_of(session)
     clock = services.ladder_now(plan, record, now=timezone.now())
@@ -219,9 +226,13 @@ def record_add_part(request, session_uuid, part):
     extra = {"limit_now": limit_now} if kind.slug == "rates" else {}
     amending = services.amending(session, record)
     form = kind.form(request.POST or None, plan=plan, initial={"at": timezone.now()}, amending=amending, **extra)
-    if form.is_bound and form.is_valid() and call_service(form, kind.service, by=request.user, session=session):
+    entry = form.is_bound and form.is_valid() and call_service(form, kind.service, by=request.user, session=session)
+    if entry:
         messages.success(request, f"Recorded the {kind.noun}.")
-        return redirect(f"{session.get_absolute_url()}#{kind.slug}")
+        page_url = f"{session.get_absolute_url()}#{kind.slug}"
+        if not in_place(request):
+            return redirect(page_url)
+        return _entry_in_place(request, session, kind, entry, page_url)
     context = {
         "session": session,
         "part": kind,
@@ -232,9 +243,27 @@ def record_add_part(request, session_uuid, part):
         "limit_now": limit_now,
         "record": record,
         "closed": services.closed_reason(session, record),
+        "in_place": in_place(request),
         **_amending(session, record),
     }
-    return render(request, "scheduling/record_part_form.html", context)
+    if not in_place(request):
+        return render(request, "scheduling/record_part_form.html", context)
+    if not form.is_bound:
+        next(iter(form.fields.values())).widget.attrs["autofocus"] = True
+        return render(request, "scheduling/_record_part_form.html", context)
+    # Refused: the record area with this form and its errors in its panel, focus on the first one.
+    first_error = next((name for name in form.errors if name in form.fields), None)
+    if first_error:
+        form.fields[first_error].widget.attrs["autofocus"] = True
+    area = _detail_context(session) | {"part": kind, "form": form, "in_place": True}
+    return render(request, "scheduling/_record_area.html", area, status=form_status(request))
+
+
+def _entry_in_place(request, session: InfusionSession, kind: RecordPart, entry, page_url: str):
+    """The record area as it now is (the form's target), with what else changed."""
+    context = _detail_context(_get_session(session.uuid))
+    context |= {"oob": True, "new_entry": entry.uuid, "plan_changed": kind.slug in ("rates", "reactions")}
+    return done_in_place(request, page_url=page_url, template="scheduling/_record_area.html", context=context)
 
 
 @require_http_methods(["GET", "POST"])

@@ -10,6 +10,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.in_place import done_in_place, in_place
+
 from ..models import Reminder
 from ..services.delivery import reminder_email_confirm, reminder_email_resend
 from ..services.inbox import (
@@ -44,33 +46,40 @@ def inbox(request):
     tab = request.GET.get("tab", "all")
     if tab not in INBOX_TABS:
         raise Http404("No such tab.")
-    now = timezone.now()
-    reminders = inbox_reminders(request.user, tab=tab, now=now)
-    page = Paginator(reminders, REMINDERS_PER_PAGE).get_page(request.GET.get("page"))
+    context = _inbox_context(request.user, tab=tab, page_number=request.GET.get("page"), now=timezone.now())
+    return render(request, "scheduling/inbox.html", context)
+
+
+def _inbox_context(user, *, tab: str, page_number, now) -> dict:
+    reminders = inbox_reminders(user, tab=tab, now=now)
+    page = Paginator(reminders, REMINDERS_PER_PAGE).get_page(page_number)
     for reminder in page:
         reminder.kind_label = kind_label(reminder.kind)
-    context = {
-        "tab": tab,
-        "tabs": INBOX_TABS,
-        "counts": inbox_counts(request.user, now=now),
-        "page": page,
-    }
-    return render(request, "scheduling/inbox.html", context)
+    return {"tab": tab, "tabs": INBOX_TABS, "counts": inbox_counts(user, now=now), "page": page}
 
 
 @require_POST
 @permission_required("scheduling.view_reminder", raise_exception=True)
 def reminder_action(request, reminder_uuid, action):
+    """Mark read or done. In place (htmx): the inbox list as it now is, the header's unread count
+    and the message; focus stays on the reminder's Done button if it is still listed."""
     service = ACTIONS.get(action)
     if service is None:
         raise Http404("No such action.")
     if not request.user.has_perm("scheduling.change_reminder"):
         raise PermissionDenied
     reminder = _get_reminder_for_user(request.user, reminder_uuid)
-    service(reminder=reminder, by=request.user, now=timezone.now())
+    now = timezone.now()
+    service(reminder=reminder, by=request.user, now=now)
     messages.success(request, DONE_MESSAGES[action])
     tab = request.POST.get("tab")
-    return redirect(f"{reverse('scheduling:inbox')}?tab={tab if tab in INBOX_TABS else 'all'}")
+    tab = tab if tab in INBOX_TABS else "all"
+    page_url = f"{reverse('scheduling:inbox')}?tab={tab}"
+    if not in_place(request):
+        return redirect(page_url)
+    context = _inbox_context(request.user, tab=tab, page_number=request.POST.get("page"), now=now)
+    context |= {"oob": True, "focus_reminder": reminder.uuid}
+    return done_in_place(request, page_url=page_url, template="scheduling/_inbox_list.html", context=context)
 
 
 @require_POST
