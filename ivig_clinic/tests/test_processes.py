@@ -308,3 +308,12 @@ def test_trusted_proxy_count_is_read_from_the_environment_and_defaults_to_direct
     for bad in ("-1", "one"):
         with pytest.raises(ImproperlyConfigured, match="TRUSTED_PROXY_COUNT"):
             trusted_proxy_count({"TRUSTED_PROXY_COUNT": bad})
+
+
+def test_synthetic_seeding_sees_the_production_pool():
+    from clinic.synthetic import connection_pooled
+
+    pooled = database_config({"DATABASE_URL": "postgres://ivig@db/ivig"}, default_url="sqlite:///x", production=True)
+    direct = database_config({"DATABASE_URL": "postgres://ivig@db/ivig"}, default_url="sqlite:///x", production=False)
+    assert connection_pooled(pooled) is True  # so `make load` seeds in one process (commit c7049c4)
+    assert connection_pooled(direct) is False
