@@ -249,18 +249,28 @@ def test_seeding_asks_whether_the_connection_is_pooled(frozen_today, monkeypatch
 
     from clinic import synthetic
 
-    asked = []
+    asked, looked_at = [], []
     real = synthetic.seeding_processes
 
     def spy(**kwargs):
         asked.append(kwargs)
         return real(**kwargs)
 
+    def pooled(settings_dict):
+        # The pool itself cannot be switched on under a test's open connection: say it is on.
+        looked_at.append(settings_dict)
+        return True
+
     monkeypatch.setattr(synthetic, "seeding_processes", spy)
-    monkeypatch.setitem(
-        connection.settings_dict, "OPTIONS", {**connection.settings_dict["OPTIONS"], "pool": {"max_size": 2}}
-    )
+    monkeypatch.setattr(synthetic, "connection_pooled", pooled)
     seed_synthetic_clinic(patients=1, today=frozen_today, workers=2)
+    assert looked_at == [connection.settings_dict]
     assert asked and asked[0]["pooled"] is True and asked[0]["workers"] == 2
-    assert synthetic.connection_pooled({"OPTIONS": {}}) is False
-    assert synthetic.connection_pooled({}) is False
+
+
+def test_connection_pooled_reads_the_pool_option():
+    from clinic.synthetic import connection_pooled
+
+    assert connection_pooled({"OPTIONS": {"pool": {"max_size": 2}}}) is True
+    assert connection_pooled({"OPTIONS": {}}) is False
+    assert connection_pooled({}) is False
