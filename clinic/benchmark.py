@@ -432,6 +432,7 @@ class SweepFigure:
     queries: int
     memory_mib: float | None = None
     stopped: bool = False  # stopped at the time limit: the seconds are a lower bound
+    repaired: int | None = None  # the nightly run's repairs (what a missed trigger left; 0 when clean)
 
 
 class SweepTimeLimit(Exception):
@@ -523,15 +524,33 @@ def run_sweep(
     )
 
 
+PERIODIC_AFTER = timedelta(minutes=5)
+NIGHTLY_AFTER = timedelta(days=1)
+
+
 def run_reminders(*, now: datetime, limit_seconds: float = 120) -> ReminderRuns:
-    """The first run of a never-computed clinic, then the periodic sweep, then the next night's
-    reconciliation (see ReminderRuns), each its own SweepRun."""
+    """The first run of a never-computed clinic at `now`, then the periodic sweep 5 minutes
+    later, then the next night's reconciliation a day later (see ReminderRuns), each its own
+    SweepRun. The clinic's clock has then reached `now + NIGHTLY_AFTER`: a later measurement on
+    the same clinic must start there or after (see reminder_clock), never before."""
     first = _measured(reminders_reconcile, now=now, limit_seconds=limit_seconds)
     if first.stopped:
         return ReminderRuns(first, None, None)
-    periodic = _measured(reminders_sweep, now=now + timedelta(minutes=5), limit_seconds=limit_seconds)
-    nightly = _measured(reminders_reconcile, now=now + timedelta(days=1), limit_seconds=limit_seconds)
+    periodic = _measured(reminders_sweep, now=now + PERIODIC_AFTER, limit_seconds=limit_seconds)
+    nightly = _measured(reminders_reconcile, now=now + NIGHTLY_AFTER, limit_seconds=limit_seconds)
     return ReminderRuns(first, periodic, nightly)
+
+
+def reminder_clock(previous: datetime | None, *, wall: datetime) -> datetime:
+    """When the next size's reminder runs start: the wall clock, or the moment the previous
+    size's nightly run was made at if that is later. The clinic grows between sizes, and its
+    reminders were computed as of that nightly run; a first run back at the wall clock would see
+    the earlier patients' horizon shrink (cancelling) and the nightly after it grow back
+    (reviving), reported as repairs of a clean clinic.
+
+    Example: reminder_clock(None, wall=T) == T; reminder_clock(T + 1 day, wall=T + 10 min) ==
+    T + 1 day; reminder_clock(T, wall=T + 10 min) == T + 10 min."""
+    return wall if previous is None else max(previous, wall)
 
 
 class _RollBack(Exception):

@@ -1250,16 +1250,20 @@ def seed_synthetic_clinic(
         chunks.append((chunk_start, chunk_end))
         chunk_start = chunk_end
     total = _ChunkResult(0, {model.__name__: 0 for model in EXPECTED_COUNTS}, {}, 0, {})
-    # With psycopg's pool (production settings, as `make load` seeds) the pool's connections and
-    # its worker threads would be inherited by forked processes, which cannot use them: one process.
-    pooled = bool(connection.settings_dict.get("OPTIONS", {}).get("pool"))
-    if workers > 1 and postgresql and not pooled and not connection.in_atomic_block and len(chunks) > 1:
+    processes = seeding_processes(
+        workers=workers,
+        chunks=len(chunks),
+        vendor=connection.vendor,
+        pooled=connection_pooled(connection.settings_dict),
+        in_transaction=connection.in_atomic_block,
+    )
+    if processes > 1:
         global _JOB
         _JOB = job  # the forked workers inherit it
         # A connection must not be shared by forked processes: each worker opens its own.
         connections.close_all()
         # Each worker draws its uuids from a generator seeded afresh: forked, they would share one.
-        with multiprocessing.get_context("fork").Pool(workers, initializer=_UUID_RANDOM.seed) as pool:
+        with multiprocessing.get_context("fork").Pool(processes, initializer=_UUID_RANDOM.seed) as pool:
             for result in pool.imap_unordered(_run_job, chunks):
                 total.add(result)
                 if progress:
@@ -1289,6 +1293,29 @@ def seed_synthetic_clinic(
         for name, spent in total.seconds.items():
             seconds[name] = seconds.get(name, 0.0) + spent
     return total.counts
+
+
+def connection_pooled(settings_dict: dict) -> bool:
+    """Whether a DATABASES entry uses psycopg's connection pool (OPTIONS["pool"], as
+    ivig_clinic.env_config sets it under production settings).
+
+    Example: connection_pooled({"OPTIONS": {"pool": {"max_size": 2}}}) is True;
+    connection_pooled({"OPTIONS": {}}) is False."""
+    return bool((settings_dict.get("OPTIONS") or {}).get("pool"))
+
+
+def seeding_processes(*, workers: int, chunks: int, vendor: str, pooled: bool, in_transaction: bool) -> int:
+    """How many processes seed: `workers` only on PostgreSQL, outside a transaction (forked
+    workers commit on their own connections), with more than one chunk, and without psycopg's
+    pool: forked processes inherit the pool's connections and its worker threads, which they
+    cannot use ("can't change autocommit now"), as `make load` found seeding under production
+    settings. Otherwise 1, in this process.
+
+    Example: seeding_processes(workers=2, chunks=53, vendor="postgresql", pooled=True,
+    in_transaction=False) == 1; with pooled=False it is 2."""
+    if workers > 1 and chunks > 1 and vendor == "postgresql" and not pooled and not in_transaction:
+        return workers
+    return 1
 
 
 @dataclass

@@ -72,6 +72,18 @@ def database_config(environ: Mapping[str, str], *, default_url: str, production:
     return config
 
 
+def trusted_proxy_count(environ: Mapping[str, str]) -> int:
+    """TRUSTED_PROXY_COUNT: how many proxies of our own stand in front of the app, each appending to
+    X-Forwarded-For (0, the default: clients connect directly). Login failures are counted against the
+    address the outermost of them saw (accounts/client_ip.py). Set it only when the app can be reached
+    through those proxies alone: a client connecting directly could otherwise name its own address.
+
+    >>> trusted_proxy_count({}), trusted_proxy_count({"TRUSTED_PROXY_COUNT": "1"})
+    (0, 1)
+    """
+    return _int(environ, "TRUSTED_PROXY_COUNT", 0, minimum=0)
+
+
 def cache_config(environ: Mapping[str, str]) -> dict:
     """CACHES from CACHE_URL: Redis, shared by every process, when set; else each process's own memory.
 

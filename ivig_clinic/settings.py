@@ -11,7 +11,7 @@ from pathlib import Path
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
-from ivig_clinic.env_config import cache_config, database_config
+from ivig_clinic.env_config import cache_config, database_config, trusted_proxy_count
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("IVIG_VAR_DIR") or BASE_DIR / "var")
@@ -171,6 +171,11 @@ AXES_VERBOSE = False
 # Failures are counted in the database (axes' default handler, named here because it matters): every web
 # instance sees the same count, so spreading guesses over the instances behind the balancer gains nothing.
 AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+# The address a failure counts against: behind our balancer (TRUSTED_PROXY_COUNT=1 in the compose
+# file) the client's, from the X-Forwarded-For entry the balancer appended, not the balancer's own,
+# which would lock a username out for everyone at once. 0 (default): REMOTE_ADDR, no header trusted.
+TRUSTED_PROXY_COUNT = trusted_proxy_count(os.environ)
+AXES_CLIENT_IP_CALLABLE = "accounts.client_ip.client_ip_address"
 
 # Idle timeout: the session expires SESSION_IDLE_TIMEOUT_MINUTES after the last request,
 # and when the browser closes. SessionIdleRenewalMiddleware renews it at most once every

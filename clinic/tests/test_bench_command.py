@@ -247,3 +247,30 @@ def test_the_replay_runs_the_statements_the_dashboard_ran(frozen_today):
     assert not any("SELECT" in q["sql"] for q in replayed.captured_queries)
     timing = benchmark.measure_replay(statements, requests=2, repetitions=3)
     assert timing.queries == (len(statements), len(statements)) and len(timing.repetitions) == 3
+
+
+def test_the_reminder_clock_only_moves_forward_from_size_to_size(frozen_today, monkeypatch):
+    """The second size's first run starts where the first size's nightly run was made, not back
+    at the wall clock: the earlier patients' reminders are neither cancelled nor revived by a
+    clock going back, so the nightly run of a clean clinic repairs nothing at every size."""
+    clocks = []
+    real = benchmark.run_reminders
+
+    def recorded(*, now, limit_seconds):
+        clocks.append(now)
+        return real(now=now, limit_seconds=limit_seconds)
+
+    monkeypatch.setattr(benchmark, "run_reminders", recorded)
+    out, err = _bench("--sizes", "3", "6", "--requests", "2")
+    assert len(clocks) == 2
+    assert clocks[1] >= clocks[0] + benchmark.NIGHTLY_AFTER
+    assert re.findall(r"nightly: [\d.]+ s, repaired (\d+)", err) == ["0", "0"]
+
+
+def test_reminder_clock():
+    from datetime import UTC, datetime, timedelta
+
+    t = datetime(2026, 12, 4, 18, 0, tzinfo=UTC)
+    assert benchmark.reminder_clock(None, wall=t) == t
+    assert benchmark.reminder_clock(t + timedelta(days=1), wall=t + timedelta(minutes=10)) == t + timedelta(days=1)
+    assert benchmark.reminder_clock(t, wall=t + timedelta(minutes=10)) == t + timedelta(minutes=10)

@@ -218,3 +218,59 @@ def test_two_workers_on_postgresql_seed_the_clinic_one_would(frozen_today, monke
     counts = seed_synthetic_clinic(patients=60, today=frozen_today, workers=2)
     assert _fingerprint() == one
     assert counts == {model.__name__: model.objects.count() for model in EXPECTED_COUNTS}
+
+
+@pytest.mark.parametrize(
+    ("workers", "chunks", "vendor", "pooled", "in_transaction", "processes"),
+    [
+        (2, 53, "postgresql", False, False, 2),
+        # psycopg's pool (production settings): forked workers would inherit its connections and
+        # threads and fail with "can't change autocommit now" (commit c7049c4): one process.
+        (2, 53, "postgresql", True, False, 1),
+        (2, 53, "postgresql", False, True, 1),  # a transaction's rows are this connection's
+        (2, 1, "postgresql", False, False, 1),  # one chunk: nothing to share
+        (1, 53, "postgresql", False, False, 1),
+        (2, 53, "sqlite", False, False, 1),  # SQLite takes one writer
+    ],
+)
+def test_seeding_forks_workers_only_where_they_can_use_their_own_connection(
+    workers, chunks, vendor, pooled, in_transaction, processes
+):
+    from clinic.synthetic import seeding_processes
+
+    assert (
+        seeding_processes(workers=workers, chunks=chunks, vendor=vendor, pooled=pooled, in_transaction=in_transaction)
+        == processes
+    )
+
+
+def test_seeding_asks_whether_the_connection_is_pooled(frozen_today, monkeypatch):
+    from django.db import connection
+
+    from clinic import synthetic
+
+    asked, looked_at = [], []
+    real = synthetic.seeding_processes
+
+    def spy(**kwargs):
+        asked.append(kwargs)
+        return real(**kwargs)
+
+    def pooled(settings_dict):
+        # The pool itself cannot be switched on under a test's open connection: say it is on.
+        looked_at.append(settings_dict)
+        return True
+
+    monkeypatch.setattr(synthetic, "seeding_processes", spy)
+    monkeypatch.setattr(synthetic, "connection_pooled", pooled)
+    seed_synthetic_clinic(patients=1, today=frozen_today, workers=2)
+    assert looked_at == [connection.settings_dict]
+    assert asked and asked[0]["pooled"] is True and asked[0]["workers"] == 2
+
+
+def test_connection_pooled_reads_the_pool_option():
+    from clinic.synthetic import connection_pooled
+
+    assert connection_pooled({"OPTIONS": {"pool": {"max_size": 2}}}) is True
+    assert connection_pooled({"OPTIONS": {}}) is False
+    assert connection_pooled({}) is False

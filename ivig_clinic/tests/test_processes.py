@@ -19,7 +19,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from ivig_clinic import beat
 from ivig_clinic.celery import app
-from ivig_clinic.env_config import cache_config, database_config
+from ivig_clinic.env_config import cache_config, database_config, trusted_proxy_count
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 SQLITE = "sqlite:///var/x.sqlite3"
@@ -297,3 +297,23 @@ def test_compose_runs_three_web_instances_behind_the_proxy_two_workers_and_one_b
     assert environment["CACHE_URL"].startswith("redis://redis:6379/")
     assert environment["CACHE_URL"] != environment["CELERY_BROKER_URL"]
     assert int(environment["DATABASE_POOL_MAX_SIZE"]) >= 1
+    # Login failures count against the address the balancer appended to X-Forwarded-For, not its own.
+    assert environment["TRUSTED_PROXY_COUNT"] == "${TRUSTED_PROXY_COUNT:-1}"
+    assert re.search(r"^\s*proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;", balancer, re.MULTILINE)
+
+
+def test_trusted_proxy_count_is_read_from_the_environment_and_defaults_to_direct():
+    assert trusted_proxy_count({}) == 0
+    assert trusted_proxy_count({"TRUSTED_PROXY_COUNT": "1"}) == 1
+    for bad in ("-1", "one"):
+        with pytest.raises(ImproperlyConfigured, match="TRUSTED_PROXY_COUNT"):
+            trusted_proxy_count({"TRUSTED_PROXY_COUNT": bad})
+
+
+def test_synthetic_seeding_sees_the_production_pool():
+    from clinic.synthetic import connection_pooled
+
+    pooled = database_config({"DATABASE_URL": "postgres://ivig@db/ivig"}, default_url="sqlite:///x", production=True)
+    direct = database_config({"DATABASE_URL": "postgres://ivig@db/ivig"}, default_url="sqlite:///x", production=False)
+    assert connection_pooled(pooled) is True  # so `make load` seeds in one process (commit c7049c4)
+    assert connection_pooled(direct) is False

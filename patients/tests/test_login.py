@@ -88,6 +88,30 @@ def test_lockout_is_per_username_and_address(client, nurse, make_user):
     assert _log_in(client, "grace", PASSWORD, REMOTE_ADDR="10.1.2.3").status_code == 302  # same user elsewhere
 
 
+BALANCER = {"REMOTE_ADDR": "10.0.0.2"}  # every request through our nginx comes from its address
+
+
+@pytest.mark.django_db
+def test_behind_the_balancer_one_clients_typos_do_not_lock_out_another(client, nurse, settings):
+    settings.TRUSTED_PROXY_COUNT = 1
+    typist = {**BALANCER, "HTTP_X_FORWARDED_FOR": "203.0.113.7"}
+    assert _fail(client, 5, **typist) == [200, 200, 200, 200, 429]
+    assert _log_in(client, "grace", PASSWORD, **BALANCER, HTTP_X_FORWARDED_FOR="198.51.100.4").status_code == 302
+    client.logout()
+    # The typist cannot escape the lockout by sending an X-Forwarded-For of their own: nginx appends
+    # the address it saw, and only that right-most entry is read.
+    forged = {**BALANCER, "HTTP_X_FORWARDED_FOR": "192.0.2.99, 203.0.113.7"}
+    assert _log_in(client, "grace", PASSWORD, **forged).status_code == 429
+
+
+@pytest.mark.django_db
+def test_served_directly_a_forwarded_for_header_is_not_trusted(client, nurse, settings):
+    settings.TRUSTED_PROXY_COUNT = 0
+    assert _fail(client, 5, **BALANCER, HTTP_X_FORWARDED_FOR="203.0.113.7") == [200, 200, 200, 200, 429]
+    # Another X-Forwarded-For from the same peer is the same client: still locked out.
+    assert _log_in(client, "grace", PASSWORD, **BALANCER, HTTP_X_FORWARDED_FOR="198.51.100.4").status_code == 429
+
+
 @pytest.mark.django_db
 def test_a_success_below_the_limit_resets_the_count(client, nurse):
     assert _fail(client, 4) == [200] * 4

@@ -766,3 +766,56 @@ def test_every_reminder_the_sweep_creates_has_its_creation_in_the_history(book, 
     history = Reminder.history.filter(history_type="+")
     assert history.count() == Reminder.objects.count() == created
     assert set(history.values_list("id", flat=True)) == set(Reminder.objects.values_list("id", flat=True))
+
+
+# --------------------------------------------------------------------------- the nightly run's chunks
+
+
+@pytest.mark.django_db
+def test_nightly_chunks_select_their_patients_by_id_range_and_compute_what_one_by_one_would(book, monkeypatch):
+    for day in (26, 27, 28, 30):
+        book(date(2026, 11, day), patient=WeighedPatientFactory())
+        WeighedPatientFactory()  # a patient with no course between them
+    with CaptureQueriesContext(connection) as captured:
+        chunked = reminders_reconcile(now=NOW, chunk=2)
+    keys = set(Reminder.objects.values_list("subject_key", flat=True))
+    assert chunked["created"] == len(keys) > 0 and chunked["errors"] == 0
+    # Each chunk's queries name its first and last patient, not a list of every id in it.
+    ids = list(Patient.objects.order_by("pk").values_list("pk", flat=True))
+    assert not any(f"IN ({ids[0]}, {ids[1]})" in query["sql"] for query in captured.captured_queries)
+    Reminder.objects.all().delete()
+    for patient_id in ids:  # the same computation, a patient at a time, finds the same reminders
+        service.reminders_recompute(patient_ids=[patient_id], now=NOW)
+    assert set(Reminder.objects.values_list("subject_key", flat=True)) == keys
+
+
+def test_a_contiguous_scope_is_a_range_and_a_listed_one_a_list():
+    contiguous = service._Collector(NOW, ZoneInfo("UTC"), [4, 5, 9], contiguous=True)
+    listed = service._Collector(NOW, ZoneInfo("UTC"), [4, 5, 9])
+    assert contiguous.in_scope("course__patient_id") == {"course__patient_id__gte": 4, "course__patient_id__lte": 9}
+    assert listed.in_scope() == {"patient_id__in": [4, 5, 9]}
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="JIT is PostgreSQL's")
+@pytest.mark.django_db
+def test_the_nightly_run_computes_each_chunk_without_jit(book, monkeypatch):
+    book(date(2026, 11, 26))
+    seen = []
+    real = service._compute
+
+    def compute(*args, **kwargs):
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW jit")
+            seen.append(cursor.fetchone()[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(service, "_compute", compute)
+    reminders_reconcile(now=NOW)
+    assert seen == ["off"]
+
+
+def test_reminder_history_is_indexed_by_reminder_and_date_only():
+    # Each index on the history table is written for every reminder created; these are read.
+    historical = Reminder.history.model._meta
+    indexed = {f.name for f in historical.concrete_fields if f.db_index or f.primary_key}
+    assert indexed == {"history_id", "id", "history_date", "history_user"}
