@@ -35,6 +35,9 @@ from scheduling.infusion_review import REVIEW_KINDS
 from scheduling.models import CHECK_KINDS, LIVE_REMINDER_STATUSES, InfusionSession, Reminder, SessionStatus
 
 ROWS_PER_LIST = 25  # per list; each list says how many more there are and where they are
+# On a page of several sections, each lists fewer, so the last section is not screens away on a
+# tablet; its own page (?section=) lists ROWS_PER_LIST.
+ROWS_ON_HOME = 10
 UPCOMING_DAYS = 7
 # Nothing in the app records a preparation (lots are recorded at the chair), so the pharmacist's
 # "to prepare" is every booked infusion of the next two days, with its order's status.
@@ -193,7 +196,7 @@ def url_for_each(name: str, kwarg: str) -> Callable[[uuid.UUID], str]:
 class UnitGroup:
     key: str
     heading: str
-    sessions: list  # capped at ROWS_PER_LIST, by planned start then chair; empty when not shown
+    sessions: list  # capped, by planned start then chair; empty when not shown
     total: int
 
 
@@ -247,14 +250,15 @@ def _reviews_due(today: date, notice_days: int) -> QuerySet:
 def dashboard(
     *, shown: Collection[str] = (), severity: str = "", category: str = "", now: datetime | None = None
 ) -> Dashboard:
-    """The home page's figures and the lists of the sections `shown` (Section keys). Three
-    queries, then one per section shown (today in the unit: its four lists in one): the site's
-    review notice, every figure of the sections not shown and the kept flag totals in one query
-    (figures), and for each list its capped rows carrying its full length (CountOf). None reads
+    """The home page's figures and the lists of the sections `shown` (Section keys). Two queries,
+    the site's review notice, then every figure of the sections not shown and the kept flag totals
+    in one (figures); then one per section shown (today in the unit: its four lists in one; the
+    next 7 days: two, with their flags), each list's capped rows carrying its full length (CountOf). None reads
     every active flag or every order: flag counts and the patients' ranking are kept per patient
     as flags change (risk.tally); the other figures count off the index that serves their list."""
     now = now or timezone.now()
     shown = set(shown)
+    rows = ROWS_PER_LIST if len(shown) == 1 else min(ROWS_ON_HOME, ROWS_PER_LIST)
     notice_days = SiteSettings.objects.filter(pk=1).values_list("review_reminder_days", flat=True).first()
     notice_days = SiteSettings._meta.get_field("review_reminder_days").default if notice_days is None else notice_days
     upcoming = InfusionSession.objects.open().between(now, now + timedelta(days=UPCOMING_DAYS))
@@ -294,7 +298,7 @@ def dashboard(
     chosen_key = tally.filter_key(severity, category)
     tallies = FlagTally.objects.all()
     kept = {
-        **{severity: (tallies.filter(key=tally.filter_key(severity)), "flags") for severity in rules.SEVERITIES},
+        **{level: (tallies.filter(key=tally.filter_key(level)), "flags") for level in rules.SEVERITIES},
         "patients_at_risk": (tallies.filter(key=tally.AT_RISK), "patients"),
         "unacknowledged": (tallies.filter(key=tally.UNACKNOWLEDGED), "flags"),
         "deteriorations": (tallies.filter(key=tally.DETERIORATION), "flags"),
@@ -313,14 +317,14 @@ def dashboard(
             .only(*FLAG_SHOWN, "first_seen_at", "mitigation")
             # Most severe first: with info excluded, "high" < "moderate" sorts as SEVERITY_RANK does
             # (a test holds that), and the plain column lets the risk_flag_unacknowledged index serve.
-            .order_by("severity", "-first_seen_at")[:ROWS_PER_LIST]
+            .order_by("severity", "-first_seen_at")[:rows]
         )
     if "deteriorations" in shown:
         lists["deteriorations"] = list(
             active.filter(code=rules.CONFIRMED_DETERIORATION)
             .select_related("patient")
             .only(*FLAG_SHOWN, "evidence_on")
-            .order_by("-evidence_on")[:ROWS_PER_LIST]
+            .order_by("-evidence_on")[:rows]
         )
     if "orders" in shown:
         awaiting = DoseOrder.objects.awaiting_verification()
@@ -328,7 +332,8 @@ def dashboard(
             awaiting.select_related("patient", "product", "indication")
             .only(*ORDER_SHOWN, "prescribed_at")
             .annotate(total=CountOf(awaiting))
-            .order_by("prescribed_at")
+            .order_by("prescribed_at"),
+            rows,
         )
     if "to_schedule" in shown:
         waiting = DoseOrder.objects.to_schedule()
@@ -336,7 +341,8 @@ def dashboard(
             waiting.select_related("patient", "product", "indication")
             .only(*ORDER_SHOWN, "verified_at")
             .annotate(total=CountOf(waiting))
-            .order_by("verified_at", "pk")
+            .order_by("verified_at", "pk"),
+            rows,
         )
     if "upcoming" in shown:
         flags_shown = Prefetch(
@@ -351,20 +357,23 @@ def dashboard(
         lists["upcoming_sessions"] = counts["upcoming_sessions"] = _capped(
             _sessions_with_course(upcoming)
             .prefetch_related(flags_shown)
-            .annotate(total=CountOf(upcoming, column="planned_start"))
+            .annotate(total=CountOf(upcoming, column="planned_start")),
+            rows,
         )
     if "to_prepare" in shown:
         lists["to_prepare"] = counts["to_prepare"] = _capped(
             _sessions_with_course(
                 to_prepare, *(f"cycle__course__order__{name}" for name in ("uuid", "status", "at_risk"))
-            ).annotate(total=CountOf(to_prepare, column="planned_start"))
+            ).annotate(total=CountOf(to_prepare, column="planned_start")),
+            rows,
         )
     if "checks" in shown:
         lists["checks_due"] = _capped(
             checks.select_related("patient")
             .only("uuid", "due_at", "window_end", "message", *PATIENT_SHOWN)
             .annotate(total=CountOf(checks), overdue=CountOf(checks.filter(window_end__lt=now)))
-            .order_by("due_at")
+            .order_by("due_at"),
+            rows,
         )
         counts["checks_due"] = lists["checks_due"]
         counts["checks_overdue"] = lists["checks_due"].rows[0].overdue if lists["checks_due"] else 0
@@ -373,7 +382,8 @@ def dashboard(
             review.select_related("patient", "session")
             .only("uuid", "kind", "due_at", "message", "session", "session__uuid", *PATIENT_SHOWN)
             .annotate(total=CountOf(review))
-            .order_by("-due_at", "-pk")
+            .order_by("-due_at", "-pk"),
+            rows,
         )
     if "reviews_due" in shown:
         lists["reviews_due"] = counts["reviews_due"] = _capped(
@@ -383,10 +393,11 @@ def dashboard(
                 *PATIENT_SHOWN,
             )
             .annotate(total=CountOf(reviews_due))
-            .order_by("next_review_due", "pk")
+            .order_by("next_review_due", "pk"),
+            rows,
         )
     if "today" in shown:
-        groups = unit_today(now)
+        groups = unit_today(now, rows)
         counts.update({f"unit_{group.key}": group.total for group in groups})
     else:
         groups = [UnitGroup(key, heading, [], counts[f"unit_{key}"]) for key, heading in UNIT_GROUPS]
@@ -425,7 +436,7 @@ def dashboard(
 
 @dataclass(frozen=True)
 class Capped:
-    """A list cut at ROWS_PER_LIST, and its full length (from its CountOf column)."""
+    """A list cut at its cap, and its full length (from its CountOf column)."""
 
     rows: list
     total: int
@@ -434,8 +445,8 @@ class Capped:
         return bool(self.rows)
 
 
-def _capped(queryset: QuerySet) -> Capped:
-    rows = list(queryset[:ROWS_PER_LIST])
+def _capped(queryset: QuerySet, cap: int) -> Capped:
+    rows = list(queryset[:cap])
     return Capped(rows, rows[0].total if rows else 0)
 
 
@@ -521,7 +532,7 @@ def _link(
         patient.url = patient_url(patient.uuid)
 
 
-def unit_today(now: datetime) -> list[UnitGroup]:
+def unit_today(now: datetime, cap: int = ROWS_PER_LIST) -> list[UnitGroup]:
     """Today's sessions (the clinic's day) in the four lists of UNIT_GROUPS, in one query: each
     row is put in its list by a CASE, numbered and counted within it by window functions, and
     rows past the cap are cut in the database. A COUNT(*) OVER () is cheap here, unlike on the
@@ -543,7 +554,7 @@ def unit_today(now: datetime) -> list[UnitGroup]:
             place=Window(RowNumber(), partition_by=F("group"), order_by=[F("planned_start").asc(), F("chair").asc()]),
             group_total=Window(Count("pk"), partition_by=F("group")),
         )
-        .filter(place__lte=ROWS_PER_LIST)
+        .filter(place__lte=cap)
         .select_related("patient", "record")
         .only(
             *("uuid", "planned_start", "chair", "status", *PATIENT_SHOWN),

@@ -291,5 +291,9 @@ def test_needs_review_is_capped_with_its_total(role_client):
     for hour in range(27):
         record = InfusionRecordFactory(session__planned_start=local(6), stopped_at=local(8), completed_at=local(8))
         _review(record.session, due_at=local(8) + timedelta(minutes=hour))
-    board = role_client("physician").get(URL).context["board"]
+    client = role_client("physician")
+    home = client.get(URL)  # several sections: each lists fewer rows
+    assert len(home.context["board"].needs_review) == 10 and home.context["board"].counts["needs_review"] == 27
+    assert "10 of 27 shown (the newest)" in home.content.decode()
+    board = client.get(URL, {"section": "needs_review"}).context["board"]  # its own page
     assert len(board.needs_review) == 25 and board.counts["needs_review"] == 27
