@@ -266,10 +266,10 @@ def _cost(client: Client) -> tuple[int, int, int]:
 # queries, 842 model instances and about 4,400 variable lookups for every role. Room for small
 # template changes, not for a section rendered in full again.
 MOST = {
-    PHYSICIAN: (9, 160, 800),  # measured: 9 queries, 127 instances, 652 lookups
-    PHARMACIST: (8, 190, 560),  # 8, 156, 447
-    NURSE: (9, 450, 1800),  # 9, 377, 1475
-    VIEWER: (10, 420, 1500),  # 10, 338, 1211
+    PHYSICIAN: (9, 80, 500),  # measured: 9 queries, 52 instances, 367 lookups
+    PHARMACIST: (8, 90, 400),  # 8, 66, 282
+    NURSE: (9, 200, 950),  # 9, 152, 725
+    VIEWER: (10, 320, 1350),  # 10, 248, 1061
 }
 
 
