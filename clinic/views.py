@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from accounts.roles import roles_of
 from patients.forms import LabResultForm, MeasurementForm
 from patients.labs import LAB_CATALOG
 from patients.medicines import GLUCOCORTICOID_EQUIVALENCE_SOURCE
@@ -18,7 +19,7 @@ from scheduling.models import Cycle, SessionStatus
 from visits import charts
 from visits.scoring import patient_response, weeks_between
 
-from .dashboard import dashboard
+from .dashboard import dashboard, home_layout
 from .forms import DashboardFilterForm
 
 # What the chart's IVIG markers stand for until infusions themselves are recorded.
@@ -28,10 +29,21 @@ INFUSION_LABEL = "IVIG: first infusion, then the first day of each cycle given"
 @require_GET
 @permission_required("risk.view_riskflag", raise_exception=True)
 def home(request):
+    """The home page shaped by the person's roles (clinic.dashboard.LEADS); `?view=<role>` or
+    `?section=<key>` picks another view or one section, as plain links that work without JavaScript."""
+    layout = home_layout(
+        roles_of(request.user), view=request.GET.get("view", ""), section=request.GET.get("section", "")
+    )
     filters = DashboardFilterForm(request.GET or None)
     chosen = filters.cleaned_data if filters.is_bound and filters.is_valid() else {}
-    board = dashboard(severity=chosen.get("severity", ""), category=chosen.get("category", ""))
-    return render(request, "clinic/dashboard.html", {"board": board, "filters": filters, "now": timezone.now()})
+    board = dashboard(
+        shown=[section.key for section in layout.shown],
+        severity=chosen.get("severity", ""),
+        category=chosen.get("category", ""),
+    )
+    others = [(section, board.counts[section.count]) for section in layout.others]
+    context = {"board": board, "layout": layout, "others": others, "filters": filters, "now": timezone.now()}
+    return render(request, "clinic/dashboard.html", context)
 
 
 def _get_patient(patient_uuid) -> Patient:

@@ -543,6 +543,16 @@ class TreatmentCourse(models.Model):
                 condition=Q(status__in=["active", "trial_off", "stopped"]), name="treatment_course_status_known"
             ),
         ]
+        indexes = [
+            # The home page's "stewardship reviews due" (clinic.dashboard), list and count: courses in
+            # force by review date, and active ones by the end of their authorisation.
+            models.Index(
+                fields=["next_review_due"],
+                condition=Q(status__in=["active", "trial_off"]),
+                name="treatment_course_review_due",
+            ),
+            models.Index(fields=["authorised_until"], condition=Q(status="active"), name="treatment_course_lapse"),
+        ]
 
     def __str__(self):
         return f"{self.indication_name} from {self.started_on:%Y-%m-%d} ({self.patient.mrn})"

@@ -34,8 +34,11 @@ def test_new_dvt_caps_the_rate_and_a_nurse_acknowledges_the_flag(page, physician
     expect(flags).to_contain_text(FLAG_TITLE)
     expect(flags).to_contain_text("at-risk rate cap")
 
-    # The dashboard lists the patient with the new, high-severity flag.
+    # The physician's home leads with the new flag to acknowledge; the flagged patients are one
+    # click away, in the row of the other sections.
     page.get_by_role("link", name="Dashboard").click()
+    expect(page.get_by_role("region", name="Flags not yet acknowledged")).to_contain_text(FLAG_TITLE)
+    page.get_by_role("navigation", name="Other sections").get_by_role("link", name="patients with active flags").click()
     flagged = (
         page.get_by_role("region", name="Patients with active flags").get_by_role("row").filter(has_text="E2E-0001")
     )
@@ -73,6 +76,8 @@ def test_new_dvt_caps_the_rate_and_a_nurse_acknowledges_the_flag(page, physician
     # The nurse acknowledges it from the dashboard, saying what was done: the form opens in the flag's
     # row and the acknowledgement takes its place (e2e/test_in_place.py has the same without JavaScript).
     login(page, nurse_user.username)
+    # A nurse's home leads with the unit: the flags not yet acknowledged are one click away.
+    page.get_by_role("navigation", name="Other sections").get_by_role("link", name="flags not yet acknowledged").click()
     row = page.get_by_role("region", name="Flags not yet acknowledged").get_by_role("row").filter(has_text=FLAG_TITLE)
     acknowledge_flag(
         page,

@@ -567,6 +567,13 @@ class Reminder(models.Model):
                 condition=Q(status__in=LIVE_REMINDER_STATUSES),
                 name="reminder_live_patient",
             ),
+            # The home page's "needs review" (scheduling.infusion_review.REVIEW_KINDS), newest first,
+            # and its count, instead of every live reminder of the clinic filtered by kind.
+            models.Index(
+                fields=["due_at", "id"],
+                condition=Q(status__in=LIVE_REMINDER_STATUSES, kind__in=("infusion_incomplete", "infusion_reaction")),
+                name="reminder_live_review",
+            ),
         ]
 
     def __str__(self):

@@ -55,6 +55,11 @@ def test_prints_every_page_at_both_sizes_with_equal_query_counts_and_the_targets
     assert len(periodic_queries) == 1  # the same at both sizes
     assert "database   SQLite" in out or "database   PostgreSQL" in out
     assert "CPUs" in out and "Django" in out
+    # The bench logs in as its physician: the page measured is the physician's home.
+    assert (
+        "dashboard  the home page as the bench's physician sees it: flags not yet acknowledged; needs review; "
+        "stewardship reviews due listed, the rest as figures"
+    ) in out
     assert "slowest queries at 6 patients" in out and "SELECT" in out
     targets = out[out.index("targets (") :]
     # At 3 and 6 patients no 10,000-patient figure exists: graded "not measured", never invented.
@@ -105,7 +110,7 @@ def test_fewer_than_three_repetitions_are_refused():
 
 def test_the_hand_written_sql_returns_the_dashboards_rows(frozen_today):
     seed_synthetic_clinic(patients=12, today=frozen_today)
-    board = dashboard()
+    board = dashboard(shown=["flags"])  # the overview's list of patients with active flags
     expected = [(patient.pk, flag.pk) for patient, flags in board.patients for flag in flags]
     rows = benchmark.dashboard_sql_rows()
     assert expected, "the synthetic clinic has patients with flags"

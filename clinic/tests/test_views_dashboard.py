@@ -55,16 +55,17 @@ def _clinic(size: int) -> None:
 def test_counts_lists_and_links(role_client, make_order, make_user):
     _clinic(3)
     pending = make_order()
-    response = role_client("nurse").get(URL)
+    client = role_client("nurse")
+    response = client.get(URL, {"section": "orders"})
     assert response.status_code == 200
     board = response.context["board"]
     assert board.counts["high"] == 3 and board.counts["patients_at_risk"] == 3
     assert board.counts["orders_awaiting"] == 1 and board.orders_awaiting == [pending]
-    html = response.content.decode()
+    assert pending.get_absolute_url() in response.content.decode()
+    html = client.get(URL, {"section": "unacknowledged"}).content.decode()
     assert "History of venous or arterial thrombosis" in html and "Acknowledge" in html
-    assert pending.get_absolute_url() in html
     dose_order_verify(by=make_user("pharmacist"), order=pending)
-    assert role_client("nurse").get(URL).context["board"].counts["orders_awaiting"] == 0
+    assert client.get(URL).context["board"].counts["orders_awaiting"] == 0
 
 
 @pytest.mark.django_db
@@ -125,11 +126,10 @@ def test_query_count_does_not_depend_on_clinic_size(role_client, django_assert_n
     client.get(URL)  # the first request after login renews the session (a write); later ones read only
     with CaptureQueriesContext(connection) as small:
         client.get(URL)
-    # session, user, permissions and roles, inbox badge (4) + the dashboard's own eleven: the flag
-    # counts, the flagged patients, unacknowledged, deteriorations, orders awaiting, upcoming and
-    # their flags (one prefetch), checks, needs review, to schedule, today in the unit (its four
-    # lists in one)
-    assert len(small.captured_queries) == 15, [query["sql"][:80] for query in small.captured_queries]
+    # session, user, permissions and roles, inbox badge (4) + the pharmacist's home (4): the site's
+    # review notice, every figure of the sections not listed in one, orders awaiting, to prepare.
+    # Every role at two sizes: test_home.py.
+    assert len(small.captured_queries) == 8, [query["sql"][:80] for query in small.captured_queries]
     _clinic(25)
     _unit(3)
     with django_assert_num_queries(len(small.captured_queries)):
@@ -149,7 +149,7 @@ def test_a_capped_list_says_how_many_there_are_and_where_the_rest_are(role_clien
 
     monkeypatch.setattr(module, "ROWS_PER_LIST", 2)
     _clinic(5)  # five unacknowledged thrombosis flags
-    response = role_client("pharmacist").get(URL)
+    response = role_client("pharmacist").get(URL, {"section": "unacknowledged"})
     board = response.context["board"]
     assert len(board.unacknowledged) == 2 and board.counts["unacknowledged"] >= 5
     html = response.content.decode()
@@ -201,7 +201,7 @@ def test_today_in_the_unit(role_client, frozen_today):
         session__planned_start=local(23, 0, day=frozen_today - timedelta(days=1)),
         completed_at=local(23, 30, day=frozen_today - timedelta(days=1)),
     )
-    response = role_client("viewer").get(URL)
+    response = role_client("viewer").get(URL, {"section": "today"})
     groups = {group.key: group for group in response.context["board"].unit_today}
     assert groups["due"].sessions == [not_started, due_soon] and groups["due"].total == 2
     assert groups["in_progress"].sessions == [running.session]
@@ -221,7 +221,7 @@ def test_today_in_the_unit_is_capped_with_its_total(role_client, frozen_today, m
     monkeypatch.setattr(module, "ROWS_PER_LIST", 1)
     for hour in (8, 9, 10):
         InfusionSessionFactory(planned_start=local(hour), status=SessionStatus.PLANNED)
-    response = role_client("viewer").get(URL)
+    response = role_client("viewer").get(URL, {"view": "nurse"})
     due = response.context["board"].unit_today[0]
     assert [session.planned_start for session in due.sessions] == [local(8)] and due.total == 3
     assert '1 of 3 shown (the earliest); the rest are on <a href="/scheduling/week/">the week view</a>' in (
@@ -236,7 +236,7 @@ def test_orders_to_schedule_with_a_plan_link_for_nurses_only(role_client, make_o
     make_order()  # awaiting verification: not yet
     plan = reverse("scheduling:course_create", kwargs={"order_uuid": waiting.uuid})
     for role in ("nurse", "viewer", "pharmacist", "physician"):
-        response = role_client(role).get(URL)
+        response = role_client(role).get(URL, {"section": "to_schedule"})
         board = response.context["board"]
         assert board.to_schedule == [waiting] and board.counts["to_schedule"] == 1
         html = response.content.decode()
@@ -249,15 +249,20 @@ def test_orders_to_schedule_with_a_plan_link_for_nurses_only(role_client, make_o
 def test_every_list_names_the_patient_with_a_link(role_client, make_order):
     _clinic(1)
     pending = make_order()
-    html = role_client("pharmacist").get(URL).content.decode()
+    client = role_client("pharmacist")
+    html = client.get(URL).content.decode()
     patient = pending.patient
     name = (
         f'<span class="text-nowrap"><bdi>{patient.mrn}</bdi></span> '
         f"<bdi>{patient.family_name}</bdi>, <bdi>{patient.given_name}</bdi></a>"
     )
     assert f'<a class="patient-link" href="{patient.get_absolute_url()}">{name}' in html  # orders awaiting
-    assert html.count('class="patient-link"') >= 3  # and the flagged and unacknowledged lists
     assert f"{patient.family_name}, {patient.given_name}</td>" not in html  # no name left unlinked
+    flagged = RiskFlag.objects.active().exclude(patient=patient).first().patient
+    for section in ("flags", "unacknowledged"):  # and the flagged and unacknowledged lists
+        html = client.get(URL, {"section": section}).content.decode()
+        assert f'<a class="patient-link" href="{flagged.get_absolute_url()}#flags">' in html
+        assert f"{flagged.family_name}, {flagged.given_name}</td>" not in html
 
 
 @pytest.mark.django_db
@@ -286,5 +291,9 @@ def test_needs_review_is_capped_with_its_total(role_client):
     for hour in range(27):
         record = InfusionRecordFactory(session__planned_start=local(6), stopped_at=local(8), completed_at=local(8))
         _review(record.session, due_at=local(8) + timedelta(minutes=hour))
-    board = role_client("physician").get(URL).context["board"]
+    client = role_client("physician")
+    home = client.get(URL)  # several sections: each lists fewer rows
+    assert len(home.context["board"].needs_review) == 10 and home.context["board"].counts["needs_review"] == 27
+    assert "10 of 27 shown (the newest)" in home.content.decode()
+    board = client.get(URL, {"section": "needs_review"}).context["board"]  # its own page
     assert len(board.needs_review) == 25 and board.counts["needs_review"] == 27

@@ -48,7 +48,7 @@ def test_a_positive_screen_puts_the_patient_on_the_at_risk_cap_with_prophylaxis_
     page = role_client("nurse").get(reverse("patients:detail", kwargs={"patient_uuid": patient.uuid}))
     text = page.content.decode()
     assert "Anticoagulant prophylaxis to consider" in text and "not a rule" in text
-    board = role_client("physician").get(reverse("home")).content.decode()
+    board = role_client("physician").get(reverse("home"), {"section": "flags"}).content.decode()
     assert "Anticoagulant prophylaxis to consider" in board
 
     MedicationFactory(patient=patient, category=MedicationCategory.ANTICOAGULANT, name="Enoxaparin")

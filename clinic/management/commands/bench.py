@@ -20,6 +20,7 @@ from django.utils import timezone
 from accounts.roles import PHYSICIAN
 from clinic import benchmark
 from clinic.benchmark import NOT_MEASURED, SweepFigure, grade_at_most, grade_not_growing, grade_same
+from clinic.dashboard import LEADS, SECTION_BY_KEY
 from clinic.synthetic import MRN_PREFIX, bench_mrn, bench_patients, bench_users, seed_synthetic_clinic
 from patients.models import Patient
 
@@ -300,6 +301,8 @@ class Command(BaseCommand):
             f"requests   {repetitions} repetitions of {requests} per page and size, through django.test.Client "
             "(server time, no network)"
         )
+        listed = "; ".join(SECTION_BY_KEY[key].heading.lower() for key in LEADS[PHYSICIAN])
+        out(f"dashboard  the home page as the bench's {PHYSICIAN} sees it: {listed} listed, the rest as figures")
         self._report_seeding(results)
         out("")
         out(
