@@ -92,6 +92,8 @@ def test_book_an_orders_sessions_from_the_board_by_keyboard(page, nurse_user, ve
     order.focus()
     page.keyboard.press("Enter")
     expect(page.get_by_role("status").filter(has_text=f"Booking {MRN}")).to_be_visible()
+    # The order's link loaded the page again: its board scripts run before a cell is chosen.
+    expect(page.locator("#chair-board[data-board-ready]")).to_be_attached()
 
     free = cell(page, 2, monday).get_by_role("link", name=re.compile(r"^Book day 1 here"))
     free.focus()

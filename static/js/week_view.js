@@ -281,5 +281,8 @@
         }
       });
     }
+    // The board's controls work in place from here on (before this, a link is followed as a page):
+    // browser tests wait for it after a page load rather than race the deferred scripts.
+    board.setAttribute("data-board-ready", "");
   });
 })();
