@@ -289,6 +289,8 @@ def says(page: Page, message: str) -> None:
 
 def open_menu(page: Page) -> None:
     """Open the collapsed main menu (below 992 px) and the person's own menu (API tokens, Log out)."""
+    # Until the stylesheets apply, the toggler shows at any width and then vanishes: wait for them.
+    page.wait_for_load_state("load")
     toggler = page.get_by_role("button", name="Show menu")
     if toggler.is_visible() and toggler.get_attribute("aria-expanded") != "true":
         toggler.click()
