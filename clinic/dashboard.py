@@ -327,22 +327,12 @@ def dashboard(
             .order_by("-evidence_on")[:rows]
         )
     if "orders" in shown:
-        awaiting = DoseOrder.objects.awaiting_verification()
-        lists["orders_awaiting"] = counts["orders_awaiting"] = _capped(
-            awaiting.select_related("patient", "product", "indication")
-            .only(*ORDER_SHOWN, "prescribed_at")
-            .annotate(total=CountOf(awaiting))
-            .order_by("prescribed_at"),
-            rows,
+        lists["orders_awaiting"] = counts["orders_awaiting"] = _order_list(
+            DoseOrder.objects.awaiting_verification(), rows, "prescribed_at"
         )
     if "to_schedule" in shown:
-        waiting = DoseOrder.objects.to_schedule()
-        lists["to_schedule"] = counts["to_schedule"] = _capped(
-            waiting.select_related("patient", "product", "indication")
-            .only(*ORDER_SHOWN, "verified_at")
-            .annotate(total=CountOf(waiting))
-            .order_by("verified_at", "pk"),
-            rows,
+        lists["to_schedule"] = counts["to_schedule"] = _order_list(
+            DoseOrder.objects.to_schedule(), rows, "verified_at", "pk"
         )
     if "upcoming" in shown:
         flags_shown = Prefetch(
@@ -443,6 +433,18 @@ class Capped:
 
     def __bool__(self) -> bool:
         return bool(self.rows)
+
+
+def _order_list(orders: QuerySet, cap: int, when: str, *tiebreak: str) -> "Capped":
+    """A queue of dose orders as a list shows it: the first `cap` by `when`, each row carrying the
+    queue's total."""
+    return _capped(
+        orders.select_related("patient", "product", "indication")
+        .only(*ORDER_SHOWN, when)
+        .annotate(total=CountOf(orders))
+        .order_by(when, *tiebreak),
+        cap,
+    )
 
 
 def _capped(queryset: QuerySet, cap: int) -> Capped:
