@@ -58,7 +58,7 @@ def record_a_lot(page: Page, *, lot: str, size_g: int | str, vials: int, expiry:
     """From the session page: a product lot typed in (no scanner)."""
     page.get_by_role("link", name="Product lot").click()
     # The form puts focus in its scan field (autofocus, for the scanner): wait for it, or typing in
-    # another field can race it (in place, htmx focuses it a moment after the swap).
+    # another field can race it (the click returns before the form arrives).
     expect(page.get_by_label("Scan (GS1 DataMatrix)")).to_be_focused()
     page.get_by_label("Lot number").fill(lot)
     page.get_by_label("Vial size").select_option(label=f"{size_g} g")

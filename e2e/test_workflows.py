@@ -172,7 +172,7 @@ def test_flag_review_and_the_error_pages(page_js_on_and_off, watch, physician_us
     # Sent empty first: refused, with the error named for screen readers.
     open_acknowledgement(page, flag_title=FLAG_TITLE)
     page.get_by_role("button", name="Acknowledge").click()
-    # In place, htmx settles the field's classes a moment after the swap: wait for the invalid mark.
+    # The answer arrives after the click returns: wait for the invalid mark before naming the errors.
     expect(page.get_by_label("What you checked or did")).to_have_class(re.compile(r"\bis-invalid\b"))
     assert_errors_named(page)
     check("acknowledge-refused")

@@ -48,6 +48,8 @@ def test_the_page_has_a_status_region_the_error_script_and_the_htmx_config(role_
     assert finders.find("js/in_place.js")
     config = json.loads(re.search(r"<meta name=\"htmx-config\" content='([^']+)'>", html).group(1))
     assert config["allowEval"] is False and config["includeIndicatorStyles"] is False
+    # A swapped-in form is wired (and its autofocus field focused) as soon as it shows.
+    assert config["defaultSettleDelay"] == 0
     handling = {rule["code"]: rule for rule in config["responseHandling"]}
     assert handling["422"]["swap"] is True and handling["409"]["swap"] is True
     assert handling["[45].."] == {"code": "[45]..", "swap": False, "error": True}
