@@ -51,18 +51,14 @@ browser:
 	  else echo "Chromium is missing: install Debian's 'chromium' package for the browser tests"; fi; }
 
 ## test: set up and run the whole test suite (SQLite and the filesystem broker unless DATABASE_URL / CELERY_BROKER_URL say otherwise):
-## everything but the browser tests on TEST_WORKERS processes (pytest-xdist), then the browser tests on as many, a test
-## module per worker (each worker its own test database, live server and Chromium). Every test database is a copy of one
-## migrated template (ivig_clinic/migrated_template.py; TEST_DB_TEMPLATE=0 migrates each from empty). On a machine whose CPUs are busy with other work, TEST_WORKERS=0 is faster: one process.
+## everything but the browser tests on TEST_WORKERS processes (pytest-xdist) and, beside them, the browser tests on as many, a
+## test module per worker (each worker its own test database, live server and Chromium); scripts/test-suite says why side by
+## side. Every test database is a copy of one migrated template (ivig_clinic/migrated_template.py; TEST_DB_TEMPLATE=0 migrates
+## each from empty). On a machine whose CPUs are busy with other work, TEST_WORKERS=0 is faster: one process, in turn.
 TEST_WORKERS ?= 2
 test: install-dev browser
 	$(BIN)/lint-imports --no-cache
-ifeq ($(TEST_WORKERS),0)
-	$(BIN)/pytest
-else
-	$(BIN)/pytest -n $(TEST_WORKERS) -m "not e2e"
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile e2e
-endif
+	TEST_WORKERS=$(TEST_WORKERS) scripts/test-suite
 
 ## load: wrk (Debian's package) through nginx (Debian's nginx-light) against 3 gunicorn instances of 2 workers
 ## (the compose layout, production settings, PostgreSQL at 127.0.0.1:5432 with scratch database ivig_load, Redis

@@ -10,10 +10,12 @@ that loads the same stylesheets, with the <noscript> contents kept as markup and
 import os
 import re
 import time
+from contextlib import suppress
 from weakref import WeakSet
 
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import BrowserContext, Page
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from e2e.conftest import screenshot
 
@@ -55,6 +57,9 @@ def violations_report(violations: list[dict]) -> str:
 
 def serious_violations(page: Page) -> list[dict]:
     """The serious and critical WCAG 2.2 A/AA violations axe finds on the page as it is now."""
+    # Once its stylesheets apply: a step can reach its form (and fill it) while they still load, and
+    # axe would then measure the unstyled page (17 px touch targets, on a loaded machine).
+    page.wait_for_load_state("load")
     if page.context in _SCRIPTLESS:
         return _violations_of_a_copy(page)
     return _serious(_AXE.run(page, options=OPTIONS).response["violations"])
@@ -97,6 +102,11 @@ ERRORS_NOT_NAMED = """() => {
 
 def assert_errors_named(page: Page) -> None:
     """A refused form names its errors for screen readers (WCAG 3.3.1 and 4.1.2)."""
+    # A refusal sent as a whole page arrives after the click returns: wait for its summary (if none comes
+    # the check below says so, not a timeout).
+    with suppress(PlaywrightTimeoutError):
+        page.locator("main [role=alert]").first.wait_for(state="attached")
+    page.wait_for_load_state("load")
     problems = page.evaluate(ERRORS_NOT_NAMED)
     assert not problems, f"{page.url}: errors not named for screen readers: {problems}"
 

@@ -39,14 +39,16 @@ LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 WIDE = {"width": 1280, "height": 900}
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
 PASSWORD = "e2e-journey-password"
-# A failed lookup waits this long: pages answer in milliseconds, so 5 s means "not there". On a machine
-# busy with other work a cold page can take longer: E2E_TIMEOUT_MS=20000 gives it time.
+# A failed lookup or assertion waits this long: pages answer in milliseconds, so 5 s means "not there". On
+# a machine busy with other work a cold page can take longer: E2E_TIMEOUT_MS=20000 gives it time (the
+# browser tests beside the other tests, scripts/test-suite, get 15 s). A longer wait slows no test that passes.
 TIMEOUT_MS = int(os.environ.get("E2E_TIMEOUT_MS", "5000"))
 FORM_REFUSED = "Failed to load resource: the server responded with a status of 422 (Unprocessable Entity)"
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "e2e: real-browser journeys")
+    expect.set_options(timeout=TIMEOUT_MS)  # assertions, as the contexts' lookups (set_default_timeout)
 
 
 @pytest.fixture(autouse=True)
