@@ -8,6 +8,7 @@ from _pytest.doctest import DoctestModule
 from django.contrib.auth.models import Group
 
 from accounts.roles import ROLES
+from accounts.transactions import service_transaction
 from dosing.tests.factories import DoseOrderFactory
 from patients.tests.factories import MeasurementFactory, PatientFactory, UserFactory
 
@@ -118,11 +119,13 @@ def dm_indication(db):
 
 @pytest.fixture
 def dm_patient(db):
-    """The worked check's patient: 52-year-old woman with DM, 70 kg, 170 cm, no risk factor."""
-    patient = PatientFactory(date_of_birth=date(1974, 2, 3), sex_at_birth="female", diagnosis="adult_dm")
-    MeasurementFactory(
-        patient=patient, measured_on=date(2026, 11, 20), weight_kg=Decimal("70.0"), height_cm=Decimal("170.0")
-    )
+    """The worked check's patient: 52-year-old woman with DM, 70 kg, 170 cm, no risk factor (saved in one
+    service transaction, as registering her would be: her flags worked out once, at its end)."""
+    with service_transaction():
+        patient = PatientFactory(date_of_birth=date(1974, 2, 3), sex_at_birth="female", diagnosis="adult_dm")
+        MeasurementFactory(
+            patient=patient, measured_on=date(2026, 11, 20), weight_kg=Decimal("70.0"), height_cm=Decimal("170.0")
+        )
     return patient
 
 
