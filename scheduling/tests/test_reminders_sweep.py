@@ -415,6 +415,22 @@ def test_baseline_tis_a_week_before_the_first_infusion_unless_recorded(book, swe
     assert "Baseline" in reminder.message
 
 
+@pytest.mark.django_db
+def test_a_first_day_left_unrecorded_does_not_make_a_second_baseline_reminder(book, sweep):
+    # Booked 27–28 Nov, no baseline visit: the baseline reminder is due on 20 Nov. On 27 Nov at noon day 1
+    # has not been started nor marked missed: it is still the first infusion, late, and day 2 is not.
+    patient = WeighedPatientFactory()
+    book(date(2026, 11, 27), patient=patient)
+    sweep()
+    assert list(Reminder.objects.filter(kind="tis_assessment").values_list("subject_key", flat=True)) == [
+        f"tis_assessment:patient-{patient.pk}:2026-11-20"
+    ]
+
+    later = sweep(local(date(2026, 11, 27), 12))
+    assert "tis_assessment" not in later["created_by_kind"]
+    assert Reminder.objects.filter(kind="tis_assessment").count() == 1
+
+
 def _course_dates(patient, started_on, due, *, until=None, status="active", reason=""):
     """Set the patient's treatment course (started by its first order) to these dates."""
     TreatmentCourse.objects.filter(patient=patient).update(

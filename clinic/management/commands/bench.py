@@ -118,8 +118,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--sweep-limit",
             type=float,
-            default=120,
-            help="Stop a reminder sweep after this many seconds and report it as stopped (default 120).",
+            # A guard against a run that never ends, not a target (the targets are graded below): long
+            # enough for the first run at 50,000 patients, which is no target but which the periodic
+            # and nightly runs at that size wait on.
+            default=300,
+            help="Stop a reminder sweep after this many seconds and report it as stopped (default 300).",
         )
 
     def handle(
