@@ -51,10 +51,10 @@ browser:
 	  else echo "Chromium is missing: install Debian's 'chromium' package for the browser tests"; fi; }
 
 ## test: set up and run the whole test suite (SQLite and the filesystem broker unless DATABASE_URL / CELERY_BROKER_URL say otherwise):
-## everything but the browser tests on TEST_WORKERS processes (pytest-xdist) and, beside them, the browser tests on as many, a
-## test module per worker (each worker its own test database, live server and Chromium); scripts/test-suite says why side by
-## side. Every test database is a copy of one migrated template (ivig_clinic/migrated_template.py; TEST_DB_TEMPLATE=0 migrates
-## each from empty). On a machine whose CPUs are busy with other work, TEST_WORKERS=0 is faster: one process, in turn.
+## everything but the browser tests on TEST_WORKERS processes (pytest-xdist), then the browser tests on as many, a test
+## module per worker (each worker its own test database, live server and Chromium); scripts/test-suite says why in turn and
+## not side by side. Every test database is a copy of one migrated template (ivig_clinic/migrated_template.py; TEST_DB_TEMPLATE=0 migrates
+## each from empty). On a machine whose CPUs are busy with other work, TEST_WORKERS=0 is faster: one process.
 TEST_WORKERS ?= 2
 test: install-dev browser
 	$(BIN)/lint-imports --no-cache

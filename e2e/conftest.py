@@ -40,8 +40,8 @@ WIDE = {"width": 1280, "height": 900}
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
 PASSWORD = "e2e-journey-password"
 # A failed lookup or assertion waits this long: pages answer in milliseconds, so 5 s means "not there". On
-# a machine busy with other work a cold page can take longer: E2E_TIMEOUT_MS=20000 gives it time (the
-# browser tests beside the other tests, scripts/test-suite, get 15 s). A longer wait slows no test that passes.
+# a machine busy with other work a cold page can take longer: E2E_TIMEOUT_MS=20000 gives it time
+# (scripts/test-suite gives 15 s: CI runs the native stack check beside them). A longer wait slows no test that passes.
 TIMEOUT_MS = int(os.environ.get("E2E_TIMEOUT_MS", "5000"))
 FORM_REFUSED = "Failed to load resource: the server responded with a status of 422 (Unprocessable Entity)"
 

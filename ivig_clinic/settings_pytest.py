@@ -15,9 +15,3 @@ os.environ.setdefault("SECRET_KEY", "test-run-" + secrets.token_urlsafe(40))
 os.environ.setdefault("DATABASE_POOL_MAX_SIZE", "0")
 
 from .settings import *  # noqa: E402, F403
-
-# Two test runs at once against one PostgreSQL (scripts/test-suite runs the browser tests beside the others)
-# need test databases of their own: pytest-django names them after TEST["NAME"] (plus each xdist worker's
-# suffix), so the second run sets TEST_DATABASE_NAME. SQLite's in-memory test databases are per process.
-if os.environ.get("TEST_DATABASE_NAME") and DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":  # noqa: F405
-    DATABASES["default"].setdefault("TEST", {})["NAME"] = os.environ["TEST_DATABASE_NAME"]  # noqa: F405
