@@ -3,7 +3,7 @@ from datetime import date, timedelta
 import pytest
 from django.urls import reverse
 
-from accounts.transactions import service_transaction
+from accounts.transactions import service
 from dosing.services.orders import dose_order_verify
 from dosing.tests.factories import DoseOrderFactory
 from patients.tests.factories import MeasurementFactory, MedicationFactory, PatientFactory, RiskFactorFactory
@@ -20,17 +20,13 @@ from scheduling.tests.factories import (
 URL = reverse("home")
 
 
+@service
 def _unit(size: int) -> None:
     """`size` verified orders to schedule, and `size` sessions today in each list of the unit.
 
     Built in one service transaction, as one service would write them: each patient's flags and
     reminders are worked out once at its end, not again after every row a factory saves (five times
     a row: 80 % of the time of the 30-row clinics). The rows, and so what the page reads, are the same."""
-    with service_transaction():
-        _unit_rows(size)
-
-
-def _unit_rows(size: int) -> None:
     for _ in range(size):
         DoseOrderFactory(verified=True)
         InfusionSessionFactory(planned_start=local(12, 30), status=SessionStatus.CONFIRMED)  # due and upcoming
@@ -53,14 +49,10 @@ def _review(session, kind="infusion_reaction", **fields):
     )
 
 
+@service
 def _clinic(size: int) -> None:
     """`size` patients at thrombosis risk, a third of them on a nephrotoxic drug (one service
     transaction, as _unit)."""
-    with service_transaction():
-        _clinic_rows(size)
-
-
-def _clinic_rows(size: int) -> None:
     for index in range(size):
         patient = PatientFactory(date_of_birth=date(1950 if index % 2 else 1980, 1, 1))
         RiskFactorFactory(patient=patient, kind="venous_thrombosis", noted_on=date(2024, 1, 1))

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import factory
 
-from accounts.transactions import service_transaction
+from accounts.transactions import service
 from dosing.tests.factories import DoseOrderFactory
 from patients.tests.factories import LabResultFactory, PatientFactory, UserFactory
 from scheduling.models import Course, Cycle, InfusionRecord, InfusionSession, Reminder, SessionStatus
@@ -30,15 +30,11 @@ CHECK_ACCEPTED = {"check_accepted": True, "check_reason": "Not what this test is
 CHECK_ACCEPTED_POST = {"check_accepted": "on", "check_reason": "Not what this test is about."}
 
 
+@service
 def fresh_chart(patient, day: date = DAY, *, skip: tuple[str, ...] = ()) -> None:
     """Creatinine, eGFR and haemoglobin drawn two days before `day`, blood group O and IgA normal:
     with a weight as recent, every item of the pre-infusion check is ok. Tests not in `skip`.
     One service transaction, as a service would write them (the flags worked out once, at its end)."""
-    with service_transaction():
-        _fresh_chart(patient, day, skip)
-
-
-def _fresh_chart(patient, day: date, skip: tuple[str, ...]) -> None:
     for test, value, unit in (
         ("creatinine", "0.9", "mg/dL"),
         ("egfr", "85", "mL/min/1.73 m²"),
@@ -131,23 +127,19 @@ class ReminderFactory(factory.django.DjangoModelFactory):
     role = "nurse"
 
 
+@service
 def make_session(order, *, by, planned_start=None, status=SessionStatus.CONFIRMED) -> InfusionSession:
     """A session of `order` on day 1 of cycle 1 (09:00 on the frozen day unless `planned_start`), in one
     service transaction (the patient's flags and reminders worked out once, at its end)."""
     planned_start = planned_start or local(9)
-    with service_transaction():
-        course = CourseFactory(order=order, created_by=by, first_day=planned_start.date())
-        return InfusionSessionFactory(cycle__course=course, planned_start=planned_start, status=status)
+    course = CourseFactory(order=order, created_by=by, first_day=planned_start.date())
+    return InfusionSessionFactory(cycle__course=course, planned_start=planned_start, status=status)
 
 
+@service
 def book_course(order, by, first_day: date, *, cycles=1, days=2, interval_weeks=4, hour=9, minutes=300):
     """A course of `cycles` cycles of `days` sessions at `hour` local in chair 1, every `interval_weeks`
     (one service transaction, as booking is: the patient's flags and reminders worked out once)."""
-    with service_transaction():
-        return _book_course(order, by, first_day, cycles, days, interval_weeks, hour, minutes)
-
-
-def _book_course(order, by, first_day, cycles, days, interval_weeks, hour, minutes):
     course = CourseFactory(
         order=order,
         created_by=by,
