@@ -17,7 +17,7 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import BrowserContext, Page
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from e2e.conftest import screenshot
+from e2e.conftest import screenshot, screenshots_on
 
 WCAG_22_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 OPTIONS = {"runOnly": {"type": "tag", "values": WCAG_22_AA}, "resultTypes": ["violations"]}
@@ -144,7 +144,7 @@ def check_page(page: Page, journey: str, step: str) -> None:
     walked with JavaScript off are checked, not photographed: they are the pages the walk with
     JavaScript on photographs (~0.3 s a picture, two widths, 80-odd pages)."""
     assert_accessible(page, f"{journey}/{step}")
-    if javascript_mode(page) == "js-off" or os.environ.get("E2E_SCREENSHOTS", "1") == "0":
+    if javascript_mode(page) == "js-off" or not screenshots_on():
         return
     viewport = page.viewport_size
     for width in WIDTHS:

@@ -308,11 +308,16 @@ def logout(page: Page) -> None:
     expect(page.get_by_role("heading", name="Log in")).to_be_visible()
 
 
+def screenshots_on() -> bool:
+    """E2E_SCREENSHOTS=0 turns the screenshots off: CI's second pass (the same pages on PostgreSQL) sets
+    it rather than write every picture again (~0.3 s each, 200-odd a pass)."""
+    return os.environ.get("E2E_SCREENSHOTS", "1") != "0"
+
+
 def screenshot(page: Page, journey: str, step: str, *, full_page: bool = True) -> Path:
-    """Save the page under artifacts/screenshots/. E2E_SCREENSHOTS=0 skips it: CI's second pass (the same
-    pages on PostgreSQL) sets it rather than write every picture again (~0.3 s each, 200-odd a pass)."""
+    """Save the page under artifacts/screenshots/ (unless `screenshots_on()` says not)."""
     path = SCREENSHOTS / f"e2e-{journey}-{step}.png"
-    if os.environ.get("E2E_SCREENSHOTS", "1") == "0":
+    if not screenshots_on():
         return path
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(path), full_page=full_page)

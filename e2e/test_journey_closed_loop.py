@@ -115,7 +115,7 @@ def test_scan_correct_refuse_complete_partial_and_review(
     scanned_lot = f"A{today:%y%m}01"
     page.get_by_role("link", name="Product lot").click()
     # The form puts focus in its scan field (autofocus, for the scanner): wait for it, or typing in
-    # another field can race it (in place, htmx focuses it a moment after the swap).
+    # another field can race it (the click returns before the form arrives).
     expect(page.get_by_label("Scan (GS1 DataMatrix)")).to_be_focused()
     page.get_by_label("Vials from this lot").fill("2")
     page.get_by_label("Scan (GS1 DataMatrix)").click()
