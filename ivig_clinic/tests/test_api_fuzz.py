@@ -16,7 +16,6 @@ needs a login and collection has no database; a test below checks that
 which could fetch it per test, fails on pytest 9: it writes ``Function._nodeid``.)
 """
 
-import os
 import uuid
 
 import pytest
@@ -34,6 +33,7 @@ from schemathesis.specs.openapi.checks import (
 
 from accounts.services import api_token_create
 from dosing.tests.factories import verified
+from ivig_clinic.tests.fuzz_examples import examples
 from ivig_clinic.urls import api
 from patients.tests.factories import MeasurementFactory, PatientFactory
 from scheduling.services.records import record_start
@@ -95,8 +95,7 @@ def test_the_fuzzed_document_is_the_one_served(client, bearer):
 
 @schema.parametrize()
 @settings(
-    # FUZZ_EXAMPLES_PERCENT: see test_forms_fuzz.py (CI's PostgreSQL pass replays the first half).
-    max_examples=max(1, 60 * int(os.environ.get("FUZZ_EXAMPLES_PERCENT", "100")) // 100),
+    max_examples=examples(60),  # fewer in CI's second pass (fuzz_examples.py)
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],

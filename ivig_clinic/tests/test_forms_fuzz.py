@@ -15,7 +15,6 @@ Every example runs in a savepoint that is rolled back, so examples never see eac
 writes, and the data is derandomised so CI sees the same examples on every run.
 """
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -32,6 +31,7 @@ from hypothesis import strategies as st
 from accounts.services import api_token_create
 from dosing.models import Indication, Product
 from dosing.services.orders import dose_order_verify
+from ivig_clinic.tests.fuzz_examples import examples
 from patients.models import Diagnosis, IgAStatus, LabTest, MedicationCategory, MyositisAntibody, RiskFactorKind
 from patients.tests.factories import LabResultFactory, MeasurementFactory, MedicationFactory, RiskFactorFactory
 from risk.models import RiskFlag
@@ -44,10 +44,6 @@ from visits.models import HaqInstrument, MmtScale, Visit
 TODAY = date(2026, 11, 22)  # the frozen_today fixture's day
 MISSING = object()
 EXAMPLES = 30
-# CI's second pass (the same suite on PostgreSQL) replays the first half of each search
-# (FUZZ_EXAMPLES_PERCENT=50: the searches are derandomized, so the inputs are the first pass's own);
-# the first pass runs them all. What the fuzzers look for, input handling, does not depend on the engine.
-EXAMPLES_PERCENT = int(os.environ.get("FUZZ_EXAMPLES_PERCENT", "100"))
 
 # --------------------------------------------------------------------------- strategies
 
@@ -735,7 +731,7 @@ def test_fuzzed_form_never_fails_and_a_refusal_writes_nothing(view, make_user, m
     send = getattr(client, view.method)
 
     @settings(
-        max_examples=max(1, view.examples * EXAMPLES_PERCENT // 100),
+        max_examples=examples(view.examples),  # fewer in CI's second pass (fuzz_examples.py)
         deadline=None,
         derandomize=True,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
